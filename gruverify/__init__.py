@@ -1,0 +1,1 @@
+"""gruverify: a verification suite for GRU implementations."""

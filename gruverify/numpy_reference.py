@@ -1,0 +1,459 @@
+"""The float64 numpy reference: GRU and tanh RNN, forward with gate traces, analytic backward.
+
+Explicit equations, no autograd, nothing shared with torch. The step equations are those of
+``gruverify.params``; see ../shared/notes/gru-math.md section 1. Both GRU variants:
+
+- ``"reset_after"`` (torch, cuDNN, Keras ``reset_after=True``, ONNX ``linear_before_reset=1``):
+  ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``
+- ``"reset_before"`` (Cho et al. 2014, Keras ``reset_after=False``, ONNX default):
+  ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)``
+
+and ``h' = (1 - z) * n + z * h`` with ``1 - z`` computed as ``sigmoid(-a_z)`` (no cancellation).
+
+The functions accept real or complex arrays; real input is computed in float64, complex input in
+complex128, so the complex-step derivative ``Im f(x + i h) / h`` works through them.
+
+Padded batches: with ``lengths``, sequence b is processed for ``t < lengths[b]`` only. Outputs at
+``t >= lengths[b]`` are zero, its final state is the state after its own last step, and the reverse
+direction starts at ``t = lengths[b] - 1`` (the semantics of torch's packed sequences).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import numpy as np
+
+from gruverify.params import (
+    GRUCellParams,
+    GRUParams,
+    RNNCellParams,
+    RNNParams,
+    StackParams,
+)
+from gruverify.shapes import CallShape, call_shape, validate_lengths
+
+__all__ = [
+    "Variant",
+    "VARIANTS",
+    "StackResult",
+    "StackGradients",
+    "sigmoid",
+    "gru_forward",
+    "gru_backward",
+    "gru_cell_step",
+    "gru_step_jacobian",
+    "rnn_forward",
+    "rnn_backward",
+    "rnn_step_jacobian",
+]
+
+Variant = Literal["reset_after", "reset_before"]
+VARIANTS: tuple[Variant, ...] = ("reset_after", "reset_before")
+
+Trace = dict[str, np.ndarray]
+
+
+def sigmoid(a: np.ndarray) -> np.ndarray:
+    """Logistic function, stable for large |a| in real arithmetic, analytic for complex input."""
+    if np.iscomplexobj(a):
+        return 1.0 / (1.0 + np.exp(-a))  # type: ignore[no-any-return]
+    out = np.empty_like(a)
+    pos = a >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-a[pos]))
+    e = np.exp(a[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class StackResult:
+    """Forward result in the caller's layout, plus per-layer, per-direction traces.
+
+    ``traces[layer][direction]`` maps names to arrays ``(T, B, H)`` indexed by real time t (for the
+    reverse direction too): for the GRU ``a_r, a_z, a_n, r, z, one_minus_z, n, g, h_prev, h``
+    (``g = W_hn h_prev + b_hn`` for reset-after, ``W_hn (r * h_prev) + b_hn`` for reset-before);
+    for the RNN ``a, h_prev, h``. Steps beyond a sequence's length hold zeros; ``mask`` ``(T, B)``
+    says which steps ran.
+    """
+
+    output: np.ndarray
+    h_n: np.ndarray
+    traces: tuple[tuple[Trace, ...], ...]
+    mask: np.ndarray
+    shape: CallShape
+
+
+@dataclasses.dataclass(frozen=True)
+class StackGradients:
+    """Gradients of ``L = sum(d_output * output) + sum(d_h_n * h_n)``."""
+
+    dx: np.ndarray
+    dh0: np.ndarray
+    dparams: StackParams[Any]
+    forward: StackResult
+
+
+# ---------------------------------------------------------------------------------------------
+# One step of each cell: forward (returns the new state and a cache) and backward.
+
+
+def _gru_step(
+    cell: GRUCellParams[np.ndarray], x: np.ndarray, h: np.ndarray, variant: Variant
+) -> tuple[np.ndarray, Trace]:
+    a_r = x @ cell.W_ir.T + cell.b_ir + h @ cell.W_hr.T + cell.b_hr
+    a_z = x @ cell.W_iz.T + cell.b_iz + h @ cell.W_hz.T + cell.b_hz
+    r = sigmoid(a_r)
+    z = sigmoid(a_z)
+    omz = sigmoid(-a_z)
+    if variant == "reset_after":
+        g = h @ cell.W_hn.T + cell.b_hn
+        a_n = x @ cell.W_in.T + cell.b_in + r * g
+    elif variant == "reset_before":
+        g = (r * h) @ cell.W_hn.T + cell.b_hn
+        a_n = x @ cell.W_in.T + cell.b_in + g
+    else:
+        raise ValueError(f"unknown GRU variant {variant!r}; expected one of {VARIANTS}")
+    n = np.tanh(a_n)
+    h_new = omz * n + z * h
+    trace = {
+        "a_r": a_r, "a_z": a_z, "a_n": a_n, "r": r, "z": z, "one_minus_z": omz,
+        "n": n, "g": g, "h_prev": h, "h": h_new,
+    }  # fmt: skip
+    return h_new, trace
+
+
+def _gru_step_backward(
+    cell: GRUCellParams[np.ndarray], x: np.ndarray, c: Trace, dh_new: np.ndarray, variant: Variant
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    h, r, z, omz, n, g = c["h_prev"], c["r"], c["z"], c["one_minus_z"], c["n"], c["g"]
+    dn = dh_new * omz
+    dz = dh_new * (h - n)
+    dh = dh_new * z
+    da_n = dn * (1.0 - n * n)
+    da_z = dz * z * omz
+    grads: dict[str, np.ndarray] = {}
+    if variant == "reset_after":
+        dr = da_n * g
+        dg = da_n * r
+        grads["W_hn"] = dg.T @ h
+        grads["b_hn"] = dg.sum(0)
+        dh = dh + dg @ cell.W_hn
+    else:
+        d_rh = da_n @ cell.W_hn
+        grads["W_hn"] = da_n.T @ (r * h)
+        grads["b_hn"] = da_n.sum(0)
+        dr = d_rh * h
+        dh = dh + d_rh * r
+    da_r = dr * r * (1.0 - r)
+    grads["W_ir"] = da_r.T @ x
+    grads["W_iz"] = da_z.T @ x
+    grads["W_in"] = da_n.T @ x
+    grads["W_hr"] = da_r.T @ h
+    grads["W_hz"] = da_z.T @ h
+    grads["b_ir"] = da_r.sum(0)
+    grads["b_iz"] = da_z.sum(0)
+    grads["b_in"] = da_n.sum(0)
+    grads["b_hr"] = da_r.sum(0)
+    grads["b_hz"] = da_z.sum(0)
+    dh = dh + da_r @ cell.W_hr + da_z @ cell.W_hz
+    dx = da_r @ cell.W_ir + da_z @ cell.W_iz + da_n @ cell.W_in
+    return dx, dh, grads
+
+
+def _rnn_step(
+    cell: RNNCellParams[np.ndarray], x: np.ndarray, h: np.ndarray, variant: Any = None
+) -> tuple[np.ndarray, Trace]:
+    a = x @ cell.W_ih.T + cell.b_ih + h @ cell.W_hh.T + cell.b_hh
+    h_new = np.tanh(a)
+    return h_new, {"a": a, "h_prev": h, "h": h_new}
+
+
+def _rnn_step_backward(
+    cell: RNNCellParams[np.ndarray], x: np.ndarray, c: Trace, dh_new: np.ndarray, variant: Any = None
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    da = dh_new * (1.0 - c["h"] * c["h"])
+    grads = {
+        "W_ih": da.T @ x,
+        "W_hh": da.T @ c["h_prev"],
+        "b_ih": da.sum(0),
+        "b_hh": da.sum(0),
+    }
+    return da @ cell.W_ih, da @ cell.W_hh, grads
+
+
+# ---------------------------------------------------------------------------------------------
+# The stack driver: layers, directions, lengths, layouts. Shared by the GRU and the RNN.
+
+StepFn = Callable[[Any, np.ndarray, np.ndarray, Any], tuple[np.ndarray, Trace]]
+StepBackFn = Callable[
+    [Any, np.ndarray, Trace, np.ndarray, Any], tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]
+]
+
+
+def _as_array(a: Any, dtype: Any) -> np.ndarray:
+    return np.asarray(a.detach().cpu().numpy() if hasattr(a, "detach") else a, dtype=dtype)
+
+
+def _compute_dtype(*arrays: Any) -> Any:
+    for a in arrays:
+        if a is not None and np.iscomplexobj(a):
+            return np.complex128
+    return np.float64
+
+
+def _prepare(
+    params: StackParams[Any],
+    x: Any,
+    h0: Any,
+    batch_first: bool,
+    lengths: Any,
+) -> tuple[StackParams[Any], np.ndarray, np.ndarray, np.ndarray, CallShape]:
+    """Canonical time-major batched float64 (or complex128) arrays and the step mask (T, B)."""
+    dtype = _compute_dtype(x, h0, *(v for _, v in params.named()))
+    shape = call_shape(
+        np.shape(x),
+        None if h0 is None else np.shape(h0),
+        input_size=params.input_size,
+        hidden_size=params.hidden_size,
+        num_layers=params.num_layers,
+        num_directions=params.num_directions,
+        batch_first=batch_first,
+    )
+    lens = validate_lengths(lengths, shape)
+    xa = _as_array(x, dtype)
+    if not shape.batched:
+        xa = xa[:, None, :]
+    elif batch_first:
+        xa = xa.transpose(1, 0, 2)
+    if h0 is None:
+        h0a = np.zeros((params.num_layers * params.num_directions, shape.batch, shape.hidden_size))
+        h0a = h0a.astype(dtype)
+    else:
+        h0a = _as_array(h0, dtype)
+        if not shape.batched:
+            h0a = h0a[:, None, :]
+    steps = np.arange(shape.steps)[:, None]
+    mask = steps < (lens if lens is not None else np.full(shape.batch, shape.steps))[None, :]
+    p = params.map(lambda v: _as_array(v, dtype))
+    return p, xa, h0a, mask, shape
+
+
+def _to_caller_layout(seq: np.ndarray, shape: CallShape) -> np.ndarray:
+    if not shape.batched:
+        return seq[:, 0, :]
+    return seq.transpose(1, 0, 2) if shape.batch_first else seq
+
+
+def _from_caller_layout(seq: Any, shape: CallShape, dtype: Any) -> np.ndarray:
+    arr = _as_array(seq, dtype)
+    if arr.shape != shape.output_shape:
+        raise ValueError(f"output cotangent has shape {arr.shape}, expected {shape.output_shape}")
+    if not shape.batched:
+        return arr[:, None, :]
+    return arr.transpose(1, 0, 2) if shape.batch_first else arr
+
+
+def _stack_forward(
+    step: StepFn, params: StackParams[Any], x: Any, h0: Any, variant: Any,
+    batch_first: bool, lengths: Any,
+) -> tuple[StackResult, list[np.ndarray]]:  # fmt: skip
+    p, seq, h0a, mask, shape = _prepare(params, x, h0, batch_first, lengths)
+    T, D, H = shape.steps, p.num_directions, shape.hidden_size
+    layer_inputs = []
+    h_n = np.zeros_like(h0a)
+    traces = []
+    for layer, row in enumerate(p.cells):
+        layer_inputs.append(seq)
+        out = np.zeros((T, shape.batch, D * H), dtype=seq.dtype)
+        row_traces = []
+        for d, cell in enumerate(row):
+            h = h0a[layer * D + d]
+            steps: list[Trace | None] = [None] * T
+            for t in range(T) if d == 0 else range(T - 1, -1, -1):
+                active = mask[t][:, None]
+                h_new, c = step(cell, seq[t], h, variant)
+                h = np.where(active, h_new, h)
+                out[t, :, d * H : (d + 1) * H] = np.where(active, h_new, 0.0)
+                steps[t] = {k: np.where(active, v, 0.0) for k, v in c.items()}
+            h_n[layer * D + d] = h
+            row_traces.append({k: np.stack([s[k] for s in steps if s]) for k in steps[0] or {}})
+        traces.append(tuple(row_traces))
+        seq = out
+    hn = h_n if shape.batched else h_n[:, 0, :]
+    result = StackResult(_to_caller_layout(seq, shape), hn, tuple(traces), mask, shape)
+    return result, layer_inputs
+
+
+def _stack_backward(
+    step: StepFn, step_back: StepBackFn, params: StackParams[Any], x: Any, h0: Any,
+    d_output: Any, d_h_n: Any, variant: Any, batch_first: bool, lengths: Any,
+) -> StackGradients:  # fmt: skip
+    fwd, layer_inputs = _stack_forward(step, params, x, h0, variant, batch_first, lengths)
+    p, _, h0a, mask, shape = _prepare(params, x, h0, batch_first, lengths)
+    dtype = layer_inputs[0].dtype
+    T, D, H, L = shape.steps, p.num_directions, shape.hidden_size, p.num_layers
+    d_seq = (
+        np.zeros((T, shape.batch, D * H), dtype)
+        if d_output is None
+        else _from_caller_layout(d_output, shape, dtype)
+    )
+    if d_h_n is None:
+        dhn = np.zeros_like(h0a)
+    else:
+        dhn = _as_array(d_h_n, dtype)
+        if dhn.shape != tuple(np.shape(fwd.h_n)):
+            raise ValueError(f"h_n cotangent has shape {dhn.shape}, expected {np.shape(fwd.h_n)}")
+        if not shape.batched:
+            dhn = dhn[:, None, :]
+    dh0 = np.zeros_like(h0a)
+    drows: list[tuple[Any, ...]] = [()] * L
+    for layer in range(L - 1, -1, -1):
+        inp = layer_inputs[layer]
+        d_inp = np.zeros_like(inp)
+        drow = []
+        for d, cell in enumerate(p.cells[layer]):
+            acc = {k: np.zeros_like(v) for k, v in cell.items()}
+            dh = dhn[layer * D + d]
+            trace = fwd.traces[layer][d]
+            for t in range(T - 1, -1, -1) if d == 0 else range(T):
+                active = mask[t][:, None]
+                g_out = dh + d_seq[t, :, d * H : (d + 1) * H] * active
+                c = {k: v[t] for k, v in trace.items()}
+                dx_t, dh_prev, grads = step_back(cell, inp[t], c, g_out * active, variant)
+                d_inp[t] += dx_t
+                for k, v in grads.items():
+                    acc[k] += v
+                dh = np.where(active, dh_prev, dh)
+            dh0[layer * D + d] = dh
+            drow.append(type(cell)(**acc))
+        drows[layer] = tuple(drow)
+        d_seq = d_inp
+    dparams: StackParams[Any] = StackParams(tuple(drows), bias=p.bias)
+    dx = _to_caller_layout(d_seq, shape)
+    return StackGradients(dx, dh0 if shape.batched else dh0[:, 0, :], dparams, fwd)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public GRU and RNN entry points.
+
+
+def _check_variant(variant: str) -> None:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown GRU variant {variant!r}; expected one of {VARIANTS}")
+
+
+def gru_forward(
+    params: GRUParams,
+    x: Any,
+    h0: Any = None,
+    *,
+    variant: Variant = "reset_after",
+    batch_first: bool = False,
+    lengths: Any = None,
+) -> StackResult:
+    """Run a GRU stack. ``h0=None`` means zeros. Returns outputs, final states and gate traces."""
+    _check_variant(variant)
+    return _stack_forward(_gru_step, params, x, h0, variant, batch_first, lengths)[0]
+
+
+def gru_backward(
+    params: GRUParams,
+    x: Any,
+    h0: Any = None,
+    d_output: Any = None,
+    d_h_n: Any = None,
+    *,
+    variant: Variant = "reset_after",
+    batch_first: bool = False,
+    lengths: Any = None,
+) -> StackGradients:
+    """Analytic gradients (BPTT) of ``sum(d_output * output) + sum(d_h_n * h_n)``.
+
+    ``d_output`` has the output's shape, ``d_h_n`` the final state's; None means zeros. Returns the
+    gradient with respect to the input, the initial state and every named parameter.
+    """
+    _check_variant(variant)
+    return _stack_backward(
+        _gru_step, _gru_step_backward, params, x, h0, d_output, d_h_n, variant, batch_first, lengths
+    )
+
+
+def rnn_forward(
+    params: RNNParams,
+    x: Any,
+    h0: Any = None,
+    *,
+    batch_first: bool = False,
+    lengths: Any = None,
+) -> StackResult:
+    """Run a tanh-RNN stack: ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)``."""
+    return _stack_forward(_rnn_step, params, x, h0, None, batch_first, lengths)[0]
+
+
+def rnn_backward(
+    params: RNNParams,
+    x: Any,
+    h0: Any = None,
+    d_output: Any = None,
+    d_h_n: Any = None,
+    *,
+    batch_first: bool = False,
+    lengths: Any = None,
+) -> StackGradients:
+    """Analytic gradients of ``sum(d_output * output) + sum(d_h_n * h_n)`` for the tanh RNN."""
+    return _stack_backward(
+        _rnn_step, _rnn_step_backward, params, x, h0, d_output, d_h_n, None, batch_first, lengths
+    )
+
+
+def gru_cell_step(
+    cell: GRUCellParams[np.ndarray],
+    x: np.ndarray,
+    h: np.ndarray,
+    *,
+    variant: Variant = "reset_after",
+) -> tuple[np.ndarray, Mapping[str, np.ndarray]]:
+    """One GRU step on ``x (B, I)``, ``h (B, H)``: the new state and the step's gate values."""
+    _check_variant(variant)
+    dtype = _compute_dtype(x, h, *(v for _, v in cell.items()))
+    c = cell.map(lambda v: _as_array(v, dtype))
+    return _gru_step(c, _as_array(x, dtype), _as_array(h, dtype), variant)
+
+
+def gru_step_jacobian(
+    cell: GRUCellParams[np.ndarray],
+    x: np.ndarray,
+    h: np.ndarray,
+    *,
+    variant: Variant = "reset_after",
+) -> np.ndarray:
+    """The exact step Jacobian ``dh'/dh`` ``(B, H, H)`` of gru-math.md section 3.
+
+    Reset-after: ``J = D(z) + D(1-z) D(1-n^2) [D(r) W_hn + D(g r (1-r)) W_hr] + D((h-n) z (1-z)) W_hz``;
+    reset-before: ``J = D(z) + D(1-z) D(1-n^2) W_hn [D(r) + D(h r (1-r)) W_hr] + D((h-n) z (1-z)) W_hz``.
+    """
+    _, c = gru_cell_step(cell, x, h, variant=variant)
+    W = cell.map(lambda v: _as_array(v, np.float64))
+    r, z, omz, n, hp = c["r"], c["z"], c["one_minus_z"], c["n"], c["h_prev"]
+    dn = omz * (1.0 - n * n)  # (B, H)
+    if variant == "reset_after":
+        g = c["g"]
+        inner = r[:, :, None] * W.W_hn[None] + (g * r * (1.0 - r))[:, :, None] * W.W_hr[None]
+    else:
+        inner = W.W_hn[None] * r[:, None, :] + W.W_hn[None] @ (
+            (hp * r * (1.0 - r))[:, :, None] * W.W_hr[None]
+        )
+    J = dn[:, :, None] * inner + ((hp - n) * z * omz)[:, :, None] * W.W_hz[None]
+    idx = np.arange(J.shape[1])
+    J[:, idx, idx] += z
+    return J  # type: ignore[no-any-return]
+
+
+def rnn_step_jacobian(cell: RNNCellParams[np.ndarray], x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``dh'/dh = D(1 - h'^2) W_hh`` ``(B, H, H)`` for one tanh-RNN step."""
+    c = cell.map(lambda v: _as_array(v, np.float64))
+    h_new, _ = _rnn_step(c, np.asarray(x, np.float64), np.asarray(h, np.float64))
+    return (1.0 - h_new * h_new)[:, :, None] * c.W_hh[None]  # type: ignore[no-any-return]
