@@ -36,18 +36,18 @@ from gruverify.params import (
 from gruverify.shapes import CallShape, call_shape, validate_lengths
 
 __all__ = [
-    "Variant",
     "VARIANTS",
-    "StackResult",
     "StackGradients",
-    "sigmoid",
-    "gru_forward",
+    "StackResult",
+    "Variant",
     "gru_backward",
     "gru_cell_step",
+    "gru_forward",
     "gru_step_jacobian",
-    "rnn_forward",
     "rnn_backward",
+    "rnn_forward",
     "rnn_step_jacobian",
+    "sigmoid",
 ]
 
 Variant = Literal["reset_after", "reset_before"]
@@ -172,7 +172,11 @@ def _rnn_step(
 
 
 def _rnn_step_backward(
-    cell: RNNCellParams[np.ndarray], x: np.ndarray, c: Trace, dh_new: np.ndarray, variant: Any = None
+    cell: RNNCellParams[np.ndarray],
+    x: np.ndarray,
+    c: Trace,
+    dh_new: np.ndarray,
+    variant: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     da = dh_new * (1.0 - c["h"] * c["h"])
     grads = {

@@ -28,18 +28,18 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 __all__ = [
-    "GRU_WEIGHT_NAMES",
     "GRU_BIAS_NAMES",
     "GRU_PARAM_NAMES",
+    "GRU_WEIGHT_NAMES",
     "RNN_PARAM_NAMES",
     "GRUCellParams",
-    "RNNCellParams",
-    "StackParams",
     "GRUParams",
+    "ParameterError",
+    "RNNCellParams",
     "RNNParams",
+    "StackParams",
     "random_gru_params",
     "random_rnn_params",
-    "ParameterError",
 ]
 
 A = TypeVar("A")
@@ -86,11 +86,11 @@ class GRUCellParams(Generic[A]):
 
     @property
     def input_size(self) -> int:
-        return int(np.shape(self.W_ir)[1])  # type: ignore[arg-type]
+        return int(np.shape(self.W_ir)[1])  # type: ignore[arg-type,call-overload]
 
     @property
     def hidden_size(self) -> int:
-        return int(np.shape(self.W_hr)[0])  # type: ignore[arg-type]
+        return int(np.shape(self.W_hr)[0])  # type: ignore[arg-type,call-overload]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,11 +116,11 @@ class RNNCellParams(Generic[A]):
 
     @property
     def input_size(self) -> int:
-        return int(np.shape(self.W_ih)[1])  # type: ignore[arg-type]
+        return int(np.shape(self.W_ih)[1])  # type: ignore[arg-type,call-overload]
 
     @property
     def hidden_size(self) -> int:
-        return int(np.shape(self.W_hh)[0])  # type: ignore[arg-type]
+        return int(np.shape(self.W_hh)[0])  # type: ignore[arg-type,call-overload]
 
 
 C = TypeVar("C", GRUCellParams[Any], RNNCellParams[Any])
@@ -214,7 +214,7 @@ class StackParams(Generic[C]):
             rows.append(tuple(new_row))
         if offset != vector.size:
             raise ParameterError(f"vector has {vector.size} entries, the stack needs {offset}")
-        return StackParams(tuple(rows), bias=self.bias)  # type: ignore[arg-type]
+        return StackParams(tuple(rows), bias=self.bias)  # type: ignore[arg-type,call-overload]
 
 
 GRUParams = StackParams[GRUCellParams[np.ndarray]]

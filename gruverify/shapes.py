@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ShapeError", "CallShape", "call_shape", "validate_lengths"]
+__all__ = ["CallShape", "ShapeError", "call_shape", "validate_lengths"]
 
 
 class ShapeError(ValueError):
@@ -69,7 +69,9 @@ def call_shape(
     else:
         steps, batch = xs[0], 1
     if xs[-1] != input_size:
-        raise ShapeError(f"input has {xs[-1]} features, the network expects input_size={input_size}")
+        raise ShapeError(
+            f"input has {xs[-1]} features, the network expects input_size={input_size}"
+        )
     if steps < 1:
         raise ShapeError(f"input has {steps} time steps; at least 1 is needed")
     if batch < 1:

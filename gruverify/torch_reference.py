@@ -17,7 +17,7 @@ from gruverify.numpy_reference import VARIANTS, Variant
 from gruverify.params import GRUCellParams, RNNCellParams, StackParams
 from gruverify.shapes import call_shape, validate_lengths
 
-__all__ = ["params_to_torch", "gru_forward_torch", "rnn_forward_torch"]
+__all__ = ["gru_forward_torch", "params_to_torch", "rnn_forward_torch"]
 
 
 def params_to_torch(

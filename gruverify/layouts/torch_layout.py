@@ -18,12 +18,12 @@ from gruverify.params import GRUCellParams, GRUParams, RNNCellParams, RNNParams,
 
 __all__ = [
     "TORCH_GATE_ORDER",
-    "gru_to_torch",
-    "gru_from_torch",
-    "gru_cell_to_torch",
     "gru_cell_from_torch",
-    "rnn_to_torch",
+    "gru_cell_to_torch",
+    "gru_from_torch",
+    "gru_to_torch",
     "rnn_from_torch",
+    "rnn_to_torch",
     "torch_state_dict",
 ]
 

@@ -1,0 +1,263 @@
+"""The error model: how far a correct implementation may be from the float64 reference.
+
+Tolerances are derived, not tuned. Three ingredients:
+
+1. **The arithmetic's unit roundoff u.** float64 2^-53, float32 2^-24, TF32 2^-11 (10 stored mantissa
+   bits: cuDNN's GRU runs float32 matmuls in TF32 when ``torch.backends.cudnn.allow_tf32`` is set,
+   the default; plain matmuls when ``torch.backends.cuda.matmul.allow_tf32`` is), float16 2^-11,
+   bfloat16 2^-8. See ``arithmetic_for``.
+2. **Storage rounding is not error.** The reference runs on the input and weights rounded to the
+   implementation's dtype (``interface.rounded``), so what remains is the arithmetic alone.
+3. **Conditioning, measured on the problem itself.** Backward error analysis of a dot product of
+   length k gives ``fl(w . v) = (w + dw) . v`` with ``|dw| <= gamma_k |w|``; with rounding errors
+   that behave randomly, ``|dw_j| ~ u sqrt(k) |w_j|`` (Higham & Mary 2019). The model draws such
+   perturbations of every weight, bias, input and initial state (relative size ``u sqrt(k)`` with k
+   the dot-product length of the layer, ``I_k + H + 2``), runs the float64 reference on the perturbed
+   problem, and takes the largest deviation over a few draws as the sensitivity ``s`` of each output
+   to rounding at that u. The propagation through time, through layers, through saturated or
+   expanding gates, is therefore the problem's own, not a guessed factor of T.
+
+The tolerance is ``safety * s + floor * u * max(1, |reference|_inf)`` with ``safety = 3`` and
+``floor = 4``: ``safety`` covers the difference between a random draw and the implementation's own
+rounding sequence, ``floor`` the final rounding of outputs to the storage dtype and the elementwise
+operations. Calibration (40 random configurations, torch.nn.GRU on the CPU): the observed error was
+at most 1.0 s (median 0.29 s in float32, 0.15 s in float16 and bfloat16), so safety 3 leaves a
+factor of 3 against false alarms, while coherent 1e-4 changes of ``weight_hh`` gave a median of 25 s.
+
+A problem whose tolerance approaches the size of the outputs (``Tolerance.conditioned`` is False:
+tolerance above 5% of ``max(1, |output|)``) is chaotic at that precision: no comparison can tell
+a bug from rounding there, and checks report it as inconclusive rather than passed.
+Gradients use the same construction with the analytic backward pass, compared norm-wise per
+quantity (dx, dh0, each named parameter).
+
+Validated both ways (tests/test_error_model.py): no failure on correct float32, TF32-emulated,
+float16 and bfloat16 computations; a relative 1e-4 perturbation of one weight matrix is flagged in
+float32, 1e-8 in float64. Measured figures: ../shared/notes/measurements.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from gruverify.interface import Gradients, Outputs, Problem, rounded
+from gruverify.numpy_reference import Variant, gru_backward, gru_forward
+from gruverify.params import GRUCellParams, StackParams
+
+__all__ = [
+    "ARITHMETICS",
+    "Arithmetic",
+    "ErrorModel",
+    "Tolerance",
+    "Verdict",
+    "arithmetic_for",
+    "compare",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Arithmetic:
+    """The arithmetic an implementation computes in: a storage dtype and an effective unit roundoff."""
+
+    name: str
+    storage: str
+    unit_roundoff: float
+
+    def __str__(self) -> str:
+        return f"{self.name} (u = {self.unit_roundoff:.3g})"
+
+
+ARITHMETICS: dict[str, Arithmetic] = {
+    "float64": Arithmetic("float64", "float64", 2.0**-53),
+    "float32": Arithmetic("float32", "float32", 2.0**-24),
+    "tf32": Arithmetic("tf32", "float32", 2.0**-11),
+    "float16": Arithmetic("float16", "float16", 2.0**-11),
+    "bfloat16": Arithmetic("bfloat16", "bfloat16", 2.0**-8),
+}
+
+
+def arithmetic_for(dtype: str, device: str = "cpu") -> Arithmetic:
+    """The arithmetic torch uses for a GRU in ``dtype`` on ``device``, reading the TF32 flags.
+
+    float32 on CUDA is TF32 when cuDNN's ``allow_tf32`` (the default: True) or
+    ``torch.backends.cuda.matmul.allow_tf32`` is set; otherwise plain float32.
+    """
+    if dtype not in ("float64", "float32", "float16", "bfloat16"):
+        raise ValueError(f"unknown dtype {dtype!r}; expected float64, float32, float16 or bfloat16")
+    if dtype == "float32" and str(device).startswith("cuda"):
+        import torch
+
+        if torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32:
+            return ARITHMETICS["tf32"]
+    return ARITHMETICS[dtype]
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """The result of one comparison: where, the worst error, the tolerance, and whether it held."""
+
+    quantity: str
+    error: float
+    tolerance: float
+    scale: float
+    index: tuple[int, ...]
+    expected: float
+    got: float
+
+    @property
+    def ok(self) -> bool:
+        return bool(np.isfinite(self.error) and self.error <= self.tolerance)
+
+    def __str__(self) -> str:
+        where = "" if not self.index else f" at index {self.index}"
+        return (
+            f"{self.quantity}: max abs error {self.error:.3g} {'<=' if self.ok else '>'} "
+            f"tolerance {self.tolerance:.3g}{where} (expected {self.expected:.9g}, got {self.got:.9g})"
+        )
+
+
+def compare(quantity: str, expected: np.ndarray, got: np.ndarray, tolerance: float) -> Verdict:
+    """Max-abs comparison with the location and values of the worst element (NaN counts as worst)."""
+    e = np.asarray(expected, dtype=np.float64)
+    g = np.asarray(got, dtype=np.float64)
+    if e.shape != g.shape:
+        raise ValueError(f"{quantity}: shape {g.shape}, expected {e.shape}")
+    if e.size == 0:
+        return Verdict(quantity, 0.0, tolerance, 0.0, (), 0.0, 0.0)
+    diff = np.abs(e - g)
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    flat = int(np.argmax(diff))
+    idx = tuple(int(i) for i in np.unravel_index(flat, e.shape))
+    scale = float(np.max(np.abs(e)))
+    return Verdict(
+        quantity, float(diff.flat[flat]), tolerance, scale, idx, float(e[idx]), float(g[idx])
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Tolerance:
+    """Tolerances for one problem: forward (output, h_n) and, if asked, gradients per quantity."""
+
+    output: float
+    h_n: float
+    gradients: dict[str, float] = dataclasses.field(default_factory=dict)
+    arithmetic: Arithmetic = ARITHMETICS["float64"]
+    output_scale: float = 1.0
+
+    @property
+    def conditioned(self) -> bool:
+        """False when the forward tolerance exceeds 5% of ``max(1, |output|_inf)``."""
+        return max(self.output, self.h_n) <= 0.05 * max(1.0, self.output_scale)
+
+
+@dataclasses.dataclass(frozen=True)
+class ErrorModel:
+    """Derives tolerances for a problem in a given arithmetic (see the module docstring).
+
+    ``safety`` and ``floor`` are the two constants of the model; ``draws`` the number of perturbed
+    reference runs.
+    """
+
+    arithmetic: Arithmetic
+    safety: float = 3.0
+    floor: float = 4.0
+    draws: int = 3
+    seed: int = 0
+
+    def reference_problem(self, problem: Problem) -> Problem:
+        """The problem as the implementation sees it (rounded to its storage dtype)."""
+        return rounded(problem, self.arithmetic.storage)
+
+    def _perturbed(self, problem: Problem, rng: np.random.Generator) -> Problem:
+        u = self.arithmetic.unit_roundoff
+        H = problem.params.hidden_size
+
+        def jitter(a: np.ndarray, rel: float) -> np.ndarray:
+            return a * (1.0 + rel * rng.uniform(-1.0, 1.0, size=np.shape(a)))  # type: ignore[no-any-return]
+
+        rows = []
+        for row in problem.params.cells:
+            new_row = []
+            for cell in row:
+                rel = u * math.sqrt(cell.input_size + H + 2)
+                new_row.append(GRUCellParams(**{k: jitter(v, rel) for k, v in cell.items()}))
+            rows.append(tuple(new_row))
+        params: StackParams[Any] = StackParams(tuple(rows), bias=problem.params.bias)
+        return dataclasses.replace(
+            problem,
+            params=params,
+            x=jitter(problem.x, u),
+            h0=None if problem.h0 is None else jitter(problem.h0, u),
+        )
+
+    def _floor(self, ref: np.ndarray) -> float:
+        scale = float(np.max(np.abs(ref))) if np.size(ref) else 0.0
+        return self.floor * self.arithmetic.unit_roundoff * max(1.0, scale)
+
+    def forward(self, problem: Problem, variant: Variant) -> tuple[Outputs, Tolerance]:
+        """The reference outputs on the rounded problem and their tolerances."""
+        prob = self.reference_problem(problem)
+        ref = gru_forward(prob.params, prob.x, prob.h0, variant=variant,
+                          batch_first=prob.batch_first, lengths=prob.lengths)  # fmt: skip
+        rng = np.random.default_rng(self.seed)
+        s_out = s_hn = 0.0
+        for _ in range(self.draws):
+            pp = self._perturbed(prob, rng)
+            r = gru_forward(pp.params, pp.x, pp.h0, variant=variant,
+                            batch_first=pp.batch_first, lengths=pp.lengths)  # fmt: skip
+            s_out = max(s_out, float(np.max(np.abs(r.output - ref.output))))
+            s_hn = max(s_hn, float(np.max(np.abs(r.h_n - ref.h_n))))
+        tol = Tolerance(
+            output=self.safety * s_out + self._floor(ref.output),
+            h_n=self.safety * s_hn + self._floor(ref.h_n),
+            arithmetic=self.arithmetic,
+            output_scale=float(np.max(np.abs(ref.output))) if ref.output.size else 0.0,
+        )
+        return Outputs(ref.output, ref.h_n), tol
+
+    def backward(
+        self,
+        problem: Problem,
+        variant: Variant,
+        d_output: np.ndarray | None,
+        d_h_n: np.ndarray | None,
+    ) -> tuple[Gradients, Tolerance]:
+        """Reference gradients on the rounded problem and a norm-wise tolerance per quantity.
+
+        Quantities: ``dx``, ``dh0`` and ``l{layer}[_reverse].{name}`` for every parameter.
+        """
+        prob = self.reference_problem(problem)
+        dout = None if d_output is None else rounded_cotangent(d_output, self.arithmetic)
+        dhn = None if d_h_n is None else rounded_cotangent(d_h_n, self.arithmetic)
+
+        def grads(p: Problem) -> dict[str, np.ndarray]:
+            g = gru_backward(p.params, p.x, p.h0, dout, dhn, variant=variant,
+                             batch_first=p.batch_first, lengths=p.lengths)  # fmt: skip
+            return {"dx": g.dx, "dh0": g.dh0, **dict(g.dparams.named())}
+
+        ref = grads(prob)
+        rng = np.random.default_rng(self.seed)
+        sens = {k: 0.0 for k in ref}
+        for _ in range(self.draws):
+            pg = grads(self._perturbed(prob, rng))
+            for k in ref:
+                sens[k] = max(sens[k], float(np.max(np.abs(pg[k] - ref[k]))))
+        # gradients are compared norm-wise against the largest gradient of any quantity of the
+        # same kind, since tiny entries carry absolute, not relative, rounding error
+        top = max((float(np.max(np.abs(v))) for v in ref.values() if v.size), default=1.0)
+        floor = self.floor * self.arithmetic.unit_roundoff * max(1.0, top)
+        tols = {k: self.safety * sens[k] + floor for k in ref}
+        g = gru_backward(prob.params, prob.x, prob.h0, dout, dhn, variant=variant,
+                         batch_first=prob.batch_first, lengths=prob.lengths)  # fmt: skip
+        out_tol = Tolerance(0.0, 0.0, tols, self.arithmetic)
+        return Gradients(g.dx, g.dh0, g.dparams), out_tol
+
+
+def rounded_cotangent(a: np.ndarray, arithmetic: Arithmetic) -> np.ndarray:
+    """A cotangent as the implementation receives it (rounded to its storage dtype)."""
+    from gruverify.interface import round_to_dtype
+
+    return round_to_dtype(a, arithmetic.storage)
