@@ -1,0 +1,44 @@
+"""What a law raises when it does not hold, or cannot be judged."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["LawViolation", "Inconclusive"]
+
+
+class LawViolation(AssertionError):
+    """A law failed on one case.
+
+    ``law`` names it, ``formula`` states it, ``numbers`` holds the figures behind the verdict
+    (expected, got, tolerance, where), ``case`` describes the configuration.
+    """
+
+    def __init__(
+        self,
+        law: str,
+        formula: str,
+        detail: str,
+        numbers: Mapping[str, Any] | None = None,
+        case: str = "",
+    ) -> None:
+        self.law = law
+        self.formula = formula
+        self.detail = detail
+        self.numbers = dict(numbers or {})
+        self.case = case
+        msg = f"{law} violated: {detail}\n  law: {formula}"
+        if self.numbers:
+            msg += "\n  " + ", ".join(f"{k}={_fmt(v)}" for k, v in self.numbers.items())
+        if case:
+            msg += f"\n  case: {case}"
+        super().__init__(msg)
+
+
+class Inconclusive(Exception):
+    """The case cannot judge the law at this precision (e.g. chaotic dynamics: tolerance ~ output)."""
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
