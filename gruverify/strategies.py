@@ -1,0 +1,274 @@
+"""Hypothesis strategies for GRU problems: configurations, parameters, inputs, dtypes and devices.
+
+They aim at the corners where kernels break (../shared/notes/real-bugs.md): sequence length 1 and
+lengths past 100, batch 1 and more, input and hidden sizes of 1, odd sizes and sizes that are not
+multiples of 8, input size != hidden size, 1 to 3 layers, both directions, batch-first and unbatched
+calls, padded batches with per-sequence lengths, no bias, ``h0`` given or ``None``; parameters that
+are ordinary (torch's ``U(-1/sqrt(H), 1/sqrt(H))``), large, saturating (biases far beyond the
+float32 and float64 gate rounding thresholds, both signs) and chrono initialised; inputs that are
+ordinary, large (up to about 1e4) or zero.
+
+Every strategy generates valid cases directly (nothing is filtered). Random arrays come from a numpy
+generator seeded by a drawn integer, so a counterexample is reproducible from its printed seed and
+shrinks towards small configurations and seed 0. ``cases()`` gives a ``Case`` (the problem plus the
+labels it was drawn with, for counterexample notes); ``problems()`` gives the bare ``Problem``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import numpy as np
+from hypothesis import note
+from hypothesis import strategies as st
+
+from gruverify.interface import Problem
+from gruverify.numpy_reference import VARIANTS, Variant
+from gruverify.params import GRUCellParams, GRUParams, StackParams, random_gru_params
+
+__all__ = [
+    "INPUT_KINDS",
+    "PARAM_KINDS",
+    "Case",
+    "Config",
+    "InputKind",
+    "ParamKind",
+    "cases",
+    "configs",
+    "devices",
+    "dtypes",
+    "make_case",
+    "make_params",
+    "problems",
+    "seeds",
+    "sizes",
+    "steps",
+    "variants",
+]
+
+ParamKind = Literal["ordinary", "large", "saturating", "chrono"]
+InputKind = Literal["ordinary", "large", "zeros"]
+PARAM_KINDS: tuple[ParamKind, ...] = ("ordinary", "large", "saturating", "chrono")
+INPUT_KINDS: tuple[InputKind, ...] = ("ordinary", "large", "zeros")
+
+# sizes where kernels break: 1, odd, just off a multiple of 8, and a few multiples of 8
+_SPECIAL_SIZES = (1, 2, 3, 5, 7, 8, 9, 13, 15, 16, 17, 31, 33)
+_SPECIAL_STEPS = (1, 2, 3, 7, 8, 9, 17, 31, 33, 64, 101, 127, 130)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The shape of one call. ``batch`` None is an unbatched ``(T, I)`` call."""
+
+    steps: int
+    batch: int | None
+    input_size: int
+    hidden_size: int
+    num_layers: int = 1
+    bidirectional: bool = False
+    bias: bool = True
+    batch_first: bool = False
+    initial_state: bool = True
+    padded: bool = False
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """A drawn problem and the labels it was drawn with."""
+
+    problem: Problem
+    config: Config
+    param_kind: ParamKind
+    input_kind: InputKind
+    seed: int
+
+    def describe(self) -> str:
+        return (
+            f"{self.problem.describe()}; params={self.param_kind}, inputs={self.input_kind}, "
+            f"seed={self.seed}"
+        )
+
+
+def seeds() -> st.SearchStrategy[int]:
+    return st.integers(0, 2**32 - 1)
+
+
+def sizes(max_size: int = 33, min_size: int = 1) -> st.SearchStrategy[int]:
+    """Sizes from ``min_size`` to ``max_size``, favouring 1, odd numbers and near-multiples of 8."""
+    special = [s for s in _SPECIAL_SIZES if min_size <= s <= max_size]
+    rest = st.integers(min_size, max_size)
+    return st.one_of(st.sampled_from(special), rest) if special else rest
+
+
+def steps(max_steps: int = 130, min_steps: int = 1) -> st.SearchStrategy[int]:
+    """Sequence lengths: mostly short, some medium, some past 100 (when ``max_steps`` allows)."""
+    special = [s for s in _SPECIAL_STEPS if min_steps <= s <= max_steps]
+    parts = [st.integers(min_steps, min(max_steps, 12))] if min_steps <= 12 else []
+    if special:
+        parts.append(st.sampled_from(special))
+    parts.append(st.integers(min_steps, max_steps))
+    return st.one_of(*parts)
+
+
+def variants() -> st.SearchStrategy[Variant]:
+    return st.sampled_from(VARIANTS)
+
+
+def dtypes(
+    include: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16"),
+) -> st.SearchStrategy[str]:
+    return st.sampled_from(include)
+
+
+def devices() -> st.SearchStrategy[str]:
+    """``"cpu"``, and ``"cuda"`` when torch sees a CUDA device."""
+    import torch
+
+    return st.sampled_from(["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+
+
+@st.composite
+def configs(
+    draw: st.DrawFn,
+    *,
+    max_steps: int = 130,
+    min_steps: int = 1,
+    max_batch: int = 5,
+    max_size: int = 33,
+    max_layers: int = 3,
+    bidirectional: bool | None = None,
+    unbatched: bool = True,
+    batch_first: bool = True,
+    padded: bool = True,
+    no_bias: bool = True,
+    none_h0: bool = True,
+    work: int = 400,
+) -> Config:
+    """Call configurations. ``work`` caps ``steps * layers * directions`` (long sequences get
+    fewer layers) so a single example stays cheap; ``bidirectional`` None draws both."""
+    T = draw(steps(max_steps, min_steps))
+    bi = draw(st.booleans()) if bidirectional is None else bidirectional
+    dirs = 2 if bi else 1
+    layer_cap = max(1, min(max_layers, work // (T * dirs)))
+    L = draw(st.integers(1, layer_cap))
+    is_batched = draw(st.booleans()) if unbatched else True
+    if is_batched:
+        B: int | None = draw(st.one_of(st.just(1), st.integers(1, max_batch)))
+    else:
+        B = None
+    return Config(
+        steps=T,
+        batch=B,
+        input_size=draw(sizes(max_size)),
+        hidden_size=draw(sizes(max_size)),
+        num_layers=L,
+        bidirectional=bi,
+        bias=draw(st.booleans()) if no_bias else True,
+        batch_first=draw(st.booleans()) if (batch_first and B is not None) else False,
+        initial_state=draw(st.booleans()) if none_h0 else True,
+        padded=draw(st.booleans()) if (padded and B is not None) else False,
+    )
+
+
+def make_params(
+    config: Config, kind: ParamKind, rng: np.random.Generator, *, scale: float | None = None
+) -> GRUParams:
+    """Parameters of ``kind`` for ``config`` (see the module docstring)."""
+    H = config.hidden_size
+    common = dict(
+        input_size=config.input_size, hidden_size=H, num_layers=config.num_layers,
+        bidirectional=config.bidirectional, bias=config.bias, rng=rng,
+    )  # fmt: skip
+    if kind == "ordinary":
+        return random_gru_params(**common, scale=scale)  # type: ignore[arg-type]
+    if kind == "large":
+        s = float(rng.uniform(1.0, 4.0)) if scale is None else scale
+        return random_gru_params(**common, scale=s, bias_scale=s)  # type: ignore[arg-type]
+    if kind == "chrono":
+        tmax = float(np.exp(rng.uniform(np.log(3.0), np.log(1000.0))))
+        return random_gru_params(**common, scale=scale, chrono_tmax=tmax)  # type: ignore[arg-type]
+    if kind == "saturating":
+        base = random_gru_params(**common, scale=scale)  # type: ignore[arg-type]
+
+        def saturate(cell: GRUCellParams[np.ndarray]) -> GRUCellParams[np.ndarray]:
+            # biases of both signs, beyond the float32 (16.6 / 10.0) and float64 (36.7 / 19.0)
+            # rounding thresholds of sigmoid / tanh, or just below them
+            def big() -> np.ndarray:
+                mag = rng.uniform(8.0, 60.0, size=H)
+                return mag * rng.choice([-1.0, 1.0], size=H)  # type: ignore[no-any-return]
+
+            return cell.replace(b_ir=big(), b_iz=big(), b_in=big())
+
+        return StackParams(tuple(tuple(saturate(c) for c in row) for row in base.cells), bias=True)
+    raise ValueError(f"unknown parameter kind {kind!r}; expected one of {PARAM_KINDS}")
+
+
+def _inputs(shape: tuple[int, ...], kind: InputKind, rng: np.random.Generator) -> np.ndarray:
+    if kind == "zeros":
+        return np.zeros(shape)
+    x = rng.standard_normal(shape)
+    if kind == "large":
+        # magnitudes from about 10 to about 1e4, per feature
+        x = x * 10.0 ** rng.uniform(1.0, 4.0, size=shape[-1])
+    elif kind != "ordinary":
+        raise ValueError(f"unknown input kind {kind!r}; expected one of {INPUT_KINDS}")
+    return x  # type: ignore[no-any-return]
+
+
+def make_case(
+    config: Config,
+    param_kind: ParamKind,
+    input_kind: InputKind,
+    seed: int,
+    *,
+    scale: float | None = None,
+) -> Case:
+    """The deterministic problem for a configuration, kinds and seed."""
+    rng = np.random.default_rng(seed)
+    params = make_params(config, param_kind, rng, scale=scale)
+    T, I, H = config.steps, config.input_size, config.hidden_size
+    LD = config.num_layers * config.num_directions
+    if config.batch is None:
+        x_shape: tuple[int, ...] = (T, I)
+        h_shape: tuple[int, ...] = (LD, H)
+    else:
+        B = config.batch
+        x_shape = (B, T, I) if config.batch_first else (T, B, I)
+        h_shape = (LD, B, H)
+    x = _inputs(x_shape, input_kind, rng)
+    h0 = rng.uniform(-1.0, 1.0, size=h_shape) if config.initial_state else None
+    lengths = None
+    if config.padded and config.batch is not None:
+        lengths = rng.integers(1, T + 1, size=config.batch)
+    problem = Problem(params, x, h0, config.batch_first, lengths)
+    return Case(problem, config, param_kind, input_kind, seed)
+
+
+@st.composite
+def cases(
+    draw: st.DrawFn,
+    config: st.SearchStrategy[Config] | None = None,
+    param_kinds: st.SearchStrategy[ParamKind] | None = None,
+    input_kinds: st.SearchStrategy[InputKind] | None = None,
+) -> Case:
+    """A ``Case``: configuration, parameter kind, input kind and seed drawn, problem built."""
+    cfg = draw(configs() if config is None else config)
+    pk = draw(st.sampled_from(PARAM_KINDS) if param_kinds is None else param_kinds)
+    ik = draw(st.sampled_from(INPUT_KINDS) if input_kinds is None else input_kinds)
+    case = make_case(cfg, pk, ik, draw(seeds()))
+    note(f"case: {case.describe()}")
+    return case
+
+
+def problems(
+    config: st.SearchStrategy[Config] | None = None,
+    param_kinds: st.SearchStrategy[ParamKind] | None = None,
+    input_kinds: st.SearchStrategy[InputKind] | None = None,
+) -> st.SearchStrategy[Problem]:
+    """Problems drawn as in ``cases`` (the case description goes to ``note()``)."""
+    return cases(config, param_kinds, input_kinds).map(lambda c: c.problem)
