@@ -1,0 +1,150 @@
+"""The ``gruverify`` command line.
+
+    gruverify check [TARGET] [--device cpu|cuda] [--dtype float64|float32|float16|bfloat16]
+                    [--profile quick|ci|thorough] [--seed N] [--json PATH] [--cell] [--check NAME]
+    gruverify targets
+    gruverify vanishing ...            (when gruverify.vanishing_cli is installed)
+
+Exit status: 0 the target conforms, 1 a check failed (or crashed), 2 a usage or import error
+(one line on stderr, no traceback). ``check`` with no TARGET checks torch.nn.GRU on every device
+of this machine (the CPU, plus CUDA when available).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+__all__ = ["build_parser", "main"]
+
+DTYPES = ("float64", "float32", "float16", "bfloat16")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2) instead of a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gruverify.conformance.checks import check_names
+    from gruverify.profiles import PROFILES
+
+    parser = _Parser(
+        prog="gruverify", description="Verify GRU implementations against a float64 reference."
+    )
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    check = sub.add_parser(
+        "check",
+        help="check a GRU implementation (default: torch.nn.GRU on this machine's devices)",
+        description="Run gruverify's laws against TARGET: a built-in name (see 'gruverify "
+        "targets') or package.module:attr naming a class or factory with torch.nn.GRU's "
+        "constructor and state-dict layout (torch.nn.GRUCell's with --cell), or an adapter "
+        "returning a gruverify Implementation (docs/adapters.md).",
+    )
+    check.add_argument("target", nargs="?", default=None, help="built-in name or module:attr")
+    check.add_argument(
+        "--device", choices=("cpu", "cuda"), help="default: cpu, plus cuda if available"
+    )
+    check.add_argument("--dtype", choices=DTYPES, help="default: the target's (float32 for torch)")
+    check.add_argument(
+        "--profile", choices=PROFILES, default=None, help="hypothesis profile (default ci)"
+    )
+    check.add_argument("--seed", type=int, default=None, help="fix the draw (default 0 under ci)")
+    check.add_argument("--json", metavar="PATH", help="write the JSON report to PATH")
+    check.add_argument("--cell", action="store_true", help="TARGET is torch.nn.GRUCell-shaped")
+    check.add_argument(
+        "--check", action="append", metavar="NAME", choices=check_names(),
+        help="run only this check (repeatable)",
+    )  # fmt: skip
+    sub.add_parser("targets", help="list the built-in targets")
+    try:
+        from gruverify.vanishing_cli import add_vanishing_parser
+    except ImportError:  # pragma: no cover - optional subcommand
+        pass
+    else:
+        add_vanishing_parser(sub)
+    return parser
+
+
+def _err(message: str) -> int:
+    print(f"gruverify: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _check(args: argparse.Namespace) -> int:
+    from gruverify.conformance.report import CheckResult
+    from gruverify.conformance.runner import run_checks
+    from gruverify.targets import DEFAULT_TARGET, TargetError
+
+    target = args.target or ("torch-grucell" if args.cell else DEFAULT_TARGET)
+    if target == "torch-grucell":
+        args.cell = False
+
+    def progress(result: CheckResult) -> None:
+        print(result.line(), flush=True)
+
+    try:
+        report = run_checks(
+            target, device=args.device, dtype=args.dtype, profile=args.profile, seed=args.seed,
+            checks=args.check, cell=args.cell, progress=progress,
+        )  # fmt: skip
+    except TargetError as e:
+        return _err(str(e).splitlines()[0])
+    counts = {
+        s: sum(c.status == s for c in report.checks)
+        for s in ("passed", "failed", "error", "skipped")
+    }
+    print(
+        f"{report.target}: {report.verdict.upper()} on {', '.join(report.devices)} in "
+        f"{report.dtype}, arithmetic {', '.join(f'{d}: {a}' for d, a in report.arithmetic.items())}; "
+        f"{counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors, "
+        f"{counts['skipped']} skipped; profile {report.profile}, seed {report.seed}, "
+        f"{report.seconds:.1f} s"
+    )
+    if report.failures:
+        print("\n" + report.explain_first_failure())
+    if args.json:
+        try:
+            report.to_json(args.json)
+        except OSError as e:
+            return _err(f"cannot write {args.json}: {e}")
+    return 0 if report.verdict == "pass" else 1
+
+
+def _targets() -> int:
+    from gruverify.targets import TARGETS
+
+    width = max(len(n) for n in TARGETS)
+    for name, (_, description) in TARGETS.items():
+        print(f"{name:{width}}  {description}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gruverify`` console script; returns the exit status."""
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # module:attr targets from the working directory
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            return _check(args)
+        if args.command == "targets":
+            return _targets()
+        if args.command == "vanishing":
+            from gruverify.vanishing_cli import run_vanishing
+
+            return run_vanishing(args)
+    except KeyboardInterrupt:
+        return 130
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""The checks the conformance checker runs: each is one law over hypothesis-drawn cases.
+
+A ``Check`` names a law (``gruverify.laws``), the features it needs (skipped with the target's own
+reason when one is missing), the features its cases pin on or off, and its example count under the
+``ci`` profile (other profiles scale it). ``CHECKS`` is the catalogue in run order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+
+from gruverify.error_model import ErrorModel
+from gruverify.interface import Implementation, Problem
+from gruverify.laws import equivalence as eq
+from gruverify.laws import metamorphic as mm
+
+__all__ = ["CHECKS", "Check", "Law", "check_names"]
+
+Law = Callable[[Implementation, Problem, "ErrorModel | None"], None]
+
+_BASIC = {
+    "multilayer": False, "bidirectional": False, "bias_false": False, "batch_first": False,
+    "unbatched": False, "lengths": False,
+}  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One law over drawn cases. ``requires``: features the target must support."""
+
+    name: str
+    law: Law
+    description: str
+    requires: tuple[str, ...] = ()
+    forced: Mapping[str, bool] = dataclasses.field(default_factory=dict)
+    examples: int = 10
+    min_steps: int = 1
+    min_batch: int = 1
+    big_h0: bool = False
+    needs_method: str | None = None
+
+
+def _forward(name: str, feature: str | None, examples: int = 15) -> Check:
+    if feature is None:
+        return Check(
+            "forward[basic]", eq.law_forward_equivalence,
+            "outputs and h_n equal the float64 reference (one layer, time-major, bias)",
+            forced=_BASIC, examples=examples,
+        )  # fmt: skip
+    return Check(
+        f"forward[{name}]", eq.law_forward_equivalence,
+        f"outputs and h_n equal the float64 reference with {name}",
+        requires=(feature,), forced={feature: True}, examples=examples,
+    )  # fmt: skip
+
+
+CHECKS: tuple[Check, ...] = (
+    _forward("basic", None),
+    _forward("multilayer", "multilayer"),
+    _forward("bidirectional", "bidirectional"),
+    _forward("bias=False", "bias_false"),
+    _forward("batch_first", "batch_first"),
+    _forward("unbatched", "unbatched"),
+    _forward("lengths", "lengths"),
+    Check("gradient[output]", eq.law_gradient_output,
+          "d/d(x, h0, params) of sum(d_out * output) equal the reference",
+          requires=("gradients",), examples=10),
+    Check("gradient[h_n]", eq.law_gradient_h_n,
+          "d/d(x, h0, params) of sum(d_hn * h_n) equal the reference",
+          requires=("gradients",), examples=10),
+    Check("gradient[output+h_n]", eq.law_gradient_output_and_h_n,
+          "d/d(x, h0, params) of sum(d_out * output) + sum(d_hn * h_n) equal the reference",
+          requires=("gradients",), examples=10),
+    Check("h0=None equals zeros", mm.law_h0_none_is_zeros, "f(x, None) == f(x, 0)",
+          requires=("initial_state",), examples=10),
+    Check("box invariance", mm.law_box_invariance, "|h_t| <= max(|h_{t-1}|, 1) elementwise",
+          examples=12, big_h0=True),
+    Check("carry-over", mm.law_carry_over, "b_iz large => outputs stay at h0",
+          forced={"bias_false": False}, examples=10, big_h0=True),
+    Check("batch independence", mm.law_batch_independence,
+          "permuting the batch permutes outputs; a sequence alone equals its row",
+          forced={"unbatched": False}, examples=10, min_batch=2),
+    Check("chunked continuation", mm.law_chunked_continuation,
+          "f(x[:k]) then f(x[k:], h_k) equals f(x)",
+          requires=("initial_state",), forced={"bidirectional": False}, examples=10, min_steps=2),
+    Check("direction alignment", mm.law_direction_alignment,
+          "each direction equals a one-direction run; reverse = flip, forward, flip",
+          requires=("bidirectional",), forced={"bidirectional": True}, examples=10),
+    Check("layer stacking", mm.law_layer_stacking,
+          "an L-layer stack equals L chained one-layer runs",
+          requires=("multilayer",), forced={"multilayer": True}, examples=10),
+    Check("lengths truncation", mm.law_lengths_truncation,
+          "a packed sequence of length l equals its first l steps alone, zero-padded",
+          requires=("lengths",), forced={"lengths": True}, examples=10),
+    Check("eval without dropout", mm.law_eval_without_dropout,
+          "built with dropout=0.5, eval() equals dropout=0",
+          requires=("dropout",), examples=6, needs_method="with_dropout"),
+    Check("determinism", mm.law_deterministic, "two identical calls are bit-identical",
+          examples=6),
+    Check("instance reuse", mm.law_instance_reuse,
+          "one instance serves many calls: f(p); f(q); f(p) repeats the first answer",
+          examples=6),
+)  # fmt: skip
+
+
+def check_names() -> list[str]:
+    """Names of the catalogue's checks, in run order (plus the device agreement check)."""
+    return [c.name for c in CHECKS] + [DEVICE_AGREEMENT]
+
+
+DEVICE_AGREEMENT = "cpu vs cuda agreement"

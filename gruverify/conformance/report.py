@@ -1,0 +1,176 @@
+"""The checker's report: one result per check, a verdict, JSON and terminal renderings.
+
+JSON schema (``Report.to_dict``)::
+
+    {"target": str, "device": "cpu" | "cuda" | "cpu,cuda", "dtype": str,
+     "verdict": "pass" | "fail", "arithmetic": str,            # e.g. "tf32 (u = 0.000488)"
+     "devices": [{"device": str, "arithmetic": str}], "profile": str, "seed": int,
+     "seconds": float, "gruverify_version": str,
+     "checks": [{"name": str, "device": str, "status": "passed"|"failed"|"skipped"|"error",
+                 "message": str, "description": str, "cases": int, "inconclusive": int,
+                 "seconds": float,
+                 "counterexample": {"case": {...}, "problem": str, "law": str, "formula": str,
+                                    "numbers": {...}, "reproduce": str}}]}   # failed/error only
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["STATUSES", "CheckResult", "Report"]
+
+STATUSES = ("passed", "failed", "skipped", "error")
+
+
+@dataclasses.dataclass
+class CheckResult:
+    """The outcome of one check on one device."""
+
+    name: str
+    device: str
+    status: str
+    message: str
+    description: str = ""
+    cases: int = 0
+    inconclusive: int = 0
+    seconds: float = 0.0
+    counterexample: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        if d["counterexample"] is None:
+            del d["counterexample"]
+        return _jsonable(d)  # type: ignore[no-any-return]
+
+    def line(self) -> str:
+        tag = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "error": "ERROR"}[self.status]
+        extra = ""
+        if self.status == "passed":
+            extra = f"{self.cases} cases"
+            if self.inconclusive:
+                extra += f", {self.inconclusive} inconclusive"
+            extra += f", {self.seconds:.1f} s"
+        elif self.status == "skipped":
+            extra = self.message
+        else:
+            extra = self.message.splitlines()[0] if self.message else ""
+        return f"{tag:5}  {self.device:5} {self.name:26} {extra}"
+
+
+@dataclasses.dataclass
+class Report:
+    """All check results for one target and dtype, on one or more devices."""
+
+    target: str
+    devices: list[str]
+    dtype: str
+    arithmetic: dict[str, str]
+    profile: str
+    seed: int
+    checks: list[CheckResult] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def verdict(self) -> str:
+        """``"pass"`` when no check failed or errored (skipped checks do not fail a target)."""
+        return "fail" if any(c.status in ("failed", "error") for c in self.checks) else "pass"
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.status in ("failed", "error")]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "device": ",".join(self.devices),
+            "dtype": self.dtype,
+            "verdict": self.verdict,
+            "arithmetic": "; ".join(
+                v if len(self.arithmetic) == 1 else f"{k}: {v}" for k, v in self.arithmetic.items()
+            ),
+            "devices": [{"device": d, "arithmetic": self.arithmetic[d]} for d in self.devices],
+            "profile": self.profile,
+            "seed": self.seed,
+            "seconds": round(self.seconds, 3),
+            "gruverify_version": _version(),
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+    def to_json(self, path: str | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+        return text
+
+    def header(self) -> str:
+        arith = ", ".join(f"{d}: {a}" for d, a in self.arithmetic.items())
+        return (
+            f"gruverify check {self.target}  dtype {self.dtype}  arithmetic {arith}  "
+            f"profile {self.profile}  seed {self.seed}"
+        )
+
+    def explain_first_failure(self) -> str:
+        """Which law, its numbers, the minimal configuration and the command that reproduces it."""
+        if not self.failures:
+            return ""
+        c = self.failures[0]
+        lines = [f"First failure: {c.name} on {c.device} ({c.status})", c.message.rstrip()]
+        ce = c.counterexample or {}
+        if ce.get("case"):
+            lines.append("minimal configuration: " + _kv(ce["case"]))
+        if ce.get("reproduce"):
+            lines.append(f"reproduce: {ce['reproduce']}")
+        return "\n".join(lines)
+
+    def render(self) -> str:
+        lines = [self.header(), *(c.line() for c in self.checks)]
+        counts = {s: sum(c.status == s for c in self.checks) for s in STATUSES}
+        lines.append(
+            f"verdict: {self.verdict.upper()}  ({counts['passed']} passed, {counts['failed']} "
+            f"failed, {counts['error']} errors, {counts['skipped']} skipped; {self.seconds:.1f} s)"
+        )
+        if self.failures:
+            lines += ["", self.explain_first_failure()]
+        return "\n".join(lines)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gruverify")
+    except PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
+
+def _kv(d: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in d.items())
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (str, int, bool)) or v is None:
+        return v
+    if isinstance(v, float):
+        return v if v == v and abs(v) != float("inf") else str(v)
+    try:
+        import numpy as np
+
+        if isinstance(v, np.generic):
+            return _jsonable(v.item())
+        if isinstance(v, np.ndarray):
+            return _jsonable(v.tolist())
+    except ImportError:  # pragma: no cover
+        pass
+    return str(v)

@@ -1,0 +1,216 @@
+"""Equivalence laws: an implementation computes the reference GRU, forward and backward.
+
+Each law runs the implementation on one ``Problem`` and the float64 reference on the same problem
+rounded to the implementation's storage dtype (``ErrorModel``), and compares with the tolerance the
+error model derives for that problem in the implementation's arithmetic:
+
+- forward:  ``|output - output_ref|_inf <= tol_out`` and ``|h_n - h_n_ref|_inf <= tol_hn``;
+- backward: for ``L = sum(d_out * output) + sum(d_hn * h_n)`` and every quantity
+  ``q in {x, h0, each parameter}``: ``|dL/dq - dL/dq_ref|_inf <= tol_q``, with the loss on the
+  outputs only (``d_hn = 0``), on ``h_n`` only (``d_out = 0``) or on both;
+- devices:  two implementations of the same GRU (e.g. CPU and CUDA) agree within the sum of their
+  tolerances, ``|a - b|_inf <= tol_a + tol_b``.
+
+A problem whose tolerance is not small against its outputs (``Tolerance.conditioned`` False) is
+chaotic at that precision: the law raises ``Inconclusive`` instead of judging it.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Literal
+
+import numpy as np
+
+from gruverify.error_model import ErrorModel, Tolerance, Verdict, arithmetic_for, compare
+from gruverify.interface import Implementation, Outputs, Problem
+from gruverify.laws.base import Inconclusive, LawViolation
+from gruverify.shapes import call_shape
+
+__all__ = [
+    "cotangents",
+    "default_model",
+    "law_device_agreement",
+    "law_forward_equivalence",
+    "law_gradient_equivalence",
+    "law_gradient_h_n",
+    "law_gradient_output",
+    "law_gradient_output_and_h_n",
+]
+
+LossOn = Literal["output", "h_n", "both"]
+
+
+def default_model(impl: Implementation) -> ErrorModel:
+    """The error model for ``impl``'s dtype on its device (TF32 read from torch's flags)."""
+    return ErrorModel(arithmetic_for(impl.dtype, impl.device))
+
+
+def _violation(
+    law: str, formula: str, v: Verdict, problem: Problem, extra: str = ""
+) -> LawViolation:
+    return LawViolation(
+        law,
+        formula,
+        f"{v}{extra}",
+        {
+            "quantity": v.quantity,
+            "expected": v.expected,
+            "got": v.got,
+            "error": v.error,
+            "tolerance": v.tolerance,
+            "index": v.index,
+        },
+        problem.describe(),
+    )
+
+
+def _require_conditioned(tol: Tolerance, problem: Problem) -> None:
+    if not tol.conditioned:
+        raise Inconclusive(
+            f"forward tolerance {max(tol.output, tol.h_n):.3g} is above 5% of the output scale "
+            f"{tol.output_scale:.3g} in {tol.arithmetic}: rounding alone can explain any "
+            f"difference ({problem.describe()})"
+        )
+
+
+def law_forward_equivalence(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None
+) -> None:
+    """``|output - output_ref|_inf <= tol_out`` and ``|h_n - h_n_ref|_inf <= tol_hn``."""
+    model = model or default_model(impl)
+    ref, tol = model.forward(problem, impl.variant)
+    _require_conditioned(tol, problem)
+    got = impl.forward(problem)
+    formula = "max|output - output_ref| <= tol_out and max|h_n - h_n_ref| <= tol_hn"
+    for name, exp, g, t in (
+        ("output", ref.output, got.output, tol.output),
+        ("h_n", ref.h_n, got.h_n, tol.h_n),
+    ):
+        if np.shape(g) != np.shape(exp):
+            raise LawViolation(
+                "forward equivalence", formula, f"{name} has shape {np.shape(g)}, "
+                f"expected {np.shape(exp)}", {"quantity": name}, problem.describe(),
+            )  # fmt: skip
+        v = compare(name, exp, g, t)
+        if not v.ok:
+            raise _violation("forward equivalence", formula, v, problem, f" [{tol.arithmetic}]")
+
+
+def cotangents(problem: Problem, on: LossOn) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Deterministic standard-normal cotangents ``(d_output, d_h_n)`` for ``problem``.
+
+    Seeded from the problem's shapes and input bytes, so a law is a pure function of the problem.
+    """
+    p = problem.params
+    shape = call_shape(
+        np.shape(problem.x), None if problem.h0 is None else np.shape(problem.h0),
+        input_size=p.input_size, hidden_size=p.hidden_size, num_layers=p.num_layers,
+        num_directions=p.num_directions, batch_first=problem.batch_first,
+    )  # fmt: skip
+    rng = np.random.default_rng(zlib.crc32(np.ascontiguousarray(problem.x).tobytes()))
+    d_out = rng.standard_normal(shape.output_shape)
+    d_hn = rng.standard_normal(shape.state_shape)
+    return (None if on == "h_n" else d_out), (None if on == "output" else d_hn)
+
+
+def law_gradient_equivalence(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None, on: LossOn = "both"
+) -> None:
+    """For ``L = sum(d_out * output) + sum(d_hn * h_n)``: ``|dL/dq - dL/dq_ref|_inf <= tol_q``.
+
+    ``q`` ranges over the input, the initial state (when given) and every parameter (the biases
+    only when the stack has them). ``on`` picks the loss: outputs only, ``h_n`` only, or both.
+    """
+    model = model or default_model(impl)
+    d_out, d_hn = cotangents(problem, on)
+    ref, tol = model.backward(problem, impl.variant, d_out, d_hn)
+    got = impl.gradients(problem, d_out, d_hn)
+    law = f"gradient equivalence (loss on {on})"
+    formula = "max|dL/dq - dL/dq_ref| <= tol_q for q in x, h0, every parameter"
+    top = max(
+        (
+            float(np.max(np.abs(a)))
+            for a in [ref.dx, *(v for _, v in ref.dparams.named())]
+            if a.size
+        ),
+        default=0.0,
+    )
+    worst = max(tol.gradients.values(), default=0.0)
+    if worst > 0.05 * max(1.0, top):
+        raise Inconclusive(
+            f"gradient tolerance {worst:.3g} is above 5% of the gradient scale {top:.3g} in "
+            f"{tol.arithmetic} ({problem.describe()})"
+        )
+    pairs: list[tuple[str, np.ndarray, np.ndarray]] = [("dx", ref.dx, got.dx)]
+    if problem.h0 is not None:
+        pairs.append(("dh0", ref.dh0, got.dh0))
+    got_params = dict(got.dparams.named())
+    for name, value in ref.dparams.named():
+        if not problem.bias and name.split(".")[-1].startswith("b_"):
+            continue
+        pairs.append((name, value, got_params[name]))
+    for name, exp, g in pairs:
+        if np.shape(g) != np.shape(exp):
+            raise LawViolation(
+                law, formula, f"{name} has shape {np.shape(g)}, expected {np.shape(exp)}",
+                {"quantity": name}, problem.describe(),
+            )  # fmt: skip
+        v = compare(name, exp, g, tol.gradients[name])
+        if not v.ok:
+            raise _violation(law, formula, v, problem, f" [{tol.arithmetic}]")
+
+
+def law_gradient_output(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None
+) -> None:
+    """Gradient equivalence with the loss on the outputs only: ``L = sum(d_out * output)``."""
+    law_gradient_equivalence(impl, problem, model, on="output")
+
+
+def law_gradient_h_n(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None
+) -> None:
+    """Gradient equivalence with the loss on the final state only: ``L = sum(d_hn * h_n)``."""
+    law_gradient_equivalence(impl, problem, model, on="h_n")
+
+
+def law_gradient_output_and_h_n(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None
+) -> None:
+    """Gradient equivalence with ``L = sum(d_out * output) + sum(d_hn * h_n)``."""
+    law_gradient_equivalence(impl, problem, model, on="both")
+
+
+def law_device_agreement(
+    a: Implementation,
+    b: Implementation,
+    problem: Problem,
+    model_a: ErrorModel | None = None,
+    model_b: ErrorModel | None = None,
+) -> None:
+    """Two implementations of one GRU agree: ``|a - b|_inf <= tol_a + tol_b`` (output and h_n).
+
+    Each tolerance is the error model's for that implementation's arithmetic (e.g. float32 on the
+    CPU and TF32 on CUDA), so the law holds whenever both are within their own tolerance of the
+    reference.
+    """
+    model_a = model_a or default_model(a)
+    model_b = model_b or default_model(b)
+    _, ta = model_a.forward(problem, a.variant)
+    _, tb = model_b.forward(problem, b.variant)
+    _require_conditioned(ta, problem)
+    _require_conditioned(tb, problem)
+    oa: Outputs = a.forward(problem)
+    ob: Outputs = b.forward(problem)
+    formula = f"max|{a.device} - {b.device}| <= tol_{a.device} + tol_{b.device}"
+    for name, x, y, t in (
+        ("output", oa.output, ob.output, ta.output + tb.output),
+        ("h_n", oa.h_n, ob.h_n, ta.h_n + tb.h_n),
+    ):
+        v = compare(name, x, y, t)
+        if not v.ok:
+            raise _violation(
+                f"{a.device} vs {b.device} agreement", formula, v, problem,
+                f" [{ta.arithmetic} vs {tb.arithmetic}]; expected = {a.name}, got = {b.name}",
+            )  # fmt: skip

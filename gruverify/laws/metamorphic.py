@@ -1,0 +1,500 @@
+"""Metamorphic laws: relations between calls of one implementation, with no access to its gates.
+
+Each law transforms a ``Problem``, runs the implementation on both forms, and checks a relation the
+GRU equations imply. Where two runs should agree, the tolerance is the sum of the error model's
+forward tolerances of the two problems (each run may be off by its own tolerance); where a bound
+holds exactly, the slack is a few units of roundoff. Laws (time-major notation, ``D`` directions):
+
+- h0 = None:       ``f(x, None) = f(x, 0)``;
+- box invariance:  ``|h_t,i| <= max(|h_{t-1},i|, 1)`` elementwise, since ``h_t`` is a convex
+                   combination of ``h_{t-1}`` and ``n in (-1, 1)``; hence ``|h_n| <= max(|h0|, 1)``;
+- carry-over:      with ``b_iz`` raised until every ``a_z >= 30``, ``1 - z <= sigmoid(-30)`` and
+                   ``|h_t - h_0|_inf <= t * sigmoid(-30) * (1 + |h_0|_inf)``: outputs stay at ``h0``;
+- batch:           ``f(x[:, P])[:, i] = f(x)[:, P[i]]`` for a permutation ``P``, and
+                   ``f(x[:, b:b+1]) = f(x)[:, b:b+1]`` (each sequence alone equals its row);
+- chunking:        ``f(x[k:], h_k) = f(x)[k:]`` where ``(y, h_k) = f(x[:k], h0)`` (one direction);
+- directions:      forward half ``= f_fwd(x)``, reverse half ``= flip(f_rev(flip(x)))``;
+- stacking:        an ``L``-layer stack equals ``L`` one-layer runs, each reading the previous output;
+- lengths:         with packed lengths ``l_b``, row ``b`` equals ``f(x[:l_b, b])`` and is 0 beyond;
+- dropout:         a stack built with ``dropout > 0`` equals ``dropout = 0`` in eval mode;
+- determinism:     two identical calls give bit-identical results;
+- instance reuse:  ``f(p)``, then a different call, then ``f(p)`` again: the same answer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from gruverify.error_model import ErrorModel, Tolerance, compare
+from gruverify.interface import Implementation, Outputs, Problem, rounded
+from gruverify.laws.base import Inconclusive, LawViolation
+from gruverify.laws.equivalence import default_model
+from gruverify.numpy_reference import sigmoid
+from gruverify.params import GRUCellParams, StackParams
+
+__all__ = [
+    "CARRY_MARGIN",
+    "law_batch_independence",
+    "law_box_invariance",
+    "law_carry_over",
+    "law_chunked_continuation",
+    "law_deterministic",
+    "law_direction_alignment",
+    "law_eval_without_dropout",
+    "law_h0_none_is_zeros",
+    "law_instance_reuse",
+    "law_layer_stacking",
+    "law_lengths_truncation",
+]
+
+CARRY_MARGIN = 30.0
+"""Carry-over sets every update-gate pre-activation to at least this value."""
+
+
+# --- layout helpers: everything is compared time-major, batched: (T, B, F) and (L*D, B, H) ---
+
+
+def _tm(a: np.ndarray, problem: Problem) -> np.ndarray:
+    if not problem.batched:
+        return a[:, None]
+    return np.swapaxes(a, 0, 1) if problem.batch_first else a
+
+
+def _tm_state(a: np.ndarray | None, problem: Problem) -> np.ndarray | None:
+    if a is None:
+        return None
+    return a if problem.batched else a[:, None]
+
+
+def _outputs_tm(out: Outputs, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    h_n = _tm_state(out.h_n, problem)
+    assert h_n is not None
+    return _tm(out.output, problem), h_n
+
+
+def _make(
+    problem: Problem,
+    x_tm: np.ndarray,
+    h0_tm: np.ndarray | None,
+    params: StackParams[Any] | None = None,
+    lengths: np.ndarray | None = None,
+) -> Problem:
+    """A problem in ``problem``'s layout (batch-first / unbatched) from time-major arrays."""
+    if not problem.batched:
+        x = x_tm[:, 0]
+        h0 = None if h0_tm is None else h0_tm[:, 0]
+    else:
+        x = np.swapaxes(x_tm, 0, 1) if problem.batch_first else x_tm
+        h0 = h0_tm
+    return dataclasses.replace(
+        problem,
+        params=problem.params if params is None else params,
+        x=np.array(x, dtype=np.float64, order="C"),  # a copy: positive strides even for T = 1
+        h0=None if h0 is None else np.array(h0, dtype=np.float64, order="C"),
+        lengths=lengths,
+    )
+
+
+def _state_shape(problem: Problem) -> tuple[int, ...]:
+    p = problem.params
+    batch = (int(np.shape(problem.x)[0 if problem.batch_first else 1]),) if problem.batched else ()
+    return (p.num_layers * p.num_directions, *batch, p.hidden_size)
+
+
+def _model(impl: Implementation, model: ErrorModel | None) -> ErrorModel:
+    return model or default_model(impl)
+
+
+def _tol(model: ErrorModel, problem: Problem, impl: Implementation) -> Tolerance:
+    _, tol = model.forward(problem, impl.variant)
+    if not tol.conditioned:
+        raise Inconclusive(
+            f"forward tolerance {max(tol.output, tol.h_n):.3g} is above 5% of the output scale "
+            f"{tol.output_scale:.3g} in {tol.arithmetic} ({problem.describe()})"
+        )
+    return tol
+
+
+def _agree(
+    law: str,
+    formula: str,
+    quantity: str,
+    expected: np.ndarray,
+    got: np.ndarray,
+    tolerance: float,
+    problem: Problem,
+) -> None:
+    if np.shape(expected) != np.shape(got):
+        raise LawViolation(
+            law, formula, f"{quantity} has shape {np.shape(got)}, expected {np.shape(expected)}",
+            {"quantity": quantity}, problem.describe(),
+        )  # fmt: skip
+    v = compare(quantity, expected, got, tolerance)
+    if not v.ok:
+        raise LawViolation(
+            law,
+            formula,
+            str(v),
+            {
+                "quantity": quantity,
+                "expected": v.expected,
+                "got": v.got,
+                "error": v.error,
+                "tolerance": v.tolerance,
+                "index": v.index,
+            },  # fmt: skip
+            problem.describe(),
+        )
+
+
+def _without_lengths(problem: Problem) -> Problem:
+    return problem if problem.lengths is None else dataclasses.replace(problem, lengths=None)
+
+
+def _x_tm(problem: Problem) -> np.ndarray:
+    return _tm(np.asarray(problem.x, dtype=np.float64), problem)
+
+
+# --- the laws -----------------------------------------------------------------------------------
+
+
+def law_h0_none_is_zeros(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None
+) -> None:
+    """``f(x, h0=None) = f(x, h0=0)`` within ``2 tol``."""
+    model = _model(impl, model)
+    p_none = dataclasses.replace(problem, h0=None)
+    p_zero = dataclasses.replace(problem, h0=np.zeros(_state_shape(problem)))
+    tol = _tol(model, p_none, impl)
+    a, b = impl.forward(p_none), impl.forward(p_zero)
+    formula = "f(x, None) == f(x, zeros)"
+    _agree("h0=None equals zeros", formula, "output", b.output, a.output, 2 * tol.output, problem)
+    _agree("h0=None equals zeros", formula, "h_n", b.h_n, a.h_n, 2 * tol.h_n, problem)
+
+
+def law_box_invariance(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None
+) -> None:
+    """``|h_t,i| <= max(|h_{t-1},i|, 1) + slack`` on the last layer's outputs, ``|h_n| <= max(|h0|, 1)``.
+
+    ``h_t = (1 - z) n + z h_{t-1}`` with ``z in [0, 1]`` and ``|n| <= 1`` is a convex combination,
+    so no element can leave the box ``[-max(|h_{t-1},i|, 1), max(|h_{t-1},i|, 1)]``. The slack is
+    ``8 u max(1, |h_{t-1},i|)`` for the arithmetic's unit roundoff ``u``.
+    """
+    model = _model(impl, model)
+    u = model.arithmetic.unit_roundoff
+    problem = _without_lengths(problem)
+    out, h_n = _outputs_tm(impl.forward(problem), problem)
+    p = problem.params
+    L, D, H = p.num_layers, p.num_directions, p.hidden_size
+    T, B = out.shape[0], out.shape[1]
+    h0 = _tm_state(rounded(problem, model.arithmetic.storage).h0, problem)
+    if h0 is None:
+        h0 = np.zeros((L * D, B, H))
+    law = "box invariance"
+    formula = "|h_t,i| <= max(|h_{t-1},i|, 1) (convex combination of h_{t-1} and n in (-1, 1))"
+
+    def check(quantity: str, prev: np.ndarray, cur: np.ndarray, where: str) -> None:
+        bound = np.maximum(np.abs(prev), 1.0)
+        excess = np.abs(cur) - bound * (1.0 + 8 * u)
+        if not np.all(excess <= 0):  # NaN fails too
+            flat = int(np.nanargmax(np.where(np.isnan(excess), np.inf, excess)))
+            i = np.unravel_index(flat, excess.shape)
+            raise LawViolation(
+                law,
+                formula,
+                f"{quantity}{where}: |h| = {abs(cur[i]):.9g} exceeds max(|h_prev|, 1) = "
+                f"{bound[i]:.9g} at index {tuple(int(k) for k in i)}",
+                {
+                    "quantity": quantity,
+                    "bound": float(bound[i]),
+                    "got": float(cur[i]),
+                    "h_prev": float(prev[i]),
+                    "index": tuple(int(k) for k in i),
+                },  # fmt: skip
+                problem.describe(),
+            )
+
+    for d in range(D):
+        prev = h0[(L - 1) * D + d]
+        order = range(T) if d == 0 else range(T - 1, -1, -1)
+        for t in order:
+            cur = out[t, :, d * H : (d + 1) * H]
+            check("output", prev, cur, f" (t={t}, direction {d})")
+            prev = cur
+    check("h_n", h0, h_n, " (vs h0)")
+
+
+def _carry_params(problem: Problem) -> StackParams[Any]:
+    x_max = float(np.max(np.abs(problem.x))) if np.size(problem.x) else 0.0
+    h_max = max(1.0, float(np.max(np.abs(problem.h0))) if problem.h0 is not None else 0.0)
+    rows = []
+    for layer, row in enumerate(problem.params.cells):
+        new_row = []
+        in_max = x_max if layer == 0 else h_max
+        for c in row:
+            reach = (
+                np.sum(np.abs(c.W_iz), axis=1) * in_max
+                + np.sum(np.abs(c.W_hz), axis=1) * h_max
+                - (c.b_iz + c.b_hz)
+            )
+            shift = CARRY_MARGIN + max(0.0, float(np.max(reach))) + 1.0
+            new_row.append(GRUCellParams(**{**dict(c.items()), "b_iz": c.b_iz + shift}))
+        rows.append(tuple(new_row))
+    return StackParams(tuple(rows), bias=True)
+
+
+def law_carry_over(impl: Implementation, problem: Problem, model: ErrorModel | None = None) -> None:
+    """With the update gate saturated (every ``a_z >= 30`` via ``b_iz``), outputs stay at ``h0``.
+
+    ``|h_t - h_{t-1}|_inf <= (1 - z)(1 + |h|_inf)`` and ``1 - z <= sigmoid(-30) = 9.4e-14``, so
+    ``|y_t - h0_last|_inf <= T (sigmoid(-30) (1 + |h0|) + 4 u |h0|) + 4 u max(1, |h0|)`` for every
+    output ``y_t`` (both directions read the last layer's ``h0``) and ``|h_n - h0| <=`` the same.
+    """
+    if not problem.bias:
+        raise Inconclusive("carry-over sets b_iz: it needs a stack with biases")
+    model = _model(impl, model)
+    u = model.arithmetic.unit_roundoff
+    problem = _without_lengths(problem)
+    carry = dataclasses.replace(problem, params=_carry_params(problem))
+    out, h_n = _outputs_tm(impl.forward(carry), carry)
+    p = carry.params
+    L, D, H = p.num_layers, p.num_directions, p.hidden_size
+    T, B = out.shape[0], out.shape[1]
+    h0 = _tm_state(rounded(carry, model.arithmetic.storage).h0, carry)
+    if h0 is None:
+        h0 = np.zeros((L * D, B, H))
+    hinf = max(1.0, float(np.max(np.abs(h0))))
+    eps = float(sigmoid(np.array(-CARRY_MARGIN)))
+    tol = T * (eps * (1 + hinf) + 4 * u * hinf) + 4 * u * hinf
+    expected = np.concatenate(
+        [np.broadcast_to(h0[(L - 1) * D + d], (T, B, H)) for d in range(D)], 2
+    )
+    law = "carry-over (update gate saturated by b_iz)"
+    formula = "z -> 1  =>  h_t = h_{t-1}: every output equals h0 of the last layer, h_n = h0"
+    _agree(law, formula, "output", expected, out, tol, carry)
+    _agree(law, formula, "h_n", h0, h_n, tol, carry)
+
+
+def law_batch_independence(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None
+) -> None:
+    """Permuting the batch permutes the outputs; each sequence alone equals its row (``2 tol``)."""
+    if not problem.batched:
+        raise Inconclusive("batch independence needs a batched input")
+    model = _model(impl, model)
+    tol = _tol(model, problem, impl)
+    out, h_n = _outputs_tm(impl.forward(problem), problem)
+    x = _x_tm(problem)
+    h0 = _tm_state(problem.h0, problem)
+    B = x.shape[1]
+    perm = np.random.default_rng(B).permutation(B)
+    if B > 1 and np.array_equal(perm, np.arange(B)):
+        perm = np.roll(perm, 1)
+    lengths = None if problem.lengths is None else np.asarray(problem.lengths)
+    permuted = _make(
+        problem, x[:, perm], None if h0 is None else h0[:, perm], None,
+        None if lengths is None else lengths[perm],
+    )  # fmt: skip
+    out_p, hn_p = _outputs_tm(impl.forward(permuted), permuted)
+    law = "batch independence"
+    f_perm = "f(x[:, P])[:, i] == f(x)[:, P[i]]"
+    _agree(law, f_perm, "output (permuted batch)", out[:, perm], out_p, 2 * tol.output, permuted)
+    _agree(law, f_perm, "h_n (permuted batch)", h_n[:, perm], hn_p, 2 * tol.h_n, permuted)
+    f_alone = "f(x[:, b:b+1]) == f(x)[:, b:b+1]"
+    for b in range(B):
+        alone = _make(
+            problem, x[:, b : b + 1], None if h0 is None else h0[:, b : b + 1], None,
+            None if lengths is None else lengths[b : b + 1],
+        )  # fmt: skip
+        out_b, hn_b = _outputs_tm(impl.forward(alone), alone)
+        _agree(law, f_alone, f"output (sequence {b} alone)", out[:, b : b + 1], out_b,
+               2 * tol.output, problem)  # fmt: skip
+        _agree(law, f_alone, f"h_n (sequence {b} alone)", h_n[:, b : b + 1], hn_b,
+               2 * tol.h_n, problem)  # fmt: skip
+
+
+def law_chunked_continuation(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None
+) -> None:
+    """``(y1, h_k) = f(x[:k], h0)``, ``(y2, h) = f(x[k:], h_k)``: ``[y1; y2] = f(x)``, ``h = h_n``.
+
+    ``k = T // 2``; one direction only (the reverse direction cannot resume mid-sequence).
+    """
+    if problem.bidirectional:
+        raise Inconclusive("chunked continuation needs a one-direction stack")
+    if problem.steps < 2:
+        raise Inconclusive("chunked continuation needs at least 2 time steps")
+    model = _model(impl, model)
+    problem = _without_lengths(problem)
+    tol = _tol(model, problem, impl)
+    out, h_n = _outputs_tm(impl.forward(problem), problem)
+    x = _x_tm(problem)
+    h0 = _tm_state(problem.h0, problem)
+    k = problem.steps // 2
+    first = _make(problem, x[:k], h0)
+    y1, h_k = _outputs_tm(impl.forward(first), first)
+    second = _make(problem, x[k:], h_k)
+    tol2 = _tol(model, second, impl)
+    y2, h2 = _outputs_tm(impl.forward(second), second)
+    law = "chunked continuation"
+    formula = f"f(x[{k}:], h_{k}) continues f(x[:{k}], h0): equals f(x)"
+    _agree(law, formula, "output", out, np.concatenate([y1, y2]), tol.output + tol2.output, problem)
+    _agree(law, formula, "h_n", h_n, h2, tol.h_n + tol2.h_n, problem)
+
+
+def law_direction_alignment(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None
+) -> None:
+    """On the first layer of a bidirectional stack: forward half ``= f_fwd(x)``; reverse half
+    ``= flip(f_rev(flip(x)))``; ``h_n = [h_fwd; h_rev]`` (each direction vs a one-direction run)."""
+    if not problem.bidirectional:
+        raise Inconclusive("direction alignment needs a bidirectional stack")
+    model = _model(impl, model)
+    p = problem.params
+    H = p.hidden_size
+    x = _x_tm(dataclasses.replace(problem, lengths=None))
+    h0 = _tm_state(problem.h0, problem)
+    one = _make(problem, x, None if h0 is None else h0[0:2],
+                StackParams((p.cells[0],), bias=p.bias))  # fmt: skip
+    tol = _tol(model, one, impl)
+    out, h_n = _outputs_tm(impl.forward(one), one)
+    law = "direction alignment"
+    fwd = _make(problem, x, None if h0 is None else h0[0:1],
+                StackParams(((p.cells[0][0],),), bias=p.bias))  # fmt: skip
+    rev = _make(problem, x[::-1], None if h0 is None else h0[1:2],
+                StackParams(((p.cells[0][1],),), bias=p.bias))  # fmt: skip
+    tf, tr = _tol(model, fwd, impl), _tol(model, rev, impl)
+    yf, hf = _outputs_tm(impl.forward(fwd), fwd)
+    yr, hr = _outputs_tm(impl.forward(rev), rev)
+    f1 = "bidirectional output[..., :H] == one-direction run of the forward cell"
+    _agree(law, f1, "output (forward half)", out[..., :H], yf, tol.output + tf.output, one)
+    _agree(law, f1, "h_n (forward direction)", h_n[0:1], hf, tol.h_n + tf.h_n, one)
+    f2 = "bidirectional output[..., H:] == flip(forward run of the reverse cell on flip(x))"
+    _agree(law, f2, "output (reverse half)", out[..., H:], yr[::-1], tol.output + tr.output, one)
+    _agree(law, f2, "h_n (reverse direction)", h_n[1:2], hr, tol.h_n + tr.h_n, one)
+
+
+def law_layer_stacking(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None
+) -> None:
+    """An ``L``-layer stack equals ``L`` one-layer runs: layer ``l`` reads layer ``l-1``'s output
+    and starts from ``h0[l D : (l + 1) D]``; ``h_n`` is their final states in order."""
+    if problem.num_layers < 2:
+        raise Inconclusive("layer stacking needs at least 2 layers")
+    model = _model(impl, model)
+    problem = _without_lengths(problem)
+    tol = _tol(model, problem, impl)
+    out, h_n = _outputs_tm(impl.forward(problem), problem)
+    p = problem.params
+    D = p.num_directions
+    h0 = _tm_state(problem.h0, problem)
+    seq = _x_tm(problem)
+    finals = []
+    tol_sum_out = tol_sum_hn = 0.0
+    for layer, row in enumerate(p.cells):
+        sub = _make(problem, seq, None if h0 is None else h0[layer * D : (layer + 1) * D],
+                    StackParams((row,), bias=p.bias))  # fmt: skip
+        ts = _tol(model, sub, impl)
+        tol_sum_out, tol_sum_hn = tol_sum_out + ts.output, tol_sum_hn + ts.h_n
+        seq, hn_l = _outputs_tm(impl.forward(sub), sub)
+        finals.append(hn_l)
+    law = "layer stacking"
+    formula = "stack(x) == layer_L(...layer_1(x)), h_n == [h_n of each layer]"
+    _agree(law, formula, "output", out, seq, 2 * tol.output + tol_sum_out, problem)
+    _agree(law, formula, "h_n", h_n, np.concatenate(finals), 2 * tol.h_n + tol_sum_hn, problem)
+
+
+def law_lengths_truncation(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None
+) -> None:
+    """With packed lengths ``l_b``: ``f(x)[:l_b, b] = f(x[:l_b, b])``, ``f(x)[l_b:, b] = 0`` and
+    ``h_n[:, b]`` is the state after step ``l_b`` (both directions)."""
+    if problem.lengths is None:
+        raise Inconclusive("lengths truncation needs a problem with lengths")
+    model = _model(impl, model)
+    tol = _tol(model, problem, impl)
+    out, h_n = _outputs_tm(impl.forward(problem), problem)
+    x = _x_tm(problem)
+    h0 = _tm_state(problem.h0, problem)
+    law = "lengths (packed sequences)"
+    for b, length in enumerate(np.asarray(problem.lengths).tolist()):
+        alone = _make(problem, x[:length, b : b + 1], None if h0 is None else h0[:, b : b + 1])
+        ta = _tol(model, alone, impl)
+        y, hn = _outputs_tm(impl.forward(alone), alone)
+        formula = f"f(x)[:l_b, b] == f(x[:l_b, b]) with l_b = {length}"
+        _agree(law, formula, f"output (sequence {b}, steps < {length})", y,
+               out[:length, b : b + 1], tol.output + ta.output, problem)  # fmt: skip
+        _agree(law, formula, f"h_n (sequence {b})", hn, h_n[:, b : b + 1], tol.h_n + ta.h_n,
+               problem)  # fmt: skip
+        pad = out[length:, b]
+        _agree(law, "f(x)[t, b] == 0 for t >= l_b (padding)", f"output (sequence {b} padding)",
+               np.zeros_like(pad), pad, 0.0, problem)  # fmt: skip
+
+
+def law_eval_without_dropout(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None
+) -> None:
+    """A stack constructed with ``dropout = 0.5`` equals ``dropout = 0`` in eval mode (``2 tol``).
+
+    Needs ``impl.with_dropout(p)`` returning the same implementation built with ``dropout = p``
+    (``TorchModuleTarget`` has it); the forward pass runs in eval mode.
+    """
+    with_dropout = getattr(impl, "with_dropout", None)
+    if with_dropout is None:
+        raise Inconclusive(f"{impl.name} cannot be built with dropout (no with_dropout method)")
+    model = _model(impl, model)
+    tol = _tol(model, problem, impl)
+    dropped: Implementation = with_dropout(0.5)
+    a, b = impl.forward(problem), dropped.forward(problem)
+    law = "eval mode is free of dropout"
+    formula = "eval(): f_dropout=0.5(x) == f_dropout=0(x)"
+    _agree(law, formula, "output", a.output, b.output, 2 * tol.output, problem)
+    _agree(law, formula, "h_n", a.h_n, b.h_n, 2 * tol.h_n, problem)
+
+
+def law_deterministic(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None
+) -> None:
+    """Two identical calls give bit-identical ``output`` and ``h_n`` (NaN equal to NaN)."""
+    a, b = impl.forward(problem), impl.forward(problem)
+    for name, x, y in (("output", a.output, b.output), ("h_n", a.h_n, b.h_n)):
+        if np.shape(x) != np.shape(y) or not np.array_equal(x, y, equal_nan=True):
+            v = compare(name, x, y, 0.0) if np.shape(x) == np.shape(y) else None
+            raise LawViolation(
+                "determinism",
+                "f(p) == f(p) bit for bit",
+                f"two identical calls differ: {v}" if v else "two identical calls differ in shape",
+                {}
+                if v is None
+                else {
+                    "quantity": name,
+                    "first": v.expected,
+                    "second": v.got,
+                    "difference": v.error,
+                    "index": v.index,
+                },  # fmt: skip
+                problem.describe(),
+            )
+
+
+def law_instance_reuse(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None
+) -> None:
+    """``f(p)``, then ``f(q)`` with another input and initial state, then ``f(p)`` again: the two
+    answers for ``p`` agree within ``2 tol`` (no state leaks from one call into the next)."""
+    model = _model(impl, model)
+    tol = _tol(model, problem, impl)
+    first = impl.forward(problem)
+    rng = np.random.default_rng(1)
+    other_h0 = rng.uniform(-1, 1, _state_shape(problem)) if problem.h0 is None else None
+    other = dataclasses.replace(problem, x=-np.asarray(problem.x)[::-1].copy(), h0=other_h0)
+    impl.forward(other)
+    again = impl.forward(problem)
+    law = "instance reuse (no state carried between calls)"
+    formula = "f(p); f(q); f(p) gives the first answer again"
+    _agree(law, formula, "output", first.output, again.output, 2 * tol.output, problem)
+    _agree(law, formula, "h_n", first.h_n, again.h_n, 2 * tol.h_n, problem)

@@ -1,0 +1,403 @@
+"""Adapters that turn a torch module class into an ``Implementation``.
+
+``TorchModuleTarget`` wraps any class or factory with ``torch.nn.GRU``'s constructor signature
+``(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+bidirectional=False)`` whose modules use ``torch.nn.GRU``'s state-dict names and shapes and whose
+``forward(input, hx=None)`` returns ``(output, h_n)``. ``TorchCellTarget`` wraps a
+``torch.nn.GRUCell``-shaped class ``(input_size, hidden_size, bias=True)`` with
+``forward(input, hx=None) -> h'`` and runs it over time with a Python loop.
+
+One module instance is built per configuration (sizes, layers, directions, bias, layout) and serves
+every problem of that configuration: weights are loaded only when they change, so state that leaks
+between calls, or weights a forward pass modifies, show up in the checks. Forward passes run in
+``eval()`` mode under ``torch.no_grad()``; gradients in ``train()`` mode (cuDNN's RNN backward
+needs it; dropout is 0 there).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from gruverify.interface import Capabilities, Gradients, Outputs, Problem
+from gruverify.layouts.torch_layout import gru_cell_to_torch, gru_from_torch, gru_to_torch
+from gruverify.numpy_reference import Variant
+from gruverify.params import GRUCellParams, StackParams, random_gru_params
+
+__all__ = ["FEATURES", "TargetError", "TorchCellTarget", "TorchModuleTarget", "validate_missing"]
+
+FEATURES = (
+    "bias_false",
+    "bidirectional",
+    "multilayer",
+    "lengths",
+    "batch_first",
+    "unbatched",
+    "initial_state",
+    "gradients",
+    "dropout",
+)
+"""Features a target may declare missing (``gruverify_missing = {feature: reason}``)."""
+
+
+class TargetError(Exception):
+    """A target cannot be loaded or does not follow the interface it claims (a usage error)."""
+
+
+def validate_missing(missing: Mapping[str, str] | None, where: str) -> dict[str, str]:
+    """``missing`` as a plain dict; raise ``TargetError`` for a feature name gruverify doesn't know."""
+    if missing is None:
+        return {}
+    if not isinstance(missing, Mapping):
+        raise TargetError(f"{where}: gruverify_missing must be a dict feature -> reason")
+    out = {str(k): str(v) for k, v in missing.items()}
+    unknown = sorted(set(out) - set(FEATURES))
+    if unknown:
+        raise TargetError(
+            f"{where}: unknown feature(s) {unknown} in gruverify_missing; known: {FEATURES}"
+        )
+    return out
+
+
+def _torch_dtype(dtype: str) -> Any:
+    import torch
+
+    if dtype not in ("float64", "float32", "float16", "bfloat16"):
+        raise TargetError(
+            f"unknown dtype {dtype!r}; expected float64, float32, float16 or bfloat16"
+        )
+    return getattr(torch, dtype)
+
+
+def _to_np(t: Any) -> np.ndarray:
+    import torch
+
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"expected a tensor, got {type(t).__name__}")
+    return t.detach().to("cpu", torch.float64).numpy()  # type: ignore[no-any-return]
+
+
+def _digest(params: StackParams[Any]) -> str:
+    return hashlib.sha1(params.flat().tobytes()).hexdigest() + str(params.bias)
+
+
+class _TorchBase:
+    """What the module and cell adapters share: dtype/device handling and the autograd loss."""
+
+    variant: Variant
+    capabilities: Capabilities
+
+    def __init__(
+        self,
+        factory: Callable[..., Any],
+        *,
+        name: str,
+        device: str,
+        dtype: str,
+        missing: Mapping[str, str] | None,
+        variant: Variant,
+    ) -> None:
+        self.factory = factory
+        self.name = name
+        self.device = device
+        self.dtype = dtype
+        self.variant = variant
+        self._dt = _torch_dtype(dtype)
+        self.capabilities = Capabilities(validate_missing(missing, name))
+        self._modules: dict[tuple[Any, ...], Any] = {}
+        self._loaded: dict[tuple[Any, ...], str] = {}
+
+    def _tensor(self, a: np.ndarray | None, requires_grad: bool = False) -> Any:
+        import torch
+
+        if a is None:
+            return None
+        t = torch.tensor(
+            np.array(a, dtype=np.float64, order="C"), dtype=self._dt, device=self.device
+        )
+        return t.requires_grad_(requires_grad)
+
+    def _loss(
+        self, out: Any, h_n: Any, d_output: np.ndarray | None, d_h_n: np.ndarray | None
+    ) -> Any:
+        loss = out.sum() * 0 + h_n.sum() * 0
+        if d_output is not None:
+            loss = loss + (out * self._tensor(d_output)).sum()
+        if d_h_n is not None:
+            loss = loss + (h_n * self._tensor(d_h_n)).sum()
+        return loss
+
+
+class TorchModuleTarget(_TorchBase):
+    """An ``nn.GRU``-shaped module class as an ``Implementation`` (see the module docstring).
+
+    ``missing`` declares absent features (``{"bidirectional": "why"}``): their checks are skipped.
+    Unless declared, ``lengths`` is probed: a target whose forward does not accept a
+    ``PackedSequence`` gets ``lengths`` marked missing with the error as the reason.
+    """
+
+    def __init__(
+        self,
+        factory: Callable[..., Any],
+        *,
+        name: str | None = None,
+        device: str = "cpu",
+        dtype: str = "float32",
+        missing: Mapping[str, str] | None = None,
+        variant: Variant = "reset_after",
+        dropout: float = 0.0,
+        probe: bool = True,
+    ) -> None:
+        super().__init__(
+            factory, name=name or getattr(factory, "__qualname__", repr(factory)), device=device,
+            dtype=dtype, missing=missing, variant=variant,
+        )  # fmt: skip
+        self.dropout = dropout
+        if probe:
+            self._probe()
+
+    def with_dropout(self, dropout: float) -> TorchModuleTarget:
+        """The same target with modules built with ``dropout`` (for the eval-mode dropout law)."""
+        t = TorchModuleTarget(
+            self.factory, name=f"{self.name}[dropout={dropout}]", device=self.device,
+            dtype=self.dtype, missing=None, variant=self.variant, dropout=dropout, probe=False,
+        )  # fmt: skip
+        t.capabilities = self.capabilities
+        return t
+
+    def _probe(self) -> None:
+        """Build, load and call a small module; find out whether it takes a PackedSequence."""
+        params = random_gru_params(2, 3, rng=0)
+        problem = Problem(params, np.linspace(-1, 1, 3 * 2 * 2).reshape(3, 2, 2))
+        try:
+            self.forward(problem)
+        except Exception as e:
+            raise TargetError(
+                f"{self.name} does not behave like torch.nn.GRU (constructor "
+                f"(input_size, hidden_size, num_layers, bias, batch_first, dropout, "
+                f"bidirectional), torch.nn.GRU state-dict names, forward(input, hx) -> "
+                f"(output, h_n)): {type(e).__name__}: {e}. See docs/adapters.md for other layouts."
+            ) from e
+        if self.capabilities.supports("lengths"):
+            try:
+                out = self.forward(Problem(params, problem.x, lengths=np.array([3, 1])))
+                if out.output.shape != (3, 2, 3):
+                    raise TypeError(
+                        f"padded output has shape {out.output.shape}, expected (3, 2, 3)"
+                    )
+            except Exception as e:
+                missing = dict(self.capabilities.missing)
+                missing["lengths"] = (
+                    f"forward does not take a PackedSequence ({type(e).__name__}: {e})"
+                )
+                self.capabilities = Capabilities(missing)
+
+    def _module(self, problem: Problem) -> Any:
+        p = problem.params
+        key = (p.input_size, p.hidden_size, p.num_layers, p.bias, problem.batch_first,
+               p.bidirectional)  # fmt: skip
+        module = self._modules.get(key)
+        if module is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch warns about dropout with one layer
+                module = self.factory(
+                    p.input_size, p.hidden_size, p.num_layers, bias=p.bias,
+                    batch_first=problem.batch_first, dropout=self.dropout,
+                    bidirectional=p.bidirectional,
+                )  # fmt: skip
+            module = module.to(device=self.device, dtype=self._dt)
+            self._modules[key] = module
+        digest = _digest(p)
+        if self._loaded.get(key) != digest:
+            import torch
+
+            sd = {
+                k: torch.as_tensor(v).to(device=self.device, dtype=self._dt)
+                for k, v in gru_to_torch(p).items()
+            }
+            module.load_state_dict(sd, strict=True)
+            self._loaded[key] = digest
+        return module
+
+    def _call(self, module: Any, problem: Problem, x: Any, h0: Any) -> tuple[Any, Any]:
+        import torch
+        from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+        args = () if h0 is None else (h0,)
+        if problem.lengths is None:
+            result = module(x, *args)
+        else:
+            lengths = torch.as_tensor(np.asarray(problem.lengths), dtype=torch.int64)
+            packed = pack_padded_sequence(x, lengths, problem.batch_first, enforce_sorted=False)
+            result = module(packed, *args)
+        if not isinstance(result, tuple) or len(result) != 2:
+            raise TypeError(f"forward returned {type(result).__name__}, expected (output, h_n)")
+        out, h_n = result
+        if problem.lengths is not None:
+            if not isinstance(out, PackedSequence):
+                raise TypeError(f"forward(PackedSequence) returned a {type(out).__name__} output")
+            out, _ = pad_packed_sequence(out, problem.batch_first, total_length=problem.steps)
+        return out, h_n
+
+    def forward(self, problem: Problem) -> Outputs:
+        import torch
+
+        module = self._module(problem)
+        module.eval()
+        with torch.no_grad():
+            out, h_n = self._call(
+                module, problem, self._tensor(problem.x), self._tensor(problem.h0)
+            )
+        return Outputs(_to_np(out), _to_np(h_n))
+
+    def gradients(
+        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
+    ) -> Gradients:
+        import torch
+
+        module = self._module(problem)
+        module.train()
+        x = self._tensor(problem.x, True)
+        h0 = self._tensor(problem.h0, True)
+        with torch.enable_grad():
+            out, h_n = self._call(module, problem, x, h0)
+            named = dict(module.named_parameters())
+            leaves = [x] + ([h0] if h0 is not None else []) + list(named.values())
+            grads = torch.autograd.grad(
+                self._loss(out, h_n, d_output, d_h_n), leaves, allow_unused=True
+            )
+        as_np = [
+            np.zeros(tuple(v.shape)) if g is None else _to_np(g)
+            for g, v in zip(grads, leaves, strict=True)
+        ]
+        dx, rest = as_np[0], as_np[1:]
+        if h0 is not None:
+            dh0, rest = rest[0], rest[1:]
+        else:
+            dh0 = np.zeros(tuple(h_n.shape))
+        dparams = gru_from_torch(dict(zip(named, rest, strict=True)))
+        return Gradients(dx, dh0, dparams)
+
+
+class TorchCellTarget(_TorchBase):
+    """An ``nn.GRUCell``-shaped class as an ``Implementation``: one layer, one direction, run
+    over time by a Python loop ``h_t = cell(x_t, h_{t-1})`` (``cell(x_0)`` when ``h0`` is None).
+
+    ``multilayer``, ``bidirectional`` and ``lengths`` are missing by construction: stacking,
+    reversing and packing would be gruverify's code, not the cell's.
+    """
+
+    CELL_MISSING = {
+        "multilayer": "a GRU cell is one layer (stacking would be the caller's loop)",
+        "bidirectional": "a GRU cell runs one direction (reversal would be the caller's loop)",
+        "lengths": "a GRU cell has no notion of sequence length",
+        "dropout": "a GRU cell has no dropout",
+    }
+
+    def __init__(
+        self,
+        factory: Callable[..., Any],
+        *,
+        name: str | None = None,
+        device: str = "cpu",
+        dtype: str = "float32",
+        missing: Mapping[str, str] | None = None,
+        variant: Variant = "reset_after",
+        probe: bool = True,
+    ) -> None:
+        super().__init__(
+            factory, name=name or getattr(factory, "__qualname__", repr(factory)), device=device,
+            dtype=dtype, missing={**self.CELL_MISSING, **(missing or {})}, variant=variant,
+        )  # fmt: skip
+        if probe:
+            params = random_gru_params(2, 3, rng=0)
+            try:
+                self.forward(Problem(params, np.linspace(-1, 1, 12).reshape(3, 2, 2)))
+            except Exception as e:
+                raise TargetError(
+                    f"{self.name} does not behave like torch.nn.GRUCell (constructor (input_size, "
+                    f"hidden_size, bias), state-dict names weight_ih, weight_hh, bias_ih, bias_hh, "
+                    f"forward(input, hx) -> h'): {type(e).__name__}: {e}. See docs/adapters.md."
+                ) from e
+
+    def _module(self, problem: Problem) -> Any:
+        p = problem.params
+        if p.num_layers != 1 or p.bidirectional:
+            raise ValueError(
+                f"{self.name} is a cell: one layer, one direction ({problem.describe()})"
+            )
+        key = (p.input_size, p.hidden_size, p.bias)
+        module = self._modules.get(key)
+        if module is None:
+            module = self.factory(p.input_size, p.hidden_size, bias=p.bias)
+            module = module.to(device=self.device, dtype=self._dt)
+            self._modules[key] = module
+        digest = _digest(p)
+        if self._loaded.get(key) != digest:
+            import torch
+
+            cell: GRUCellParams[np.ndarray] = p.cell(0, 0)
+            sd = {
+                k: torch.as_tensor(v).to(device=self.device, dtype=self._dt)
+                for k, v in gru_cell_to_torch(cell, p.bias).items()
+            }
+            module.load_state_dict(sd, strict=True)
+            self._loaded[key] = digest
+        return module
+
+    def _run(self, module: Any, problem: Problem, x: Any, h0: Any) -> tuple[Any, Any]:
+        import torch
+
+        if problem.lengths is not None:
+            raise ValueError(f"{self.name} is a cell: it takes no lengths")
+        seq = x.transpose(0, 1) if problem.batched and problem.batch_first else x
+        h = None if h0 is None else h0[0]
+        ys = []
+        for t in range(seq.shape[0]):
+            h = module(seq[t]) if h is None else module(seq[t], h)
+            ys.append(h)
+        out = torch.stack(ys)
+        if problem.batched and problem.batch_first:
+            out = out.transpose(0, 1)
+        return out, h.unsqueeze(0)
+
+    def forward(self, problem: Problem) -> Outputs:
+        import torch
+
+        module = self._module(problem)
+        module.eval()
+        with torch.no_grad():
+            out, h_n = self._run(module, problem, self._tensor(problem.x), self._tensor(problem.h0))
+        return Outputs(_to_np(out), _to_np(h_n))
+
+    def gradients(
+        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
+    ) -> Gradients:
+        import torch
+
+        module = self._module(problem)
+        module.train()
+        x = self._tensor(problem.x, True)
+        h0 = self._tensor(problem.h0, True)
+        with torch.enable_grad():
+            out, h_n = self._run(module, problem, x, h0)
+            named = dict(module.named_parameters())
+            leaves = [x] + ([h0] if h0 is not None else []) + list(named.values())
+            grads = torch.autograd.grad(
+                self._loss(out, h_n, d_output, d_h_n), leaves, allow_unused=True
+            )
+        as_np = [
+            np.zeros(tuple(v.shape)) if g is None else _to_np(g)
+            for g, v in zip(grads, leaves, strict=True)
+        ]
+        dx, rest = as_np[0], as_np[1:]
+        if h0 is not None:
+            dh0, rest = rest[0], rest[1:]
+        else:
+            dh0 = np.zeros(tuple(h_n.shape))
+        sd = {f"{k}_l0": v for k, v in zip(named, rest, strict=True)}
+        return Gradients(dx, dh0, gru_from_torch(sd))
