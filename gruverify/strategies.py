@@ -34,6 +34,7 @@ __all__ = [
     "Config",
     "InputKind",
     "ParamKind",
+    "carry_cases",
     "cases",
     "configs",
     "devices",
@@ -45,6 +46,7 @@ __all__ = [
     "sizes",
     "steps",
     "variants",
+    "with_update_bias",
 ]
 
 ParamKind = Literal["ordinary", "large", "saturating", "chrono"]
@@ -272,3 +274,26 @@ def problems(
 ) -> st.SearchStrategy[Problem]:
     """Problems drawn as in ``cases`` (the case description goes to ``note()``)."""
     return cases(config, param_kinds, input_kinds).map(lambda c: c.problem)
+
+
+def with_update_bias(problem: Problem, offset: float) -> Problem:
+    """``problem`` with ``offset`` added to every ``b_iz``: large positive offsets drive the update
+    gate towards 1 (torch's carry-over regime; the course's ``G_u -> 0``)."""
+    rows = tuple(
+        tuple(c.replace(b_iz=c.b_iz + offset) for c in row) for row in problem.params.cells
+    )
+    return dataclasses.replace(problem, params=StackParams(rows, bias=True))
+
+
+@st.composite
+def carry_cases(
+    draw: st.DrawFn, config: st.SearchStrategy[Config] | None = None, max_offset: float = 40.0
+) -> Case:
+    """Cases whose update gates are pushed towards carrying: ``b_iz`` raised by 0 to
+    ``max_offset`` (log-uniformly spread, so both the loose and the tight regime occur)."""
+    case = draw(cases(config))
+    offset = draw(
+        st.sampled_from([0.0, 2.0, 5.0, 10.0, 20.0, max_offset]) | st.floats(0, max_offset)
+    )
+    note(f"update-gate bias offset: {offset}")
+    return dataclasses.replace(case, problem=with_update_bias(case.problem, offset))
