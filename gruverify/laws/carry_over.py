@@ -43,6 +43,7 @@ from gruverify.params import GRUCellParams, StackParams, random_gru_params
 
 __all__ = [
     "JacobianFn",
+    "analytic_jacobian",
     "carry_constant",
     "complex_step_jacobian_of",
     "from_course_update_gate",
@@ -59,7 +60,7 @@ JacobianFn = Callable[[GRUCellParams[np.ndarray], np.ndarray, np.ndarray, Varian
 _Info = tuple[np.ndarray, np.ndarray, np.ndarray, str, Variant, Problem]
 
 
-def _analytic(
+def analytic_jacobian(
     cell: GRUCellParams[np.ndarray], x: np.ndarray, h: np.ndarray, variant: Variant
 ) -> np.ndarray:
     return gru_step_jacobian(cell, x, h, variant=variant)
@@ -100,7 +101,7 @@ def law_carry_over_bounds(
     problem: Problem,
     variant: Variant,
     gates: GateFn = numpy_gates,
-    jacobian: JacobianFn = _analytic,
+    jacobian: JacobianFn = analytic_jacobian,
 ) -> None:
     """The three bounds of the module docstring on every layer, direction and sequence.
 
