@@ -17,6 +17,7 @@ chaotic at that precision: the law raises ``Inconclusive`` instead of judging it
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from typing import Literal
 
@@ -32,6 +33,7 @@ __all__ = [
     "default_model",
     "law_device_agreement",
     "law_forward_equivalence",
+    "law_forward_saturated",
     "law_gradient_equivalence",
     "law_gradient_h_n",
     "law_gradient_output",
@@ -95,6 +97,19 @@ def law_forward_equivalence(
         v = compare(name, exp, g, t)
         if not v.ok:
             raise _violation("forward equivalence", formula, v, problem, f" [{tol.arithmetic}]")
+
+
+SATURATION_SCALE = 60.0
+
+
+def law_forward_saturated(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None
+) -> None:
+    """Forward equivalence with the input scaled by 60: gates and candidates saturate (pre-
+    activations of tens to hundreds), where a naive ``1 / (1 + exp(-a))`` overflows to NaN and
+    clamping or low-precision ``1 - z`` show. Outputs must be finite and match the reference."""
+    scaled = dataclasses.replace(problem, x=np.asarray(problem.x) * SATURATION_SCALE)
+    law_forward_equivalence(impl, scaled, model)
 
 
 def cotangents(problem: Problem, on: LossOn) -> tuple[np.ndarray | None, np.ndarray | None]:

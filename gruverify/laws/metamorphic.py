@@ -47,6 +47,7 @@ __all__ = [
     "law_h0_none_is_zeros",
     "law_instance_reuse",
     "law_layer_stacking",
+    "law_rejects_bad_initial_state",
     "law_lengths_truncation",
 ]
 
@@ -70,6 +71,20 @@ def _tm_state(a: np.ndarray | None, problem: Problem) -> np.ndarray | None:
 
 
 def _outputs_tm(out: Outputs, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    p = problem.params
+    T, state = problem.steps, _state_shape(problem)
+    want_out = (*state[1:-1], p.hidden_size * p.num_directions)
+    want_out = (want_out[0], T, want_out[1]) if problem.batch_first and problem.batched else (
+        (T, *want_out)
+    )  # fmt: skip
+    for name, got, want in (("output", out.output, want_out), ("h_n", out.h_n, state)):
+        if tuple(np.shape(got)) != tuple(want):
+            raise LawViolation(
+                "output shapes", "output (T, B, D*H) in the caller's layout, h_n (L*D, B, H)",
+                f"{name} has shape {tuple(np.shape(got))}, expected {tuple(want)}",
+                {"quantity": name, "expected": tuple(want), "got": tuple(np.shape(got))},
+                problem.describe(),
+            )  # fmt: skip
     h_n = _tm_state(out.h_n, problem)
     assert h_n is not None
     return _tm(out.output, problem), h_n
@@ -145,7 +160,7 @@ def _agree(
                 "error": v.error,
                 "tolerance": v.tolerance,
                 "index": v.index,
-            },  # fmt: skip
+            },
             problem.describe(),
         )
 
@@ -214,7 +229,7 @@ def law_box_invariance(
                     "got": float(cur[i]),
                     "h_prev": float(prev[i]),
                     "index": tuple(int(k) for k in i),
-                },  # fmt: skip
+                },
                 problem.describe(),
             )
 
@@ -476,7 +491,7 @@ def law_deterministic(
                     "second": v.got,
                     "difference": v.error,
                     "index": v.index,
-                },  # fmt: skip
+                },
                 problem.describe(),
             )
 
@@ -498,3 +513,34 @@ def law_instance_reuse(
     formula = "f(p); f(q); f(p) gives the first answer again"
     _agree(law, formula, "output", first.output, again.output, 2 * tol.output, problem)
     _agree(law, formula, "h_n", first.h_n, again.h_n, 2 * tol.h_n, problem)
+
+
+def law_rejects_bad_initial_state(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None
+) -> None:
+    """An initial state of the wrong shape is an error, never silently broadcast or truncated.
+
+    Tried: one batch row too many and one too few (batched) and a hidden size one too large, on
+    the problem without lengths (torch.nn.GRU itself indexes h0 rows for a PackedSequence and
+    accepts extra rows there).
+    """
+    problem = _without_lengths(problem)
+    shape = _state_shape(problem)
+    bad: list[tuple[int, ...]] = [(*shape[:-1], shape[-1] + 1)]
+    if problem.batched:
+        bad += [(shape[0], shape[1] + 1, shape[2])]
+        if shape[1] > 1:
+            bad += [(shape[0], 1, shape[2])]
+    for wrong in bad:
+        trial = dataclasses.replace(problem, h0=np.full(wrong, 0.5))
+        try:
+            impl.forward(trial)
+        except Exception:
+            continue
+        raise LawViolation(
+            "bad initial state rejected",
+            "h0 must have shape (L*D, B, H); any other shape raises",
+            f"an initial state of shape {wrong} was accepted (expected {shape})",
+            {"expected shape": shape, "accepted shape": wrong},
+            problem.describe(),
+        )

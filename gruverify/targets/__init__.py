@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gruverify.interface import Implementation, NumpyReference, TorchReference
+from gruverify.numpy_reference import Variant
 from gruverify.targets.torch_module import (
     FEATURES,
     TargetError,
@@ -130,7 +131,7 @@ def resolve_target(
         return TARGETS[spec][0](device, dtype)
     obj = _load_attr(spec)
     missing = validate_missing(getattr(obj, "gruverify_missing", None), spec)
-    variant = getattr(obj, "gruverify_variant", "reset_after")
+    variant: Variant = getattr(obj, "gruverify_variant", "reset_after")
     if variant not in ("reset_after", "reset_before"):
         raise TargetError(f"{spec}: gruverify_variant must be 'reset_after' or 'reset_before'")
     if _returns_implementation(obj):

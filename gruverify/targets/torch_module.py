@@ -19,11 +19,12 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from gruverify.interface import Capabilities, Gradients, Outputs, Problem
+from gruverify.laws.base import LawViolation
 from gruverify.layouts.torch_layout import gru_cell_to_torch, gru_from_torch, gru_to_torch
 from gruverify.numpy_reference import Variant
 from gruverify.params import GRUCellParams, StackParams, random_gru_params
@@ -83,6 +84,20 @@ def _to_np(t: Any) -> np.ndarray:
 
 def _digest(params: StackParams[Any]) -> str:
     return hashlib.sha1(params.flat().tobytes()).hexdigest() + str(params.bias)
+
+
+def _check_unchanged(before: list[Any], after: list[Any], problem: Problem) -> None:
+    """The law ``forward`` leaves its arguments alone: input and initial state are unchanged."""
+    import torch
+
+    for name, b, a in zip(("input", "h0"), before, after, strict=False):
+        if not torch.equal(b, a.detach()):
+            diff = float((b.double() - a.detach().double()).abs().max())
+            raise LawViolation(
+                "inputs unchanged", "forward(x, h0) must not modify x or h0 in place",
+                f"forward modified its {name} in place (max change {diff:.3g})",
+                {"quantity": name, "max change": diff}, problem.describe(),
+            )  # fmt: skip
 
 
 class _TorchBase:
@@ -153,7 +168,7 @@ class TorchModuleTarget(_TorchBase):
         probe: bool = True,
     ) -> None:
         super().__init__(
-            factory, name=name or getattr(factory, "__qualname__", repr(factory)), device=device,
+            factory, name=name or str(getattr(factory, "__qualname__", repr(factory))), device=device,
             dtype=dtype, missing=missing, variant=variant,
         )  # fmt: skip
         self.dropout = dropout
@@ -175,6 +190,8 @@ class TorchModuleTarget(_TorchBase):
         problem = Problem(params, np.linspace(-1, 1, 3 * 2 * 2).reshape(3, 2, 2))
         try:
             self.forward(problem)
+        except LawViolation:
+            pass  # it runs; the checks will report what it gets wrong
         except Exception as e:
             raise TargetError(
                 f"{self.name} does not behave like torch.nn.GRU (constructor "
@@ -228,12 +245,14 @@ class TorchModuleTarget(_TorchBase):
         from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
         args = () if h0 is None else (h0,)
+        before = [t.detach().clone() for t in (x, h0) if t is not None]
         if problem.lengths is None:
             result = module(x, *args)
         else:
             lengths = torch.as_tensor(np.asarray(problem.lengths), dtype=torch.int64)
             packed = pack_padded_sequence(x, lengths, problem.batch_first, enforce_sorted=False)
             result = module(packed, *args)
+        _check_unchanged(before, [t for t in (x, h0) if t is not None], problem)
         if not isinstance(result, tuple) or len(result) != 2:
             raise TypeError(f"forward returned {type(result).__name__}, expected (output, h_n)")
         out, h_n = result
@@ -291,7 +310,7 @@ class TorchCellTarget(_TorchBase):
     reversing and packing would be gruverify's code, not the cell's.
     """
 
-    CELL_MISSING = {
+    CELL_MISSING: ClassVar[dict[str, str]] = {
         "multilayer": "a GRU cell is one layer (stacking would be the caller's loop)",
         "bidirectional": "a GRU cell runs one direction (reversal would be the caller's loop)",
         "lengths": "a GRU cell has no notion of sequence length",
@@ -310,13 +329,15 @@ class TorchCellTarget(_TorchBase):
         probe: bool = True,
     ) -> None:
         super().__init__(
-            factory, name=name or getattr(factory, "__qualname__", repr(factory)), device=device,
+            factory, name=name or str(getattr(factory, "__qualname__", repr(factory))), device=device,
             dtype=dtype, missing={**self.CELL_MISSING, **(missing or {})}, variant=variant,
         )  # fmt: skip
         if probe:
             params = random_gru_params(2, 3, rng=0)
             try:
                 self.forward(Problem(params, np.linspace(-1, 1, 12).reshape(3, 2, 2)))
+            except LawViolation:
+                pass  # it runs; the checks will report what it gets wrong
             except Exception as e:
                 raise TargetError(
                     f"{self.name} does not behave like torch.nn.GRUCell (constructor (input_size, "
@@ -356,11 +377,14 @@ class TorchCellTarget(_TorchBase):
             raise ValueError(f"{self.name} is a cell: it takes no lengths")
         seq = x.transpose(0, 1) if problem.batched and problem.batch_first else x
         h = None if h0 is None else h0[0]
+        before = [t.detach().clone() for t in (x, h0) if t is not None]
         ys = []
         for t in range(seq.shape[0]):
             h = module(seq[t]) if h is None else module(seq[t], h)
             ys.append(h)
+        _check_unchanged(before, [t for t in (x, h0) if t is not None], problem)
         out = torch.stack(ys)
+        assert h is not None  # steps >= 1
         if problem.batched and problem.batch_first:
             out = out.transpose(0, 1)
         return out, h.unsqueeze(0)
