@@ -75,16 +75,6 @@ DYNAMO_LENGTHS_REASON = (
     "GuardOnDataDependentSymNode (a PackedSequence's batch sizes are data-dependent); the exported "
     "graph takes padded input only"
 )
-DYNAMO_MULTILAYER_REASON = (
-    "torch.onnx.export(dynamo=True) specialises the time axis of a multi-layer nn.GRU "
-    "(torch.export: 'You marked T as dynamic but your code specialized it to be a constant'); the "
-    "exported graph declares a symbolic time axis but a Reshape between layers holds the example's "
-    "length, so it fails at any other sequence length"
-)
-DYNAMO_DROPOUT_REASON = (
-    "dropout acts between layers, and multi-layer export is missing (see multilayer)"
-)
-
 
 class ExportReplayError(RuntimeError):
     """An exported initialiser is not a copy of weight entries (replaying weights would be wrong)."""
