@@ -12,6 +12,8 @@ transformed parameters, by identities of the GRU equations:
 - ``b_hn`` missing: ``b_hn' = 0``; the input bias added twice: ``b_i*' = 2 b_i*``;
 - the update convention flipped, ``h' = z n + (1 - z) h``: since ``1 - sigmoid(a) = sigmoid(-a)``,
   the reference with ``W_iz, W_hz, b_iz, b_hz`` negated;
+- ``(1 - z)`` computed as ``z - 1``, ``h' = -(1 - z) n + z h``: since ``-tanh(a) = tanh(-a)``, the
+  reference with ``W_in, b_in, W_hn, b_hn`` negated (in either variant ``a_n`` is linear in them);
 - recurrent blocks transposed: ``W_h*' = W_h*^T``; gates split by the input size (offsets ``k I``
   instead of ``k H`` into the packed ``(3H, I)`` input weight): the rows taken at those offsets;
 - ``h0`` ignored: the problem with ``h0 = None``;
@@ -239,6 +241,10 @@ def _negate_z(c: GRUCellParams[np.ndarray], layer: int) -> GRUCellParams[np.ndar
     return c.replace(W_iz=-c.W_iz, W_hz=-c.W_hz, b_iz=-c.b_iz, b_hz=-c.b_hz)
 
 
+def _negate_n(c: GRUCellParams[np.ndarray], layer: int) -> GRUCellParams[np.ndarray]:
+    return c.replace(W_in=-c.W_in, b_in=-c.b_in, W_hn=-c.W_hn, b_hn=-c.b_hn)
+
+
 HYPOTHESES: tuple[Hypothesis, ...] = (
     Hypothesis(
         "other variant",
@@ -261,6 +267,8 @@ HYPOTHESES: tuple[Hypothesis, ...] = (
                _with_cells(lambda c, _: c.replace(b_ir=2 * c.b_ir, b_iz=2 * c.b_iz, b_in=2 * c.b_in))),
     Hypothesis("update flipped", "the update convention flipped: h' = z n + (1 - z) h",
                _with_cells(_negate_z)),
+    Hypothesis("one minus z as z minus 1", "(1 - z) computed as z - 1: h' = (z - 1) n + z h",
+               _with_cells(_negate_n)),
     Hypothesis("recurrent weights transposed", "every recurrent block W_h* used transposed",
                _with_cells(lambda c, _: c.replace(W_hr=c.W_hr.T, W_hz=c.W_hz.T, W_hn=c.W_hn.T))),
     Hypothesis(

@@ -39,13 +39,14 @@ class Config:
     h0: bool = True
     lengths: tuple[int, ...] | None = None
     seed: int = 0
+    x_scale: float = 1.0
 
     def problem(self) -> Problem:
         rng = np.random.default_rng(self.seed)
         p = random_gru_params(self.input_size, self.hidden_size, self.num_layers,
                               self.bidirectional, self.bias, rng=rng)  # fmt: skip
         D = 2 if self.bidirectional else 1
-        x = rng.standard_normal((self.steps, self.batch, self.input_size))
+        x = self.x_scale * rng.standard_normal((self.steps, self.batch, self.input_size))
         h0 = rng.uniform(-1, 1, (self.num_layers * D, self.batch, self.hidden_size))
         if self.unbatched:
             x, h0 = x[:, 0], h0[:, 0]
@@ -91,6 +92,8 @@ EXPECTED: list[tuple[str, type[ZooGRU], Config]] = [
     ("b_hn missing", M.NoResetBias, BASE),
     ("input bias twice", M.BiasAddedTwice, BASE),
     ("update flipped", M.UpdateConventionFlipped, BASE),
+    ("one minus z as z minus 1", M.OneMinusZSign, BASE),
+    ("one minus z as z minus 1", M.OneMinusZSign, Config(bias=False, num_layers=1)),
     ("recurrent weights transposed", M.TransposedRecurrentKernel, BASE),
     ("split by input size", M.SplitByInputSize, BASE),
     ("h0 ignored", M.IgnoresInitialState, BASE),
@@ -145,7 +148,7 @@ UNKNOWN = [
     (M.OneMinusZHalfPrecision, BASE),
     (M.NoneIsNotZeros, Config(h0=False)),
     (M.WrongAtBatch3, Config(h0=False)),
-    (M.OneMinusZSign, BASE),
+    (M.ClampedState, Config(x_scale=30.0)),
     (M.ReverseStartsInPadding, Config(lengths=(5, 2, 3))),
 ]
 
@@ -155,6 +158,9 @@ def test_unknown_bug_gets_no_diagnosis(cls: type[ZooGRU], cfg: Config) -> None:
     """A bug outside the catalogue is not forced into one of its hypotheses."""
     problem = cfg.problem()
     got = run_module(cls, problem)
+    ref = run_module(ZooGRU, problem)
+    off = float(np.max(np.abs(got.output - ref.output)))
+    assert off > 1e-6, f"{cls.__name__} is not exposed on {cfg} (differs by {off:.3g})"
     d = diagnose(problem, "reset_after", got, ARITHMETICS["float64"])
     assert d is None, f"{cls.__name__} falsely diagnosed: {d}"
 

@@ -109,8 +109,9 @@ class BiasAddedTwice(ZooGRU):
 class UpdateConventionFlipped(ZooGRU):
     """The update convention flipped: ``h' = z n + (1 - z) h`` instead of ``(1 - z) n + z h``.
 
-    The other half of the literature's convention (the course's ``G_u``, Chung et al. 2014 write
-    ``h' = (1 - z) h + z n``) applied to torch's weights; see ../shared/notes/gru-math.md.
+    Andrew Ng's course and Chung et al. 2014 write ``c_t = G_u c~ + (1 - G_u) c_{t-1}``, i.e.
+    ``G_u = 1 - z``; using that formula with torch's z (unconverted weights) gives this bug
+    (../shared/notes/gru-math.md).
     """
 
     def update(self, n: Tensor, z: Tensor, h: Tensor) -> Tensor:
