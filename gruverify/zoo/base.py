@@ -77,6 +77,9 @@ class ZooGRU(nn.Module):
     runs modules in eval mode.
     """
 
+    _h0_given: bool = False
+    """Whether the current call passed ``hx`` (read by hooks that treat ``hx=None`` specially)."""
+
     def __init__(
         self,
         input_size: int,
@@ -232,6 +235,7 @@ class ZooGRU(nn.Module):
         return torch.stack(ys), h
 
     def forward(self, input: Any, hx: Tensor | None = None) -> tuple[Any, Tensor]:
+        """``(output, h_n)`` with ``torch.nn.GRU``'s shapes, layouts and errors (module docstring)."""
         packed = isinstance(input, PackedSequence)
         lengths: Tensor | None = None
         if packed:
