@@ -97,7 +97,9 @@ def run_one_check(
         lines = [f"{check} {result.status} on {device}:", result.message.rstrip()]
         ce = result.counterexample or {}
         if ce.get("case"):
-            lines.append("minimal configuration: " + ", ".join(f"{k}={v}" for k, v in ce["case"].items()))
+            lines.append(
+                "minimal configuration: " + ", ".join(f"{k}={v}" for k, v in ce["case"].items())
+            )
         lines.append(f"reproduce: {repro}")
         pytest.fail("\n".join(lines), pytrace=False)
 
@@ -130,7 +132,9 @@ def conformance_tests(
     names = list(checks) if checks else [c.name for c in CHECKS]
     params = [(d, n) for d in _devices(device) for n in names]
 
-    @pytest.mark.parametrize(("gru_device", "gru_check"), params, ids=[f"{d}-{n}" for d, n in params])
+    @pytest.mark.parametrize(
+        ("gru_device", "gru_check"), params, ids=[f"{d}-{n}" for d, n in params]
+    )
     def test_gru_conformance(gru_device: str, gru_check: str) -> None:
         run_one_check(target, gru_check, device=gru_device, dtype=dtype, cell=cell,
                       profile=profile, seed=seed)  # fmt: skip
@@ -167,7 +171,10 @@ def pytest_collection_modifyitems(
             for check in CHECKS:
                 items.append(
                     GruCheckItem.from_parent(
-                        session, name=f"gruverify[{target}][{device}]::{check.name}",
-                        target=target, device=device, check=check.name,
-                    )  # fmt: skip
+                        session,
+                        name=f"gruverify[{target}][{device}]::{check.name}",
+                        target=target,
+                        device=device,
+                        check=check.name,
+                    )
                 )

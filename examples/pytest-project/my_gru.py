@@ -9,13 +9,16 @@ dropout, and says so in ``gruverify_missing``.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 
 class MiniGRU(nn.Module):
-    gruverify_missing = {"dropout": "MiniGRU has no dropout between layers"}
+    gruverify_missing: ClassVar[dict[str, str]] = {
+        "dropout": "MiniGRU has no dropout between layers"
+    }
 
     def __init__(
         self,
@@ -35,11 +38,16 @@ class MiniGRU(nn.Module):
             in_size = input_size if layer == 0 else hidden_size * self.dirs
             for d in range(self.dirs):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                shapes = {"weight_ih": (3 * hidden_size, in_size), "weight_hh": (3 * hidden_size, hidden_size)}
+                shapes = {
+                    "weight_ih": (3 * hidden_size, in_size),
+                    "weight_hh": (3 * hidden_size, hidden_size),
+                }
                 if bias:
                     shapes.update(bias_ih=(3 * hidden_size,), bias_hh=(3 * hidden_size,))
                 for name, shape in shapes.items():
-                    self.register_parameter(name + sfx, nn.Parameter(torch.empty(shape).uniform_(-k, k)))
+                    self.register_parameter(
+                        name + sfx, nn.Parameter(torch.empty(shape).uniform_(-k, k))
+                    )
 
     def _cell(self, x: torch.Tensor, h: torch.Tensor, sfx: str) -> torch.Tensor:
         gi = x @ getattr(self, "weight_ih" + sfx).T
@@ -74,7 +82,7 @@ class MiniGRU(nn.Module):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
                 h = hx[layer * self.dirs + d]
                 ys = [None] * T
-                for t in (range(T) if d == 0 else range(T - 1, -1, -1)):
+                for t in range(T) if d == 0 else range(T - 1, -1, -1):
                     h = self._cell(x[t], h, sfx)
                     ys[t] = h
                 finals.append(h)
