@@ -38,12 +38,12 @@ from typing import Any
 
 import numpy as np
 
-from gruverify.error_model import Arithmetic, ErrorModel
-from gruverify.interface import Outputs, Problem
+from gruverify.error_model import Arithmetic, ErrorModel, arithmetic_for
+from gruverify.interface import Implementation, Outputs, Problem
 from gruverify.numpy_reference import Variant, gru_forward
 from gruverify.params import GRUCellParams, GRUParams, StackParams
 
-__all__ = ["HYPOTHESES", "Diagnosis", "Hypothesis", "diagnose"]
+__all__ = ["HYPOTHESES", "Diagnosis", "Hypothesis", "diagnose", "diagnose_implementation"]
 
 Run = Callable[[Problem, Variant], Outputs]
 
@@ -395,3 +395,17 @@ def diagnose(
     _, _, err, tol, best = fits[0]
     others = tuple(f[4].describe(variant) for f in fits[1:])
     return Diagnosis(best.name, best.describe(variant), err, tol, others)
+
+
+def diagnose_implementation(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None
+) -> Diagnosis | None:
+    """``diagnose`` for an ``Implementation`` on a (failing) problem: runs ``impl.forward`` and uses
+    the implementation's own variant and arithmetic (``model``'s, when given). None when the
+    forward pass raises (a crash has no numbers to explain)."""
+    try:
+        got = impl.forward(problem)
+    except Exception:
+        return None
+    arithmetic = model.arithmetic if model is not None else arithmetic_for(impl.dtype, impl.device)
+    return diagnose(problem, impl.variant, got, arithmetic, model=model)

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from gruverify.diagnosis import HYPOTHESES, Diagnosis, diagnose
+from gruverify.diagnosis import HYPOTHESES, Diagnosis, diagnose, diagnose_implementation
 from gruverify.error_model import ARITHMETICS
 from gruverify.interface import Outputs, Problem
 from gruverify.layouts.torch_layout import gru_to_torch
@@ -191,3 +191,19 @@ def test_bad_arguments_raise() -> None:
         diagnose(problem, "reset_middle", got, ARITHMETICS["float64"])  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="Outputs"):
         diagnose(problem, "reset_after", (got.output, got.h_n), ARITHMETICS["float64"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("spec", "name"),
+    [("gruverify.zoo.mutants:ResetBefore", "other variant"),
+     ("gruverify.zoo.mutants:StateNotCarried", "state not carried"),
+     ("gruverify.zoo.correct:FusedBiasGRU", None)],
+)  # fmt: skip
+def test_diagnose_implementation_through_the_target_adapter(spec: str, name: str | None) -> None:
+    """The checker's entry: a target resolved as the runner does, float32, its own arithmetic."""
+    from gruverify.targets import resolve_target
+
+    impl = resolve_target(spec, device="cpu", dtype="float32")
+    for cfg in (BASE, Config(batch_first=True, lengths=(5, 2, 4))):
+        d = diagnose_implementation(impl, cfg.problem())
+        assert (d and d.name) == name, f"{spec} on {cfg}: {d}"
