@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from gruverify import numpy_reference as nr
 from gruverify.interface import Gradients, Outputs, Problem, rounded
 from gruverify.numpy_reference import Variant, gru_backward, gru_forward
 from gruverify.params import GRUCellParams, StackParams
@@ -193,6 +194,31 @@ class ErrorModel:
             h0=None if problem.h0 is None else jitter(problem.h0, u),
         )
 
+    def _rounding_step(self, rng: np.random.Generator) -> Any:
+        """The reference's GRU step with every elementwise result rounded at random: ``r``, ``z``,
+        ``1 - z``, ``n`` and the new state each times ``(1 + u xi)``, ``xi ~ U(-1, 1)``, ``u`` of
+        the storage format (TF32 rounds matmul operands only).
+
+        Rounding errors of the state update accumulate along the carried state (``z -> 1``), and
+        the backward pass takes its activation derivatives (``1 - n^2``, ``z (1 - z)``) from the
+        rounded activations, which is all that is left of them when a unit saturates.
+        """
+        u = ARITHMETICS[self.arithmetic.storage].unit_roundoff  # elementwise: the storage format
+
+        def step(cell: Any, x: np.ndarray, h: np.ndarray, variant: Any) -> Any:
+            _, c = nr._gru_step(cell, x, h, variant)
+
+            def j(a: np.ndarray) -> np.ndarray:
+                return a * (1.0 + u * rng.uniform(-1.0, 1.0, size=np.shape(a)))  # type: ignore[no-any-return]
+
+            c = dict(c)
+            for k in ("r", "z", "one_minus_z", "n"):
+                c[k] = j(c[k])
+            c["h"] = j(c["one_minus_z"] * c["n"] + c["z"] * h)
+            return c["h"], c
+
+        return step
+
     def _floor(self, ref: np.ndarray) -> float:
         scale = float(np.max(np.abs(ref))) if np.size(ref) else 0.0
         return self.floor * self.arithmetic.unit_roundoff * max(1.0, scale)
@@ -206,8 +232,8 @@ class ErrorModel:
         s_out = s_hn = 0.0
         for _ in range(self.draws):
             pp = self._perturbed(prob, rng)
-            r = gru_forward(pp.params, pp.x, pp.h0, variant=variant,
-                            batch_first=pp.batch_first, lengths=pp.lengths)  # fmt: skip
+            r, _ = nr._stack_forward(self._rounding_step(rng), pp.params, pp.x, pp.h0, variant,
+                                     pp.batch_first, pp.lengths)  # fmt: skip
             s_out = max(s_out, float(np.max(np.abs(r.output - ref.output))))
             s_hn = max(s_hn, float(np.max(np.abs(r.h_n - ref.h_n))))
         tol = Tolerance(
@@ -233,16 +259,17 @@ class ErrorModel:
         dout = None if d_output is None else rounded_cotangent(d_output, self.arithmetic)
         dhn = None if d_h_n is None else rounded_cotangent(d_h_n, self.arithmetic)
 
-        def grads(p: Problem) -> dict[str, np.ndarray]:
-            g = gru_backward(p.params, p.x, p.h0, dout, dhn, variant=variant,
-                             batch_first=p.batch_first, lengths=p.lengths)  # fmt: skip
+        def grads(p: Problem, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+            step = nr._gru_step if rng is None else self._rounding_step(rng)
+            g = nr._stack_backward(step, nr._gru_step_backward, p.params, p.x, p.h0, dout, dhn,
+                                   variant, p.batch_first, p.lengths)  # fmt: skip
             return {"dx": g.dx, "dh0": g.dh0, **dict(g.dparams.named())}
 
         ref = grads(prob)
         rng = np.random.default_rng(self.seed)
         sens = {k: 0.0 for k in ref}
         for _ in range(self.draws):
-            pg = grads(self._perturbed(prob, rng))
+            pg = grads(self._perturbed(prob, rng), rng)
             for k in ref:
                 sens[k] = max(sens[k], float(np.max(np.abs(pg[k] - ref[k]))))
         # gradients are compared norm-wise against the largest gradient of any quantity of the

@@ -59,7 +59,10 @@ Trace = dict[str, np.ndarray]
 def sigmoid(a: np.ndarray) -> np.ndarray:
     """Logistic function, stable for large |a| in real arithmetic, analytic for complex input."""
     if np.iscomplexobj(a):
-        return 1.0 / (1.0 + np.exp(-a))  # type: ignore[no-any-return]
+        # same branch split on the real part, so exp never overflows (complex step stays finite)
+        neg = np.real(a) < 0
+        e = np.exp(np.where(neg, a, -a))
+        return np.where(neg, e / (1.0 + e), 1.0 / (1.0 + e))  # type: ignore[no-any-return]
     out = np.empty_like(a)
     pos = a >= 0
     out[pos] = 1.0 / (1.0 + np.exp(-a[pos]))

@@ -150,15 +150,18 @@ def configs(
     no_bias: bool = True,
     none_h0: bool = True,
     work: int = 400,
+    min_layers: int = 1,
+    always_padded: bool = False,
 ) -> Config:
     """Call configurations. ``work`` caps ``steps * layers * directions`` (long sequences get
-    fewer layers) so a single example stays cheap; ``bidirectional`` None draws both."""
+    fewer layers, never fewer than ``min_layers``) so a single example stays cheap;
+    ``bidirectional`` None draws both; ``always_padded`` gives batched calls with lengths."""
     T = draw(steps(max_steps, min_steps))
     bi = draw(st.booleans()) if bidirectional is None else bidirectional
     dirs = 2 if bi else 1
-    layer_cap = max(1, min(max_layers, work // (T * dirs)))
-    L = draw(st.integers(1, layer_cap))
-    is_batched = draw(st.booleans()) if unbatched else True
+    layer_cap = max(min_layers, min(max_layers, work // (T * dirs)))
+    L = draw(st.integers(min_layers, layer_cap))
+    is_batched = draw(st.booleans()) if (unbatched and not always_padded) else True
     if is_batched:
         B: int | None = draw(st.one_of(st.just(1), st.integers(1, max_batch)))
     else:
@@ -173,7 +176,7 @@ def configs(
         bias=draw(st.booleans()) if no_bias else True,
         batch_first=draw(st.booleans()) if (batch_first and B is not None) else False,
         initial_state=draw(st.booleans()) if none_h0 else True,
-        padded=draw(st.booleans()) if (padded and B is not None) else False,
+        padded=always_padded or (draw(st.booleans()) if (padded and B is not None) else False),
     )
 
 

@@ -23,8 +23,8 @@ Unrolled cell. The sequence output equals the cell ``h_t = cell(x_t, h_{t-1})`` 
 step (each layer reading the previous layer's outputs, the reverse direction from ``t = len - 1``
 down to 0, steps past a sequence's length leaving its state alone and its output zero).
 
-Closed reset gate. With ``r = 0`` (pre-activation below ``ln(tiny)``, so the sigmoid underflows to
-exactly 0) the candidate no longer sees the state: ``n = tanh(W_in x + b_in + b_hn)`` for
+Closed reset gate. With ``r = 0`` (pre-activation below the log of the smallest subnormal number,
+so the sigmoid underflows to exactly 0) the candidate no longer sees the state: ``n = tanh(W_in x + b_in + b_hn)`` for
 reset-before (``W_hn (0 * h) + b_hn = b_hn``) and ``n = tanh(W_in x + b_in)`` for reset-after (the
 product ``r * (W_hn h + b_hn)`` removes ``b_hn`` too). So ``n(x, h1) == n(x, h2)`` bit for bit.
 """
@@ -353,9 +353,13 @@ def law_sequence_equals_unrolled_cell(
 
 
 def close_reset_gate(params: GRUParams, dtype: str = "float64") -> GRUParams:
-    """``params`` with every reset gate shut: ``W_ir = W_hr = 0``, ``b_ir = b_hr = ln(tiny) - 10``
-    (half each), so ``r = sigmoid(a_r)`` underflows to exactly 0 in ``dtype``."""
-    b = (gate_thresholds(dtype).sigmoid_lower - 10.0) / 2.0
+    """``params`` with every reset gate shut: ``W_ir = W_hr = 0`` and ``b_ir + b_hr`` 10 below the
+    log of the smallest subnormal number, so ``r = sigmoid(a_r)`` underflows to exactly 0 in
+    ``dtype``."""
+    import torch
+
+    fi = torch.finfo(getattr(torch, dtype))
+    b = (math.log(float(fi.smallest_normal) * float(fi.eps)) - 10.0) / 2.0
 
     def shut(c: GRUCellParams[np.ndarray]) -> GRUCellParams[np.ndarray]:
         H = c.hidden_size
@@ -387,7 +391,7 @@ def law_closed_reset_gate(
         idx = tuple(int(i) for i in np.argwhere(r != 0.0)[0])
         raise LawViolation(
             "closed reset gate",
-            "a_r < ln(tiny) => r = sigmoid(a_r) = 0",
+            "a_r < ln(smallest subnormal) => r = sigmoid(a_r) = 0",
             "the reset gate is not closed",
             {"a_r": float(np.asarray(g1["a_r"])[idx]), "r": float(r[idx]), "where": idx},
             case,
