@@ -22,6 +22,7 @@ from typing import Any
 
 from gruverify.interface import Implementation, NumpyReference, TorchReference
 from gruverify.numpy_reference import Variant
+from gruverify.targets.external import EXTERNAL_TARGETS
 from gruverify.targets.torch_module import (
     FEATURES,
     TargetError,
@@ -81,6 +82,7 @@ TARGETS: dict[str, tuple[TargetFactory, str]] = {
     "numpy-reference": (_numpy_reference, "gruverify's float64 numpy reference (a self-check)"),
     "torch-reference": (_torch_reference, "gruverify's explicit-ops torch reference, any dtype"),
 }
+TARGETS.update(EXTERNAL_TARGETS)  # onnx-*, keras-*, flax-*: lazy imports (targets/external.py)
 
 
 def register(name: str, factory: TargetFactory, description: str) -> None:

@@ -57,6 +57,7 @@ import numpy as np
 
 from gruverify.interface import Capabilities, Gradients, Outputs, Problem
 from gruverify.layouts.torch_layout import gru_to_torch
+from gruverify.numpy_reference import Variant
 from gruverify.params import GRUParams
 
 __all__ = ["EXPORTERS", "ExportReplayError", "OnnxExportTarget", "Exporter"]
@@ -75,6 +76,7 @@ DYNAMO_LENGTHS_REASON = (
     "GuardOnDataDependentSymNode (a PackedSequence's batch sizes are data-dependent); the exported "
     "graph takes padded input only"
 )
+
 
 class ExportReplayError(RuntimeError):
     """An exported initialiser is not a copy of weight entries (replaying weights would be wrong)."""
@@ -136,7 +138,7 @@ class OnnxExportTarget:
     ``export_seconds`` lists the wall time of every export this instance made.
     """
 
-    variant = "reset_after"
+    variant: Variant = "reset_after"
     dtype = "float32"
 
     def __init__(
@@ -228,7 +230,8 @@ class OnnxExportTarget:
             if self.exporter == "torchscript":
                 f = io.BytesIO()
                 torch.onnx.export(
-                    module, tuple(args), f, dynamo=False, input_names=names,
+                    module, tuple(args), f,  # type: ignore[arg-type]
+                    dynamo=False, input_names=names,
                     output_names=["output", "h_n"], dynamic_axes=axes,
                 )  # fmt: skip
                 model = onnx.load_from_string(f.getvalue())
@@ -239,6 +242,8 @@ class OnnxExportTarget:
                     module, tuple(args), dynamo=True, input_names=names,
                     output_names=["output", "h_n"], dynamic_shapes=shapes, verbose=False,
                 )  # fmt: skip
+                if program is None:
+                    raise RuntimeError("torch.onnx.export(dynamo=True) returned no ONNXProgram")
                 model = program.model_proto
         seconds = time.perf_counter() - start
         self.export_seconds.append(seconds)
