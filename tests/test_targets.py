@@ -168,3 +168,21 @@ class DoublingAdapter:
 def test_a_class_implementing_the_interface_is_used_as_an_adapter() -> None:
     impl = resolve_target("test_targets:DoublingAdapter")
     assert isinstance(impl, DoublingAdapter) and not impl.capabilities.supports("gradients")
+
+
+def test_arithmetic_follows_the_tf32_flags_and_cudnn() -> None:
+    """CUDA float32: TF32 when the flags allow it; cuDNN's float32 GRU otherwise (it is less
+    accurate than float32); a custom module is plain float32. Flags only: no GPU needed."""
+    from gruverify.targets.torch_module import CUDNN_FLOAT32
+
+    gru = TorchModuleTarget(torch.nn.GRU, device="cuda", probe=False)
+    tiny = TorchModuleTarget(TinyGRU, device="cuda", probe=False)
+    flags = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = True
+        assert gru.arithmetic.name == "tf32" and tiny.arithmetic.name == "tf32"
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        assert gru.arithmetic == CUDNN_FLOAT32 and tiny.arithmetic.name == "float32"
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = flags
+    assert TorchModuleTarget(torch.nn.GRU, probe=False).arithmetic.name == "float32"  # cpu

@@ -25,10 +25,10 @@ from hypothesis import seed as hypothesis_seed
 from gruverify.conformance.cases import Case, cases
 from gruverify.conformance.checks import CHECKS, DEVICE_AGREEMENT, Check, check_names
 from gruverify.conformance.report import CheckResult, Report
-from gruverify.error_model import ErrorModel, arithmetic_for
+from gruverify.error_model import ErrorModel
 from gruverify.interface import Implementation
 from gruverify.laws.base import Inconclusive, LawViolation
-from gruverify.laws.equivalence import law_device_agreement
+from gruverify.laws.equivalence import arithmetic_of, law_device_agreement
 from gruverify.profiles import DEFAULT_PROFILE, PROFILES, register_profiles
 from gruverify.targets import TargetError, resolve_target
 
@@ -77,7 +77,7 @@ def run_check(
     reason = _skip_reason(check, impl)
     if reason is not None:
         return CheckResult(check.name, impl.device, "skipped", reason, check.description)
-    model = model or ErrorModel(arithmetic_for(impl.dtype, impl.device))
+    model = model or ErrorModel(arithmetic_of(impl))
     run_law = law or check.law
     stats = {"cases": 0, "inconclusive": 0}
     failures: dict[Case, BaseException] = {}
@@ -226,7 +226,7 @@ def run_checks(
         impls = {target.device: target}
         spec = target.name
     dtype_used = next(iter(impls.values())).dtype
-    arithmetic = {d: str(arithmetic_for(i.dtype, i.device)) for d, i in impls.items()}
+    arithmetic = {d: str(arithmetic_of(i)) for d, i in impls.items()}
     report = Report(spec, devices, dtype_used, arithmetic, profile, seed)
 
     def add(result: CheckResult) -> None:
@@ -235,7 +235,7 @@ def run_checks(
             progress(result)
 
     for d, impl in impls.items():
-        model = ErrorModel(arithmetic_for(impl.dtype, impl.device))
+        model = ErrorModel(arithmetic_of(impl))
         for check in selected:
             repro = reproduce_command(spec, d, impl.dtype, profile, seed, check.name, cell)
             add(run_check(check, impl, model=model, profile=profile, seed=seed, reproduce=repro))

@@ -23,12 +23,20 @@ from typing import Literal
 
 import numpy as np
 
-from gruverify.error_model import ErrorModel, Tolerance, Verdict, arithmetic_for, compare
+from gruverify.error_model import (
+    Arithmetic,
+    ErrorModel,
+    Tolerance,
+    Verdict,
+    arithmetic_for,
+    compare,
+)
 from gruverify.interface import Implementation, Outputs, Problem
 from gruverify.laws.base import Inconclusive, LawViolation
 from gruverify.shapes import call_shape
 
 __all__ = [
+    "arithmetic_of",
     "cotangents",
     "default_model",
     "law_device_agreement",
@@ -43,9 +51,18 @@ __all__ = [
 LossOn = Literal["output", "h_n", "both"]
 
 
+def arithmetic_of(impl: Implementation) -> Arithmetic:
+    """The arithmetic ``impl`` computes in: its own ``arithmetic`` attribute when it declares one
+    (e.g. cuDNN's float32 GRU), else ``arithmetic_for(dtype, device)`` (TF32 from torch's flags)."""
+    declared = getattr(impl, "arithmetic", None)
+    if isinstance(declared, Arithmetic):
+        return declared
+    return arithmetic_for(impl.dtype, impl.device)
+
+
 def default_model(impl: Implementation) -> ErrorModel:
-    """The error model for ``impl``'s dtype on its device (TF32 read from torch's flags)."""
-    return ErrorModel(arithmetic_for(impl.dtype, impl.device))
+    """The error model for ``impl``'s arithmetic (see ``arithmetic_of``)."""
+    return ErrorModel(arithmetic_of(impl))
 
 
 def _violation(

@@ -23,13 +23,21 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from gruverify.error_model import Arithmetic, arithmetic_for
 from gruverify.interface import Capabilities, Gradients, Outputs, Problem
 from gruverify.laws.base import LawViolation
 from gruverify.layouts.torch_layout import gru_cell_to_torch, gru_from_torch, gru_to_torch
 from gruverify.numpy_reference import Variant
 from gruverify.params import GRUCellParams, StackParams, random_gru_params
 
-__all__ = ["FEATURES", "TargetError", "TorchCellTarget", "TorchModuleTarget", "validate_missing"]
+__all__ = [
+    "CUDNN_FLOAT32",
+    "FEATURES",
+    "TargetError",
+    "TorchCellTarget",
+    "TorchModuleTarget",
+    "validate_missing",
+]
 
 FEATURES = (
     "bias_false",
@@ -43,6 +51,13 @@ FEATURES = (
     "dropout",
 )
 """Features a target may declare missing (``gruverify_missing = {feature: reason}``)."""
+
+
+CUDNN_FLOAT32 = Arithmetic("cudnn-float32", "float32", 2.0**-18)
+"""cuDNN's float32 GRU with TF32 off is not float32-accurate (measured on an H100, torch 2.11,
+cuDNN 9: errors up to 15x (forward) and 27x (gradients) the float32 tolerance on 150 drawn cases,
+while its packed-sequence path stayed within 0.23x). Its effective unit roundoff is about
+27 * 2^-24; 2^-18 leaves a factor of 2.4 and is still 128x tighter than TF32's 2^-11."""
 
 
 class TargetError(Exception):
@@ -174,6 +189,24 @@ class TorchModuleTarget(_TorchBase):
         self.dropout = dropout
         if probe:
             self._probe()
+
+    @property
+    def arithmetic(self) -> Arithmetic:
+        """``arithmetic_for(dtype, device)``, except cuDNN's float32 GRU with TF32 off, whose
+        kernels are less accurate than float32 (``CUDNN_FLOAT32``); read at each call, so it
+        follows the TF32 flags as the user has them set."""
+        a = arithmetic_for(self.dtype, self.device)
+        if a.name == "float32" and str(self.device).startswith("cuda") and self._cudnn_backed():
+            return CUDNN_FLOAT32
+        return a
+
+    def _cudnn_backed(self) -> bool:
+        import inspect
+
+        import torch
+
+        f = self.factory
+        return inspect.isclass(f) and issubclass(f, torch.nn.RNNBase)
 
     def with_dropout(self, dropout: float) -> TorchModuleTarget:
         """The same target with modules built with ``dropout`` (for the eval-mode dropout law)."""
