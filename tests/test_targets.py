@@ -186,3 +186,19 @@ def test_arithmetic_follows_the_tf32_flags_and_cudnn() -> None:
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = flags
     assert TorchModuleTarget(torch.nn.GRU, probe=False).arithmetic.name == "float32"  # cpu
+
+
+def test_the_adapter_example_in_docs_passes(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/adapters.md's numpy adapter runs and conforms (so the documented API is the real one)."""
+    import pathlib
+    import re
+
+    from gruverify.conformance import run_checks
+
+    doc = (pathlib.Path(__file__).parents[1] / "docs" / "adapters.md").read_text()
+    (code,) = re.findall(r"```python\n(# my_pkg/adapters\.py.*?)```", doc, re.S)
+    (tmp_path / "doc_adapter_example.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    report = run_checks("doc_adapter_example:MyNumpyGRU", device="cpu", profile="quick", seed=1)
+    assert report.verdict == "pass", report.render()
+    assert sum(c.status == "passed" for c in report.checks) >= 10
