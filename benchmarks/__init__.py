@@ -1,0 +1,1 @@
+"""gruverify's benchmarks: speed and power of the checker, measured (``python -m benchmarks``)."""
