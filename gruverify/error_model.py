@@ -196,25 +196,28 @@ class ErrorModel:
 
     def _rounding_step(self, rng: np.random.Generator) -> Any:
         """The reference's GRU step with every elementwise result rounded at random: ``r``, ``z``,
-        ``1 - z``, ``n`` and the new state each times ``(1 + u xi)``, ``xi ~ U(-1, 1)``, ``u`` of
-        the storage format (TF32 rounds matmul operands only).
+        ``1 - z`` and ``n`` plus ``u xi`` (absolute: they lie in [-1, 1], and an implementation may
+        compute ``1 - y`` from a rounded ``y``), the new state times ``(1 + u xi)``,
+        ``xi ~ U(-1, 1)``, ``u`` of the storage format (TF32 rounds matmul operands only).
 
         Rounding errors of the state update accumulate along the carried state (``z -> 1``), and
         the backward pass takes its activation derivatives (``1 - n^2``, ``z (1 - z)``) from the
-        rounded activations, which is all that is left of them when a unit saturates.
+        rounded activations, which is all that is left of them when a unit saturates (torch's
+        sigmoid backward computes ``y (1 - y)``: absolute error ``u`` once ``y`` rounds near 1).
         """
         u = ARITHMETICS[self.arithmetic.storage].unit_roundoff  # elementwise: the storage format
 
         def step(cell: Any, x: np.ndarray, h: np.ndarray, variant: Any) -> Any:
             _, c = nr._gru_step(cell, x, h, variant)
 
-            def j(a: np.ndarray) -> np.ndarray:
-                return a * (1.0 + u * rng.uniform(-1.0, 1.0, size=np.shape(a)))  # type: ignore[no-any-return]
+            def xi(a: np.ndarray) -> np.ndarray:
+                return rng.uniform(-1.0, 1.0, size=np.shape(a))
 
             c = dict(c)
             for k in ("r", "z", "one_minus_z", "n"):
-                c[k] = j(c[k])
-            c["h"] = j(c["one_minus_z"] * c["n"] + c["z"] * h)
+                c[k] = c[k] + u * xi(c[k])  # absolute: y and 1 - y may come from one rounded y
+            hn = c["one_minus_z"] * c["n"] + c["z"] * h
+            c["h"] = hn * (1.0 + u * xi(hn))
             return c["h"], c
 
         return step

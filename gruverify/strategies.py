@@ -152,6 +152,7 @@ def configs(
     work: int = 400,
     min_layers: int = 1,
     always_padded: bool = False,
+    min_hidden: int = 1,
 ) -> Config:
     """Call configurations. ``work`` caps ``steps * layers * directions`` (long sequences get
     fewer layers, never fewer than ``min_layers``) so a single example stays cheap;
@@ -170,7 +171,7 @@ def configs(
         steps=T,
         batch=B,
         input_size=draw(sizes(max_size)),
-        hidden_size=draw(sizes(max_size)),
+        hidden_size=draw(sizes(max_size, min_hidden)),
         num_layers=L,
         bidirectional=bi,
         bias=draw(st.booleans()) if no_bias else True,
