@@ -184,6 +184,13 @@ class FlaxGRUCellTarget:
             B = (np.shape(problem.x)[0 if problem.batch_first else 1],) if problem.batched else ()
             h0 = jnp.zeros((1, *B, problem.params.hidden_size), jnp.float32)
         else:
+            B = (np.shape(problem.x)[0 if problem.batch_first else 1],) if problem.batched else ()
+            want = (1, *B, problem.params.hidden_size)
+            if tuple(np.shape(problem.h0)) != want:
+                raise ValueError(
+                    f"{self.name}: h0 has shape {tuple(np.shape(problem.h0))}, expected {want} "
+                    "(one layer, one direction)"
+                )
             h0 = jnp.asarray(np.asarray(problem.h0, np.float32))
         return x, h0
 

@@ -31,6 +31,10 @@ Conventions and measured limits (keras 3.15.1, torch 2.13, CPU):
 * ``unbatched``: Keras layers need a batch axis. ``dropout``: Keras' ``dropout`` and
   ``recurrent_dropout`` drop inputs and recurrent state inside a layer, not torch's between-layer
   dropout, so the eval-mode dropout law does not apply.
+* Keras does not check the initial state's batch against the input's: it broadcasts (input batch 1
+  with a state of batch 2 gives two outputs; a state of batch 1 serves an input of batch 3). The
+  adapter checks only the axis it splits (``L * D``), so the checker's "bad initial state rejected"
+  law reports Keras' behaviour.
 * Gradients of a folded bias (``reset_after=False``): ``b_i*`` and ``b_h*`` enter the pre-activation
   as one sum, so both get the gradient of the Keras bias entry (which is what the reference gives).
 """
@@ -162,6 +166,11 @@ class KerasGRUTarget:
         p = problem.params
         D = p.num_directions
         layers = self._layers(p)
+        if h0 is not None and (h0.ndim != 3 or h0.shape[0] != p.num_layers * D):
+            raise ValueError(
+                f"{self.name}: h0 has shape {tuple(h0.shape)}, expected "
+                f"({p.num_layers * D}, batch, {p.hidden_size})"
+            )
         seq = x if problem.batch_first else x.transpose(0, 1)  # (B, T, I)
         mask = None
         if problem.lengths is not None:

@@ -49,6 +49,8 @@ import dataclasses
 import hashlib
 import io
 import logging
+import os
+import sys
 import time
 import warnings
 from typing import Any, Literal
@@ -294,7 +296,7 @@ class OnnxExportTarget:
                     values = np.where(idx >= 0, flat[np.maximum(idx, 0)], const).reshape(shape)
                     init.CopyFrom(numpy_helper.from_array(values.astype(np.float32), init.name))
         options = ort.SessionOptions()
-        options.log_severity_level = 3  # no warnings about symbolic output shapes
+        options.log_severity_level = 4  # errors reach the caller as exceptions; no log lines
         session = ort.InferenceSession(
             model.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
@@ -345,11 +347,21 @@ def _packed_module(gru: Any, batch_first: bool) -> Any:
 
 
 class _quiet_logging:
-    """Silence the exporters' logging (torchvision-missing notes, progress lines) for a block."""
+    """Silence the exporters for a block: Python logging (torchvision-missing notes, progress
+    lines) and file descriptor 2 (the TorchScript exporter's C++ shape-inference warnings about
+    ``prim::PackPadded``). Errors still arrive as exceptions."""
 
     def __enter__(self) -> None:
         self._previous = logging.root.manager.disable
         logging.disable(logging.WARNING)
+        sys.stderr.flush()
+        self._saved_fd = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
 
     def __exit__(self, *exc: object) -> None:
+        sys.stderr.flush()
+        os.dup2(self._saved_fd, 2)
+        os.close(self._saved_fd)
         logging.disable(self._previous)
