@@ -403,6 +403,15 @@ def test_flax_nnx_differs_with_b_hn_and_matches_without(flax_targets: dict[str, 
     assert np.all(g.dparams.cell(0, 0).b_hn == 0)
 
 
+def test_flax_nnx_failure_is_diagnosed_as_b_hn_missing(flax_targets: dict[str, Any]) -> None:
+    """The diagnosis module, given nnx's failing outputs, names the pattern (no special case)."""
+    from gruverify.diagnosis import diagnose_implementation
+
+    found = diagnose_implementation(flax_targets["nnx"], make_problem(seed=3))
+    assert found is not None and found.name == "b_hn missing", found
+    assert diagnose_implementation(flax_targets["linen"], make_problem(seed=3)) is None
+
+
 def test_flax_folded_bias_gradients_are_reported_for_both_halves(
     flax_targets: dict[str, Any],
 ) -> None:
