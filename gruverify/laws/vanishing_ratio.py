@@ -227,9 +227,12 @@ def median_log10_gradient(
     hidden_size: int = 32,
     input_size: int = 8,
     variant: Variant = "reset_after",
+    gates: GateFn = numpy_gates,
+    jacobian: JacobianFn = analytic_jacobian,
 ) -> float:
     """Median over ``seeds`` of ``log10 ||dh_T/dh_0||_2`` at torch's default initialisation,
-    ``x ~ N(0, I)``, ``h_0 = 0``, batch 1; ``kind`` is ``"gru"`` or ``"rnn"``."""
+    ``x ~ N(0, I)``, ``h_0 = 0``, batch 1; ``kind`` is ``"gru"`` or ``"rnn"`` (the GRU's
+    trajectory from ``gates``, its step Jacobian from ``jacobian``)."""
     vals = []
     for seed in seeds:
         rng = np.random.default_rng(seed)
@@ -237,7 +240,7 @@ def median_log10_gradient(
         h0 = np.zeros((1, hidden_size))
         if kind == "gru":
             cell = random_gru_params(input_size, hidden_size, rng=rng).cell(0)
-            P = gru_state_jacobian(cell, x, h0, variant)[0]
+            P = gru_state_jacobian(cell, x, h0, variant, gates, jacobian)[0]
         elif kind == "rnn":
             rcell = random_rnn_params(input_size, hidden_size, rng=rng).cell(0)
             P = rnn_state_jacobian(rcell, x, h0)
@@ -254,6 +257,8 @@ def law_gru_vanishes_slower(
     hidden_size: int = 32,
     input_size: int = 8,
     variant: Variant = "reset_after",
+    gates: GateFn = numpy_gates,
+    jacobian: JacobianFn = analytic_jacobian,
 ) -> tuple[float, float]:
     """Median over seeds (at least 20) of ``log10 ||dh_T/dh_0||``: GRU > RNN for ``T >= 20`` at
     default initialisation. Returns ``(gru, rnn)`` medians."""
@@ -262,7 +267,15 @@ def law_gru_vanishes_slower(
             f"the statistical law needs T >= 20 and >= 20 seeds, got {steps}, {len(seeds)}"
         )
     kw = {"hidden_size": hidden_size, "input_size": input_size}
-    gru = median_log10_gradient("gru", steps, seeds, variant=variant, **kw)  # type: ignore[arg-type]
+    gru = median_log10_gradient(
+        "gru",
+        steps,
+        seeds,
+        variant=variant,
+        gates=gates,
+        jacobian=jacobian,
+        **kw,  # type: ignore[arg-type]
+    )
     rnn = median_log10_gradient("rnn", steps, seeds, **kw)  # type: ignore[arg-type]
     if not gru > rnn:
         raise LawViolation(
