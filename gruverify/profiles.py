@@ -52,7 +52,7 @@ def register_profiles() -> None:
         phases=(Phase.explicit, Phase.generate, Phase.target, Phase.shrink, Phase.explain),
         **_COMMON,  # type: ignore[arg-type]
     )
-    settings.register_profile("thorough", max_examples=80, derandomize=False, **_COMMON)  # type: ignore[arg-type]
+    settings.register_profile("thorough", max_examples=60, derandomize=False, **_COMMON)  # type: ignore[arg-type]
 
 
 def selected_profile(explicit: str | None = None) -> str:
