@@ -19,7 +19,8 @@ which holds for the true GRU as well (each pair enters as a sum).
 ``drop_b_hn=True`` so that it runs, and computes a different GRU whenever ``b_hn != 0``: the forward
 check fails there, which is the finding, and its ``dL/db_hn`` is reported as 0 (nnx's output does
 not depend on ``b_hn``). float64 would need ``jax_enable_x64`` (a process-wide switch), so these
-targets run float32 only.
+targets run float32 only, and on the cpu: arrays are placed there explicitly, since jax would use a
+GPU whenever it has one, where float32 matmuls default to reduced (TF32-like) precision.
 """
 
 from __future__ import annotations
@@ -196,14 +197,31 @@ class FlaxGRUCellTarget:
 
     # -- Implementation -----------------------------------------------------------------------
 
+    def _on_cpu(self) -> Any:
+        """A context placing new jax arrays on the cpu (jax would pick a GPU whenever it has one,
+        and its float32 GPU matmuls default to reduced precision)."""
+        import jax
+
+        return jax.default_device(jax.devices("cpu")[0])
+
     def forward(self, problem: Problem) -> Outputs:
+        with self._on_cpu():
+            return self._forward(problem)
+
+    def gradients(
+        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
+    ) -> Gradients:
+        with self._on_cpu():
+            return self._gradients(problem, d_output, d_h_n)
+
+    def _forward(self, problem: Problem) -> Outputs:
         self._check(problem)
         x, h0 = self._inputs(problem)
         run, _ = self._compiled(problem)
         out, h_n = run(self._flax_weights(problem.params), x, h0)
         return Outputs(np.asarray(out, np.float64), np.asarray(h_n, np.float64))
 
-    def gradients(
+    def _gradients(
         self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
     ) -> Gradients:
         import jax

@@ -158,7 +158,12 @@ class KerasGRUTarget:
         return t.requires_grad_(requires_grad)
 
     def _run(self, problem: Problem, x: Any, h0: Any) -> tuple[Any, Any, list[Any]]:
-        """Output (caller's layout), h_n (L*D, B, H) and the stack's layers."""
+        """Output (caller's layout), h_n (L*D, B, H) and the stack's layers, computed on
+        ``self.device`` (Keras' torch backend would otherwise pick CUDA whenever it exists)."""
+        with self.keras.device(self.device):
+            return self._run_on_device(problem, x, h0)
+
+    def _run_on_device(self, problem: Problem, x: Any, h0: Any) -> tuple[Any, Any, list[Any]]:
         import torch
 
         if not problem.batched:
