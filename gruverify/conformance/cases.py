@@ -1,14 +1,15 @@
-"""Hypothesis strategies for the checker's cases: small GRU configurations and their data.
+"""The checker's cases: ``gruverify.strategies`` configurations restricted to what a target supports.
 
-A ``Case`` is a configuration (layers, directions, bias, layout, sizes, initial state, lengths)
-plus an integer seed for the weights and data; ``Case.problem()`` builds the ``Problem``
-deterministically from it, so hypothesis shrinks cases towards the smallest configuration and the
-case itself is the counterexample. Weights and biases are uniform in ``[-1/sqrt(H), 1/sqrt(H)]``
-(torch's initialisation; the biases are nonzero, so a dropped ``b_hn`` shows), inputs standard
-normal, initial states uniform in ``[-s, s]`` with ``s`` 1 or 3 (beyond 1 the box bound bites).
+A ``Case`` is a ``strategies.Config`` (layers, directions, bias, layout, sizes, initial state,
+padding), a parameter kind (ordinary, large, saturating, chrono), an input kind (ordinary, large,
+zeros) and a seed; ``Case.problem()`` builds the ``Problem`` deterministically with
+``strategies.make_case``, so hypothesis shrinks cases towards the smallest configuration, ordinary
+parameters and seed 0, and the case itself is the counterexample. Biases are random and nonzero
+(a dropped ``b_hn`` shows). The checker keeps examples cheap: at most 9 steps, sizes up to 9,
+batch up to 4.
 
-``cases(capabilities, forced)`` draws only features the target supports; ``forced`` pins
-features on or off (e.g. ``{"bidirectional": True}``).
+``cases(capabilities, forced)`` draws only features the target supports; ``forced`` pins features
+on or off (e.g. ``{"bidirectional": True}``).
 """
 
 from __future__ import annotations
@@ -17,73 +18,66 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 from hypothesis import strategies as st
 
 from gruverify.interface import Capabilities, Problem
-from gruverify.params import random_gru_params
+from gruverify.strategies import (
+    INPUT_KINDS,
+    PARAM_KINDS,
+    Config,
+    InputKind,
+    ParamKind,
+    configs,
+    make_case,
+)
 
-__all__ = ["Case", "cases"]
+__all__ = ["MAX_BATCH", "MAX_SIZE", "MAX_STEPS", "SWITCHES", "Case", "cases"]
 
-# features a case can switch on; each is drawn only if the target supports it
-_SWITCHES = ("multilayer", "bidirectional", "bias_false", "batch_first", "unbatched", "lengths")
+SWITCHES = (
+    "multilayer",
+    "bidirectional",
+    "bias_false",
+    "batch_first",
+    "unbatched",
+    "lengths",
+    "initial_state",
+)
+"""Features a case can switch on; each is drawn only if the target supports it."""
+
+MAX_STEPS, MAX_SIZE, MAX_BATCH = 9, 9, 4
 
 
 @dataclasses.dataclass(frozen=True)
 class Case:
     """One drawn configuration; ``problem()`` builds its data from ``seed``."""
 
-    num_layers: int
-    bidirectional: bool
-    bias: bool
-    batched: bool
-    batch_first: bool
-    steps: int
-    batch: int
-    input_size: int
-    hidden_size: int
-    has_h0: bool
-    h0_scale: float
-    lengths: tuple[int, ...] | None
+    config: Config
+    param_kind: ParamKind
+    input_kind: InputKind
     seed: int
+    h0_scale: float = 1.0
 
     def problem(self) -> Problem:
-        rng = np.random.default_rng(self.seed)
-        params = random_gru_params(
-            self.input_size, self.hidden_size, self.num_layers, self.bidirectional, self.bias,
-            rng=rng,
-        )  # fmt: skip
-        T, B, I, H = self.steps, self.batch, self.input_size, self.hidden_size
-        D = 2 if self.bidirectional else 1
-        x = rng.standard_normal((T, B, I))
-        h0 = rng.uniform(-self.h0_scale, self.h0_scale, (self.num_layers * D, B, H))
-        if not self.batched:
-            x, h0 = x[:, 0], h0[:, 0]
-        elif self.batch_first:
-            x = np.ascontiguousarray(np.swapaxes(x, 0, 1))
-        return Problem(
-            params, x, h0 if self.has_h0 else None, self.batch_first,
-            None if self.lengths is None else np.array(self.lengths, dtype=np.int64),
-        )  # fmt: skip
+        p = make_case(self.config, self.param_kind, self.input_kind, self.seed).problem
+        if p.h0 is not None and self.h0_scale != 1.0:
+            p = dataclasses.replace(p, h0=p.h0 * self.h0_scale)
+        return p
 
     def as_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["lengths"] = None if self.lengths is None else list(self.lengths)
+        d: dict[str, Any] = dataclasses.asdict(self.config)
+        d.update(param_kind=self.param_kind, input_kind=self.input_kind, seed=self.seed)
+        d["h0_scale"] = self.h0_scale
         return d
 
     def describe(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.as_dict().items())
 
 
-def _flag(
-    feature: str, caps: Capabilities, forced: Mapping[str, bool], allowed: bool = True
-) -> st.SearchStrategy[bool]:
-    """False when unsupported, pinned when forced, else drawn (shrinking towards off)."""
+def _on(feature: str, caps: Capabilities, forced: Mapping[str, bool]) -> bool | None:
+    """True / False when pinned (by ``forced`` or by a missing feature), None when drawn."""
     if feature in forced:
-        return st.just(forced[feature])
-    if not allowed or not caps.supports(feature):
-        return st.just(False)
-    return st.booleans()
+        return forced[feature]
+    return None if caps.supports(feature) else False
 
 
 @st.composite
@@ -95,32 +89,43 @@ def _cases(
     min_batch: int,
     big_h0: bool,
 ) -> Case:
-    multilayer = draw(_flag("multilayer", caps, forced))
-    num_layers = draw(st.integers(2, 3)) if multilayer else 1
-    bidirectional = draw(_flag("bidirectional", caps, forced))
-    bias = not draw(_flag("bias_false", caps, forced))
-    use_lengths = draw(_flag("lengths", caps, forced, allowed=not forced.get("unbatched", False)))
-    unbatched = draw(_flag("unbatched", caps, forced, allowed=min_batch <= 1 and not use_lengths))
-    batch_first = draw(_flag("batch_first", caps, forced, allowed=not unbatched))
-    steps = draw(st.integers(min_steps, 7))
-    batch = 1 if unbatched else draw(st.integers(min_batch, 3 if min_batch <= 1 else 4))
-    input_size = draw(st.integers(1, 4))
-    hidden_size = draw(st.integers(1, 5))
-    if forced.get("initial_state") is not None:
-        has_h0 = forced["initial_state"]
-    else:
-        has_h0 = caps.supports("initial_state") and draw(st.booleans())
-    h0_scale = draw(st.sampled_from([1.0, 3.0])) if big_h0 and has_h0 else 1.0
-    lengths = (
-        tuple(draw(st.lists(st.integers(1, steps), min_size=batch, max_size=batch)))
-        if use_lengths
-        else None
-    )
-    seed = draw(st.integers(0, 2**16))
-    return Case(
-        num_layers, bidirectional, bias, not unbatched, batch_first, steps, batch, input_size,
-        hidden_size, has_h0, h0_scale, lengths, seed,
+    multi = _on("multilayer", caps, forced)
+    bias_false = _on("bias_false", caps, forced)
+    unbatched = _on("unbatched", caps, forced)
+    batch_first = _on("batch_first", caps, forced)
+    lengths = _on("lengths", caps, forced)
+    h0 = _on("initial_state", caps, forced)
+    if min_batch > 1 or lengths or batch_first:
+        unbatched = False
+    cfg: Config = draw(
+        configs(
+            max_steps=MAX_STEPS, min_steps=min_steps, max_batch=MAX_BATCH, max_size=MAX_SIZE,
+            max_layers=1 if multi is False else 3, min_layers=2 if multi else 1,
+            bidirectional=_on("bidirectional", caps, forced), unbatched=unbatched is None,
+            batch_first=batch_first is None, padded=lengths is None,
+            always_padded=bool(lengths), no_bias=bias_false is None, none_h0=h0 is None,
+            work=4 * MAX_STEPS,
+        )
     )  # fmt: skip
+    changes: dict[str, Any] = {}
+    if unbatched:
+        changes.update(batch=None, batch_first=False, padded=False)
+    elif cfg.batch is not None and cfg.batch < min_batch:
+        changes["batch"] = min_batch
+    if batch_first:
+        changes["batch_first"] = True
+    if bias_false is not None:
+        changes["bias"] = not bias_false
+    if h0 is not None:
+        changes["initial_state"] = h0
+    cfg = dataclasses.replace(cfg, **changes)
+    param_kind = draw(st.sampled_from(PARAM_KINDS))
+    if cfg.bias is False and param_kind in ("saturating", "chrono"):
+        param_kind = "large"  # both set biases: without biases they would mean bias=True
+    input_kind = draw(st.sampled_from(INPUT_KINDS))
+    h0_scale = draw(st.sampled_from([1.0, 3.0])) if big_h0 and cfg.initial_state else 1.0
+    seed = draw(st.integers(0, 2**32 - 1))
+    return Case(cfg, param_kind, input_kind, seed, h0_scale)
 
 
 def cases(
@@ -131,9 +136,11 @@ def cases(
     min_batch: int = 1,
     big_h0: bool = False,
 ) -> st.SearchStrategy[Case]:
-    """Cases using only supported features; ``forced`` pins features (see ``_SWITCHES``)."""
+    """Cases using only supported features; ``forced`` pins features (see ``SWITCHES``)."""
     forced = dict(forced or {})
-    unknown = set(forced) - set(_SWITCHES) - {"initial_state"}
+    unknown = set(forced) - set(SWITCHES)
     if unknown:
-        raise ValueError(f"unknown case features {sorted(unknown)}; known: {_SWITCHES}")
+        raise ValueError(f"unknown case features {sorted(unknown)}; known: {SWITCHES}")
+    if forced.get("unbatched") and (forced.get("lengths") or forced.get("batch_first")):
+        raise ValueError("an unbatched case has neither lengths nor batch_first")
     return _cases(capabilities, forced, min_steps, min_batch, big_h0)

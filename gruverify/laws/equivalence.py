@@ -46,6 +46,7 @@ __all__ = [
     "law_gradient_h_n",
     "law_gradient_output",
     "law_gradient_output_and_h_n",
+    "require_in_range",
 ]
 
 LossOn = Literal["output", "h_n", "both"]
@@ -84,6 +85,34 @@ def _violation(
     )
 
 
+_RANGE = {"float64": 1.7e308, "float32": 3.4e38, "float16": 65504.0, "bfloat16": 3.39e38}
+
+
+def require_in_range(problem: Problem, arithmetic: Arithmetic) -> None:
+    """``Inconclusive`` when the problem's data or a bound on its gate pre-activations,
+    ``sum_j |W_ij| |x_j|_max + sum_j |U_ij| max(1, |h0|_max) + |b_i|``, comes within a factor 4
+    of the storage dtype's largest number: overflow there is the format's, not the target's."""
+    limit = _RANGE[arithmetic.storage] / 4
+    x_max = float(np.max(np.abs(problem.x))) if np.size(problem.x) else 0.0
+    h_max = max(1.0, float(np.max(np.abs(problem.h0))) if problem.h0 is not None else 0.0)
+    bound = x_max
+    for layer, row in enumerate(problem.params.cells):
+        in_max = x_max if layer == 0 else h_max
+        for c in row:
+            for wi, wh, b1, b2 in (
+                (c.W_ir, c.W_hr, c.b_ir, c.b_hr),
+                (c.W_iz, c.W_hz, c.b_iz, c.b_hz),
+                (c.W_in, c.W_hn, c.b_in, c.b_hn),
+            ):
+                a = np.abs(wi).sum(1) * in_max + np.abs(wh).sum(1) * h_max + abs(b1) + abs(b2)
+                bound = max(bound, float(np.max(a)))
+    if not np.isfinite(bound) or bound > limit:
+        raise Inconclusive(
+            f"pre-activations up to {bound:.3g} come near the range of {arithmetic.storage} "
+            f"(max {_RANGE[arithmetic.storage]:.3g}): overflow is the format's, not the target's"
+        )
+
+
 def _require_conditioned(tol: Tolerance, problem: Problem) -> None:
     if not tol.conditioned:
         raise Inconclusive(
@@ -98,6 +127,7 @@ def law_forward_equivalence(
 ) -> None:
     """``|output - output_ref|_inf <= tol_out`` and ``|h_n - h_n_ref|_inf <= tol_hn``."""
     model = model or default_model(impl)
+    require_in_range(problem, model.arithmetic)
     ref, tol = model.forward(problem, impl.variant)
     _require_conditioned(tol, problem)
     got = impl.forward(problem)
@@ -117,15 +147,17 @@ def law_forward_equivalence(
 
 
 SATURATION_SCALE = 60.0
+SATURATION_CLIP = 500.0
 
 
 def law_forward_saturated(
     impl: Implementation, problem: Problem, model: ErrorModel | None = None
 ) -> None:
-    """Forward equivalence with the input scaled by 60: gates and candidates saturate (pre-
-    activations of tens to hundreds), where a naive ``1 / (1 + exp(-a))`` overflows to NaN and
-    clamping or low-precision ``1 - z`` show. Outputs must be finite and match the reference."""
-    scaled = dataclasses.replace(problem, x=np.asarray(problem.x) * SATURATION_SCALE)
+    """Forward equivalence with the input scaled by 60 (clipped to +-500): gates and candidates
+    saturate (pre-activations of tens to hundreds), where a naive ``1 / (1 + exp(-a))`` overflows
+    to NaN and clamping or low-precision ``1 - z`` show. Outputs must be finite and match."""
+    x = np.clip(np.asarray(problem.x) * SATURATION_SCALE, -SATURATION_CLIP, SATURATION_CLIP)
+    scaled = dataclasses.replace(problem, x=x)
     law_forward_equivalence(impl, scaled, model)
 
 
@@ -155,6 +187,7 @@ def law_gradient_equivalence(
     only when the stack has them). ``on`` picks the loss: outputs only, ``h_n`` only, or both.
     """
     model = model or default_model(impl)
+    require_in_range(problem, model.arithmetic)
     d_out, d_hn = cotangents(problem, on)
     ref, tol = model.backward(problem, impl.variant, d_out, d_hn)
     got = impl.gradients(problem, d_out, d_hn)
@@ -229,6 +262,8 @@ def law_device_agreement(
     """
     model_a = model_a or default_model(a)
     model_b = model_b or default_model(b)
+    require_in_range(problem, model_a.arithmetic)
+    require_in_range(problem, model_b.arithmetic)
     _, ta = model_a.forward(problem, a.variant)
     _, tb = model_b.forward(problem, b.variant)
     _require_conditioned(ta, problem)

@@ -31,7 +31,7 @@ import numpy as np
 from gruverify.error_model import ErrorModel, Tolerance, compare
 from gruverify.interface import Implementation, Outputs, Problem, rounded
 from gruverify.laws.base import Inconclusive, LawViolation
-from gruverify.laws.equivalence import default_model
+from gruverify.laws.equivalence import default_model, require_in_range
 from gruverify.numpy_reference import sigmoid
 from gruverify.params import GRUCellParams, StackParams
 
@@ -124,6 +124,7 @@ def _model(impl: Implementation, model: ErrorModel | None) -> ErrorModel:
 
 
 def _tol(model: ErrorModel, problem: Problem, impl: Implementation) -> Tolerance:
+    require_in_range(problem, model.arithmetic)
     _, tol = model.forward(problem, impl.variant)
     if not tol.conditioned:
         raise Inconclusive(
@@ -203,6 +204,7 @@ def law_box_invariance(
     model = _model(impl, model)
     u = model.arithmetic.unit_roundoff
     problem = _without_lengths(problem)
+    require_in_range(problem, model.arithmetic)
     out, h_n = _outputs_tm(impl.forward(problem), problem)
     p = problem.params
     L, D, H = p.num_layers, p.num_directions, p.hidden_size
@@ -276,6 +278,7 @@ def law_carry_over(impl: Implementation, problem: Problem, model: ErrorModel | N
     u = model.arithmetic.unit_roundoff
     problem = _without_lengths(problem)
     carry = dataclasses.replace(problem, params=_carry_params(problem))
+    require_in_range(carry, model.arithmetic)
     out, h_n = _outputs_tm(impl.forward(carry), carry)
     p = carry.params
     L, D, H = p.num_layers, p.num_directions, p.hidden_size
