@@ -25,9 +25,20 @@ TARGET_SECONDS = 30.0
 
 
 def measure_cli(
-    profile: str, *, checks: Sequence[str] = (), device: str | None = None, seed: int = 0
+    profile: str,
+    *,
+    checks: Sequence[str] = (),
+    device: str | None = None,
+    seed: int = 0,
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    """Run ``gruverify check`` once; wall seconds, in-process seconds, verdict and per-check rows."""
+    """Run ``gruverify check`` once; wall seconds, in-process seconds, verdict and per-check rows.
+
+    ``threads`` sets ``OPENBLAS_NUM_THREADS`` and ``OMP_NUM_THREADS`` for the run (None: as set).
+    """
+    env = dict(os.environ)
+    if threads is not None:
+        env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "report.json")
         cmd = [sys.executable, "-m", "gruverify", "check", "--profile", profile,
@@ -37,14 +48,14 @@ def measure_cli(
         for c in checks:
             cmd += ["--check", c]
         start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         wall = time.perf_counter() - start
         if proc.returncode not in (0, 1) or not os.path.exists(path):
             raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr[-2000:]}")
         with open(path) as f:
             report = json.load(f)
     return {
-        "profile": profile,
+        "profile": profile + ("" if threads is None else f", {threads} thread(s)"),
         "wall_s": wall,
         "checker_s": float(report["seconds"]),
         "verdict": report["verdict"],
@@ -66,6 +77,7 @@ def run(quick: bool = False, device: str | None = None) -> list[Table]:
     """Both tables: wall time per profile, and seconds per check under each profile."""
     profiles = ["quick", "ci"] if quick else ["quick", "ci", "thorough"]
     results = [measure_cli(p, device=device) for p in profiles]
+    results.append(measure_cli("ci", device=device, threads=1))
     summary = Table(
         "1a. `gruverify check` (default target) wall time per profile",
         ["profile", "wall s", "checker s", "startup s", "checks", "examples", "verdict",
@@ -78,11 +90,14 @@ def run(quick: bool = False, device: str | None = None) -> list[Table]:
         )
         summary.add(
             r["profile"], r["wall_s"], r["checker_s"], r["wall_s"] - r["checker_s"],
-            len(r["checks"]), examples, r["verdict"], target if r["profile"] == "ci" else "",
+            len(r["checks"]), examples, r["verdict"],
+            target if r["profile"].startswith("ci") else "",
         )  # fmt: skip
     summary.notes.append(
         "wall = the whole command (Python start, torch import, all checks); checker = "
-        "run_checks alone (the report's seconds); seed 0 for every profile"
+        "run_checks alone (the report's seconds); seed 0 for every profile; 'N thread(s)': "
+        "OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = N (otherwise as the environment has them: "
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')})"
     )
     per = Table(
         "1b. seconds per check (examples in brackets)",
