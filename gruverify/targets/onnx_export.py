@@ -45,6 +45,7 @@ Features (declared missing with the measured reason, torch 2.13 / onnxruntime 1.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import io
@@ -70,6 +71,7 @@ EXPORTERS: tuple[Exporter, ...] = ("torchscript", "dynamo")
 _TAG_BASE = 2.0**21
 _TAG_STEP = 4.0
 _CONST_LIMIT = 2.0**20
+_MAX_SESSIONS = 8  # most recently used onnxruntime sessions kept (one per graph and weight set)
 _EXAMPLE_T, _EXAMPLE_B = 3, 2  # export example sizes (>= 2: torch.export specialises 0 and 1)
 
 GRADIENTS_REASON = "onnxruntime inference session: forward only"
@@ -92,7 +94,6 @@ class _Graph:
     replay: dict[str, tuple[tuple[int, ...], np.ndarray, np.ndarray]]  # name -> shape, idx, const
     seconds: float
     replay_error: str | None = None  # set: weights cannot be replayed, export per weight set
-    sessions: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _tags(params: GRUParams) -> GRUParams:
@@ -169,6 +170,7 @@ class OnnxExportTarget:
         self.capabilities = Capabilities(missing)
         self.export_seconds: list[float] = []
         self._graphs: dict[tuple[Any, ...], _Graph] = {}
+        self._sessions: collections.OrderedDict[tuple[int, str], Any] = collections.OrderedDict()
 
     def with_dropout(self, dropout: float) -> OnnxExportTarget:
         """The same target exporting modules built with ``dropout`` (in eval mode)."""
@@ -281,9 +283,10 @@ class OnnxExportTarget:
         from onnx import numpy_helper
 
         graph = self._graph(problem)
-        digest = _digest(problem.params)
-        session = graph.sessions.get(digest)
+        key = (id(graph), _digest(problem.params))
+        session = self._sessions.get(key)
         if session is not None:
+            self._sessions.move_to_end(key)
             return session
         model = graph.model
         if graph.replay:
@@ -300,9 +303,9 @@ class OnnxExportTarget:
         session = ort.InferenceSession(
             model.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
-        if len(graph.sessions) >= 4:
-            graph.sessions.pop(next(iter(graph.sessions)))
-        graph.sessions[digest] = session
+        self._sessions[key] = session
+        while len(self._sessions) > _MAX_SESSIONS:  # each session holds a thread pool
+            self._sessions.popitem(last=False)
         return session
 
     # -- Implementation -----------------------------------------------------------------------
