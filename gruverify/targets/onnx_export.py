@@ -7,8 +7,8 @@ user relies on: the exported graph computes what the module computes, i.e. the r
 
 Exports are slow (TorchScript ~0.1 s, dynamo 3 to 13 s on 2 cores), while the checker draws new
 weights for every example. So each configuration (sizes, layers, directions, bias, layout, batched,
-initial state given, lengths given) is exported once, with dynamic time and batch axes, and the
-weights are replayed into it:
+initial state given, lengths given) is exported once, with dynamic time and batch axes (dynamo:
+once per sequence length, see below), and the weights are replayed into it:
 
 * **Tagged export.** The module is exported holding *tags*: parameter entry k of the canonical
   flat vector (``StackParams.flat``) holds ``2**21 + 4 k``, exact in float32. Both exporters
@@ -20,13 +20,14 @@ weights are replayed into it:
   This is exactly the model the exporter would have written for those weights, as long as its
   transform copies entries; an initialiser entry that is neither a tag nor a small constant (a sum,
   a scaling: any arithmetic on weights) raises ``ExportReplayError`` and the target falls back to
-  a real export per weight set.
+  a real export per weight set. Tested: replayed initialisers equal a real export's, bit for bit.
 
 The graph's own ops (the GRU node's attributes, the slicing between layers, the packing of
 ``lengths`` into ``sequence_lens``) are the exporter's and run on every call; only the export step
 itself is shared between weight sets.
 
-Features (declared missing with the measured reason, torch 2.13 / onnxruntime 1.32):
+Features (declared missing with the measured reason, torch 2.13 / onnxruntime 1.32; the same with
+torch 2.11 / onnxruntime 1.30):
 
 * ``gradients``: an onnxruntime inference session is forward only.
 * dynamo, ``lengths``: torch.export cannot trace ``pack_padded_sequence``
@@ -36,7 +37,7 @@ Features (declared missing with the measured reason, torch 2.13 / onnxruntime 1.
   constant"). Depending on the configuration the graph either declares T0 for its input (any
   other length is rejected) or declares a symbolic length while a Reshape after the GRU node holds
   ``[T0, -1, D * H]``: at another length T with ``T * B`` divisible by T0 it silently returns an
-  output of shape ``(T0, T * B / T0, D * H)`` holding the right numbers in the wrong places.
+  output of shape ``(T0, T * B / T0, D * H)``: the right buffer under the wrong shape.
   So the dynamo target exports per sequence length (``dynamic_time=False``, its default); with
   ``dynamic_time=True`` it exports as documented and the checker reports the defect.
 * TorchScript ``lengths`` works: ``pack_padded_sequence`` inside the exported module becomes the
