@@ -221,6 +221,23 @@ def test_replay_refuses_an_exporter_that_computes_with_the_weights(
             onnx_export._replay_map(model, n)
 
 
+def test_without_replay_the_target_exports_per_weight_set(
+    onnx_export: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exporter whose initialisers are not copies (simulated) gets a real export per weight set:
+    still the reference's numbers, one export more for every new set of weights."""
+
+    def refuse(model: Any, n: int) -> Any:
+        raise onnx_export.ExportReplayError("simulated: the exporter computes with the weights")
+
+    monkeypatch.setattr(onnx_export, "_replay_map", refuse)
+    target = onnx_export.OnnxExportTarget("torchscript")
+    for seed in (20, 21):
+        assert_forward_matches(target, make_problem(I=2, H=3, seed=seed))
+    assert_forward_matches(target, make_problem(I=2, H=3, seed=21, B=1))  # same weights: cached
+    assert len(target.export_seconds) == 3, target.export_seconds  # tagged + one per weight set
+
+
 def test_dynamo_dynamic_time_axis_is_broken_and_caught(onnx_export: Any) -> None:
     """torch 2.13: an export with a dynamic time axis keeps the example's length (T0 = 3). At
     T = 5, B = 3 the graph returns a (3, 5, H) output (``Reshape [T0, -1, H]``) or raises; either way
