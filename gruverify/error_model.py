@@ -17,7 +17,7 @@ Tolerances are derived, not tuned. Four ingredients:
    to rounding at that u. The propagation through time, through layers, through saturated or
    expanding gates, is therefore the problem's own, not a guessed factor of T.
 4. **Elementwise rounding, step by step.** In the same perturbed runs every step's ``r``, ``z``,
-   ``1 - z`` and ``n`` get an absolute ``u xi`` and the new state a relative ``u xi``
+   ``1 - z`` and ``n`` get an absolute ``2 u xi`` and the new state a relative ``u xi``
    (``xi ~ U(-1, 1)``, ``u`` of the storage format; ``ErrorModel._rounding_step``). This carries
    the rounding of the state update along a carried state (``z -> 1``: errors add up over T
    without decay) and, in the backward pass, the rounding of activation derivatives: an
@@ -214,8 +214,9 @@ class ErrorModel:
 
     def _rounding_step(self, rng: np.random.Generator) -> Any:
         """The reference's GRU step with every elementwise result rounded at random: ``r``, ``z``,
-        ``1 - z`` and ``n`` plus ``u xi`` (absolute: they lie in [-1, 1], and an implementation may
-        compute ``1 - y`` from a rounded ``y``), the new state times ``(1 + u xi)``,
+        ``1 - z`` and ``n`` plus ``2 u xi`` (absolute: they lie in [-1, 1], and an implementation
+        may form ``1 - y^2`` or ``y (1 - y)`` from a rounded ``y``: one rounding of ``y``, one of
+        the expression), the new state times ``(1 + u xi)``,
         ``xi ~ U(-1, 1)``, ``u`` of the storage format (TF32 rounds matmul operands only).
 
         Rounding errors of the state update accumulate along the carried state (``z -> 1``), and
@@ -233,7 +234,9 @@ class ErrorModel:
 
             c = dict(c)
             for k in ("r", "z", "one_minus_z", "n"):
-                c[k] = c[k] + u * xi(c[k])  # absolute: y and 1 - y may come from one rounded y
+                # absolute, 2 u: the activation's own rounding and that of its derivative
+                # expression (1 - y^2, y (1 - y)), which an implementation forms from it
+                c[k] = c[k] + 2.0 * u * xi(c[k])
             hn = c["one_minus_z"] * c["n"] + c["z"] * h
             c["h"] = hn * (1.0 + u * xi(hn))
             return c["h"], c

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from property_support import DEVICES, LOW_DTYPES, run_law
+from property_support import DEVICES, LOW_DTYPES, cases_for, run_law
 
 from gruverify.error_model import ARITHMETICS, ErrorModel
 from gruverify.interface import NumpyReference, TorchReference
@@ -67,11 +67,13 @@ def test_box_invariance_every_layer(device, case, variant, dtype) -> None:
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@settings(max_examples=examples(15))
-@given(cases(SMALL), variants(), st.sampled_from(("float64", *LOW_DTYPES)))
-def test_box_invariance_observed_outputs(device, case, variant, dtype) -> None:
+@pytest.mark.parametrize("dtype", ["float64", *LOW_DTYPES])
+@settings(max_examples=examples(8))
+@given(data=st.data(), variant=variants())
+def test_box_invariance_observed_outputs(device, dtype, data, variant) -> None:
+    case = data.draw(cases_for(dtype, max_steps=40, max_size=17, work=60), label="case")
     impl = TorchReference(variant, dtype, device)
-    law_observable_box(impl, case.problem, ErrorModel(ARITHMETICS[dtype]))
+    run_law(law_observable_box, impl, case.problem, ErrorModel(ARITHMETICS[dtype]))
 
 
 @pytest.mark.parametrize("device", DEVICES)

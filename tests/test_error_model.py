@@ -6,7 +6,7 @@
   except bfloat16, gradients (every quantity).
 - Sensitivity: torch's ``weight_hh`` of layer 0 (all three gate blocks W_hr, W_hz, W_hn) scaled by
   ``1 + 1e-4`` is flagged in float32, ``1 + 1e-8`` in float64, on problems where that weight is
-  observable (ordinary inputs, unsaturated weights, T >= 2, H >= 2).
+  observable (ordinary inputs and weights, T >= 2, H >= 2, h0 given).
 - Bookkeeping: unit roundoffs, TF32 flag reading, the conditioned rule, TF32 rounding.
 """
 
@@ -102,7 +102,7 @@ OBSERVABLE = cases(
     configs(
         max_steps=40, min_steps=2, max_size=12, max_batch=3, work=60, none_h0=False, min_hidden=2
     ),
-    st.sampled_from(("ordinary", "chrono")),
+    st.just("ordinary"),  # chrono init carries the state: inputs barely reach the output
     st.just("ordinary"),
 )
 

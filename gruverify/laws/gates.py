@@ -383,7 +383,9 @@ def law_closed_reset_gate(
     dtype: str = "float64",
 ) -> None:
     """With ``r = 0``: ``n(x, h1) == n(x, h2)`` exactly, and ``n == tanh(W_in x + b_in [+ b_hn])``
-    (``b_hn`` for reset-before only) to within ``2 u`` (the order of additions may differ)."""
+    (``b_hn`` for reset-before only) to within ``(k + 2) u m (1 - n^2) + 4 u``, ``m`` the sum of
+    the magnitudes the pre-activation adds up and ``k = I + 2`` terms (the order of additions and
+    the dot product's rounding may differ)."""
     g1, g2 = gates(cell, x, h1, variant), gates(cell, x, h2, variant)
     r = np.asarray(g1["r"])
     case = f"variant={variant}, dtype={dtype}, x {np.shape(x)}, H={cell.hidden_size}"
@@ -411,7 +413,11 @@ def law_closed_reset_gate(
         pre = pre + cell.b_hn
     want = np.tanh(round_to_dtype(pre, dtype))
     u = ARITHMETICS[dtype].unit_roundoff
-    slack = 4 * u * (1.0 + np.abs(pre)) * (1.0 - want**2) + 2 * u
+    # rounding of the pre-activation: (k + 2) u times the sum of the magnitudes it adds up
+    mag = np.abs(np.asarray(x, dtype=np.float64)) @ np.abs(cell.W_in.T) + np.abs(cell.b_in)
+    mag = mag + (np.abs(cell.b_hn) if variant == "reset_before" else 0.0)
+    k = cell.input_size + 2
+    slack = (k + 2) * u * mag * (1.0 - want**2) + 4 * u
     bad = ~(np.abs(n1 - want) <= slack)
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
