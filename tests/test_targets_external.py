@@ -176,7 +176,7 @@ def test_replayed_initialisers_equal_a_real_export(
     from onnx import numpy_helper
 
     target = torchscript if exporter == "torchscript" else dynamo
-    problem = make_problem(I=2, H=3, bidirectional=True, seed=5)
+    problem = make_problem(**{**ONNX_CASES["bidirectional-3-layers"], "seed": 5})  # export shared
     graph = target._graph(problem)
     assert graph.replay_error is None and graph.replay, graph.replay_error
     target.forward(problem)  # builds the replayed session
