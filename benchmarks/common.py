@@ -125,7 +125,7 @@ def machine(device: str = "cpu") -> dict[str, str]:
         "load average (1, 5, 15 min)": load,
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "torch threads": str(torch.get_num_threads()),
+        "torch threads (in-process benchmarks)": str(torch.get_num_threads()),
         "numpy": np.__version__,
         "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "unset"),
     }

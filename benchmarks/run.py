@@ -5,6 +5,11 @@
     python -m benchmarks --only gradients       # one benchmark (repeatable)
     python -m benchmarks --device cuda          # sensitivity in TF32 too, check on cpu + cuda
     python -m benchmarks --markdown --json out.json
+    python -m benchmarks --threads 0            # torch's default thread count in-process
+
+In-process benchmarks (gradients, sensitivity, detection) run with ``torch.set_num_threads(1)``
+unless ``--threads`` says otherwise: the checker's cases are tiny, and on a loaded 2-core machine
+torch's second thread made ``gruverify check`` about 3x slower (benchmark 1 shows both).
 
 Benchmarks: ``check`` (1, wall time of ``gruverify check``), ``gradients`` (2, gradient verdict
 cost vs torch.autograd.gradcheck), ``reference`` (3, numpy reference vs torch float64),
@@ -56,6 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="cuda adds TF32 sensitivity; default: the checker's default devices",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="torch.set_num_threads(N) for the in-process benchmarks (default 1; "
+        "0 leaves torch's default). 'check' and 'reference' run their own "
+        "processes and report their thread settings",
+    )
     parser.add_argument("--markdown", action="store_true", help="print markdown tables")
     parser.add_argument("--json", metavar="PATH", help="also write the tables as JSON")
     args = parser.parse_args(argv)  # fmt: skip
@@ -65,6 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if not torch.cuda.is_available():
             parser.error("--device cuda: torch sees no CUDA device")
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
     info = machine(device or "cpu")
     command = "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv)
     print(f"# {command.strip()}")
