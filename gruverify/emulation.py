@@ -41,7 +41,7 @@ def round_to_tf32(t: torch.Tensor) -> torch.Tensor:
 
 def round_to_tf32_numpy(a: np.ndarray) -> np.ndarray:
     """Numpy version of ``round_to_tf32`` (input cast to float32 first), returned as float64."""
-    t = torch.as_tensor(np.asarray(a, dtype=np.float32))
+    t = torch.as_tensor(np.ascontiguousarray(a, dtype=np.float32))
     return round_to_tf32(t).double().numpy()  # type: ignore[no-any-return]
 
 

@@ -135,7 +135,8 @@ def round_to_dtype(a: np.ndarray, dtype: str) -> np.ndarray:
         return np.asarray(a, dtype=np.float64)
     import torch
 
-    t = torch.as_tensor(np.asarray(a, dtype=np.float64)).to(getattr(torch, dtype))
+    # torch takes no numpy array with negative strides (e.g. x[::-1]): make it contiguous
+    t = torch.as_tensor(np.ascontiguousarray(a, dtype=np.float64)).to(getattr(torch, dtype))
     return t.to(torch.float64).numpy()
 
 

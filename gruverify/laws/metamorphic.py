@@ -107,7 +107,7 @@ def _make(
     return dataclasses.replace(
         problem,
         params=problem.params if params is None else params,
-        x=np.array(x, dtype=np.float64, order="C"),  # a copy: positive strides even for T = 1
+        x=np.array(x, dtype=np.float64, order="C"),  # positive strides: targets call torch.tensor
         h0=None if h0 is None else np.array(h0, dtype=np.float64, order="C"),
         lengths=lengths,
     )
