@@ -5,7 +5,8 @@ Tolerances are derived, not tuned. Four ingredients:
 1. **The arithmetic's unit roundoff u.** float64 2^-53, float32 2^-24, TF32 2^-11 (10 stored mantissa
    bits: cuDNN's GRU runs float32 matmuls in TF32 when ``torch.backends.cudnn.allow_tf32`` is set,
    the default; plain matmuls when ``torch.backends.cuda.matmul.allow_tf32`` is), float16 2^-11,
-   bfloat16 2^-8. See ``arithmetic_for``.
+   bfloat16 2^-8; cuDNN's own float32 GRU with TF32 off 2^-18 (measured, ``CUDNN_FLOAT32``). See
+   ``arithmetic_for``.
 2. **Storage rounding is not error.** The reference runs on the input and weights rounded to the
    implementation's dtype (``interface.rounded``), so what remains is the arithmetic alone.
 3. **Conditioning, measured on the problem itself.** Backward error analysis of a dot product of
@@ -68,6 +69,7 @@ from gruverify.params import GRUCellParams, StackParams
 
 __all__ = [
     "ARITHMETICS",
+    "CUDNN_FLOAT32",
     "Arithmetic",
     "ErrorModel",
     "Tolerance",
@@ -98,19 +100,41 @@ ARITHMETICS: dict[str, Arithmetic] = {
 }
 
 
-def arithmetic_for(dtype: str, device: str = "cpu") -> Arithmetic:
+CUDNN_FLOAT32 = Arithmetic("cudnn-float32", "float32", 2.0**-18)
+"""cuDNN's fused float32 GRU with TF32 off: float32 storage, effective unit roundoff 2^-18.
+
+Its kernels are not float32-accurate. Measured on an H100 (torch 2.11, cuDNN 9.19, TF32 off):
+max abs output errors of 3.8e-7 to 5.1e-6 against the float64 reference on four shapes up to
+T = 1000, H = 1024 (../shared/notes/measurements.md), and over 150 drawn checker cases errors up to
+15 times (forward) and 27 times (gradients) the float32 tolerance (u = 2^-24), while cuDNN's
+packed-sequence path stayed within 0.23 times it. So its effective u is about 27 * 2^-24;
+2^-18 = 64 * 2^-24 leaves a factor of 2.4 and is still 128 times tighter than TF32's 2^-11.
+Not an entry of ``ARITHMETICS`` (which is keyed by storage format and TF32): ask
+``arithmetic_for(dtype, device, backend="cudnn")``."""
+
+BACKENDS = ("cudnn",)
+"""Backends with an arithmetic of their own (``arithmetic_for(..., backend=)``)."""
+
+
+def arithmetic_for(dtype: str, device: str = "cpu", backend: str | None = None) -> Arithmetic:
     """The arithmetic torch uses for a GRU in ``dtype`` on ``device``, reading the TF32 flags.
 
     float32 on CUDA is TF32 when cuDNN's ``allow_tf32`` (the default: True) or
-    ``torch.backends.cuda.matmul.allow_tf32`` is set; otherwise plain float32.
+    ``torch.backends.cuda.matmul.allow_tf32`` is set; otherwise plain float32, except for
+    ``backend="cudnn"`` (cuDNN's fused GRU, e.g. ``torch.nn.GRU`` on CUDA), which is then
+    ``CUDNN_FLOAT32`` (u = 2^-18, measured). ``backend`` None: ordinary torch ops.
     """
     if dtype not in ("float64", "float32", "float16", "bfloat16"):
         raise ValueError(f"unknown dtype {dtype!r}; expected float64, float32, float16 or bfloat16")
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected None or one of {BACKENDS}")
     if dtype == "float32" and str(device).startswith("cuda"):
         import torch
 
         if torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32:
             return ARITHMETICS["tf32"]
+        if backend == "cudnn":
+            return CUDNN_FLOAT32
     return ARITHMETICS[dtype]
 
 

@@ -40,3 +40,32 @@ def test_error_model_takes_a_reversed_input() -> None:
     (ref_v, tol_v), (ref_c, tol_c) = (model.forward(p, "reset_after") for p in (view, copy))
     np.testing.assert_array_equal(ref_v.output, ref_c.output)
     assert tol_v == tol_c
+
+
+def test_cudnn_float32_arithmetic_lives_in_the_error_model() -> None:
+    """cuDNN's float32 GRU with TF32 off is ``error_model.CUDNN_FLOAT32`` (u = 2^-18), asked for
+    with ``backend="cudnn"``; TF32 still wins while its flags are on; the CPU is plain float32.
+    The torch target takes it from there. Flags only: no GPU needed."""
+    import torch
+
+    from gruverify import error_model
+    from gruverify.error_model import CUDNN_FLOAT32, arithmetic_for
+    from gruverify.targets import TorchModuleTarget, torch_module
+
+    assert CUDNN_FLOAT32.unit_roundoff == 2.0**-18 and CUDNN_FLOAT32.storage == "float32"
+    assert torch_module.CUDNN_FLOAT32 is error_model.CUDNN_FLOAT32
+    flags = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    gru = TorchModuleTarget(torch.nn.GRU, device="cuda", probe=False)
+    try:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        assert arithmetic_for("float32", "cuda", backend="cudnn") is CUDNN_FLOAT32
+        assert arithmetic_for("float32", "cuda").name == "float32"
+        assert arithmetic_for("float64", "cuda", backend="cudnn").name == "float64"
+        assert gru.arithmetic is CUDNN_FLOAT32
+        torch.backends.cudnn.allow_tf32 = True
+        assert arithmetic_for("float32", "cuda", backend="cudnn").name == "tf32"
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = flags
+    assert arithmetic_for("float32", "cpu", backend="cudnn").name == "float32"
+    with pytest.raises(ValueError, match="unknown backend 'miopen'"):
+        arithmetic_for("float32", "cuda", backend="miopen")

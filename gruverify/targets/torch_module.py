@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from gruverify import error_model
 from gruverify.error_model import Arithmetic, arithmetic_for
 from gruverify.interface import Capabilities, Gradients, Outputs, Problem
 from gruverify.laws.base import LawViolation
@@ -53,11 +54,8 @@ FEATURES = (
 """Features a target may declare missing (``gruverify_missing = {feature: reason}``)."""
 
 
-CUDNN_FLOAT32 = Arithmetic("cudnn-float32", "float32", 2.0**-18)
-"""cuDNN's float32 GRU with TF32 off is not float32-accurate (measured on an H100, torch 2.11,
-cuDNN 9: errors up to 15x (forward) and 27x (gradients) the float32 tolerance on 150 drawn cases,
-while its packed-sequence path stayed within 0.23x). Its effective unit roundoff is about
-27 * 2^-24; 2^-18 leaves a factor of 2.4 and is still 128x tighter than TF32's 2^-11."""
+CUDNN_FLOAT32 = error_model.CUDNN_FLOAT32
+"""Re-exported from ``gruverify.error_model`` (where the measurement behind it is documented)."""
 
 
 class TargetError(Exception):
@@ -192,13 +190,12 @@ class TorchModuleTarget(_TorchBase):
 
     @property
     def arithmetic(self) -> Arithmetic:
-        """``arithmetic_for(dtype, device)``, except cuDNN's float32 GRU with TF32 off, whose
-        kernels are less accurate than float32 (``CUDNN_FLOAT32``); read at each call, so it
-        follows the TF32 flags as the user has them set."""
-        a = arithmetic_for(self.dtype, self.device)
-        if a.name == "float32" and str(self.device).startswith("cuda") and self._cudnn_backed():
-            return CUDNN_FLOAT32
-        return a
+        """``arithmetic_for(dtype, device, backend="cudnn")`` for torch's own RNN modules (cuDNN's
+        float32 GRU with TF32 off is less accurate than float32: ``CUDNN_FLOAT32``), without a
+        backend for any other module; read at each call, so it follows the TF32 flags as the user
+        has them set."""
+        backend = "cudnn" if self._cudnn_backed() else None
+        return arithmetic_for(self.dtype, self.device, backend=backend)
 
     def _cudnn_backed(self) -> bool:
         import inspect
