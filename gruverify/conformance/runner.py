@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import shlex
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
@@ -24,8 +24,10 @@ from hypothesis import seed as hypothesis_seed
 
 from gruverify.conformance.cases import Case, cases
 from gruverify.conformance.checks import CHECKS, DEVICE_AGREEMENT, Check, check_names
+from gruverify.conformance.counterexample import reproduction_blob, save_counterexample
 from gruverify.conformance.report import CheckResult, Report
 from gruverify.error_model import ErrorModel
+from gruverify.guard import DEFAULT_TIMEOUT, CallTimeout, Guarded, call, preserved
 from gruverify.interface import Implementation
 from gruverify.laws.base import Inconclusive, LawViolation
 from gruverify.laws.equivalence import arithmetic_of, law_device_agreement
@@ -70,8 +72,35 @@ def run_check(
     seed: int = 0,
     reproduce: str = "",
     law: Callable[[Implementation, Any, ErrorModel | None], None] | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    artifacts: str | None = None,
+    spec: Mapping[str, Any] | None = None,
 ) -> CheckResult:
-    """Run one check on one implementation; never raises for a target's failure or crash."""
+    """Run one check on one implementation; never raises for a target's failure or crash.
+
+    Every call into the target is guarded (``gruverify.guard``: ``timeout`` seconds per call,
+    torch's global settings, output contract); torch's settings and the random generators are
+    restored afterwards. A failure's counterexample carries the seed and hypothesis' reproduction
+    blob; with ``artifacts`` (a directory) it is also saved there as a file that
+    ``gruverify reproduce FILE`` replays (``spec``: ``{"target": ..., "cell": ...}`` for it).
+    """
+    with preserved():
+        return _run_check(check, impl, model, profile, seed, reproduce, law, timeout, artifacts,
+                          spec)  # fmt: skip
+
+
+def _run_check(
+    check: Check,
+    impl: Implementation,
+    model: ErrorModel | None,
+    profile: str,
+    seed: int,
+    reproduce: str,
+    law: Callable[[Implementation, Any, ErrorModel | None], None] | None,
+    timeout: float | None,
+    artifacts: str | None,
+    spec: Mapping[str, Any] | None,
+) -> CheckResult:
     register_profiles()
     start = time.monotonic()
     reason = _skip_reason(check, impl)
@@ -79,6 +108,7 @@ def run_check(
         return CheckResult(check.name, impl.device, "skipped", reason, check.description)
     model = model or ErrorModel(arithmetic_of(impl))
     run_law = law or check.law
+    guarded = impl if isinstance(impl, Guarded) else Guarded(impl, timeout=timeout)
     stats = {"cases": 0, "inconclusive": 0}
     failures: dict[Case, BaseException] = {}
     first_failure: list[float] = []
@@ -95,7 +125,7 @@ def run_check(
         database=None,
         derandomize=False,
         deadline=None,
-        print_blob=False,
+        print_blob=True,  # the blob goes into the exception's notes, not to the terminal
         verbosity=Verbosity.quiet,
         report_multiple_bugs=False,
         phases=(Phase.explicit, Phase.generate, Phase.shrink),
@@ -110,7 +140,7 @@ def run_check(
             return  # shrink budget spent: report the smallest failure found so far
         stats["cases"] += 1
         try:
-            run_law(impl, case.problem(), model)
+            run_law(guarded, case.problem(), model)
         except Inconclusive:
             stats["inconclusive"] += 1
         except Exception as e:  # a violation or a crash of the target, both kept with the case
@@ -118,6 +148,8 @@ def run_check(
             failures[case] = e
             if not first_failure:
                 first_failure.append(time.monotonic())
+            if isinstance(e, CallTimeout):  # no shrinking through more hanging calls
+                first_failure[0] = -float("inf")
             raise
 
     try:
@@ -138,6 +170,12 @@ def run_check(
         else:
             ce.update(law=check.name, formula="", numbers={})
         ce["reproduce"] = reproduce
+        ce.update(seed=seed, hypothesis_blob=reproduction_blob(e))
+        if artifacts is not None:
+            ce["file"] = save_counterexample(
+                artifacts, check=check, impl=impl, case=case, seed=seed, profile=profile,
+                counterexample=ce, spec=spec or {"target": impl.name, "cell": False},
+            )  # fmt: skip
         return CheckResult(
             check.name, impl.device, status, message, check.description, stats["cases"],
             stats["inconclusive"], time.monotonic() - start, ce,
@@ -171,6 +209,30 @@ def _resolve_devices(device: str | Sequence[str] | None) -> list[str]:
     return devices
 
 
+def _resolve(
+    target: str, device: str, dtype: str | None, cell: bool, timeout: float | None
+) -> Implementation:
+    """``resolve_target`` under the per-call timeout, leaving torch's state and generators as
+    they were; any failure to build the target is a ``TargetError`` (a usage error)."""
+    try:
+        with preserved():
+            return call(
+                lambda: resolve_target(target, device=device, dtype=dtype, cell=cell),
+                timeout=timeout, what=f"building {target} on {device}",
+            )  # fmt: skip
+    except TargetError:
+        raise
+    except CallTimeout as e:
+        raise TargetError(
+            f"building {target} on {device} did not finish within {e.timeout:g} s (its probe "
+            "call hangs?); raise --timeout if it is just slow"
+        ) from e
+    except Exception as e:
+        raise TargetError(
+            f"cannot build {target} on {device}: {type(e).__name__}: {e}".splitlines()[0]
+        ) from e
+
+
 def reproduce_command(
     target: str, device: str | None, dtype: str, profile: str, seed: int, check: str, cell: bool
 ) -> str:
@@ -195,14 +257,17 @@ def run_checks(
     checks: Sequence[str] | None = None,
     cell: bool = False,
     progress: Callable[[CheckResult], None] | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    artifacts: str | None = None,
 ) -> Report:
     """Check ``target`` (a registered name, ``module:attr``, or an ``Implementation``).
 
     ``device`` None means every available device; ``dtype`` None the target's default;
     ``profile`` ``quick`` | ``ci`` (default) | ``thorough``; ``seed`` None means 0 under ``ci`` and
     a fresh random seed otherwise; ``checks`` restricts to the named checks. ``progress`` is called
-    with each result as it completes. Raises ``TargetError`` for an unknown or broken target, an
-    unknown check or an unavailable device.
+    with each result as it completes. ``timeout``: seconds per call into the target (None: no
+    limit); ``artifacts``: a directory for counterexample files (None: none written). Raises
+    ``TargetError`` for an unknown or broken target, an unknown check or an unavailable device.
     """
     register_profiles()
     start = time.monotonic()
@@ -219,7 +284,7 @@ def run_checks(
 
     if isinstance(target, str):
         devices = _resolve_devices(device)
-        impls = {d: resolve_target(target, device=d, dtype=dtype, cell=cell) for d in devices}
+        impls = {d: _resolve(target, d, dtype, cell, timeout) for d in devices}
         spec = target
     else:
         devices = [target.device]
@@ -238,10 +303,12 @@ def run_checks(
         model = ErrorModel(arithmetic_of(impl))
         for check in selected:
             repro = reproduce_command(spec, d, impl.dtype, profile, seed, check.name, cell)
-            add(run_check(check, impl, model=model, profile=profile, seed=seed, reproduce=repro))
+            add(run_check(check, impl, model=model, profile=profile, seed=seed, reproduce=repro,
+                          timeout=timeout, artifacts=artifacts,
+                          spec={"target": spec, "cell": cell}))  # fmt: skip
     cuda = [d for d in devices if d.startswith("cuda")]
     if "cpu" in impls and cuda and (not checks or DEVICE_AGREEMENT in checks):
-        cpu_impl = impls["cpu"]
+        cpu_impl = Guarded(impls["cpu"], timeout=timeout)
         agreement = Check(
             DEVICE_AGREEMENT, law_device_agreement,  # type: ignore[arg-type]
             "the same GRU on the CPU and on CUDA agrees within both tolerances", examples=8,
@@ -252,6 +319,6 @@ def run_checks(
 
         repro = reproduce_command(spec, None, dtype_used, profile, seed, DEVICE_AGREEMENT, cell)
         add(run_check(agreement, impls[cuda[0]], profile=profile, seed=seed, reproduce=repro,
-                      law=law))  # fmt: skip
+                      law=law, timeout=timeout))  # fmt: skip
     report.seconds = time.monotonic() - start
     return report

@@ -25,6 +25,7 @@ import numpy as np
 
 from gruverify import error_model
 from gruverify.error_model import Arithmetic, arithmetic_for
+from gruverify.guard import validate_tensor, watch
 from gruverify.interface import Capabilities, Gradients, Outputs, Problem
 from gruverify.laws.base import LawViolation
 from gruverify.layouts.torch_layout import gru_cell_to_torch, gru_from_torch, gru_to_torch
@@ -276,12 +277,14 @@ class TorchModuleTarget(_TorchBase):
 
         args = () if h0 is None else (h0,)
         before = [t.detach().clone() for t in (x, h0) if t is not None]
-        if problem.lengths is None:
-            result = module(x, *args)
-        else:
-            lengths = torch.as_tensor(np.asarray(problem.lengths), dtype=torch.int64)
-            packed = pack_padded_sequence(x, lengths, problem.batch_first, enforce_sorted=False)
-            result = module(packed, *args)
+        what = f"{self.name}.forward"
+        with watch(what, problem.describe()):
+            if problem.lengths is None:
+                result = module(x, *args)
+            else:
+                lengths = torch.as_tensor(np.asarray(problem.lengths), dtype=torch.int64)
+                packed = pack_padded_sequence(x, lengths, problem.batch_first, enforce_sorted=False)
+                result = module(packed, *args)
         _check_unchanged(before, [t for t in (x, h0) if t is not None], problem)
         if not isinstance(result, tuple) or len(result) != 2:
             raise TypeError(f"forward returned {type(result).__name__}, expected (output, h_n)")
@@ -290,6 +293,8 @@ class TorchModuleTarget(_TorchBase):
             if not isinstance(out, PackedSequence):
                 raise TypeError(f"forward(PackedSequence) returned a {type(out).__name__} output")
             out, _ = pad_packed_sequence(out, problem.batch_first, total_length=problem.steps)
+        validate_tensor("output", out, self._dt, self.device, problem, what)
+        validate_tensor("h_n", h_n, self._dt, self.device, problem, what)
         return out, h_n
 
     def forward(self, problem: Problem) -> Outputs:
@@ -409,9 +414,12 @@ class TorchCellTarget(_TorchBase):
         h = None if h0 is None else h0[0]
         before = [t.detach().clone() for t in (x, h0) if t is not None]
         ys = []
-        for t in range(seq.shape[0]):
-            h = module(seq[t]) if h is None else module(seq[t], h)
-            ys.append(h)
+        what = f"{self.name}.forward"
+        with watch(what, problem.describe()):
+            for t in range(seq.shape[0]):
+                h = module(seq[t]) if h is None else module(seq[t], h)
+                validate_tensor(f"h' (step {t})", h, self._dt, self.device, problem, what)
+                ys.append(h)
         _check_unchanged(before, [t for t in (x, h0) if t is not None], problem)
         out = torch.stack(ys)
         assert h is not None  # steps >= 1

@@ -1,0 +1,442 @@
+"""Guards around calls into code under test: global state, a per-call timeout, output contracts.
+
+A checker runs other people's code unattended; whatever that code does, the checker must finish,
+give a verdict that says what happened, and leave the process as it found it. Three guards:
+
+- **Global state.** ``GlobalState.capture()`` records what a GRU call has no business changing:
+  ``torch.get_default_dtype()``, the TF32 flags (``torch.backends.cuda.matmul.allow_tf32``,
+  ``torch.backends.cudnn.allow_tf32``, ``torch.get_float32_matmul_precision()``), grad mode,
+  inference mode, anomaly mode, the deterministic-algorithm flags
+  (``torch.are_deterministic_algorithms_enabled()``, ``cudnn.deterministic``, ``cudnn.benchmark``,
+  ``cudnn.enabled``), torch's thread count and the seed of torch's global generator
+  (``torch.initial_seed()``, which ``torch.manual_seed`` changes). ``watch(what)`` compares it
+  before and after a call: any change is restored and raised as a ``LawViolation`` naming it
+  (``global state unchanged``). Drawing random numbers is not a change (building a module draws
+  its initial weights); the generators' states (torch CPU and CUDA, numpy's global, Python's
+  ``random``) are restored by ``preserved()``, which the checker wraps around each check and run.
+- **Timeout.** ``call(fn, timeout=s)`` runs ``fn`` in a daemon thread and waits ``s`` seconds. A
+  call that does not return raises ``CallTimeout`` (a ``LawViolation``). Python cannot kill a
+  thread: the hung call is abandoned and may keep running (and holding a core) in the background
+  until the process exits. ``SystemExit`` (and any other ``BaseException``) raised by the call
+  becomes ``TargetCrash``, so a target cannot end the checker's process (``os._exit`` still can).
+- **Output contract.** ``validate_outputs`` / ``validate_gradients`` check what an
+  ``Implementation`` returns against the ``Problem``: the right types, shapes
+  (``output (T, B, D H)``, ``h_n (L D, B, H)``; gradients shaped like what they differentiate) and,
+  where the problem's pre-activations are within the dtype's range, finite values;
+  ``validate_tensor`` checks a raw torch tensor's type, dtype and device. ``Guarded(impl)`` applies
+  all of this to every ``forward`` / ``gradients`` call, plus the law that a call leaves its
+  ``Problem`` (inputs, parameters, cotangents) unmodified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import random
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import numpy as np
+
+from gruverify.interface import Gradients, Implementation, Outputs, Problem
+from gruverify.laws.base import Inconclusive, LawViolation
+from gruverify.shapes import call_shape
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "CallTimeout",
+    "GlobalState",
+    "Guarded",
+    "TargetCrash",
+    "call",
+    "preserved",
+    "validate_gradients",
+    "validate_outputs",
+    "validate_tensor",
+    "watch",
+]
+
+DEFAULT_TIMEOUT = 60.0
+"""Seconds one ``forward`` / ``gradients`` call may take (the CLI's ``--timeout``)."""
+
+T = TypeVar("T")
+
+
+class CallTimeout(LawViolation):
+    """A call did not return within the timeout (it was abandoned, not killed)."""
+
+    def __init__(self, what: str, timeout: float, case: str = "") -> None:
+        super().__init__(
+            "per-call timeout",
+            f"every call returns within the timeout ({timeout:g} s; --timeout)",
+            f"{what} did not return within {timeout:g} s; the call was abandoned (Python cannot "
+            "stop a thread: it may still run in the background until the process exits)",
+            {"timeout s": timeout},
+            case,
+        )
+        self.what = what
+        self.timeout = timeout
+
+
+class TargetCrash(Exception):
+    """The target raised a ``BaseException`` that is not an ``Exception`` (e.g. ``SystemExit``)."""
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+@dataclasses.dataclass(frozen=True)
+class GlobalState:
+    """torch's process-wide settings a GRU call must leave alone (see the module docstring)."""
+
+    values: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def capture(cls) -> GlobalState:
+        torch = _torch()
+        b = torch.backends
+        return cls(
+            (
+                ("torch.get_default_dtype()", torch.get_default_dtype()),
+                ("torch.get_float32_matmul_precision()", torch.get_float32_matmul_precision()),
+                ("torch.backends.cuda.matmul.allow_tf32", b.cuda.matmul.allow_tf32),
+                ("torch.backends.cudnn.allow_tf32", b.cudnn.allow_tf32),
+                ("torch.backends.cudnn.deterministic", b.cudnn.deterministic),
+                ("torch.backends.cudnn.benchmark", b.cudnn.benchmark),
+                ("torch.backends.cudnn.enabled", b.cudnn.enabled),
+                (
+                    "torch.are_deterministic_algorithms_enabled()",
+                    (
+                        torch.are_deterministic_algorithms_enabled(),
+                        torch.is_deterministic_algorithms_warn_only_enabled(),
+                    ),
+                ),
+                ("torch.is_grad_enabled()", torch.is_grad_enabled()),
+                ("torch.is_inference_mode_enabled()", torch.is_inference_mode_enabled()),
+                ("torch.is_anomaly_enabled()", torch.is_anomaly_enabled()),
+                ("torch.get_num_threads()", torch.get_num_threads()),
+                ("torch.initial_seed() (torch.manual_seed)", torch.initial_seed()),
+            )
+        )
+
+    def changes(self, after: GlobalState) -> list[str]:
+        """``"name: before -> after"`` for every setting that differs."""
+        return [
+            f"{name}: {a!r} -> {b!r}"
+            for (name, a), (_, b) in zip(self.values, after.values, strict=True)
+            if a != b
+        ]
+
+    def restore(self) -> None:
+        """Put every setting back (a reseeded generator gets its old seed; ``preserved`` restores
+        the generator's position)."""
+        torch = _torch()
+        b = torch.backends
+        v = dict(self.values)
+        torch.set_default_dtype(v["torch.get_default_dtype()"])
+        torch.set_float32_matmul_precision(v["torch.get_float32_matmul_precision()"])
+        b.cuda.matmul.allow_tf32 = v["torch.backends.cuda.matmul.allow_tf32"]
+        b.cudnn.allow_tf32 = v["torch.backends.cudnn.allow_tf32"]
+        b.cudnn.deterministic = v["torch.backends.cudnn.deterministic"]
+        b.cudnn.benchmark = v["torch.backends.cudnn.benchmark"]
+        b.cudnn.enabled = v["torch.backends.cudnn.enabled"]
+        mode, warn_only = v["torch.are_deterministic_algorithms_enabled()"]
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+        torch.set_grad_enabled(v["torch.is_grad_enabled()"])
+        torch.autograd.set_detect_anomaly(v["torch.is_anomaly_enabled()"])
+        if torch.get_num_threads() != v["torch.get_num_threads()"]:
+            torch.set_num_threads(v["torch.get_num_threads()"])
+        seed = v["torch.initial_seed() (torch.manual_seed)"]
+        if torch.initial_seed() != seed:
+            state = torch.get_rng_state()
+            torch.manual_seed(seed)
+            torch.set_rng_state(state)
+
+
+@contextlib.contextmanager
+def watch(what: str, case: str = "") -> Iterator[None]:
+    """Raise ``LawViolation`` (after restoring it) if the body changes ``GlobalState``.
+
+    Law: a call leaves torch's global settings as it found them. An exception from the body wins
+    over the violation (the settings are restored either way).
+    """
+    before = GlobalState.capture()
+    failed = True
+    try:
+        yield
+        failed = False
+    finally:
+        after = GlobalState.capture()
+        changed = before.changes(after)
+        if changed:
+            before.restore()
+            if not failed:
+                raise LawViolation(
+                    "global state unchanged",
+                    "a call leaves torch's global settings as it found them",
+                    f"{what} changed " + "; ".join(changed) + " (restored by gruverify)",
+                    {"changed": [c.split(":")[0] for c in changed]},
+                    case,
+                )
+
+
+@contextlib.contextmanager
+def preserved() -> Iterator[None]:
+    """Restore ``GlobalState`` and the random generators (torch CPU and initialised CUDA devices,
+    numpy's global, Python's ``random``) on exit, whatever the body did."""
+    torch = _torch()
+    state = GlobalState.capture()
+    cpu_rng = torch.get_rng_state()
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    np_rng = np.random.get_state()
+    py_rng = random.getstate()
+    try:
+        yield
+    finally:
+        state.restore()
+        torch.set_rng_state(cpu_rng)
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state_all(cuda_rng)
+        np.random.set_state(np_rng)
+        random.setstate(py_rng)
+
+
+def call(fn: Callable[[], T], *, timeout: float | None, what: str, case: str = "") -> T:
+    """``fn()`` in a daemon thread, waiting at most ``timeout`` seconds (None: no limit, run here).
+
+    Raises ``CallTimeout`` when it does not return in time (the thread is abandoned),
+    ``TargetCrash`` for a ``SystemExit`` or other non-``Exception`` it raises, else re-raises
+    what it raised. The caller's grad mode carries into the thread.
+    """
+    if timeout is None:
+        try:
+            return fn()
+        except Exception:
+            raise
+        except BaseException as e:  # SystemExit, GeneratorExit, ...: not the checker's to die of
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            raise TargetCrash(f"{what} raised {type(e).__name__}({e})") from e
+    if timeout <= 0:
+        raise ValueError(f"timeout must be positive seconds or None, got {timeout}")
+    grad = _torch().is_grad_enabled()
+    box: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            _torch().set_grad_enabled(grad)
+            box["value"] = fn()
+        except BaseException as e:  # handed to the caller's thread below
+            box["error"] = e
+
+    thread = threading.Thread(target=body, name=f"gruverify: {what}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise CallTimeout(what, timeout, case)
+    if "error" in box:
+        err = box["error"]
+        if isinstance(err, Exception):
+            raise err
+        raise TargetCrash(f"{what} raised {type(err).__name__}({err})") from err
+    return box["value"]  # type: ignore[no-any-return]
+
+
+def _contract(detail: str, numbers: dict[str, Any], problem: Problem) -> LawViolation:
+    return LawViolation(
+        "output contract",
+        "forward returns Outputs(output (T, B, D*H), h_n (L*D, B, H)) of finite floats; "
+        "gradients are shaped like x, h0 and the parameters",
+        detail,
+        numbers,
+        problem.describe(),
+    )
+
+
+def _in_range(problem: Problem, impl: Implementation) -> bool:
+    from gruverify.laws.equivalence import arithmetic_of, require_in_range
+
+    try:
+        require_in_range(problem, arithmetic_of(impl))
+    except Inconclusive:
+        return False
+    return True
+
+
+def _finite(name: str, a: np.ndarray, problem: Problem, impl: Implementation, what: str) -> None:
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return
+    if not _in_range(problem, impl):
+        raise Inconclusive(f"{what} gave non-finite {name} on a problem near the dtype's range")
+    idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), a.shape))
+    raise _contract(
+        f"{what} returned {name} with {int(bad.sum())} non-finite of {a.size} entries "
+        f"(first {a[idx]} at index {idx}); the reference is finite there",
+        {"quantity": name, "non-finite": int(bad.sum()), "index": idx, "value": float(a[idx])},
+        problem,
+    )
+
+
+def _array(name: str, a: Any, want: tuple[int, ...], problem: Problem, what: str) -> np.ndarray:
+    if not isinstance(a, np.ndarray):
+        raise _contract(
+            f"{what} returned {name} as {type(a).__name__}, expected a numpy array",
+            {"quantity": name, "type": type(a).__name__}, problem,
+        )  # fmt: skip
+    if a.dtype.kind not in "fiu":
+        raise _contract(
+            f"{what} returned {name} of numpy dtype {a.dtype}, expected real floats",
+            {"quantity": name, "dtype": str(a.dtype)}, problem,
+        )  # fmt: skip
+    if tuple(a.shape) != want:
+        raise _contract(
+            f"{what} returned {name} of shape {tuple(a.shape)}, expected {want}",
+            {"quantity": name, "shape": tuple(a.shape), "expected shape": want}, problem,
+        )  # fmt: skip
+    return a
+
+
+def _shapes(problem: Problem) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    p = problem.params
+    s = call_shape(
+        np.shape(problem.x), None if problem.h0 is None else np.shape(problem.h0),
+        input_size=p.input_size, hidden_size=p.hidden_size, num_layers=p.num_layers,
+        num_directions=p.num_directions, batch_first=problem.batch_first,
+    )  # fmt: skip
+    return tuple(s.output_shape), tuple(s.state_shape)
+
+
+def validate_outputs(out: Any, problem: Problem, impl: Implementation) -> Outputs:
+    """``out`` is ``Outputs`` with arrays of the shapes ``problem`` implies, finite where the
+    problem is within the dtype's range; raise ``LawViolation`` (``output contract``) if not."""
+    what = f"{impl.name}.forward"
+    if not isinstance(out, Outputs):
+        raise _contract(
+            f"{what} returned {type(out).__name__}, expected gruverify.interface.Outputs",
+            {"type": type(out).__name__}, problem,
+        )  # fmt: skip
+    out_shape, state_shape = _shapes(problem)
+    output = _array("output", out.output, out_shape, problem, what)
+    h_n = _array("h_n", out.h_n, state_shape, problem, what)
+    _finite("output", output, problem, impl, what)
+    _finite("h_n", h_n, problem, impl, what)
+    return out
+
+
+def validate_gradients(g: Any, problem: Problem, impl: Implementation) -> Gradients:
+    """``g`` is ``Gradients`` shaped like ``x``, the state and every parameter; finite in float32
+    and float64 where the problem is in range (half-precision gradients may overflow honestly)."""
+    what = f"{impl.name}.gradients"
+    if not isinstance(g, Gradients):
+        raise _contract(
+            f"{what} returned {type(g).__name__}, expected gruverify.interface.Gradients",
+            {"type": type(g).__name__}, problem,
+        )  # fmt: skip
+    _, state_shape = _shapes(problem)
+    dx = _array("dx", g.dx, tuple(np.shape(problem.x)), problem, what)
+    dh0 = _array("dh0", g.dh0, state_shape, problem, what)
+    want = [(n, tuple(np.shape(a))) for n, a in problem.params.named()]
+    try:
+        got = [(n, tuple(np.shape(a))) for n, a in g.dparams.named()]
+    except Exception as e:
+        raise _contract(
+            f"{what} returned dparams that are not StackParams ({e})", {}, problem
+        ) from e
+    if got != want:
+        raise _contract(
+            f"{what} returned parameter gradients {got}, expected {want}",
+            {"quantity": "dparams"}, problem,
+        )  # fmt: skip
+    if impl.dtype in ("float32", "float64"):
+        _finite("dx", dx, problem, impl, what)
+        _finite("dh0", dh0, problem, impl, what)
+        _finite("dparams", np.asarray(g.dparams.flat()), problem, impl, what)
+    return g
+
+
+def validate_tensor(
+    name: str, t: Any, dtype: Any, device: str, problem: Problem, what: str
+) -> None:
+    """A raw torch result: a ``torch.Tensor`` of the dtype and device the target was asked for."""
+    torch = _torch()
+    if not isinstance(t, torch.Tensor):
+        raise _contract(
+            f"{what} returned {name} as {type(t).__name__}, expected a torch.Tensor",
+            {"quantity": name, "type": type(t).__name__}, problem,
+        )  # fmt: skip
+    if t.dtype != dtype:
+        raise _contract(
+            f"{what} returned {name} of dtype {t.dtype}, expected {dtype} (the dtype of its input "
+            "and weights)", {"quantity": name, "dtype": str(t.dtype)}, problem,
+        )  # fmt: skip
+    if t.device != torch.device(device) and not (t.device.type == "cuda" and str(device) == "cuda"):
+        raise _contract(
+            f"{what} returned {name} on device {t.device}, expected {device} (the device of its "
+            "input and weights)", {"quantity": name, "device": str(t.device)}, problem,
+        )  # fmt: skip
+
+
+def _fingerprint(*arrays: Any) -> list[bytes | None]:
+    return [None if a is None else np.ascontiguousarray(a).tobytes() for a in arrays]
+
+
+def _problem_arrays(problem: Problem) -> list[Any]:
+    return [problem.x, problem.h0, problem.lengths, problem.params.flat()]
+
+
+class Guarded:
+    """``impl`` with every ``forward`` / ``gradients`` call guarded: timeout, global state, output
+    contract, and the law that the call leaves its ``Problem`` and cotangents unmodified. Other
+    attributes are ``impl``'s."""
+
+    def __init__(self, impl: Implementation, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+        self._impl = impl
+        self._timeout = timeout
+
+    @property
+    def unguarded(self) -> Implementation:
+        return self._impl
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._impl, name)
+        if name == "with_dropout":  # the rebuilt target is guarded the same way
+            return lambda dropout: Guarded(value(dropout), timeout=self._timeout)
+        return value
+
+    def _run(self, fn: Callable[[], T], what: str, problem: Problem, extra: list[Any]) -> T:
+        before = _fingerprint(*_problem_arrays(problem), *extra)
+
+        def guarded() -> T:
+            with watch(what, problem.describe()):
+                return fn()
+
+        result = call(guarded, timeout=self._timeout, what=what, case=problem.describe())
+        after = _fingerprint(*_problem_arrays(problem), *extra)
+        names = ["x", "h0", "lengths", "params", "d_output", "d_h_n"]
+        changed = [n for n, a, b in zip(names, before, after, strict=False) if a != b]
+        if changed:
+            raise LawViolation(
+                "inputs unchanged", "a call must not modify its arguments in place",
+                f"{what} modified {', '.join(changed)} in place", {"modified": changed},
+                problem.describe(),
+            )  # fmt: skip
+        return result
+
+    def forward(self, problem: Problem) -> Outputs:
+        what = f"{self._impl.name}.forward"
+        out = self._run(lambda: self._impl.forward(problem), what, problem, [])
+        return validate_outputs(out, problem, self._impl)
+
+    def gradients(
+        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
+    ) -> Gradients:
+        what = f"{self._impl.name}.gradients"
+        g = self._run(
+            lambda: self._impl.gradients(problem, d_output, d_h_n), what, problem, [d_output, d_h_n]
+        )
+        return validate_gradients(g, problem, self._impl)
