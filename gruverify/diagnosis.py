@@ -320,7 +320,7 @@ def _fit(run: Run, problem: Problem, variant: Variant, model: ErrorModel) -> _Fi
     rng = np.random.default_rng(model.seed)
     s_out = s_hn = 0.0
     for _ in range(model.draws):
-        o = run(model._perturbed(prob, rng), variant)
+        o = run(model.perturbed(prob, rng), variant)
         s_out = max(s_out, _max_abs(o.output, base.output))
         s_hn = max(s_hn, _max_abs(o.h_n, base.h_n))
     u = model.arithmetic.unit_roundoff

@@ -214,7 +214,11 @@ class ErrorModel:
         """The problem as the implementation sees it (rounded to its storage dtype)."""
         return rounded(problem, self.arithmetic.storage)
 
-    def _perturbed(self, problem: Problem, rng: np.random.Generator) -> Problem:
+    def perturbed(self, problem: Problem, rng: np.random.Generator) -> Problem:
+        """``problem`` with every weight and bias perturbed by a relative ``u sqrt(k)`` (``k`` the
+        layer's dot-product length ``I_k + H + 2``) and the input and initial state by a relative
+        ``u``, each entry times ``xi ~ U(-1, 1)`` drawn from ``rng`` (ingredient 3 of the module
+        docstring). ``gruverify.diagnosis`` uses it to give each bug hypothesis its tolerance."""
         u = self.arithmetic.unit_roundoff
         H = problem.params.hidden_size
 
@@ -235,6 +239,8 @@ class ErrorModel:
             x=jitter(problem.x, u),
             h0=None if problem.h0 is None else jitter(problem.h0, u),
         )
+
+    _perturbed = perturbed  # the former private name
 
     def _rounding_step(self, rng: np.random.Generator) -> Any:
         """The reference's GRU step with every elementwise result rounded at random: ``r``, ``z``,
@@ -279,7 +285,7 @@ class ErrorModel:
         rng = np.random.default_rng(self.seed)
         s_out = s_hn = 0.0
         for _ in range(self.draws):
-            pp = self._perturbed(prob, rng)
+            pp = self.perturbed(prob, rng)
             r, _ = nr._stack_forward(self._rounding_step(rng), pp.params, pp.x, pp.h0, variant,
                                      pp.batch_first, pp.lengths)  # fmt: skip
             s_out = max(s_out, float(np.max(np.abs(r.output - ref.output))))
@@ -317,7 +323,7 @@ class ErrorModel:
         rng = np.random.default_rng(self.seed)
         sens = {k: 0.0 for k in ref}
         for _ in range(self.draws):
-            pg = grads(self._perturbed(prob, rng), rng)
+            pg = grads(self.perturbed(prob, rng), rng)
             for k in ref:
                 sens[k] = max(sens[k], float(np.max(np.abs(pg[k] - ref[k]))))
         # gradients are compared norm-wise against the largest gradient of any quantity of the

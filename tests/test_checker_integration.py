@@ -1,15 +1,22 @@
 """Integration fixes of the conformance checker (issue 4), each with the test that failed before it.
 
 - rounding takes arrays of any stride (``x[::-1]``);
+- cuDNN's float32 arithmetic is the error model's (``arithmetic_for(..., backend="cudnn")``);
+- a failed forward check carries a diagnosis (which known bug pattern the outputs match) in its
+  message, its counterexample, the JSON report and the terminal's first-failure explanation;
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
+from typing import Any
 
 import numpy as np
 import pytest
 
+from gruverify.conformance import run_checks
 from gruverify.emulation import round_to_tf32_numpy
 from gruverify.error_model import ARITHMETICS, ErrorModel
 from gruverify.interface import Problem, round_to_dtype, rounded
@@ -69,3 +76,82 @@ def test_cudnn_float32_arithmetic_lives_in_the_error_model() -> None:
     assert arithmetic_for("float32", "cpu", backend="cudnn").name == "float32"
     with pytest.raises(ValueError, match="unknown backend 'miopen'"):
         arithmetic_for("float32", "cuda", backend="miopen")
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    from gruverify.cli import main
+
+    code = main(list(args))
+    return code, capsys.readouterr().out
+
+
+RESET_BEFORE = (
+    "the target matches the reset-before variant (Cho et al. 2014; ONNX linear_before_reset=0; "
+    "Keras reset_after=False)"
+)
+
+
+def test_forward_failure_is_diagnosed_in_terminal_and_json(
+    capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    """``gruverify check gruverify.zoo.mutants:ResetBefore`` names the reset-before variant: in the
+    first-failure explanation, the check's message, its counterexample and the JSON report."""
+    path = tmp_path / "report.json"
+    code, out = _cli(
+        capsys, "check", "gruverify.zoo.mutants:ResetBefore", "--device", "cpu", "--dtype",
+        "float32", "--check", "forward[basic]", "--json", str(path),
+    )  # fmt: skip
+    assert code == 1, out
+    explanation = out.split("First failure:", 1)[1]
+    assert f"diagnosis: {RESET_BEFORE} to " in explanation, out
+    (check,) = json.loads(path.read_text())["checks"]
+    assert check["diagnosis"].startswith(RESET_BEFORE), check
+    assert check["counterexample"]["diagnosis"] == check["diagnosis"]
+    assert check["diagnosis"] in check["message"]
+    # the numbers: error within the hypothesis' tolerance
+    err, tol = re.search(r"to ([0-9.e+-]+) \(tolerance ([0-9.e+-]+)\)", check["diagnosis"]).groups()  # type: ignore[union-attr]
+    assert float(err) <= float(tol)
+
+
+def test_diagnosis_only_for_forward_checks() -> None:
+    """A metamorphic failure has no diagnosis (and no ``diagnosis`` key in the JSON)."""
+    report = run_checks("gruverify.zoo.mutants:StaleStateAcrossCalls", device="cpu",
+                        dtype="float32", checks=["instance reuse"])  # fmt: skip
+    (check,) = report.checks
+    assert check.status == "failed" and check.diagnosis is None
+    assert "diagnosis" not in check.to_dict() and "diagnosis" not in check.counterexample  # type: ignore[operator]
+
+
+def test_flax_nnx_is_diagnosed_as_b_hn_missing() -> None:
+    pytest.importorskip("flax", reason="flax is not installed")
+    report = run_checks("flax-nnx", device="cpu", checks=["forward[basic]"])
+    (check,) = report.checks
+    assert check.status == "failed", check.message
+    assert check.diagnosis is not None and "b_hn missing" in check.diagnosis, check.diagnosis
+    assert "b_hn missing" in report.explain_first_failure()
+
+
+def test_enlarged_case_keeps_everything_but_the_sizes() -> None:
+    from gruverify.conformance.cases import Case
+    from gruverify.conformance.explain import enlarged
+    from gruverify.interface import Capabilities, NumpyReference
+    from gruverify.strategies import Config
+
+    case = Case(Config(1, 1, 1, 1, initial_state=False, batch_first=True), "large", "zeros", 7)
+    big = enlarged(case, NumpyReference())
+    assert (big.param_kind, big.input_kind, big.seed) == ("large", "zeros", 7)
+    assert big.config == Config(4, 2, 3, 3, initial_state=True, batch_first=True)
+    no_h0 = NumpyReference()
+    no_h0.capabilities = Capabilities({"initial_state": "no hx"})  # type: ignore[misc]
+    assert enlarged(case, no_h0).config.initial_state is False
+
+
+def test_perturbed_is_public() -> None:
+    """``ErrorModel.perturbed`` (used by the diagnosis) perturbs every weight by about u sqrt(k)."""
+    model = ErrorModel(ARITHMETICS["float32"])
+    params = random_gru_params(4, 3, rng=0)
+    p = Problem(params, np.ones((2, 1, 4)))
+    q = model.perturbed(p, np.random.default_rng(0))
+    rel = np.abs(q.params.cells[0][0].W_hr / params.cells[0][0].W_hr - 1)
+    assert 0 < rel.max() <= 2.0**-24 * np.sqrt(4 + 3 + 2)
+    assert ErrorModel._perturbed is ErrorModel.perturbed

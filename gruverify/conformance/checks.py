@@ -3,6 +3,10 @@
 A ``Check`` names a law (``gruverify.laws``), the features it needs (skipped with the target's own
 reason when one is missing), the features its cases pin on or off, and its example count under the
 ``ci`` profile (other profiles scale it). ``CHECKS`` is the catalogue in run order.
+
+A check with ``diagnose`` (the forward equivalence checks) explains its failure: the runner asks
+``gruverify.diagnosis`` which known bug pattern the target's outputs match on
+``diagnose(problem)``, the problem the law compared (the counterexample's, or its saturated form).
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ class Check:
     min_batch: int = 1
     big_h0: bool = False
     needs_method: str | None = None
+    diagnose: Callable[[Problem], Problem] | None = None
+
+
+def _as_drawn(problem: Problem) -> Problem:
+    return problem
 
 
 def _forward(name: str, feature: str | None, examples: int = 12) -> Check:
@@ -46,12 +55,12 @@ def _forward(name: str, feature: str | None, examples: int = 12) -> Check:
         return Check(
             "forward[basic]", eq.law_forward_equivalence,
             "outputs and h_n equal the float64 reference (one layer, time-major, bias)",
-            forced=_BASIC, examples=examples,
+            forced=_BASIC, examples=examples, diagnose=_as_drawn,
         )  # fmt: skip
     return Check(
         f"forward[{name}]", eq.law_forward_equivalence,
         f"outputs and h_n equal the float64 reference with {name}",
-        requires=(feature,), forced={feature: True}, examples=examples,
+        requires=(feature,), forced={feature: True}, examples=examples, diagnose=_as_drawn,
     )  # fmt: skip
 
 
@@ -65,7 +74,7 @@ CHECKS: tuple[Check, ...] = (
     _forward("lengths", "lengths"),
     Check("forward[saturated]", eq.law_forward_saturated,
           "with the input scaled by 60 (saturated gates) outputs are finite and equal the reference",
-          examples=10, big_h0=True),
+          examples=10, big_h0=True, diagnose=eq.saturated_problem),
     Check("gradient[output]", eq.law_gradient_output,
           "d/d(x, h0, params) of sum(d_out * output) equal the reference",
           requires=("gradients",), examples=10),

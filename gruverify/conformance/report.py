@@ -9,8 +9,11 @@ JSON schema (``Report.to_dict``)::
      "checks": [{"name": str, "device": str, "status": "passed"|"failed"|"skipped"|"error",
                  "message": str, "description": str, "cases": int, "inconclusive": int,
                  "seconds": float,
+                 "diagnosis": str,          # failed forward checks whose outputs match a known
+                                            # bug pattern (gruverify.diagnosis), else absent
                  "counterexample": {"case": {...}, "problem": str, "law": str, "formula": str,
-                                    "numbers": {...}, "reproduce": str}}]}   # failed/error only
+                                    "numbers": {...}, "reproduce": str,
+                                    "diagnosis": str}}]}   # failed/error only; diagnosis as above
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class CheckResult:
     inconclusive: int = 0
     seconds: float = 0.0
     counterexample: dict[str, Any] | None = None
+    diagnosis: str | None = None
+    """What the target computes instead (``gruverify.diagnosis``), for a failed forward check."""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -47,6 +52,8 @@ class CheckResult:
         d = dataclasses.asdict(self)
         if d["counterexample"] is None:
             del d["counterexample"]
+        if d["diagnosis"] is None:
+            del d["diagnosis"]
         return _jsonable(d)  # type: ignore[no-any-return]
 
     def line(self) -> str:
@@ -123,6 +130,8 @@ class Report:
             return ""
         c = self.failures[0]
         lines = [f"First failure: {c.name} on {c.device} ({c.status})", c.message.rstrip()]
+        if c.diagnosis and c.diagnosis not in c.message:
+            lines.append(f"diagnosis: {c.diagnosis}")
         ce = c.counterexample or {}
         if ce.get("case"):
             lines.append("minimal configuration: " + _kv(ce["case"]))

@@ -25,6 +25,7 @@ from hypothesis import seed as hypothesis_seed
 from gruverify.conformance.cases import Case, cases
 from gruverify.conformance.checks import CHECKS, DEVICE_AGREEMENT, Check, check_names
 from gruverify.conformance.counterexample import reproduction_blob, save_counterexample
+from gruverify.conformance.explain import explain_failure
 from gruverify.conformance.report import CheckResult, Report
 from gruverify.error_model import ErrorModel
 from gruverify.guard import DEFAULT_TIMEOUT, CallTimeout, Guarded, call, preserved
@@ -170,6 +171,10 @@ def _run_check(
         else:
             ce.update(law=check.name, formula="", numbers={})
         ce["reproduce"] = reproduce
+        diagnosis = explain_failure(check, guarded, case, model) if status == "failed" else None
+        if diagnosis is not None:
+            ce["diagnosis"] = diagnosis
+            message = f"{message.rstrip()}\n  diagnosis: {diagnosis}"
         ce.update(seed=seed, hypothesis_blob=reproduction_blob(e))
         if artifacts is not None:
             ce["file"] = save_counterexample(
@@ -178,7 +183,7 @@ def _run_check(
             )  # fmt: skip
         return CheckResult(
             check.name, impl.device, status, message, check.description, stats["cases"],
-            stats["inconclusive"], time.monotonic() - start, ce,
+            stats["inconclusive"], time.monotonic() - start, ce, diagnosis,
         )  # fmt: skip
     elapsed = time.monotonic() - start
     if stats["cases"] and stats["inconclusive"] == stats["cases"]:

@@ -47,6 +47,7 @@ __all__ = [
     "law_gradient_output",
     "law_gradient_output_and_h_n",
     "require_in_range",
+    "saturated_problem",
 ]
 
 LossOn = Literal["output", "h_n", "both"]
@@ -156,9 +157,13 @@ def law_forward_saturated(
     """Forward equivalence with the input scaled by 60 (clipped to +-500): gates and candidates
     saturate (pre-activations of tens to hundreds), where a naive ``1 / (1 + exp(-a))`` overflows
     to NaN and clamping or low-precision ``1 - z`` show. Outputs must be finite and match."""
+    law_forward_equivalence(impl, saturated_problem(problem), model)
+
+
+def saturated_problem(problem: Problem) -> Problem:
+    """The problem ``law_forward_saturated`` compares: the input scaled by 60, clipped to +-500."""
     x = np.clip(np.asarray(problem.x) * SATURATION_SCALE, -SATURATION_CLIP, SATURATION_CLIP)
-    scaled = dataclasses.replace(problem, x=x)
-    law_forward_equivalence(impl, scaled, model)
+    return dataclasses.replace(problem, x=x)
 
 
 def cotangents(problem: Problem, on: LossOn) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -1,0 +1,69 @@
+"""Explain a failed forward check: which known bug pattern the target's outputs match.
+
+``explain_failure(check, impl, case, model)`` runs ``gruverify.diagnosis`` on the problem the
+check's law compared (``check.diagnose(case.problem())``). A shrunk counterexample is often too
+small to tell patterns apart (one step from ``h0 = 0`` cannot tell reset-before from ``b_hn``
+outside the reset product: both give ``n = tanh(W_in x + b_in + b_hn)``), so when the diagnosis
+there is missing or ambiguous it is repeated on the same case enlarged (at least 4 steps, batch 2,
+sizes 3, an initial state where the target takes one; same kinds and seed), and the unambiguous
+answer is kept, naming the problem it was found on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gruverify.conformance.cases import Case
+from gruverify.conformance.checks import Check
+from gruverify.diagnosis import Diagnosis, diagnose_implementation
+from gruverify.error_model import ErrorModel
+from gruverify.interface import Implementation
+
+__all__ = ["enlarged", "explain_failure"]
+
+
+def enlarged(case: Case, impl: Implementation) -> Case:
+    """``case`` with at least 4 steps, batch 2 (when batched), input and hidden size 3 and an
+    initial state (when ``impl`` supports one); every other choice and the seed unchanged."""
+    c = case.config
+    changes: dict[str, object] = {
+        "steps": max(c.steps, 4),
+        "input_size": max(c.input_size, 3),
+        "hidden_size": max(c.hidden_size, 3),
+    }
+    if c.batch is not None:
+        changes["batch"] = max(c.batch, 2)
+    if impl.capabilities.supports("initial_state"):
+        changes["initial_state"] = True
+    return dataclasses.replace(case, config=dataclasses.replace(c, **changes))  # type: ignore[arg-type]
+
+
+def _diagnose(
+    check: Check, impl: Implementation, case: Case, model: ErrorModel
+) -> Diagnosis | None:
+    assert check.diagnose is not None
+    try:
+        return diagnose_implementation(impl, check.diagnose(case.problem()), model)
+    except Exception:  # a diagnosis is an extra: it never turns a failure into an error
+        return None
+
+
+def explain_failure(
+    check: Check, impl: Implementation, case: Case, model: ErrorModel
+) -> str | None:
+    """The diagnosis sentence for a failed check on ``case``, or None (the check does not
+    diagnose, or no known pattern fits)."""
+    if check.diagnose is None:
+        return None
+    found = _diagnose(check, impl, case, model)
+    if found is not None and not found.alternatives:
+        return str(found)
+    bigger = enlarged(case, impl)
+    if bigger == case:
+        return None if found is None else str(found)
+    again = _diagnose(check, impl, bigger, model)
+    if again is None or (found is not None and len(again.alternatives) >= len(found.alternatives)):
+        return None if found is None else str(found)
+    return (
+        f"{again} (on the counterexample enlarged: {check.diagnose(bigger.problem()).describe()})"
+    )
