@@ -4,6 +4,8 @@
 - cuDNN's float32 arithmetic is the error model's (``arithmetic_for(..., backend="cudnn")``);
 - a failed forward check carries a diagnosis (which known bug pattern the outputs match) in its
   message, its counterexample, the JSON report and the terminal's first-failure explanation;
+- with no ``--device``, a device the target refuses (a CPU-only library on a CUDA machine) is
+  reported as skipped with the reason instead of aborting the run;
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from gruverify.conformance import run_checks
 from gruverify.emulation import round_to_tf32_numpy
@@ -155,3 +158,50 @@ def test_perturbed_is_public() -> None:
     rel = np.abs(q.params.cells[0][0].W_hr / params.cells[0][0].W_hr - 1)
     assert 0 < rel.max() <= 2.0**-24 * np.sqrt(4 + 3 + 2)
     assert ErrorModel._perturbed is ErrorModel.perturbed
+
+
+def cpu_only_gru(device: str = "cpu", dtype: str = "float32") -> Any:
+    """An adapter that refuses every device but the CPU (like the onnx, keras and flax targets)."""
+    from gruverify.targets import TargetError, TorchModuleTarget
+
+    if device != "cpu":
+        raise TargetError(f"cpu_only_gru runs on the cpu only, not {device}")
+    return TorchModuleTarget(torch.nn.GRU, name="cpu-only", device=device, dtype=dtype)
+
+
+cpu_only_gru.gruverify_adapter = True  # type: ignore[attr-defined]
+
+
+def test_a_refused_default_device_is_skipped_with_its_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No ``--device`` on a CUDA machine (simulated): the CPU-only target runs on the CPU, CUDA is
+    one skipped result carrying the target's reason, and the verdict is the CPU's."""
+    from gruverify.conformance import runner
+
+    monkeypatch.setattr(runner, "available_devices", lambda: ["cpu", "cuda"])
+    report = run_checks("test_checker_integration:cpu_only_gru", checks=["forward[basic]"])
+    assert report.devices == ["cpu"] and report.verdict == "pass", report.render()
+    by_device = {c.device: c for c in report.checks}
+    assert by_device["cpu"].status == "passed"
+    skipped = by_device["cuda"]
+    assert (skipped.name, skipped.status) == (runner.REFUSED_DEVICE, "skipped")
+    assert "does not run on cuda: cpu_only_gru runs on the cpu only, not cuda" in skipped.message
+    assert "SKIP   cuda" in report.render()
+    assert any(
+        c["device"] == "cuda" and c["status"] == "skipped" for c in report.to_dict()["checks"]
+    )
+
+
+def test_a_refused_device_asked_for_by_name_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--device`` named explicitly, or every device refused: a ``TargetError``, as before."""
+    from gruverify.conformance import runner
+    from gruverify.targets import TargetError
+
+    monkeypatch.setattr(runner, "available_devices", lambda: ["cuda"])
+    with pytest.raises(TargetError, match="runs on the cpu only, not cuda"):
+        run_checks("test_checker_integration:cpu_only_gru", checks=["forward[basic]"])
+    monkeypatch.setattr(runner, "_resolve_devices", lambda device: ["cpu", "cuda"])
+    with pytest.raises(TargetError, match="runs on the cpu only, not cuda"):
+        run_checks("test_checker_integration:cpu_only_gru", device=["cpu", "cuda"],
+                   checks=["forward[basic]"])  # fmt: skip

@@ -1,7 +1,9 @@
 """Run the checks against a target: hypothesis draws the cases, a failure shrinks to a minimal one.
 
 ``run_checks(target, device=, dtype=, profile=, seed=, checks=, cell=)`` resolves the target on
-each device (default: the CPU, plus CUDA when available), runs every check of ``CHECKS`` (and the
+each device (default: the CPU, plus CUDA when available; a default device the target refuses with
+``TargetError``, e.g. a CPU-only library on a CUDA machine, is reported as one skipped result with
+the reason), runs every check of ``CHECKS`` (and the
 CPU-vs-CUDA agreement when both devices run), and returns a ``Report``.
 
 Each check is one ``@given`` run under the chosen profile's settings with an explicit seed (the
@@ -35,7 +37,10 @@ from gruverify.laws.equivalence import arithmetic_of, law_device_agreement
 from gruverify.profiles import DEFAULT_PROFILE, PROFILES, register_profiles
 from gruverify.targets import TargetError, resolve_target
 
-__all__ = ["SHRINK_SECONDS", "available_devices", "run_check", "run_checks"]
+__all__ = ["REFUSED_DEVICE", "SHRINK_SECONDS", "available_devices", "run_check", "run_checks"]
+
+REFUSED_DEVICE = "all checks"
+"""The name of the skipped result that stands for every check on a device the target refuses."""
 
 SHRINK_SECONDS = {"quick": 5.0, "ci": 10.0, "thorough": 60.0}
 """How long a failing check may spend shrinking, per profile."""
@@ -203,9 +208,9 @@ def _run_check(
 def _resolve_devices(device: str | Sequence[str] | None) -> list[str]:
     import torch
 
-    devices = available_devices() if device is None else (
-        [device] if isinstance(device, str) else list(device)
-    )  # fmt: skip
+    if device is None:
+        return available_devices()
+    devices = [device] if isinstance(device, str) else list(device)
     for d in devices:
         if d.startswith("cuda") and not torch.cuda.is_available():
             raise TargetError(f"--device {d}: CUDA is not available on this machine")
@@ -238,6 +243,34 @@ def _resolve(
         ) from e
 
 
+def _resolve_each(
+    target: str,
+    devices: Sequence[str],
+    dtype: str | None,
+    cell: bool,
+    timeout: float | None,
+    skip_refused: bool,
+) -> tuple[dict[str, Implementation], dict[str, str]]:
+    """The target built on each device, and the devices it refused with the reason. A refusal
+    (``TargetError``) is kept as a reason when ``skip_refused`` (the devices were not asked for
+    by name) and another device works; otherwise it is raised."""
+    impls: dict[str, Implementation] = {}
+    refused: dict[str, str] = {}
+    first: TargetError | None = None
+    for d in devices:
+        try:
+            impls[d] = _resolve(target, d, dtype, cell, timeout)
+        except TargetError as e:
+            if not skip_refused:
+                raise
+            first = first or e
+            refused[d] = str(e)
+    if not impls:
+        assert first is not None
+        raise first
+    return impls, refused
+
+
 def reproduce_command(
     target: str, device: str | None, dtype: str, profile: str, seed: int, check: str, cell: bool
 ) -> str:
@@ -267,7 +300,8 @@ def run_checks(
 ) -> Report:
     """Check ``target`` (a registered name, ``module:attr``, or an ``Implementation``).
 
-    ``device`` None means every available device; ``dtype`` None the target's default;
+    ``device`` None means every available device (one the target refuses is skipped, with the
+    reason, as long as another runs); ``dtype`` None the target's default;
     ``profile`` ``quick`` | ``ci`` (default) | ``thorough``; ``seed`` None means 0 under ``ci`` and
     a fresh random seed otherwise; ``checks`` restricts to the named checks. ``progress`` is called
     with each result as it completes. ``timeout``: seconds per call into the target (None: no
@@ -288,12 +322,13 @@ def run_checks(
     selected = [c for c in CHECKS if not checks or c.name in checks]
 
     if isinstance(target, str):
-        devices = _resolve_devices(device)
-        impls = {d: _resolve(target, d, dtype, cell, timeout) for d in devices}
+        impls, refused = _resolve_each(target, _resolve_devices(device), dtype, cell, timeout,
+                                       skip_refused=device is None)  # fmt: skip
+        devices = list(impls)
         spec = target
     else:
         devices = [target.device]
-        impls = {target.device: target}
+        impls, refused = {target.device: target}, {}
         spec = target.name
     dtype_used = next(iter(impls.values())).dtype
     arithmetic = {d: str(arithmetic_of(i)) for d, i in impls.items()}
@@ -303,6 +338,9 @@ def run_checks(
         report.checks.append(result)
         if progress is not None:
             progress(result)
+
+    for d, reason in refused.items():
+        add(CheckResult(REFUSED_DEVICE, d, "skipped", f"the target does not run on {d}: {reason}"))
 
     for d, impl in impls.items():
         model = ErrorModel(arithmetic_of(impl))
