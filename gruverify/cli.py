@@ -2,18 +2,24 @@
 
     gruverify check [TARGET] [--device cpu|cuda] [--dtype float64|float32|float16|bfloat16]
                     [--profile quick|ci|thorough] [--seed N] [--json PATH] [--cell] [--check NAME]
+                    [--timeout SECONDS] [--artifacts DIR]
+    gruverify reproduce FILE [--timeout SECONDS]
     gruverify targets
     gruverify vanishing ...            (when gruverify.vanishing_cli is installed)
 
 Exit status: 0 the target conforms, 1 a check failed (or crashed), 2 a usage or import error
 (one line on stderr, no traceback). ``check`` with no TARGET checks torch.nn.GRU on every device
-of this machine (the CPU, plus CUDA when available).
+of this machine (the CPU, plus CUDA when available). A failing check saves its case to a
+counterexample file (under --artifacts, default: the --json report's directory, else
+./.gruverify/) that ``gruverify reproduce FILE`` replays (exit 0 it holds now, 1 it fails again).
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -27,11 +33,35 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (exit 2) instead of a usage block."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {_did_you_mean(message)} (see {self.prog} --help)\n")
+
+
+def _did_you_mean(message: str) -> str:
+    """argparse's "invalid choice: 'X' (choose from ...)" with the closest choice suggested."""
+    m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+    if not m:
+        return message
+    choices = re.findall(r"'([^']*)'", m.group(2))
+    close = difflib.get_close_matches(m.group(1), choices, n=1, cutoff=0.5)
+    if not close:
+        close = [c for c in choices if c.startswith(m.group(1))][:1]
+    return message + (f"; did you mean {close[0]!r}?" if close else "")
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"the timeout must be positive seconds, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     from gruverify.conformance.checks import check_names
+    from gruverify.guard import DEFAULT_TIMEOUT
     from gruverify.profiles import PROFILES
 
     parser = _Parser(
@@ -61,6 +91,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="append", metavar="NAME", choices=check_names(),
         help="run only this check (repeatable)",
     )  # fmt: skip
+    check.add_argument(
+        "--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+        help=f"limit per call into the target (default {DEFAULT_TIMEOUT:g}); a call that "
+        "does not return fails its check",
+    )  # fmt: skip
+    check.add_argument(
+        "--artifacts", metavar="DIR",
+        help="where failing cases are saved (default: the --json report's directory, else "
+        "./.gruverify)",
+    )  # fmt: skip
+    rep = sub.add_parser(
+        "reproduce", help="replay a saved counterexample file",
+        description="Rerun the check saved in FILE (written by 'gruverify check' when a check "
+        "fails) on exactly its case. Exit 0: it holds now; 1: it fails again; 2: FILE or its "
+        "target cannot be used.",
+    )  # fmt: skip
+    rep.add_argument("file", metavar="FILE", help="a counterexample file")
+    rep.add_argument(
+        "--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+        help=f"limit per call into the target (default {DEFAULT_TIMEOUT:g})",
+    )  # fmt: skip
     sub.add_parser("targets", help="list the built-in targets")
     try:
         from gruverify.vanishing_cli import add_vanishing_parser
@@ -85,13 +136,21 @@ def _check(args: argparse.Namespace) -> int:
     if target == "torch-grucell":
         args.cell = False
 
+    artifacts = args.artifacts or (
+        os.path.dirname(os.path.abspath(args.json)) if args.json else ".gruverify"
+    )
+
     def progress(result: CheckResult) -> None:
         print(result.line(), flush=True)
+        saved = (result.counterexample or {}).get("file")
+        if saved:
+            print(f"{'':13} counterexample saved: {saved} (gruverify reproduce {saved})")
 
     try:
         report = run_checks(
             target, device=args.device, dtype=args.dtype, profile=args.profile, seed=args.seed,
-            checks=args.check, cell=args.cell, progress=progress,
+            checks=args.check, cell=args.cell, progress=progress, timeout=args.timeout,
+            artifacts=artifacts,
         )  # fmt: skip
     except TargetError as e:
         return _err(str(e).splitlines()[0])
@@ -108,12 +167,29 @@ def _check(args: argparse.Namespace) -> int:
     )
     if report.failures:
         print("\n" + report.explain_first_failure())
+        ce = report.failures[0].counterexample or {}
+        if ce.get("hypothesis_blob"):
+            print(f"hypothesis: {ce['hypothesis_blob']} (seed {ce.get('seed')})")
+        if ce.get("file"):
+            print(f"replay this case: gruverify reproduce {ce['file']}")
     if args.json:
         try:
             report.to_json(args.json)
         except OSError as e:
             return _err(f"cannot write {args.json}: {e}")
     return 0 if report.verdict == "pass" else 1
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from gruverify.conformance.counterexample import CounterexampleError, replay
+    from gruverify.targets import TargetError
+
+    try:
+        code, text = replay(args.file, timeout=args.timeout)
+    except (CounterexampleError, TargetError) as e:
+        return _err(str(e).splitlines()[0])
+    print(text)
+    return code
 
 
 def _targets() -> int:
@@ -136,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "targets":
             return _targets()
+        if args.command == "reproduce":
+            return _reproduce(args)
         if args.command == "vanishing":
             from gruverify.vanishing_cli import run_vanishing
 

@@ -62,6 +62,14 @@ DEFAULT_TIMEOUT = 60.0
 
 T = TypeVar("T")
 
+_local = threading.local()
+"""``abandoned``: set (an Event) in a worker whose call timed out; it then leaves state alone."""
+
+
+def _abandoned() -> bool:
+    event = getattr(_local, "abandoned", None)
+    return event is not None and event.is_set()
+
 
 class CallTimeout(LawViolation):
     """A call did not return within the timeout (it was abandoned, not killed)."""
@@ -171,7 +179,7 @@ def watch(what: str, case: str = "") -> Iterator[None]:
         failed = False
     finally:
         after = GlobalState.capture()
-        changed = before.changes(after)
+        changed = [] if _abandoned() else before.changes(after)
         if changed:
             before.restore()
             if not failed:
@@ -225,8 +233,10 @@ def call(fn: Callable[[], T], *, timeout: float | None, what: str, case: str = "
         raise ValueError(f"timeout must be positive seconds or None, got {timeout}")
     grad = _torch().is_grad_enabled()
     box: dict[str, Any] = {}
+    abandoned = threading.Event()
 
     def body() -> None:
+        _local.abandoned = abandoned  # a late return must not "restore" settings changed since
         try:
             _torch().set_grad_enabled(grad)
             box["value"] = fn()
@@ -237,6 +247,7 @@ def call(fn: Callable[[], T], *, timeout: float | None, what: str, case: str = "
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
+        abandoned.set()
         raise CallTimeout(what, timeout, case)
     if "error" in box:
         err = box["error"]

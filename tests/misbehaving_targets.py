@@ -84,11 +84,11 @@ class NotTensors(_Base):
 
 
 class Hangs(_Base):
-    """Sleeps 20 s (a hang, for a test's 1 s timeout) when input_size >= 4."""
+    """Sleeps 300 s (a hang, for a test's 1 s timeout) when input_size >= 4."""
 
     def twist(self, input: Any, out: Any, h_n: Any) -> Any:
         if self.input_size >= 4:
-            time.sleep(20)
+            time.sleep(300)
         return out, h_n
 
 
@@ -199,10 +199,10 @@ class RaisesInConstructor(nn.GRU):
 
 
 class HangsInConstructor(nn.GRU):
-    """A constructor that hangs (sleeps 20 s)."""
+    """A constructor that hangs (sleeps 300 s)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        time.sleep(20)
+        time.sleep(300)
         super().__init__(*args, **kwargs)
 
 

@@ -15,6 +15,7 @@ returns an ``Implementation`` itself (the adapter API, docs/adapters.md). The at
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 from collections.abc import Callable
@@ -95,22 +96,42 @@ def register(name: str, factory: TargetFactory, description: str) -> None:
 def _load_attr(spec: str) -> Any:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
-        raise TargetError(
-            f"unknown target {spec!r}: not a built-in ({', '.join(TARGETS)}) and not "
-            "'package.module:attr'"
-        )
+        raise TargetError(f"unknown target {spec!r}: {_suggest_target(spec)}")
     try:
         module = importlib.import_module(module_name)
-    except Exception as e:
-        raise TargetError(f"cannot import module {module_name!r}: {type(e).__name__}: {e}") from e
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # SystemExit at import time too: a usage error, not our exit
+        raise TargetError(
+            f"cannot import module {module_name!r}: {type(e).__name__}: {e}".splitlines()[0]
+        ) from e
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise TargetError(f"module {module_name!r} has no attribute {attr!r}")
+            close = difflib.get_close_matches(part, [n for n in dir(obj) if not n.startswith("_")])
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TargetError(f"module {module_name!r} has no attribute {attr!r}{hint}")
         obj = getattr(obj, part)
     if not callable(obj):
         raise TargetError(f"{spec} is a {type(obj).__name__}, not a class or factory")
     return obj
+
+
+def _suggest_target(spec: str) -> str:
+    """What to try instead of an unknown target name: a close built-in, or ``module:attr``."""
+    close = difflib.get_close_matches(spec, list(TARGETS), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}? run `gruverify targets` for the built-in targets"
+    module, dot, attr = spec.rpartition(".")
+    if dot and module and attr:
+        return (
+            f"did you mean {module + ':' + attr!r}? a module attribute is named "
+            "package.module:attr (with a colon)"
+        )
+    return (
+        "not a built-in (run `gruverify targets` for the list) and not package.module:attr "
+        "(your own GRU class, e.g. my_pkg.gru:MyGRU)"
+    )
 
 
 def _returns_implementation(obj: Any) -> bool:

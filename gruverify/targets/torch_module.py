@@ -229,6 +229,7 @@ class TorchModuleTarget(_TorchBase):
                 f"(input_size, hidden_size, num_layers, bias, batch_first, dropout, "
                 f"bidirectional), torch.nn.GRU state-dict names, forward(input, hx) -> "
                 f"(output, h_n)): {type(e).__name__}: {e}. See docs/adapters.md for other layouts."
+                + (" A GRUCell-shaped class? Add --cell." if "cell" in self.name.lower() else "")
             ) from e
         if self.capabilities.supports("lengths"):
             try:
