@@ -14,7 +14,8 @@ A file is JSON::
      "reproduce": "gruverify reproduce FILE", "rerun_check": "gruverify check ... --seed N"}
 
 Floats are written with Python's shortest round-tripping repr, so the replayed ``Problem`` is
-bit-identical to the failing one. ``replay(path)`` rebuilds the target and runs that one check's
+bit-identical to the failing one. A law may transform the saved problem (the saturated check
+scales its input) with the code of its gruverify version (``gruverify_version``); ``replay(path)`` rebuilds the target and runs that one check's
 law on that one problem (guarded like the checker's calls): ``(0, text)`` when it holds now,
 ``(1, text)`` when it fails again, and raises ``CounterexampleError`` (a usage error) for a file
 it cannot use. A failure that came from state carried over from earlier calls may not replay on
@@ -139,6 +140,7 @@ def save_counterexample(
     path = os.path.join(directory, name)
     data: dict[str, Any] = {
         "gruverify_counterexample": FORMAT,
+        "gruverify_version": _version(),
         "target": target, "cell": bool(spec.get("cell", False)), "device": impl.device,
         "dtype": impl.dtype, "check": check.name, "profile": profile, "seed": seed,
         "hypothesis_blob": counterexample.get("hypothesis_blob"),
@@ -150,7 +152,7 @@ def save_counterexample(
     if check.name in _GRADIENT_ON:
         d_out, d_hn = cotangents(problem, _GRADIENT_ON[check.name])  # type: ignore[arg-type]
         data["cotangents"] = {"d_output": _arr(d_out), "d_h_n": _arr(d_hn)}
-    from gruverify.conformance.report import _jsonable
+    from gruverify.conformance.report import _jsonable, _version
 
     os.makedirs(directory, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
