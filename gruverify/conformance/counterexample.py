@@ -132,6 +132,7 @@ def save_counterexample(
     spec: Mapping[str, Any],
 ) -> str:
     """Write the failing case of ``check`` under ``directory``; returns the file's path."""
+    from gruverify.conformance.report import _jsonable, _version
     from gruverify.laws.equivalence import cotangents
 
     problem = case.problem()
@@ -152,8 +153,6 @@ def save_counterexample(
     if check.name in _GRADIENT_ON:
         d_out, d_hn = cotangents(problem, _GRADIENT_ON[check.name])  # type: ignore[arg-type]
         data["cotangents"] = {"d_output": _arr(d_out), "d_h_n": _arr(d_hn)}
-    from gruverify.conformance.report import _jsonable, _version
-
     os.makedirs(directory, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         json.dump(_jsonable(data), f, indent=1)
