@@ -32,11 +32,11 @@ rounding sequence, ``floor`` the final rounding of outputs to the storage dtype.
 
 Calibration (``scripts/calibrate_error_model.py 40 0``: 40 drawn problems of every parameter and
 input kind, T up to 130, up to 3 layers, both directions, the torch reference in each arithmetic
-on the CPU, TF32 emulated): the largest observed error / tolerance was 0.39 (median 0.08) forward
-and 0.36 (median 0.15) for gradients in float32; 0.09 / 0.33 in TF32; 0.44 / 0.37 in float16;
-0.13 / 0.19 in bfloat16 -- no false alarm, a margin of 2.3 or more. A 1e-4 change of torch's
+on the CPU, TF32 emulated): the largest observed error / tolerance was 0.36 (median 0.07) forward
+and 0.28 (median 0.13) for gradients in float32; 0.09 / 0.33 in TF32; 0.27 / 0.31 in float16;
+0.07 / 0.10 in bfloat16 -- no false alarm, a margin of 2.8 or more. A 1e-4 change of torch's
 ``weight_hh`` (all three gate blocks) on problems where it is observable (ordinary inputs,
-unsaturated weights, T > 1) gave error / tolerance of 6.1 to 19 (median) in float32; 1e-8 in float64
+unsaturated weights, T > 1) gave error / tolerance of 5.8 to 17 (median) in float32; 1e-8 in float64
 gave 3e5 or more. Without ingredient 4 the same run had a forward false alarm at 1.5 (a carried
 state, float32) and gradient false alarms up to 23 (saturated tanh, float32). Details and more
 figures: docs/error-model.md.

@@ -39,7 +39,10 @@ def _cases(arith: str):
     inputs = st.sampled_from(("ordinary", "zeros"))  # 1e4 inputs do not survive 11-bit rounding
     if arith == "bfloat16":
         return cases(
-            configs(**{**CONFIG, "max_steps": 12}), st.sampled_from(("ordinary", "chrono")), inputs
+            # 8 bits: the tolerance reaches 5% of the output after a few steps (chaotic)
+            configs(**{**CONFIG, "max_steps": 6, "max_size": 8}),
+            st.sampled_from(("ordinary", "chrono")),
+            inputs,
         )
     return cases(configs(**CONFIG), st.sampled_from(("ordinary", "chrono", "saturating")), inputs)
 
