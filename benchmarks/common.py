@@ -109,6 +109,31 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _commit() -> str:
+    """``git rev-parse --short HEAD`` of the repository, plus "+ local changes" when dirty."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" + local changes" if dirty.strip() else "")
+
+
 def machine(device: str = "cpu") -> dict[str, str]:
     """The machine the figures come from: CPU, cores, load, library versions, GPU if used."""
     import numpy as np
@@ -129,6 +154,7 @@ def machine(device: str = "cpu") -> dict[str, str]:
         "numpy": np.__version__,
         "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "unset"),
     }
+    info["gruverify commit"] = _commit()
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
         info["cudnn"] = str(torch.backends.cudnn.version())  # type: ignore[no-untyped-call]

@@ -39,11 +39,13 @@ __all__ = [
     "ANCHORS",
     "BLOCKS",
     "GRID",
+    "TARGETS",
     "anchor_flags",
     "checker_flags",
     "ladder",
     "perturbed_gru",
     "run",
+    "target_eps",
 ]
 
 BLOCKS = ("W_ir", "W_iz", "W_in", "W_hr", "W_hz", "W_hn", "b_hn")
@@ -208,6 +210,15 @@ def _cell(r: Rung) -> str:
     return "never (<= 1e-1)" if r.eps is None else f"{r.eps:.2g}"
 
 
+TARGETS = {("float64", "cpu"): 1e-8, ("float32", "cpu"): 1e-4}
+"""The issue's sensitivity targets: 1e-8 or smaller in float64, 1e-4 or smaller in float32."""
+
+
+def target_eps(dtype: str, device: str) -> float | None:
+    """The target perturbation for an arithmetic (None where the issue sets none, e.g. TF32)."""
+    return TARGETS.get((dtype, "cpu" if device == "cpu" else "cuda"))
+
+
 def _checker_at(
     block: str, dtype: str, device: str, checks: Sequence[str], eps: float
 ) -> str | None:
@@ -232,6 +243,9 @@ def measure(
             row: dict[str, Any] = {"dtype": dtype, "device": device, "block": block}
             checker = functools.partial(_checker_at, block, dtype, device, tuple(checks))
             row["gruverify"] = ladder(checker, grid)
+            goal = target_eps(dtype, device)
+            # bisection assumes monotone detection: confirm the target value directly
+            row["at target"] = None if goal is None else checker(goal)
             if anchors:
                 for label, (rtol, atol) in ANCHORS.items():
                     anchor = functools.partial(
@@ -256,16 +270,19 @@ def run(quick: bool = False, device: str | None = None) -> list[Table]:
 
     table = Table(
         "4. sensitivity ladder: smallest relative perturbation eps of one block flagged",
-        ["arithmetic", "block", "gruverify check", "flagged by", *ANCHORS],
+        ["arithmetic", "block", "gruverify check", "flagged by", "flagged at target eps", *ANCHORS],
     )
     worst: dict[str, float] = {}
     for r in rows:
         arith = arithmetic_for(r["dtype"], r["device"]).name + f" ({r['device']})"
         g: Rung = r["gruverify"]
-        table.add(arith, r["block"], _cell(g), g.by, *(_cell(r[a]) for a in ANCHORS))
+        goal = target_eps(r["dtype"], r["device"])
+        at = "-" if goal is None else f"{goal:.0e}: " + ("yes" if r["at target"] else "NO")
+        table.add(arith, r["block"], _cell(g), g.by, at, *(_cell(r[a]) for a in ANCHORS))
         key = arith
         worst[key] = max(worst.get(key, 0.0), np.inf if g.eps is None else g.eps)
-    targets = {"float64 (cpu)": 1e-8, "float32 (cpu)": 1e-4}
+    targets = {"float64 (cpu)": TARGETS[("float64", "cpu")],
+               "float32 (cpu)": TARGETS[("float32", "cpu")]}  # fmt: skip
     for arith, w in worst.items():
         goal = targets.get(arith)
         verdict = "" if goal is None else (
