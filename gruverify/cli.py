@@ -130,21 +130,31 @@ def _err(message: str) -> int:
 def _check(args: argparse.Namespace) -> int:
     from gruverify.conformance.report import CheckResult
     from gruverify.conformance.runner import run_checks
-    from gruverify.targets import DEFAULT_TARGET, TargetError
+    from gruverify.targets import DEFAULT_TARGET, TARGETS, TargetError
 
     target = args.target or ("torch-grucell" if args.cell else DEFAULT_TARGET)
     if target == "torch-grucell":
         args.cell = False
-
+    if args.cell and target in TARGETS:
+        return _err(
+            f"--cell is for package.module:attr targets; {target} is a built-in target (for "
+            "torch.nn.GRUCell use torch-grucell)"
+        )
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        return _err(f"--json {args.json}: directory {os.path.dirname(args.json)!r} does not exist")
     artifacts = args.artifacts or (
         os.path.dirname(os.path.abspath(args.json)) if args.json else ".gruverify"
     )
+    if os.path.exists(artifacts) and not os.path.isdir(artifacts):
+        return _err(f"--artifacts {artifacts}: exists and is not a directory")
 
     def progress(result: CheckResult) -> None:
         print(result.line(), flush=True)
-        saved = (result.counterexample or {}).get("file")
-        if saved:
-            print(f"{'':13} counterexample saved: {saved} (gruverify reproduce {saved})")
+        ce = result.counterexample or {}
+        if ce.get("file"):
+            print(f"{'':13} counterexample saved: {ce['file']} (gruverify reproduce {ce['file']})")
+        elif ce.get("file_error"):
+            print(f"{'':13} {ce['file_error']}")
 
     try:
         report = run_checks(

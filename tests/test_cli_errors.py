@@ -57,6 +57,11 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
         (["check", "--timeout", "-3"], "the timeout must be positive seconds"),
         (["check", "--timeout", "soon"], "not a number of seconds: 'soon'"),
         (["check", "numpy-reference", "--dtype", "float32"], "float64 on the cpu only"),
+        (["check", "torch-gru", "--cell"], "--cell is for package.module:attr targets; "
+         "torch-gru is a built-in target (for torch.nn.GRUCell use torch-grucell)"),
+        (["check", "--json", "no/such/dir/r.json"], "directory 'no/such/dir' does not exist"),
+        (["check", "--artifacts", "README.md"], "--artifacts README.md: exists and is not a "
+         "directory"),
         (["reproduce", "no/such/file.json"], "cannot read no/such/file.json"),
         (["reproduce"], "the following arguments are required: FILE"),
     ],
@@ -141,3 +146,14 @@ def test_the_real_entry_point_prints_no_traceback_for_a_module_that_exits_on_imp
         "gruverify: error: cannot import module 'misbehaving_import': SystemExit: "
         "misbehaving_import: this module exits when imported"
     ]
+
+
+def test_an_unwritable_artifacts_directory_does_not_change_the_verdict(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, out, err = run_main(capsys, "check", "misbehaving_targets:WrongDtype", "--check",
+                              "forward[basic]", "--artifacts", str(blocker / "sub"))  # fmt: skip
+    assert code == 1 and "cannot save the counterexample under" in out, out + err
+    assert "Traceback" not in out + err
