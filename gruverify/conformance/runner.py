@@ -182,10 +182,13 @@ def _run_check(
             message = f"{message.rstrip()}\n  diagnosis: {diagnosis}"
         ce.update(seed=seed, hypothesis_blob=reproduction_blob(e))
         if artifacts is not None:
-            ce["file"] = save_counterexample(
-                artifacts, check=check, impl=impl, case=case, seed=seed, profile=profile,
-                counterexample=ce, spec=spec or {"target": impl.name, "cell": False},
-            )  # fmt: skip
+            try:
+                ce["file"] = save_counterexample(
+                    artifacts, check=check, impl=impl, case=case, seed=seed, profile=profile,
+                    counterexample=ce, spec=spec or {"target": impl.name, "cell": False},
+                )  # fmt: skip
+            except OSError as err:  # the verdict stands without the file
+                ce["file_error"] = f"cannot save the counterexample under {artifacts}: {err}"
         return CheckResult(
             check.name, impl.device, status, message, check.description, stats["cases"],
             stats["inconclusive"], time.monotonic() - start, ce, diagnosis,
