@@ -208,3 +208,10 @@ class HangsInConstructor(nn.GRU):
 
 NOT_CALLABLE = 42
 """Not a class or factory."""
+
+
+class ReturnsOnCPU(_Base):
+    """Returns h_n on the CPU whatever device it runs on (a no-op on a CPU-only run)."""
+
+    def twist(self, input: Any, out: Any, h_n: Any) -> Any:
+        return out, h_n.cpu()
