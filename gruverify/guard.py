@@ -314,8 +314,10 @@ def _array(name: str, a: Any, want: tuple[int, ...], problem: Problem, what: str
 
 def _shapes(problem: Problem) -> tuple[tuple[int, ...], tuple[int, ...]]:
     p = problem.params
+    # the shapes x and the parameters imply; h0 is not validated here: a target that accepts a
+    # wrong-shaped h0 is the "bad initial state rejected" law's finding, not a ShapeError of ours
     s = call_shape(
-        np.shape(problem.x), None if problem.h0 is None else np.shape(problem.h0),
+        np.shape(problem.x), None,
         input_size=p.input_size, hidden_size=p.hidden_size, num_layers=p.num_layers,
         num_directions=p.num_directions, batch_first=problem.batch_first,
     )  # fmt: skip
@@ -414,6 +416,8 @@ class Guarded:
         return self._impl
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_impl", "_timeout"):  # copy/pickle, half-built
+            raise AttributeError(name)
         value = getattr(self._impl, name)
         if name == "with_dropout":  # the rebuilt target is guarded the same way
             return lambda dropout: Guarded(value(dropout), timeout=self._timeout)
