@@ -6,6 +6,10 @@
   message, its counterexample, the JSON report and the terminal's first-failure explanation;
 - with no ``--device``, a device the target refuses (a CPU-only library on a CUDA machine) is
   reported as skipped with the reason instead of aborting the run;
+- pinned cases and stronger laws make each check see its defect under every seed (the kill rate
+  per seed is tests/test_kill_rate.py): the saturated input reaches a gate pre-activation of 100,
+  wrong initial states include every broadcastable shape, and the guard's output contract no
+  longer turns an accepted wrong h0 into a rejection.
 """
 
 from __future__ import annotations
@@ -205,3 +209,87 @@ def test_a_refused_device_asked_for_by_name_is_an_error(monkeypatch: pytest.Monk
     with pytest.raises(TargetError, match="runs on the cpu only, not cuda"):
         run_checks("test_checker_integration:cpu_only_gru", device=["cpu", "cuda"],
                    checks=["forward[basic]"])  # fmt: skip
+
+
+def _check(name: str) -> Any:
+    from gruverify.conformance import CHECKS
+
+    return next(c for c in CHECKS if c.name == name)
+
+
+def test_pinned_cases_fit_their_checks_and_adapt_to_the_target() -> None:
+    """Each pinned case builds a problem with the features its check pins; a target lacking
+    layers, directions or lengths gets the pinned case without them."""
+    from gruverify.conformance import CHECKS
+    from gruverify.interface import Capabilities
+
+    full = Capabilities()
+    for check in CHECKS:
+        for case in check.pinned_cases(full):
+            p = case.problem()
+            for feature, on in check.forced.items():
+                has = {"lengths": p.lengths is not None, "bias_false": not p.bias,
+                       "bidirectional": p.bidirectional, "unbatched": not p.batched,
+                       "multilayer": p.num_layers > 1}.get(feature)  # fmt: skip
+                assert has is None or has == on, (check.name, feature, case)
+    (grad,) = _check("gradient[output]").pinned_cases(full)
+    assert grad.problem().num_layers == 3
+    (short,) = _check("lengths truncation").pinned_cases(full)
+    assert short.problem().bidirectional and list(short.problem().lengths) == [5, 1]  # type: ignore[arg-type]
+    (unit,) = _check("carry-over").pinned_cases(full)
+    assert np.all(np.abs(unit.problem().h0) == 1.0) and unit.as_dict()["h0_fill"] == 1.0  # type: ignore[arg-type]
+    lacking = Capabilities({"multilayer": "no", "bidirectional": "no", "initial_state": "no"})
+    (grad1,) = _check("gradient[output]").pinned_cases(lacking)
+    assert grad1.problem().num_layers == 1 and grad1.problem().h0 is None
+    (short1,) = _check("lengths truncation").pinned_cases(lacking)
+    assert not short1.problem().bidirectional and list(short1.problem().lengths) == [5, 1]  # type: ignore[arg-type]
+
+
+def _target(spec: str, dtype: str = "float32") -> Any:
+    from gruverify.targets import resolve_target
+
+    return resolve_target(spec, device="cpu", dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_saturated_law_drives_a_gate_past_exps_overflow(dtype: str) -> None:
+    """On every drawn problem with a nonzero input (any parameter kind, however small the input),
+    the saturated law makes a naive ``exp(a) / (1 + exp(a))`` give NaN: a reset or update
+    pre-activation reaches 100 (1000 in float64). torch.nn.GRU passes the same problems."""
+    from gruverify.laws.base import Inconclusive, LawViolation
+    from gruverify.laws.equivalence import law_forward_saturated
+    from gruverify.strategies import Config, make_case
+
+    unstable = _target("gruverify.zoo.mutants:UnstableSigmoid", dtype)
+    gru = _target("torch-gru", dtype)
+    judged = 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        cfg = Config(int(rng.integers(1, 4)), int(rng.integers(1, 3)), int(rng.integers(1, 4)),
+                     int(rng.integers(1, 4)), initial_state=bool(seed % 2))  # fmt: skip
+        problem = make_case(cfg, ("ordinary", "large", "saturating", "chrono")[seed % 4],
+                            "ordinary", seed).problem  # fmt: skip
+        problem = dataclasses.replace(problem, x=problem.x * 1e-3)  # small: 60x is not enough
+        try:
+            law_forward_saturated(gru, problem)
+        except Inconclusive:
+            continue
+        judged += 1
+        with pytest.raises(LawViolation, match="nan"):
+            law_forward_saturated(unstable, problem)
+    assert judged >= 8
+
+
+def test_bad_initial_state_law_tries_every_broadcastable_shape() -> None:
+    """One layer, one direction, batch 1: only ``(1, 1, 1)`` broadcasts to ``(1, 1, 3)``; the law
+    tries it (it used to try only non-broadcastable shapes there), also through the guard."""
+    from gruverify.guard import Guarded
+    from gruverify.laws.base import LawViolation
+    from gruverify.laws.metamorphic import law_rejects_bad_initial_state
+
+    problem = Problem(random_gru_params(2, 3, rng=0), np.ones((4, 1, 2)), np.zeros((1, 1, 3)))
+    broadcasts = _target("gruverify.zoo.mutants:AcceptsBadInitialState")
+    for impl in (broadcasts, Guarded(broadcasts)):
+        with pytest.raises(LawViolation, match=r"shape \(1, 1, 1\) was accepted"):
+            law_rejects_bad_initial_state(impl, problem)
+    law_rejects_bad_initial_state(Guarded(_target("torch-gru")), problem)

@@ -10,6 +10,12 @@ batch up to 4.
 
 ``cases(capabilities, forced)`` draws only features the target supports; ``forced`` pins features
 on or off (e.g. ``{"bidirectional": True}``).
+
+A ``Pinned`` case is one a check runs every time, whatever the seed (hypothesis' explicit phase):
+the configuration that exposes a bug a random draw may miss (three layers for a middle-layer
+gradient, a short sequence in a bidirectional padded batch, an initial state of exactly +-1).
+``Pinned.case(capabilities, forced)`` adapts it to the target (features it lacks switched off,
+the check's pinned features set) and the case may fix ``lengths`` and ``|h0|`` (``h0_fill``).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from hypothesis import strategies as st
 
 from gruverify.interface import Capabilities, Problem
@@ -31,7 +38,7 @@ from gruverify.strategies import (
     make_case,
 )
 
-__all__ = ["MAX_BATCH", "MAX_SIZE", "MAX_STEPS", "SWITCHES", "Case", "cases"]
+__all__ = ["MAX_BATCH", "MAX_SIZE", "MAX_STEPS", "SWITCHES", "Case", "Pinned", "cases"]
 
 SWITCHES = (
     "multilayer",
@@ -49,24 +56,38 @@ MAX_STEPS, MAX_SIZE, MAX_BATCH = 9, 9, 4
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    """One drawn configuration; ``problem()`` builds its data from ``seed``."""
+    """One drawn configuration; ``problem()`` builds its data from ``seed``.
+
+    ``lengths`` (a padded batch) replaces the drawn lengths; ``h0_fill`` sets every entry of the
+    initial state to ``+-h0_fill`` (the drawn signs) instead of scaling it by ``h0_scale``.
+    """
 
     config: Config
     param_kind: ParamKind
     input_kind: InputKind
     seed: int
     h0_scale: float = 1.0
+    lengths: tuple[int, ...] | None = None
+    h0_fill: float | None = None
 
     def problem(self) -> Problem:
         p = make_case(self.config, self.param_kind, self.input_kind, self.seed).problem
-        if p.h0 is not None and self.h0_scale != 1.0:
+        if p.h0 is not None and self.h0_fill is not None:
+            p = dataclasses.replace(p, h0=np.where(p.h0 < 0, -self.h0_fill, self.h0_fill))
+        elif p.h0 is not None and self.h0_scale != 1.0:
             p = dataclasses.replace(p, h0=p.h0 * self.h0_scale)
+        if p.lengths is not None and self.lengths is not None:
+            p = dataclasses.replace(p, lengths=np.asarray(self.lengths, dtype=np.int64))
         return p
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = dataclasses.asdict(self.config)
         d.update(param_kind=self.param_kind, input_kind=self.input_kind, seed=self.seed)
         d["h0_scale"] = self.h0_scale
+        if self.lengths is not None:
+            d["lengths"] = list(self.lengths)
+        if self.h0_fill is not None:
+            d["h0_fill"] = self.h0_fill
         return d
 
     def describe(self) -> str:
@@ -144,3 +165,54 @@ def cases(
     if forced.get("unbatched") and (forced.get("lengths") or forced.get("batch_first")):
         raise ValueError("an unbatched case has neither lengths nor batch_first")
     return _cases(capabilities, forced, min_steps, min_batch, big_h0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Pinned:
+    """A case a check runs under every seed, before the drawn ones (see the module docstring).
+
+    ``why`` says which defect it is there for.
+    """
+
+    config: Config
+    why: str
+    param_kind: ParamKind = "ordinary"
+    input_kind: InputKind = "ordinary"
+    seed: int = 0
+    lengths: tuple[int, ...] | None = None
+    h0_fill: float | None = None
+
+    def case(
+        self,
+        capabilities: Capabilities,
+        forced: Mapping[str, bool] | None = None,
+        *,
+        min_steps: int = 1,
+        min_batch: int = 1,
+    ) -> Case:
+        """The pinned case for a target with ``capabilities`` under a check's ``forced`` features:
+        each feature is on when ``forced`` says so, else when the pinned configuration has it and
+        the target supports it; at least ``min_steps`` steps and a batch of ``min_batch``."""
+        forced = dict(forced or {})
+        c = self.config
+
+        def on(feature: str, has: bool) -> bool:
+            return forced[feature] if feature in forced else has and capabilities.supports(feature)
+
+        unbatched = on("unbatched", c.batch is None) and not (
+            min_batch > 1 or forced.get("lengths") or forced.get("batch_first")
+        )
+        batch = None if unbatched else max(c.batch or 1, min_batch)
+        lengths = not unbatched and on("lengths", c.padded)
+        steps = max(c.steps, min_steps)
+        layers = max(c.num_layers, 2) if on("multilayer", c.num_layers > 1) else 1
+        cfg = dataclasses.replace(
+            c, steps=steps, batch=batch, num_layers=layers,
+            bidirectional=on("bidirectional", c.bidirectional), bias=not on("bias_false", not c.bias),
+            batch_first=not unbatched and on("batch_first", c.batch_first),
+            initial_state=on("initial_state", c.initial_state), padded=lengths,
+        )  # fmt: skip
+        fixed = self.lengths
+        if fixed is not None and (not lengths or len(fixed) != batch or max(fixed) > steps):
+            fixed = None  # the configuration changed under it: the drawn lengths
+        return Case(cfg, self.param_kind, self.input_kind, self.seed, 1.0, fixed, self.h0_fill)

@@ -6,7 +6,9 @@ reason when one is missing), the features its cases pin on or off, and its examp
 
 A check with ``diagnose`` (the forward equivalence checks) explains its failure: the runner asks
 ``gruverify.diagnosis`` which known bug pattern the target's outputs match on
-``diagnose(problem)``, the problem the law compared (the counterexample's, or its saturated form).
+``diagnose(problem, arithmetic)``, the problem the law compared (the counterexample's, or its
+saturated form). ``pinned`` cases (``cases.Pinned``) run under every seed: each exposes a defect a
+random draw can miss (three layers, a short sequence in a bidirectional batch, ``|h0| = 1``).
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 
-from gruverify.error_model import ErrorModel
-from gruverify.interface import Implementation, Problem
+from gruverify.conformance.cases import Case, Pinned
+from gruverify.error_model import Arithmetic, ErrorModel
+from gruverify.interface import Capabilities, Implementation, Problem
 from gruverify.laws import equivalence as eq
 from gruverify.laws import metamorphic as mm
+from gruverify.strategies import Config
 
 __all__ = ["CHECKS", "Check", "Law", "check_names"]
 
@@ -43,10 +47,18 @@ class Check:
     min_batch: int = 1
     big_h0: bool = False
     needs_method: str | None = None
-    diagnose: Callable[[Problem], Problem] | None = None
+    diagnose: Callable[[Problem, Arithmetic], Problem] | None = None
+    pinned: tuple[Pinned, ...] = ()
+
+    def pinned_cases(self, capabilities: Capabilities) -> list[Case]:
+        """This check's pinned cases, adapted to a target with ``capabilities``."""
+        return [
+            p.case(capabilities, self.forced, min_steps=self.min_steps, min_batch=self.min_batch)
+            for p in self.pinned
+        ]
 
 
-def _as_drawn(problem: Problem) -> Problem:
+def _as_drawn(problem: Problem, arithmetic: Arithmetic) -> Problem:
     return problem
 
 
@@ -64,6 +76,31 @@ def _forward(name: str, feature: str | None, examples: int = 12) -> Check:
     )  # fmt: skip
 
 
+_PIN_SATURATED = Pinned(
+    Config(3, 2, 3, 3),
+    "a nonzero input, so a reset or update gate is driven past exp's overflow (a naive sigmoid "
+    "gives NaN)",
+)
+_PIN_THREE_LAYERS = Pinned(
+    Config(3, 2, 3, 3, num_layers=3), "three layers: the middle layer's gradients (wrong offsets)"
+)
+_PIN_BIASED = Pinned(
+    Config(2, 2, 3, 3), "biases: h0=None must keep the first step's b_hr, b_hz and r * b_hn"
+)
+_PIN_UNIT_H0 = Pinned(
+    Config(3, 2, 3, 3), "|h0| = 1 exactly: a state clamped inside (-1, 1) shows", h0_fill=1.0
+)
+_PIN_SHORT_REVERSE = Pinned(
+    Config(5, 2, 3, 3, bidirectional=True, padded=True),
+    "a length-1 sequence beside a full one, bidirectional: a reverse pass that starts in the "
+    "padding shows",
+    lengths=(5, 1),
+)
+_PIN_BROADCASTABLE_H0 = Pinned(
+    Config(2, 2, 3, 3, num_layers=2),
+    "two layers, batch 2: h0 of shape (1, B, H) or (L*D, 1, H) would broadcast",
+)
+
 CHECKS: tuple[Check, ...] = (
     _forward("basic", None),
     _forward("multilayer", "multilayer"),
@@ -74,22 +111,22 @@ CHECKS: tuple[Check, ...] = (
     _forward("lengths", "lengths"),
     Check("forward[saturated]", eq.law_forward_saturated,
           "with the input scaled by 60 (saturated gates) outputs are finite and equal the reference",
-          examples=10, big_h0=True, diagnose=eq.saturated_problem),
+          examples=10, big_h0=True, diagnose=eq.saturated_problem, pinned=(_PIN_SATURATED,)),
     Check("gradient[output]", eq.law_gradient_output,
           "d/d(x, h0, params) of sum(d_out * output) equal the reference",
-          requires=("gradients",), examples=10),
+          requires=("gradients",), examples=10, pinned=(_PIN_THREE_LAYERS,)),
     Check("gradient[h_n]", eq.law_gradient_h_n,
           "d/d(x, h0, params) of sum(d_hn * h_n) equal the reference",
-          requires=("gradients",), examples=10),
+          requires=("gradients",), examples=10, pinned=(_PIN_THREE_LAYERS,)),
     Check("gradient[output+h_n]", eq.law_gradient_output_and_h_n,
           "d/d(x, h0, params) of sum(d_out * output) + sum(d_hn * h_n) equal the reference",
-          requires=("gradients",), examples=10),
+          requires=("gradients",), examples=10, pinned=(_PIN_THREE_LAYERS,)),
     Check("h0=None equals zeros", mm.law_h0_none_is_zeros, "f(x, None) == f(x, 0)",
-          requires=("initial_state",), examples=8),
+          requires=("initial_state",), examples=8, pinned=(_PIN_BIASED,)),
     Check("box invariance", mm.law_box_invariance, "|h_t| <= max(|h_{t-1}|, 1) elementwise",
           examples=12, big_h0=True),
     Check("carry-over", mm.law_carry_over, "b_iz large => outputs stay at h0",
-          forced={"bias_false": False}, examples=10, big_h0=True),
+          forced={"bias_false": False}, examples=10, big_h0=True, pinned=(_PIN_UNIT_H0,)),
     Check("batch independence", mm.law_batch_independence,
           "permuting the batch (3 or 4 sequences) permutes outputs; a sequence alone equals its row",
           forced={"unbatched": False}, examples=8, min_batch=3),
@@ -104,13 +141,14 @@ CHECKS: tuple[Check, ...] = (
           requires=("multilayer",), forced={"multilayer": True}, examples=6),
     Check("lengths truncation", mm.law_lengths_truncation,
           "a packed sequence of length l equals its first l steps alone, zero-padded",
-          requires=("lengths",), forced={"lengths": True}, examples=10),
+          requires=("lengths",), forced={"lengths": True}, examples=10,
+          pinned=(_PIN_SHORT_REVERSE,)),
     Check("eval without dropout", mm.law_eval_without_dropout,
           "built with dropout=0.5, eval() equals dropout=0",
           requires=("dropout",), examples=6, needs_method="with_dropout"),
     Check("bad initial state rejected", mm.law_rejects_bad_initial_state,
           "an h0 of the wrong shape raises instead of broadcasting",
-          requires=("initial_state",), examples=4),
+          requires=("initial_state",), examples=4, pinned=(_PIN_BROADCASTABLE_H0,)),
     Check("determinism", mm.law_deterministic, "two identical calls are bit-identical",
           examples=6),
     Check("instance reuse", mm.law_instance_reuse,

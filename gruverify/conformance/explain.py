@@ -1,7 +1,7 @@
 """Explain a failed forward check: which known bug pattern the target's outputs match.
 
 ``explain_failure(check, impl, case, model)`` runs ``gruverify.diagnosis`` on the problem the
-check's law compared (``check.diagnose(case.problem())``). A shrunk counterexample is often too
+check's law compared (``check.diagnose(case.problem(), arithmetic)``). A shrunk counterexample is often too
 small to tell patterns apart (one step from ``h0 = 0`` cannot tell reset-before from ``b_hn``
 outside the reset product: both give ``n = tanh(W_in x + b_in + b_hn)``), so when the diagnosis
 there is missing or ambiguous it is repeated on the same case enlarged (at least 4 steps, batch 2,
@@ -43,7 +43,9 @@ def _diagnose(
 ) -> Diagnosis | None:
     assert check.diagnose is not None
     try:
-        return diagnose_implementation(impl, check.diagnose(case.problem()), model)
+        return diagnose_implementation(
+            impl, check.diagnose(case.problem(), model.arithmetic), model
+        )
     except Exception:  # a diagnosis is an extra: it never turns a failure into an error
         return None
 
@@ -65,5 +67,6 @@ def explain_failure(
     if again is None or (found is not None and len(again.alternatives) >= len(found.alternatives)):
         return None if found is None else str(found)
     return (
-        f"{again} (on the counterexample enlarged: {check.diagnose(bigger.problem()).describe()})"
+        f"{again} (on the counterexample enlarged: "
+        f"{check.diagnose(bigger.problem(), model.arithmetic).describe()})"
     )

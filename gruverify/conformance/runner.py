@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from gruverify.conformance.cases import Case, cases
@@ -158,6 +158,8 @@ def _run_check(
                 first_failure[0] = -float("inf")
             raise
 
+    for pinned in check.pinned_cases(impl.capabilities):  # run first, under every seed
+        run = example(case=pinned)(run)
     try:
         run()
     except Exception as e:

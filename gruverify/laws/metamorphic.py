@@ -524,17 +524,20 @@ def law_rejects_bad_initial_state(
 ) -> None:
     """An initial state of the wrong shape is an error, never silently broadcast or truncated.
 
-    Tried: one batch row too many and one too few (batched) and a hidden size one too large, on
-    the problem without lengths (torch.nn.GRU itself indexes h0 rows for a PackedSequence and
-    accepts extra rows there).
+    Tried: a hidden size one too large, one batch row too many (batched), and every shape that
+    would broadcast to ``(L*D, B, H)``: a size-1 axis in place of ``L*D``, ``B`` or ``H`` when
+    that is above 1 (``(1, B, H)``, ``(L*D, 1, H)``, ``(L*D, B, 1)``; unbatched ``(1, H)``,
+    ``(L*D, 1)``); on the problem without lengths (torch.nn.GRU itself indexes h0 rows for a
+    PackedSequence and accepts extra rows there).
     """
     problem = _without_lengths(problem)
     shape = _state_shape(problem)
     bad: list[tuple[int, ...]] = [(*shape[:-1], shape[-1] + 1)]
     if problem.batched:
         bad += [(shape[0], shape[1] + 1, shape[2])]
-        if shape[1] > 1:
-            bad += [(shape[0], 1, shape[2])]
+    for axis, size in enumerate(shape):
+        if size > 1:  # a size-1 axis broadcasts
+            bad.append((*shape[:axis], 1, *shape[axis + 1 :]))
     for wrong in bad:
         trial = dataclasses.replace(problem, h0=np.full(wrong, 0.5))
         try:
