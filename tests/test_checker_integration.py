@@ -9,7 +9,9 @@
 - pinned cases and stronger laws make each check see its defect under every seed (the kill rate
   per seed is tests/test_kill_rate.py): the saturated input reaches a gate pre-activation of 100,
   wrong initial states include every broadcastable shape, and the guard's output contract no
-  longer turns an accepted wrong h0 into a rejection.
+  longer turns an accepted wrong h0 into a rejection;
+- a state outside the box ``|h| <= max(|h0|, 1)`` (onnxruntime's tanh returns 1 + 8 u) fails box
+  invariance (slack 4 u) with a message naming tanh > 1, and forward failures say so too.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from gruverify.emulation import round_to_tf32_numpy
 from gruverify.error_model import ARITHMETICS, ErrorModel
 from gruverify.interface import Problem, round_to_dtype, rounded
 from gruverify.params import random_gru_params
+from gruverify.zoo import ZooGRU
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
@@ -293,3 +296,59 @@ def test_bad_initial_state_law_tries_every_broadcastable_shape() -> None:
         with pytest.raises(LawViolation, match=r"shape \(1, 1, 1\) was accepted"):
             law_rejects_bad_initial_state(impl, problem)
     law_rejects_bad_initial_state(Guarded(_target("torch-gru")), problem)
+
+
+class OvershootingTanh(ZooGRU):
+    """A saturated candidate returned as ``1 + 2^-21`` (``1 + 8 u`` in float32), like
+    onnxruntime 1.32's GRU: a tanh outside its closed interval, by 4 ulps."""
+
+    def update(self, n: torch.Tensor, z: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return super().update(torch.where(n.abs() >= 1, n * (1 + 2.0**-21), n), z, h)
+
+
+def _one_saturated_step() -> Problem:
+    """``W_in = 5, W_iz = -5, x = 20``: ``n = tanh(100)``, ``z = sigmoid(-100)``: ``h = n = 1``."""
+    from gruverify.params import StackParams
+
+    zero = random_gru_params(1, 1, rng=0).map(lambda v: 0 * v)
+    cell = zero.cells[0][0].replace(W_iz=np.array([[-5.0]]), W_in=np.array([[5.0]]))
+    return Problem(StackParams(((cell,),), bias=True), np.array([[[20.0]]]))
+
+
+BOX_MESSAGE = r"\|h\| = 1.000000477 exceeds the box \|h\| <= max\(\|h_prev\|, 1\) = 1 by 4.77e-07 \(8 u; slack 4 u\)"
+
+
+def test_a_tanh_above_one_fails_box_invariance_with_a_clear_message() -> None:
+    from gruverify.laws.base import LawViolation
+    from gruverify.laws.equivalence import law_forward_equivalence
+    from gruverify.laws.metamorphic import law_box_invariance
+
+    problem = _one_saturated_step()
+    over = _target("test_checker_integration:OvershootingTanh")
+    with pytest.raises(LawViolation, match=BOX_MESSAGE) as info:
+        law_box_invariance(over, problem)
+    assert "only a candidate tanh > 1 in magnitude (n outside [-1, 1])" in str(info.value)
+    with pytest.raises(LawViolation, match=r"leaves the box .* a candidate tanh > 1"):
+        law_forward_equivalence(over, problem)
+    law_box_invariance(_target("torch-gru"), problem)  # torch's tanh(100) is exactly 1
+    report = run_checks("test_checker_integration:OvershootingTanh", device="cpu",
+                        checks=["box invariance"])  # fmt: skip
+    assert report.checks[0].status == "failed", report.render()
+    assert "tanh > 1" in report.checks[0].message
+
+
+def test_onnxruntime_tanh_overshoot_is_reported_as_leaving_the_box() -> None:
+    """The finding itself (docs/checker.md): onnxruntime's GRU gives 1 + 2^-21 for tanh(100)."""
+    pytest.importorskip("onnxruntime", reason="onnxruntime is an optional dependency")
+    pytest.importorskip("onnx", reason="onnx is an optional dependency")
+    from gruverify.laws.base import LawViolation
+    from gruverify.laws.metamorphic import law_box_invariance
+
+    problem = _one_saturated_step()
+    ort = _target("onnx-torchscript")
+    got = float(ort.forward(problem).output.ravel()[0])
+    if got <= 1.0:
+        pytest.skip(f"this onnxruntime returns {got!r} for tanh(100): the overshoot is fixed")
+    assert got == 1.0 + 2.0**-21, got
+    with pytest.raises(LawViolation, match=BOX_MESSAGE):
+        law_box_invariance(ort, problem)

@@ -36,6 +36,7 @@ from gruverify.laws.base import Inconclusive, LawViolation
 from gruverify.shapes import call_shape
 
 __all__ = [
+    "BOX_SLACK",
     "arithmetic_of",
     "cotangents",
     "default_model",
@@ -145,7 +146,31 @@ def law_forward_equivalence(
             )  # fmt: skip
         v = compare(name, exp, g, t)
         if not v.ok:
-            raise _violation("forward equivalence", formula, v, problem, f" [{tol.arithmetic}]")
+            extra = f" [{tol.arithmetic}]" + _outside_box(g, problem, model.arithmetic)
+            raise _violation("forward equivalence", formula, v, problem, extra)
+
+
+BOX_SLACK = 4.0
+"""Rounding slack of the box law ``|h'| <= max(|h|, 1)``, in units of ``u max(1, |h|)``
+(``metamorphic.law_box_invariance``, ``gates.law_box_invariance``)."""
+
+
+def _outside_box(got: np.ndarray, problem: Problem, arithmetic: Arithmetic) -> str:
+    """A note when outputs leave the box ``|h| <= max(|h0|, 1)`` that every GRU state stays in:
+    then the difference is no rounding, but ``tanh`` (or a gate) outside its closed interval."""
+    g = np.abs(np.asarray(got, dtype=np.float64))
+    if not g.size or np.isnan(g).any():
+        return ""
+    h0 = 0.0 if problem.h0 is None else float(np.max(np.abs(problem.h0)))
+    box = max(1.0, h0)
+    top = float(np.max(g))
+    if top <= box * (1.0 + BOX_SLACK * arithmetic.unit_roundoff):
+        return ""
+    return (
+        f"; |h| = {top:.10g} leaves the box |h| <= max(|h0|, 1) = {box:.10g} (by "
+        f"{(top - box) / arithmetic.unit_roundoff:.3g} u): a candidate tanh > 1 in magnitude or a "
+        "gate outside [0, 1], not rounding"
+    )
 
 
 SATURATION_SCALE = 60.0

@@ -31,11 +31,12 @@ import numpy as np
 from gruverify.error_model import ErrorModel, Tolerance, compare
 from gruverify.interface import Implementation, Outputs, Problem, rounded
 from gruverify.laws.base import Inconclusive, LawViolation
-from gruverify.laws.equivalence import default_model, require_in_range
+from gruverify.laws.equivalence import BOX_SLACK, default_model, require_in_range
 from gruverify.numpy_reference import sigmoid
 from gruverify.params import GRUCellParams, StackParams
 
 __all__ = [
+    "BOX_SLACK",
     "CARRY_MARGIN",
     "law_batch_independence",
     "law_box_invariance",
@@ -199,7 +200,12 @@ def law_box_invariance(
 
     ``h_t = (1 - z) n + z h_{t-1}`` with ``z in [0, 1]`` and ``|n| <= 1`` is a convex combination,
     so no element can leave the box ``[-max(|h_{t-1},i|, 1), max(|h_{t-1},i|, 1)]``. The slack is
-    ``8 u max(1, |h_{t-1},i|)`` for the arithmetic's unit roundoff ``u``.
+    ``BOX_SLACK u max(1, |h_{t-1},i|)`` = ``4 u max(1, |h_{t-1},i|)`` for the arithmetic's unit
+    roundoff ``u`` (as in ``gruverify.laws.gates``): with ``z``, ``n`` in their closed intervals,
+    three roundings (``1 - z``, the products, the sum) give at most ``max(1, |h|) (1 + u)^3 <
+    max(1, |h|) (1 + 4 u)``. A state beyond that with ``|h_prev| <= 1`` means the candidate
+    ``tanh`` (or a gate) left its closed interval; the message says so (onnxruntime 1.32's GRU
+    returns ``1 + 2^-21 = 1 + 8 u`` in float32 for a saturated candidate, docs/checker.md).
     """
     model = _model(impl, model)
     u = model.arithmetic.unit_roundoff
@@ -217,20 +223,24 @@ def law_box_invariance(
 
     def check(quantity: str, prev: np.ndarray, cur: np.ndarray, where: str) -> None:
         bound = np.maximum(np.abs(prev), 1.0)
-        excess = np.abs(cur) - bound * (1.0 + 8 * u)
+        excess = np.abs(cur) - bound * (1.0 + BOX_SLACK * u)
         if not np.all(excess <= 0):  # NaN fails too
             flat = int(np.nanargmax(np.where(np.isnan(excess), np.inf, excess)))
             i = np.unravel_index(flat, excess.shape)
+            over = abs(float(cur[i])) - float(bound[i])
             raise LawViolation(
                 law,
                 formula,
-                f"{quantity}{where}: |h| = {abs(cur[i]):.9g} exceeds max(|h_prev|, 1) = "
-                f"{bound[i]:.9g} at index {tuple(int(k) for k in i)}",
+                f"{quantity}{where}: |h| = {abs(cur[i]):.10g} exceeds the box |h| <= "
+                f"max(|h_prev|, 1) = {bound[i]:.10g} by {over:.3g} ({over / u:.3g} u; slack "
+                f"{BOX_SLACK:g} u) at index {tuple(int(k) for k in i)}{_box_cause(float(prev[i]))}",
                 {
                     "quantity": quantity,
                     "bound": float(bound[i]),
                     "got": float(cur[i]),
                     "h_prev": float(prev[i]),
+                    "excess": over,
+                    "slack": BOX_SLACK * u * float(bound[i]),
                     "index": tuple(int(k) for k in i),
                 },
                 problem.describe(),
@@ -244,6 +254,19 @@ def law_box_invariance(
             check("output", prev, cur, f" (t={t}, direction {d})")
             prev = cur
     check("h_n", h0, h_n, " (vs h0)")
+
+
+def _box_cause(h_prev: float) -> str:
+    """What leaving the box implies: with ``|h_prev| <= 1`` only ``|n| > 1`` (tanh beyond its
+    closed interval [-1, 1]) or a gate outside [0, 1] can do it."""
+    if np.isnan(h_prev):
+        return ""
+    if abs(h_prev) <= 1.0:
+        return (
+            ": from |h_prev| <= 1 only a candidate tanh > 1 in magnitude (n outside [-1, 1]) or "
+            "a gate outside [0, 1] leaves the box"
+        )
+    return ": h' is not a convex combination of h_prev and n in [-1, 1] (a gate outside [0, 1])"
 
 
 def _carry_params(problem: Problem) -> StackParams[Any]:
