@@ -34,7 +34,7 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
         (["check", "flax-linnen"], "did you mean 'flax-linen'?"),
         (["check", "torch.nn.GRU"], "did you mean 'torch.nn:GRU'? a module attribute is named"),
         (["check", "mygru"], "not a built-in (run `gruverify targets` for the list) and not "
-         "package.module:attr"),
+         "'package.module:attr'"),
         (["check", "torch.nn:GRUcell"], "module 'torch.nn' has no attribute 'GRUcell'; did you "
          "mean 'GRUCell'?"),
         (["check", "torch.nn:GRUCell"], "A GRUCell-shaped class? Add --cell."),

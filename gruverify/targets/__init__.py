@@ -129,7 +129,7 @@ def _suggest_target(spec: str) -> str:
             "package.module:attr (with a colon)"
         )
     return (
-        "not a built-in (run `gruverify targets` for the list) and not package.module:attr "
+        "not a built-in (run `gruverify targets` for the list) and not 'package.module:attr' "
         "(your own GRU class, e.g. my_pkg.gru:MyGRU)"
     )
 
