@@ -111,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.summarize:
         lines = Path(args.summarize).read_text(encoding="utf-8").splitlines()
-        runs = [json.loads(line) for line in lines if line.strip()]
-        summary = summarize(runs, sum(float(r["seconds"]) for r in runs) / 60)
+        logged = [json.loads(line) for line in lines if line.strip()]
+        summary = summarize(logged, sum(float(r["seconds"]) for r in logged) / 60)
         print(json.dumps(summary, indent=1))
         return 1 if summary["alarms"] else 0
     if args.minutes is None and args.rounds is None:
