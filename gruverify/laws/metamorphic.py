@@ -38,6 +38,7 @@ from gruverify.params import GRUCellParams, StackParams
 __all__ = [
     "BOX_SLACK",
     "CARRY_MARGIN",
+    "law_batch_first_equals_time_major",
     "law_batch_independence",
     "law_box_invariance",
     "law_carry_over",
@@ -386,6 +387,36 @@ def law_chunked_continuation(
     formula = f"f(x[{k}:], h_{k}) continues f(x[:{k}], h0): equals f(x)"
     _agree(law, formula, "output", out, np.concatenate([y1, y2]), tol.output + tol2.output, problem)
     _agree(law, formula, "h_n", h_n, h2, tol.h_n + tol2.h_n, problem)
+
+
+def law_batch_first_equals_time_major(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None
+) -> None:
+    """``f_bf(x^T) = f_tm(x)^T``: the batch-first layout computes the time-major result, transposed.
+
+    ``x^T`` swaps the time and batch axes of the input (and of the output); ``h_n`` is
+    ``(L * D, B, H)`` in both layouts and must be equal.
+    """
+    if not problem.batched:
+        raise Inconclusive("batch_first needs a batched input")
+    if not impl.capabilities.supports("batch_first"):
+        raise Inconclusive(
+            f"the target lacks batch_first: {impl.capabilities.reason('batch_first')}"
+        )
+    model = _model(impl, model)
+    tol = _tol(model, problem, impl)
+    x = _x_tm(problem)
+    h0 = _tm_state(problem.h0, problem)
+    tm = dataclasses.replace(_make(dataclasses.replace(problem, batch_first=False), x, h0),
+                             lengths=problem.lengths)  # fmt: skip
+    bf = dataclasses.replace(_make(dataclasses.replace(problem, batch_first=True), x, h0),
+                             lengths=problem.lengths)  # fmt: skip
+    y_tm, h_tm = _outputs_tm(impl.forward(tm), tm)
+    y_bf, h_bf = _outputs_tm(impl.forward(bf), bf)
+    law = "batch_first equals time-major"
+    formula = "f(x.transpose(0, 1), batch_first=True) == f(x).transpose(0, 1), same h_n"
+    _agree(law, formula, "output", y_tm, y_bf, 2 * tol.output, problem)
+    _agree(law, formula, "h_n", h_tm, h_bf, 2 * tol.h_n, problem)
 
 
 def law_direction_alignment(
