@@ -45,7 +45,9 @@ class IgnoresBatchFirst(NumpyReference):
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
-@pytest.mark.parametrize("impl", [NumpyReference(), TorchReference(dtype="float32")], ids=str)
+@pytest.mark.parametrize(
+    "impl", [NumpyReference(), TorchReference(dtype="float32")], ids=["numpy", "torch-float32"]
+)
 def test_holds_on_references(impl: object, batch_first: bool) -> None:
     law_batch_first_equals_time_major(impl, _problem(batch_first))  # type: ignore[arg-type]
 
