@@ -160,6 +160,55 @@ class _TorchBase:
             loss = loss + (h_n * self._tensor(d_h_n)).sum()
         return loss
 
+    def _module(self, problem: Problem) -> Any:
+        raise NotImplementedError
+
+    def _call(self, module: Any, problem: Problem, x: Any, h0: Any) -> tuple[Any, Any]:
+        """``(output, h_n)`` of ``module`` on the problem's tensors."""
+        raise NotImplementedError
+
+    def _state_dict(self, names: Any, values: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """Parameter gradients keyed as an ``nn.GRU`` state dict (for ``gru_from_torch``)."""
+        return dict(zip(names, values, strict=True))
+
+    def forward(self, problem: Problem) -> Outputs:
+        import torch
+
+        module = self._module(problem)
+        module.eval()
+        with torch.no_grad():
+            out, h_n = self._call(
+                module, problem, self._tensor(problem.x), self._tensor(problem.h0)
+            )
+        return Outputs(_to_np(out), _to_np(h_n))
+
+    def gradients(
+        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
+    ) -> Gradients:
+        import torch
+
+        module = self._module(problem)
+        module.train()
+        x = self._tensor(problem.x, True)
+        h0 = self._tensor(problem.h0, True)
+        with torch.enable_grad():
+            out, h_n = self._call(module, problem, x, h0)
+            named = dict(module.named_parameters())
+            leaves = [x] + ([h0] if h0 is not None else []) + list(named.values())
+            grads = torch.autograd.grad(
+                self._loss(out, h_n, d_output, d_h_n), leaves, allow_unused=True
+            )
+        as_np = [
+            np.zeros(tuple(v.shape)) if g is None else _to_np(g)
+            for g, v in zip(grads, leaves, strict=True)
+        ]
+        dx, rest = as_np[0], as_np[1:]
+        if h0 is not None:
+            dh0, rest = rest[0], rest[1:]
+        else:
+            dh0 = np.zeros(tuple(h_n.shape))
+        return Gradients(dx, dh0, gru_from_torch(self._state_dict(named, rest)))
+
 
 class TorchModuleTarget(_TorchBase):
     """An ``nn.GRU``-shaped module class as an ``Implementation`` (see the module docstring).
@@ -298,45 +347,6 @@ class TorchModuleTarget(_TorchBase):
         validate_tensor("h_n", h_n, self._dt, self.device, problem, what)
         return out, h_n
 
-    def forward(self, problem: Problem) -> Outputs:
-        import torch
-
-        module = self._module(problem)
-        module.eval()
-        with torch.no_grad():
-            out, h_n = self._call(
-                module, problem, self._tensor(problem.x), self._tensor(problem.h0)
-            )
-        return Outputs(_to_np(out), _to_np(h_n))
-
-    def gradients(
-        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
-    ) -> Gradients:
-        import torch
-
-        module = self._module(problem)
-        module.train()
-        x = self._tensor(problem.x, True)
-        h0 = self._tensor(problem.h0, True)
-        with torch.enable_grad():
-            out, h_n = self._call(module, problem, x, h0)
-            named = dict(module.named_parameters())
-            leaves = [x] + ([h0] if h0 is not None else []) + list(named.values())
-            grads = torch.autograd.grad(
-                self._loss(out, h_n, d_output, d_h_n), leaves, allow_unused=True
-            )
-        as_np = [
-            np.zeros(tuple(v.shape)) if g is None else _to_np(g)
-            for g, v in zip(grads, leaves, strict=True)
-        ]
-        dx, rest = as_np[0], as_np[1:]
-        if h0 is not None:
-            dh0, rest = rest[0], rest[1:]
-        else:
-            dh0 = np.zeros(tuple(h_n.shape))
-        dparams = gru_from_torch(dict(zip(named, rest, strict=True)))
-        return Gradients(dx, dh0, dparams)
-
 
 class TorchCellTarget(_TorchBase):
     """An ``nn.GRUCell``-shaped class as an ``Implementation``: one layer, one direction, run
@@ -406,7 +416,7 @@ class TorchCellTarget(_TorchBase):
             self._loaded[key] = digest
         return module
 
-    def _run(self, module: Any, problem: Problem, x: Any, h0: Any) -> tuple[Any, Any]:
+    def _call(self, module: Any, problem: Problem, x: Any, h0: Any) -> tuple[Any, Any]:
         import torch
 
         if problem.lengths is not None:
@@ -428,39 +438,5 @@ class TorchCellTarget(_TorchBase):
             out = out.transpose(0, 1)
         return out, h.unsqueeze(0)
 
-    def forward(self, problem: Problem) -> Outputs:
-        import torch
-
-        module = self._module(problem)
-        module.eval()
-        with torch.no_grad():
-            out, h_n = self._run(module, problem, self._tensor(problem.x), self._tensor(problem.h0))
-        return Outputs(_to_np(out), _to_np(h_n))
-
-    def gradients(
-        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
-    ) -> Gradients:
-        import torch
-
-        module = self._module(problem)
-        module.train()
-        x = self._tensor(problem.x, True)
-        h0 = self._tensor(problem.h0, True)
-        with torch.enable_grad():
-            out, h_n = self._run(module, problem, x, h0)
-            named = dict(module.named_parameters())
-            leaves = [x] + ([h0] if h0 is not None else []) + list(named.values())
-            grads = torch.autograd.grad(
-                self._loss(out, h_n, d_output, d_h_n), leaves, allow_unused=True
-            )
-        as_np = [
-            np.zeros(tuple(v.shape)) if g is None else _to_np(g)
-            for g, v in zip(grads, leaves, strict=True)
-        ]
-        dx, rest = as_np[0], as_np[1:]
-        if h0 is not None:
-            dh0, rest = rest[0], rest[1:]
-        else:
-            dh0 = np.zeros(tuple(h_n.shape))
-        sd = {f"{k}_l0": v for k, v in zip(named, rest, strict=True)}
-        return Gradients(dx, dh0, gru_from_torch(sd))
+    def _state_dict(self, names: Any, values: list[np.ndarray]) -> dict[str, np.ndarray]:
+        return {f"{k}_l0": v for k, v in zip(names, values, strict=True)}
