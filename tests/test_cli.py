@@ -11,6 +11,7 @@ import sys
 
 import pytest
 import torch
+from cli_support import run_main
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TESTS = pathlib.Path(__file__).resolve().parent
@@ -22,18 +23,6 @@ def gruverify(*args: str, cwd: pathlib.Path = ROOT) -> subprocess.CompletedProce
         [sys.executable, "-m", "gruverify", *args], capture_output=True, text=True, cwd=cwd,
         env=env, timeout=300,
     )  # fmt: skip
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """``gruverify ARGS`` in this process (fast); returns (status, stdout, stderr)."""
-    from gruverify.cli import main
-
-    try:
-        code = main(list(args))
-    except SystemExit as e:  # argparse usage errors
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_default_check_passes_torch_gru_and_writes_the_json_report(tmp_path: pathlib.Path) -> None:

@@ -11,19 +11,9 @@ import sys
 
 import pytest
 import torch
+from cli_support import run_main
 
 TESTS = pathlib.Path(__file__).resolve().parent
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    from gruverify.cli import main
-
-    try:
-        code = main(list(args))
-    except SystemExit as e:  # argparse usage errors
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize(
