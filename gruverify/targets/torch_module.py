@@ -124,19 +124,19 @@ class _TorchBase:
         self,
         factory: Callable[..., Any],
         *,
-        name: str,
+        name: str | None,
         device: str,
         dtype: str,
         missing: Mapping[str, str] | None,
         variant: Variant,
     ) -> None:
         self.factory = factory
-        self.name = name
+        self.name = name or str(getattr(factory, "__qualname__", repr(factory)))
         self.device = device
         self.dtype = dtype
         self.variant = variant
         self._dt = _torch_dtype(dtype)
-        self.capabilities = Capabilities(validate_missing(missing, name))
+        self.capabilities = Capabilities(validate_missing(missing, self.name))
         self._modules: dict[tuple[Any, ...], Any] = {}
         self._loaded: dict[tuple[Any, ...], str] = {}
 
@@ -231,8 +231,7 @@ class TorchModuleTarget(_TorchBase):
         probe: bool = True,
     ) -> None:
         super().__init__(
-            factory, name=name or str(getattr(factory, "__qualname__", repr(factory))), device=device,
-            dtype=dtype, missing=missing, variant=variant,
+            factory, name=name, device=device, dtype=dtype, missing=missing, variant=variant,
         )  # fmt: skip
         self.dropout = dropout
         if probe:
@@ -375,8 +374,8 @@ class TorchCellTarget(_TorchBase):
         probe: bool = True,
     ) -> None:
         super().__init__(
-            factory, name=name or str(getattr(factory, "__qualname__", repr(factory))), device=device,
-            dtype=dtype, missing={**self.CELL_MISSING, **(missing or {})}, variant=variant,
+            factory, name=name, device=device, dtype=dtype,
+            missing={**self.CELL_MISSING, **(missing or {})}, variant=variant,
         )  # fmt: skip
         if probe:
             params = random_gru_params(2, 3, rng=0)
