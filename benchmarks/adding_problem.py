@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from gruverify.analysis.vanishing import ModelSpec, seed_curve
 from gruverify.layouts.torch_layout import gru_from_torch, rnn_from_torch
-from gruverify.vanishing import ModelSpec, seed_curve
 
 BASELINE_MSE = 2.0 / 12.0
 
@@ -64,7 +64,7 @@ class Regressor(nn.Module):
 
 def gradient_report(model: Regressor, cell: str, x: torch.Tensor) -> dict[str, Any]:
     """Exact ``log10 ||dh_T/dh_0||`` of the recurrent layer on each sequence of ``x`` (float64
-    reference, gruverify.vanishing), and for a GRU the quantiles of ``Γ_u = 1 - z`` over steps, units
+    reference, gruverify.analysis.vanishing), and for a GRU the quantiles of ``Γ_u = 1 - z`` over steps, units
     and sequences plus the slowest unit's mean ``Γ_u`` (median over sequences): its time constant is
     about ``1 / Γ_u`` steps."""
     sd = {k: v.detach() for k, v in model.rnn.state_dict().items()}

@@ -87,8 +87,8 @@ def applies(name: str, config: Config) -> bool:
 
 def make_problem(config: Config, seed: int = 0) -> Any:
     """A float64 problem: torch-initialised weights, standard-normal input, h0 in [-1, 1]."""
-    from gruverify.interface import Problem
-    from gruverify.params import random_gru_params
+    from gruverify.core.params import random_gru_params
+    from gruverify.core.problem import Problem
 
     rng = np.random.default_rng(seed)
     params = random_gru_params(config.I, config.H, config.L, False, True, rng=rng)

@@ -33,9 +33,9 @@ def measure_in_process(T: int, B: int, I: int, H: int, repeats: int = 3) -> dict
     import numpy as np
     import torch
 
+    from gruverify.core.params import random_gru_params
     from gruverify.layouts.torch_layout import gru_to_torch
-    from gruverify.numpy_reference import gru_backward, gru_forward
-    from gruverify.params import random_gru_params
+    from gruverify.reference.numpy_reference import gru_backward, gru_forward
 
     rng = np.random.default_rng(0)
     params = random_gru_params(I, H, rng=rng)

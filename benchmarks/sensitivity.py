@@ -126,9 +126,9 @@ def checker_flags(
 
 
 def _anchor_law(rtol: float, atol: float) -> Callable[[Any, Any, Any], None]:
-    from gruverify.interface import rounded
+    from gruverify.core.problem import rounded
     from gruverify.laws.base import LawViolation
-    from gruverify.numpy_reference import gru_forward
+    from gruverify.reference.numpy_reference import gru_forward
 
     def law(impl: Any, problem: Any, model: Any) -> None:
         p = rounded(problem, model.arithmetic.storage)

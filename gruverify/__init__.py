@@ -1,6 +1,6 @@
 """gruverify: a verification suite for GRU implementations.
 
-The public API, by layer (each imported lazily, so ``import gruverify.params`` stays light):
+The public API, by layer (each imported lazily, so ``import gruverify.core.params`` stays light):
 
 - parameters: ``GRUCellParams``, ``RNNCellParams``, ``StackParams``, ``random_gru_params``,
   ``random_rnn_params``
@@ -19,21 +19,21 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "GRUCellParams": "gruverify.params",
-    "RNNCellParams": "gruverify.params",
-    "StackParams": "gruverify.params",
-    "random_gru_params": "gruverify.params",
-    "random_rnn_params": "gruverify.params",
-    "gru_forward": "gruverify.numpy_reference",
-    "gru_backward": "gruverify.numpy_reference",
-    "rnn_forward": "gruverify.numpy_reference",
-    "rnn_backward": "gruverify.numpy_reference",
-    "gru_forward_torch": "gruverify.torch_reference",
-    "Problem": "gruverify.interface",
-    "Outputs": "gruverify.interface",
-    "Gradients": "gruverify.interface",
-    "Capabilities": "gruverify.interface",
-    "Implementation": "gruverify.interface",
+    "GRUCellParams": "gruverify.core.params",
+    "RNNCellParams": "gruverify.core.params",
+    "StackParams": "gruverify.core.params",
+    "random_gru_params": "gruverify.core.params",
+    "random_rnn_params": "gruverify.core.params",
+    "gru_forward": "gruverify.reference.numpy_reference",
+    "gru_backward": "gruverify.reference.numpy_reference",
+    "rnn_forward": "gruverify.reference.numpy_reference",
+    "rnn_backward": "gruverify.reference.numpy_reference",
+    "gru_forward_torch": "gruverify.reference.torch_reference",
+    "Problem": "gruverify.core.problem",
+    "Outputs": "gruverify.core.problem",
+    "Gradients": "gruverify.core.problem",
+    "Capabilities": "gruverify.core.problem",
+    "Implementation": "gruverify.core.problem",
     "ErrorModel": "gruverify.error_model",
     "arithmetic_for": "gruverify.error_model",
     "run_checks": "gruverify.conformance",

@@ -5,7 +5,7 @@
                     [--timeout SECONDS] [--artifacts DIR]
     gruverify reproduce FILE [--timeout SECONDS]
     gruverify targets
-    gruverify vanishing ...            (when gruverify.vanishing_cli is installed)
+    gruverify vanishing ...            (when gruverify.analysis.vanishing_cli is installed)
 
 Exit status: 0 the target conforms, 1 a check failed (or crashed), 2 a usage or import error
 (one line on stderr, no traceback). ``check`` with no TARGET checks torch.nn.GRU on every device
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     sub.add_parser("targets", help="list the built-in targets")
     try:
-        from gruverify.vanishing_cli import add_vanishing_parser
+        from gruverify.analysis.vanishing_cli import add_vanishing_parser
     except ImportError:  # pragma: no cover - optional subcommand
         pass
     else:
@@ -225,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "reproduce":
             return _reproduce(args)
         if args.command == "vanishing":
-            from gruverify.vanishing_cli import run_vanishing
+            from gruverify.analysis.vanishing_cli import run_vanishing
 
             return run_vanishing(args)
     except KeyboardInterrupt:

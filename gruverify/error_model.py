@@ -62,10 +62,10 @@ from typing import Any
 
 import numpy as np
 
-from gruverify import numpy_reference as nr
-from gruverify.interface import Gradients, Outputs, Problem, rounded
-from gruverify.numpy_reference import Variant, gru_forward
-from gruverify.params import GRUCellParams, StackParams
+from gruverify.core.params import GRUCellParams, StackParams, Variant
+from gruverify.core.problem import Gradients, Outputs, Problem, rounded
+from gruverify.reference import numpy_reference as nr
+from gruverify.reference.numpy_reference import gru_forward
 
 __all__ = [
     "ARITHMETICS",
@@ -218,7 +218,7 @@ class ErrorModel:
         """``problem`` with every weight and bias perturbed by a relative ``u sqrt(k)`` (``k`` the
         layer's dot-product length ``I_k + H + 2``) and the input and initial state by a relative
         ``u``, each entry times ``xi ~ U(-1, 1)`` drawn from ``rng`` (ingredient 3 of the module
-        docstring). ``gruverify.diagnosis`` uses it to give each bug hypothesis its tolerance."""
+        docstring). ``gruverify.conformance.diagnosis`` uses it to give each bug hypothesis its tolerance."""
         u = self.arithmetic.unit_roundoff
         H = problem.params.hidden_size
 
@@ -340,6 +340,6 @@ class ErrorModel:
 
 def rounded_cotangent(a: np.ndarray, arithmetic: Arithmetic) -> np.ndarray:
     """A cotangent as the implementation receives it (rounded to its storage dtype)."""
-    from gruverify.interface import round_to_dtype
+    from gruverify.core.problem import round_to_dtype
 
     return round_to_dtype(a, arithmetic.storage)

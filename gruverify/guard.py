@@ -39,9 +39,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from gruverify.interface import Gradients, Implementation, Outputs, Problem
+from gruverify.core.problem import Gradients, Implementation, Outputs, Problem
+from gruverify.core.shapes import call_shape
 from gruverify.laws.base import Inconclusive, LawViolation
-from gruverify.shapes import call_shape
 
 __all__ = [
     "DEFAULT_TIMEOUT",

@@ -1,251 +1,28 @@
-"""The one interface every GRU satisfies: references and targets alike.
+"""The adapter API in one import: what an implementation takes, gives and declares.
 
-An implementation takes a ``Problem`` (canonical float64 parameters, input, initial state, layout and
-lengths) and gives ``Outputs`` (output sequence and final state, float64 numpy in the caller's
-layout) and, where it can, ``Gradients`` of ``L = sum(d_output * output) + sum(d_h_n * h_n)``
-with respect to the input, the initial state and every named parameter. Each law is written once
-against this interface and runs against the references and every target.
-
-Implementations run in their own dtype and device; they convert at the boundary. ``rounded(problem)``
-gives the data as the implementation sees it (inputs and weights rounded to its storage dtype), so a
-float64 reference can be run on exactly that data and only the arithmetic error remains.
+This module is the public face of ``gruverify.core.problem`` (the problem, its outputs and
+gradients, the capabilities and the ``Implementation`` protocol) for people who write an adapter
+(docs/adapters.md). gruverify's own modules import from ``gruverify.core`` directly.
 """
 
-from __future__ import annotations
-
-import dataclasses
-from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
-
-import numpy as np
-
-from gruverify.numpy_reference import Variant, gru_backward, gru_forward
-from gruverify.params import GRUParams, StackParams
+from gruverify.core.params import Variant
+from gruverify.core.problem import (
+    Capabilities,
+    Gradients,
+    Implementation,
+    Outputs,
+    Problem,
+    round_to_dtype,
+    rounded,
+)
 
 __all__ = [
     "Capabilities",
     "Gradients",
     "Implementation",
-    "NumpyReference",
     "Outputs",
     "Problem",
-    "TorchReference",
+    "Variant",
     "round_to_dtype",
     "rounded",
 ]
-
-
-@dataclasses.dataclass(frozen=True)
-class Problem:
-    """One call of a GRU stack, in canonical float64 terms."""
-
-    params: GRUParams
-    x: np.ndarray
-    h0: np.ndarray | None = None
-    batch_first: bool = False
-    lengths: np.ndarray | None = None
-
-    @property
-    def num_layers(self) -> int:
-        return self.params.num_layers
-
-    @property
-    def bidirectional(self) -> bool:
-        return self.params.bidirectional
-
-    @property
-    def bias(self) -> bool:
-        return self.params.bias
-
-    @property
-    def batched(self) -> bool:
-        return np.ndim(self.x) == 3
-
-    @property
-    def steps(self) -> int:
-        return int(np.shape(self.x)[1 if self.batch_first and self.batched else 0])
-
-    def describe(self) -> str:
-        """A one-line description of the configuration (for messages and counterexamples)."""
-        p = self.params
-        return (
-            f"input {tuple(np.shape(self.x))} (batch_first={self.batch_first}), "
-            f"input_size={p.input_size}, hidden_size={p.hidden_size}, num_layers={p.num_layers}, "
-            f"bidirectional={p.bidirectional}, bias={p.bias}, "
-            f"h0={'None' if self.h0 is None else tuple(np.shape(self.h0))}, "
-            f"lengths={None if self.lengths is None else list(map(int, self.lengths))}"
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class Outputs:
-    """``output`` in the caller's layout and ``h_n`` ``(L * D, B, H)`` (``(L * D, H)`` unbatched)."""
-
-    output: np.ndarray
-    h_n: np.ndarray
-
-
-@dataclasses.dataclass(frozen=True)
-class Gradients:
-    """Gradients of ``sum(d_output * output) + sum(d_h_n * h_n)``."""
-
-    dx: np.ndarray
-    dh0: np.ndarray
-    dparams: StackParams[Any]
-
-
-@dataclasses.dataclass(frozen=True)
-class Capabilities:
-    """What an implementation supports. ``missing`` maps a feature to the reason it is absent.
-
-    Features: ``"bias_false"``, ``"bidirectional"``, ``"multilayer"``, ``"lengths"``,
-    ``"batch_first"``, ``"unbatched"``, ``"initial_state"``, ``"gradients"``, ``"sequence"`` (a
-    cell-only implementation lacks it: it is called one step at a time by the caller).
-    """
-
-    missing: Mapping[str, str] = dataclasses.field(default_factory=dict)
-
-    def supports(self, feature: str) -> bool:
-        return feature not in self.missing
-
-    def reason(self, feature: str) -> str:
-        return self.missing.get(feature, "")
-
-
-@runtime_checkable
-class Implementation(Protocol):
-    """A GRU under test (or a reference)."""
-
-    name: str
-    variant: Variant
-    dtype: str
-    device: str
-    capabilities: Capabilities
-
-    def forward(self, problem: Problem) -> Outputs: ...
-
-    def gradients(
-        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
-    ) -> Gradients: ...
-
-
-def round_to_dtype(a: np.ndarray, dtype: str) -> np.ndarray:
-    """``a`` rounded to ``dtype`` (a torch dtype name) and back to float64, exactly as torch rounds."""
-    if dtype == "float64":
-        return np.asarray(a, dtype=np.float64)
-    import torch
-
-    # torch takes no numpy array with negative strides (e.g. x[::-1]): make it contiguous
-    t = torch.as_tensor(np.ascontiguousarray(a, dtype=np.float64)).to(getattr(torch, dtype))
-    return t.to(torch.float64).numpy()
-
-
-def rounded(problem: Problem, dtype: str) -> Problem:
-    """The problem with input, initial state and every parameter rounded to ``dtype``."""
-    if dtype == "float64":
-        return problem
-    return dataclasses.replace(
-        problem,
-        params=problem.params.map(lambda v: round_to_dtype(v, dtype)),
-        x=round_to_dtype(problem.x, dtype),
-        h0=None if problem.h0 is None else round_to_dtype(problem.h0, dtype),
-    )
-
-
-class NumpyReference:
-    """The float64 numpy reference as an ``Implementation``."""
-
-    dtype = "float64"
-    device = "cpu"
-    capabilities = Capabilities()
-
-    def __init__(self, variant: Variant = "reset_after") -> None:
-        self.variant: Variant = variant
-        self.name = f"numpy-reference[{variant}]"
-
-    def forward(self, problem: Problem) -> Outputs:
-        r = gru_forward(
-            problem.params, problem.x, problem.h0, variant=self.variant,
-            batch_first=problem.batch_first, lengths=problem.lengths,
-        )  # fmt: skip
-        return Outputs(r.output, r.h_n)
-
-    def gradients(
-        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
-    ) -> Gradients:
-        g = gru_backward(
-            problem.params, problem.x, problem.h0, d_output, d_h_n, variant=self.variant,
-            batch_first=problem.batch_first, lengths=problem.lengths,
-        )  # fmt: skip
-        return Gradients(g.dx, g.dh0, g.dparams)
-
-
-class TorchReference:
-    """The torch reference (explicit ops, autograd) as an ``Implementation`` on any dtype/device."""
-
-    capabilities = Capabilities()
-
-    def __init__(
-        self, variant: Variant = "reset_after", dtype: str = "float64", device: str = "cpu"
-    ) -> None:
-        self.variant: Variant = variant
-        self.dtype = dtype
-        self.device = device
-        self.name = f"torch-reference[{variant}, {dtype}, {device}]"
-
-    def _run(self, problem: Problem, requires_grad: bool) -> tuple[Any, ...]:
-        import torch
-
-        from gruverify.torch_reference import gru_forward_torch, params_to_torch
-
-        dt = getattr(torch, self.dtype)
-        p = params_to_torch(problem.params, dt, self.device, requires_grad)
-        x = torch.tensor(problem.x, dtype=dt, device=self.device, requires_grad=requires_grad)
-        h0 = None
-        if problem.h0 is not None:
-            h0 = torch.tensor(problem.h0, dtype=dt, device=self.device)
-            h0.requires_grad_(requires_grad)
-        out, h_n = gru_forward_torch(
-            p, x, h0, variant=self.variant, batch_first=problem.batch_first,
-            lengths=problem.lengths,
-        )  # fmt: skip
-        return p, x, h0, out, h_n
-
-    def forward(self, problem: Problem) -> Outputs:
-        import torch
-
-        with torch.no_grad():
-            _, _, _, out, h_n = self._run(problem, False)
-        return Outputs(_to_np(out), _to_np(h_n))
-
-    def gradients(
-        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
-    ) -> Gradients:
-        import torch
-
-        p, x, h0, out, h_n = self._run(problem, True)
-        loss = out.sum() * 0
-        if d_output is not None:
-            loss = (
-                loss + (out * torch.as_tensor(d_output, dtype=out.dtype, device=out.device)).sum()
-            )
-        if d_h_n is not None:
-            loss = loss + (h_n * torch.as_tensor(d_h_n, dtype=h_n.dtype, device=h_n.device)).sum()
-        leaves = [x] + ([h0] if h0 is not None else []) + [v for _, v in p.named()]
-        grads = torch.autograd.grad(loss, leaves, allow_unused=True)
-        as_np = [
-            np.zeros(tuple(v.shape)) if g is None else _to_np(g)
-            for g, v in zip(grads, leaves, strict=True)
-        ]
-        dx = as_np[0]
-        rest = as_np[1:]
-        if h0 is not None:
-            dh0, rest = rest[0], rest[1:]
-        else:
-            dh0 = np.zeros(tuple(h_n.shape))
-        flat = np.concatenate([np.ravel(a) for a in rest])
-        return Gradients(dx, dh0, problem.params.unflat(flat))
-
-
-def _to_np(t: Any) -> np.ndarray:
-    return t.detach().to("cpu").double().numpy()  # type: ignore[no-any-return]

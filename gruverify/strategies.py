@@ -23,9 +23,15 @@ import numpy as np
 from hypothesis import note
 from hypothesis import strategies as st
 
-from gruverify.interface import Problem
-from gruverify.numpy_reference import VARIANTS, Variant
-from gruverify.params import GRUCellParams, GRUParams, StackParams, random_gru_params
+from gruverify.core.params import (
+    VARIANTS,
+    GRUCellParams,
+    GRUParams,
+    StackParams,
+    Variant,
+    random_gru_params,
+)
+from gruverify.core.problem import Problem
 
 __all__ = [
     "INPUT_KINDS",

@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from property_support import DEVICES, LOW_DTYPES
 
-from gruverify.interface import NumpyReference, TorchReference
 from gruverify.laws.carry_over import law_carry_over_bounds, law_known_time_scale
 from gruverify.laws.gates import numpy_gates, torch_gates
 from gruverify.profiles import examples
+from gruverify.reference.implementations import NumpyReference, TorchReference
 from gruverify.strategies import carry_cases, configs, variants
 
 CONFIG = configs(max_steps=60, max_size=12, max_batch=3, work=60)

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from property_support import CUDA, cases_for, run_law
 
-from gruverify.interface import TorchReference
 from gruverify.laws.equivalence import law_device_agreement
 from gruverify.profiles import examples
+from gruverify.reference.implementations import TorchReference
 from gruverify.strategies import variants
 
 

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from property_support import DEVICES, LOW_DTYPES, cases_for, run_law
 
 from gruverify.error_model import ARITHMETICS, ErrorModel
-from gruverify.interface import NumpyReference, TorchReference
 from gruverify.laws.gates import (
     close_reset_gate,
     gate_thresholds,
@@ -27,6 +26,7 @@ from gruverify.laws.gates import (
 )
 from gruverify.laws.metamorphic import law_box_invariance as law_observable_box
 from gruverify.profiles import examples
+from gruverify.reference.implementations import NumpyReference, TorchReference
 from gruverify.strategies import cases, configs, variants
 
 SMALL = configs(max_steps=40, max_size=17, work=60)
@@ -93,7 +93,7 @@ def test_closed_reset_gate_removes_h(device, case, variant, dtype) -> None:
             x = rng.standard_normal((N, cell.input_size)) * (1.0 if layer == 0 else 0.5)
             h1 = rng.uniform(-1, 1, (N, cell.hidden_size))
             h2 = rng.uniform(-1, 1, (N, cell.hidden_size)) * 3.0
-            from gruverify.interface import round_to_dtype
+            from gruverify.core.problem import round_to_dtype
 
             c = cell.map(lambda v: round_to_dtype(v, dtype))
             law_closed_reset_gate(

@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from property_support import DEVICES, cases_for, run_law
 
-from gruverify.interface import TorchReference
 from gruverify.laws.equivalence import law_gradient_equivalence
 from gruverify.laws.gradients import law_full_jacobian, law_gradient_finite_differences
 from gruverify.profiles import examples
+from gruverify.reference.implementations import TorchReference
 from gruverify.strategies import cases, configs, variants
 
 WRT = st.sampled_from(["x", "h0", "params"])

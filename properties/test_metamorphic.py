@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from property_support import CUDA, run_law
 
 import gruverify.laws.metamorphic as metamorphic
-from gruverify.interface import NumpyReference, TorchReference
 from gruverify.profiles import examples
+from gruverify.reference.implementations import NumpyReference, TorchReference
 from gruverify.strategies import cases, configs, variants
 
 BASE = {"max_steps": 40, "max_size": 12, "max_batch": 4, "work": 60}

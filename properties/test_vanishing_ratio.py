@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from property_support import DEVICES
 
+from gruverify.core.params import random_gru_params, random_rnn_params
 from gruverify.laws.gates import torch_gates
 from gruverify.laws.vanishing_ratio import (
     construct_update_bias,
@@ -23,7 +24,6 @@ from gruverify.laws.vanishing_ratio import (
     law_rnn_gradient_bound,
     law_vanishing_ratio,
 )
-from gruverify.params import random_gru_params, random_rnn_params
 from gruverify.profiles import examples
 from gruverify.strategies import seeds, sizes, variants
 

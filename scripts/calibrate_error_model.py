@@ -5,7 +5,7 @@ Usage: PYTHONPATH=. python scripts/calibrate_error_model.py [N_CASES] [SEED]
 
 For each dtype it draws N_CASES problems with gruverify.strategies.make_case (every parameter and
 input kind, random configurations), runs the torch reference in that dtype (TF32: the emulated
-reference of gruverify.emulation) and prints the distribution of error / tolerance for the outputs,
+reference of gruverify.reference.emulation) and prints the distribution of error / tolerance for the outputs,
 h_n and every gradient quantity (a false alarm is a ratio above 1), the fraction of problems that
 are chaotic at that precision (Tolerance.conditioned False), and the detection ratio of the planted
 perturbation (a miss is a ratio at most 1).
@@ -19,10 +19,11 @@ import time
 
 import numpy as np
 
-from gruverify.emulation import Tf32Reference
+from gruverify.core.problem import Implementation, Problem
 from gruverify.error_model import ARITHMETICS, ErrorModel
-from gruverify.interface import Implementation, Problem, TorchReference
 from gruverify.laws.gradients import problem_cotangents
+from gruverify.reference.emulation import Tf32Reference
+from gruverify.reference.implementations import TorchReference
 from gruverify.strategies import INPUT_KINDS, PARAM_KINDS, Config, make_case
 
 

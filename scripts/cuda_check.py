@@ -28,10 +28,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from gruverify.core.problem import rounded  # noqa: E402
 from gruverify.error_model import ARITHMETICS, ErrorModel  # noqa: E402
-from gruverify.interface import TorchReference, rounded  # noqa: E402
 from gruverify.layouts.torch_layout import gru_to_torch  # noqa: E402
-from gruverify.numpy_reference import gru_backward  # noqa: E402
+from gruverify.reference.implementations import TorchReference  # noqa: E402
+from gruverify.reference.numpy_reference import gru_backward  # noqa: E402
 from gruverify.strategies import Config, make_case  # noqa: E402
 
 SHAPES = [(50, 4, 8, 16), (100, 32, 128, 256), (200, 8, 64, 256)]  # (T, B, I, H)
@@ -99,7 +100,7 @@ def figures(lines: list[str]) -> None:
 
 
 def rounded_d(a: np.ndarray, dtype: str) -> np.ndarray:
-    from gruverify.interface import round_to_dtype
+    from gruverify.core.problem import round_to_dtype
 
     return round_to_dtype(a, dtype)
 

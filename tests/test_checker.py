@@ -18,8 +18,8 @@ from test_checker_planted import (
 )
 
 from gruverify.conformance import CHECKS, Check, CheckResult, Report, run_check, run_checks
-from gruverify.interface import NumpyReference
 from gruverify.laws.base import Inconclusive
+from gruverify.reference.implementations import NumpyReference
 from gruverify.targets import TorchModuleTarget
 
 BY_NAME = {c.name: c for c in CHECKS}

@@ -26,10 +26,10 @@ import pytest
 import torch
 
 from gruverify.conformance import run_checks
-from gruverify.emulation import round_to_tf32_numpy
+from gruverify.core.params import random_gru_params
+from gruverify.core.problem import Problem, round_to_dtype, rounded
 from gruverify.error_model import ARITHMETICS, ErrorModel
-from gruverify.interface import Problem, round_to_dtype, rounded
-from gruverify.params import random_gru_params
+from gruverify.reference.emulation import round_to_tf32_numpy
 from gruverify.zoo import ZooGRU
 
 
@@ -144,7 +144,8 @@ def test_flax_nnx_is_diagnosed_as_b_hn_missing() -> None:
 def test_enlarged_case_keeps_everything_but_the_sizes() -> None:
     from gruverify.conformance.cases import Case
     from gruverify.conformance.explain import enlarged
-    from gruverify.interface import Capabilities, NumpyReference
+    from gruverify.core.problem import Capabilities
+    from gruverify.reference.implementations import NumpyReference
     from gruverify.strategies import Config
 
     case = Case(Config(1, 1, 1, 1, initial_state=False, batch_first=True), "large", "zeros", 7)
@@ -224,7 +225,7 @@ def test_pinned_cases_fit_their_checks_and_adapt_to_the_target() -> None:
     """Each pinned case builds a problem with the features its check pins; a target lacking
     layers, directions or lengths gets the pinned case without them."""
     from gruverify.conformance import CHECKS
-    from gruverify.interface import Capabilities
+    from gruverify.core.problem import Capabilities
 
     full = Capabilities()
     for check in CHECKS:
@@ -308,7 +309,7 @@ class OvershootingTanh(ZooGRU):
 
 def _one_saturated_step() -> Problem:
     """``W_in = 5, W_iz = -5, x = 20``: ``n = tanh(100)``, ``z = sigmoid(-100)``: ``h = n = 1``."""
-    from gruverify.params import StackParams
+    from gruverify.core.params import StackParams
 
     zero = random_gru_params(1, 1, rng=0).map(lambda v: 0 * v)
     cell = zero.cells[0][0].replace(W_iz=np.array([[-5.0]]), W_in=np.array([[5.0]]))

@@ -113,8 +113,8 @@ def test_reproduce_names_an_unknown_target_like_check_does(
     import numpy as np
 
     from gruverify.conformance.counterexample import _problem_dict
-    from gruverify.interface import Problem
-    from gruverify.params import random_gru_params
+    from gruverify.core.params import random_gru_params
+    from gruverify.core.problem import Problem
 
     problem = Problem(random_gru_params(1, 1, rng=0), np.zeros((1, 1, 1)))
     data = {"gruverify_counterexample": 1, "target": "torch-gur", "device": "cpu",

@@ -15,12 +15,11 @@ import pytest
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from gruverify.diagnosis import HYPOTHESES, Diagnosis, diagnose, diagnose_implementation
+from gruverify.conformance.diagnosis import HYPOTHESES, Diagnosis, diagnose, diagnose_implementation
+from gruverify.core.params import Variant, random_gru_params
+from gruverify.core.problem import Outputs, Problem
 from gruverify.error_model import ARITHMETICS
-from gruverify.interface import Outputs, Problem
 from gruverify.layouts.torch_layout import gru_to_torch
-from gruverify.numpy_reference import Variant
-from gruverify.params import random_gru_params
 from gruverify.zoo import CORRECT, ZooGRU
 from gruverify.zoo import mutants as M
 

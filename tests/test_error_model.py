@@ -1,7 +1,7 @@
 """The error model, both ways (gruverify.error_model).
 
 - No false alarm: correct computations in float32, TF32 (emulated on the CPU: matmul operands
-  rounded to 10 mantissa bits, gruverify.emulation), float16 and bfloat16 -- the torch reference in
+  rounded to 10 mantissa bits, gruverify.reference.emulation), float16 and bfloat16 -- the torch reference in
   that arithmetic -- stay within the tolerance the model derives, forward (outputs and h_n) and,
   except bfloat16, gradients (every quantity).
 - Sensitivity: torch's ``weight_hh`` of layer 0 (all three gate blocks W_hr, W_hz, W_hn) scaled by
@@ -20,10 +20,11 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gruverify.emulation import Tf32Reference, round_to_tf32, round_to_tf32_numpy
+from gruverify.core.problem import Problem
 from gruverify.error_model import ARITHMETICS, ErrorModel, Tolerance, arithmetic_for, compare
-from gruverify.interface import Problem, TorchReference
 from gruverify.laws.gradients import problem_cotangents
+from gruverify.reference.emulation import Tf32Reference, round_to_tf32, round_to_tf32_numpy
+from gruverify.reference.implementations import TorchReference
 from gruverify.strategies import cases, configs, variants
 
 SETTINGS = settings(

@@ -7,10 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from gruverify.interface import NumpyReference, Outputs, Problem, TorchReference
+from gruverify.core.params import random_gru_params
+from gruverify.core.problem import Outputs, Problem
 from gruverify.laws.base import Inconclusive, LawViolation
 from gruverify.laws.metamorphic import law_batch_first_equals_time_major
-from gruverify.params import random_gru_params
+from gruverify.reference.implementations import NumpyReference, TorchReference
 
 
 def _problem(batch_first: bool) -> Problem:

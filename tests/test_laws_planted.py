@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from gruverify import torch_reference as tr
-from gruverify.interface import Gradients, NumpyReference, Problem, TorchReference
+from gruverify.core.params import GRUCellParams, Variant, random_gru_params, random_rnn_params
+from gruverify.core.problem import Gradients, Problem
 from gruverify.laws.base import LawViolation
 from gruverify.laws.carry_over import (
     complex_step_jacobian_of,
@@ -40,8 +40,9 @@ from gruverify.laws.vanishing_ratio import (
     law_rnn_gradient_bound,
     law_vanishing_ratio,
 )
-from gruverify.numpy_reference import Variant, sigmoid
-from gruverify.params import GRUCellParams, random_gru_params, random_rnn_params
+from gruverify.reference import torch_reference as tr
+from gruverify.reference.implementations import NumpyReference, TorchReference
+from gruverify.reference.numpy_reference import sigmoid
 from gruverify.strategies import Config, make_case, with_update_bias
 
 VARIANTS: tuple[Variant, ...] = ("reset_after", "reset_before")

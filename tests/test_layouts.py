@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 import torch
 
+from gruverify.core.params import GRUCellParams, GRUParams, StackParams, random_gru_params
 from gruverify.layouts import (
     LayoutError,
     NgGRUParams,
@@ -52,8 +53,7 @@ from gruverify.layouts.torch_layout import (
     gru_from_torch,
     gru_to_torch,
 )
-from gruverify.numpy_reference import gru_forward, sigmoid
-from gruverify.params import GRUCellParams, GRUParams, StackParams, random_gru_params
+from gruverify.reference.numpy_reference import gru_forward, sigmoid
 
 F64_TOL = 1e-12  # float64 library vs float64 reference; measured 1e-16 (measurements.md)
 # float32 library vs float64 reference at these sizes (T <= 6, H <= 5, outputs in (-1, 1)):

@@ -22,6 +22,7 @@ nnx = pytest.importorskip("flax.nnx", reason="flax.nnx needs flax >= 0.8 (gruver
 
 import jax.numpy as jnp  # noqa: E402
 
+from gruverify.core.params import GRUCellParams, GRUParams, StackParams, random_gru_params  # noqa: E402
 from gruverify.layouts import (  # noqa: E402
     UnsupportedParameterError,
     gru_cell_from_flax_linen,
@@ -29,8 +30,7 @@ from gruverify.layouts import (  # noqa: E402
     gru_cell_to_flax_linen,
     gru_cell_to_flax_nnx,
 )
-from gruverify.numpy_reference import gru_forward  # noqa: E402
-from gruverify.params import GRUCellParams, GRUParams, StackParams, random_gru_params  # noqa: E402
+from gruverify.reference.numpy_reference import gru_forward  # noqa: E402
 
 F32_TOL = 1e-5  # float32 vs float64 reference at T <= 6, H <= 5; measured ~1e-7 (measurements.md)
 BUG_MIN = 1e-2

@@ -25,9 +25,9 @@ if keras.backend.backend() != "torch":  # pragma: no cover - depends on the envi
         allow_module_level=True,
     )
 
+from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant, random_gru_params  # noqa: E402
 from gruverify.layouts import gru_cell_from_keras, gru_cell_to_keras, gru_to_keras  # noqa: E402
-from gruverify.numpy_reference import Variant, gru_forward  # noqa: E402
-from gruverify.params import GRUCellParams, GRUParams, StackParams, random_gru_params  # noqa: E402
+from gruverify.reference.numpy_reference import gru_forward  # noqa: E402
 
 F32_TOL = 1e-5  # float32 vs float64 reference at T <= 6, H <= 5; measured ~1e-7 (measurements.md)
 BUG_MIN = 1e-2

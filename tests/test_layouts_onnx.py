@@ -23,6 +23,7 @@ pytest.importorskip("onnxruntime", reason="onnxruntime is an optional dependency
 
 from onnx import numpy_helper
 
+from gruverify.core.params import VARIANTS, GRUCellParams, StackParams, Variant, random_gru_params
 from gruverify.layouts import (
     LayoutError,
     NgGRUParams,
@@ -34,8 +35,7 @@ from gruverify.layouts import (
     run_onnx_gru,
 )
 from gruverify.layouts.onnx_layout import Direction
-from gruverify.numpy_reference import VARIANTS, Variant, gru_forward
-from gruverify.params import GRUCellParams, StackParams, random_gru_params
+from gruverify.reference.numpy_reference import gru_forward
 
 F32_TOL = 1e-5  # float32 vs float64 reference at T <= 6, H <= 5; measured ~1e-7 (measurements.md)
 BUG_MIN = 1e-2

@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gruverify import numpy_reference as ref
-from gruverify.finite_differences import (
+from gruverify.core.params import StackParams, random_gru_params, random_rnn_params
+from gruverify.reference import numpy_reference as ref
+from gruverify.reference.finite_differences import (
     FlatLoss,
     central_difference,
     complex_step,
@@ -39,7 +40,6 @@ from gruverify.finite_differences import (
     relative_error,
     richardson_difference,
 )
-from gruverify.params import StackParams, random_gru_params, random_rnn_params
 
 TOL = 1e-9
 RICHARDSON_H = 2e-3

@@ -9,10 +9,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gruverify import numpy_reference as ref
-from gruverify.finite_differences import complex_step_jacobian
-from gruverify.params import ParameterError, random_gru_params, random_rnn_params
-from gruverify.shapes import ShapeError
+from gruverify.core.params import (
+    VARIANTS,
+    ParameterError,
+    Variant,
+    random_gru_params,
+    random_rnn_params,
+)
+from gruverify.core.shapes import ShapeError
+from gruverify.reference import numpy_reference as ref
+from gruverify.reference.finite_differences import complex_step_jacobian
 
 FORWARDS = {
     "gru-reset_after": lambda p, *a, **k: ref.gru_forward(p, *a, variant="reset_after", **k),
@@ -90,11 +96,9 @@ def _step_jacobian_numerical(step: Any, B: int, H: int, h: np.ndarray) -> np.nda
     return np.stack([blocks[b, :, b, :] for b in range(B)])
 
 
-@pytest.mark.parametrize("variant", ref.VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize(("B", "I", "H"), [(1, 1, 1), (3, 7, 3), (2, 4, 6)])
-def test_gru_step_jacobian_equals_complex_step(
-    variant: ref.Variant, B: int, I: int, H: int
-) -> None:
+def test_gru_step_jacobian_equals_complex_step(variant: Variant, B: int, I: int, H: int) -> None:
     """``gru_step_jacobian`` (gru-math.md section 3, closed form) == complex-step dh'/dh to 1e-12."""
     rng = np.random.default_rng(B + I + H)
     cell = random_gru_params(I, H, rng=rng, scale=1.0).cell(0)

@@ -9,7 +9,7 @@ Checked laws (float64 throughout; "rel-to-max" error is ``max|a - b| / max|b|``)
 - ``gru_backward`` / ``rnn_backward`` == torch autograd of ``L = sum(d_out * output) +
   sum(d_hn * h_n)`` through nn.GRU / nn.RNN, for the input, the initial state and every parameter:
   rel-to-max error <= 1e-12;
-- the numpy reference == ``gruverify.torch_reference`` on CPU float64, both GRU variants and the
+- the numpy reference == ``gruverify.reference.torch_reference`` on CPU float64, both GRU variants and the
   RNN, forward (max abs <= 1e-12) and autograd gradients vs the analytic ones (rel-to-max <= 1e-12).
 """
 
@@ -23,7 +23,7 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from gruverify import numpy_reference as ref
+from gruverify.core.params import Variant, random_gru_params, random_rnn_params
 from gruverify.layouts.torch_layout import (
     gru_cell_to_torch,
     gru_from_torch,
@@ -31,8 +31,12 @@ from gruverify.layouts.torch_layout import (
     rnn_from_torch,
     rnn_to_torch,
 )
-from gruverify.params import random_gru_params, random_rnn_params
-from gruverify.torch_reference import gru_forward_torch, params_to_torch, rnn_forward_torch
+from gruverify.reference import numpy_reference as ref
+from gruverify.reference.torch_reference import (
+    gru_forward_torch,
+    params_to_torch,
+    rnn_forward_torch,
+)
 
 TOL = 1e-12
 
@@ -268,7 +272,7 @@ def test_cell_step_matches_gru_cell(B: int, I: int, H: int, bias: bool, unbatche
     assert err <= TOL, f"GRUCell B={B} I={I} H={H} bias={bias}: max abs error {err:.3g} > {TOL}"
 
 
-def _torch_reference(kind: str, variant: ref.Variant, params: Any, case: Case) -> Any:
+def _torch_reference(kind: str, variant: Variant, params: Any, case: Case) -> Any:
     tparams = params_to_torch(params, requires_grad=True)
     x, h0 = _t(case.x, True), _t(case.h0, True)
     assert x is not None
@@ -290,10 +294,8 @@ TORCH_REF_CONFIGS = CONFIGS[:3] + CONFIGS[4:5] + CONFIGS[5::2]
     ("kind", "variant"), [("gru", "reset_after"), ("gru", "reset_before"), ("rnn", "reset_after")]
 )
 @pytest.mark.parametrize("cfg", TORCH_REF_CONFIGS, ids=str)
-def test_numpy_reference_matches_torch_reference(
-    kind: str, variant: ref.Variant, cfg: Config
-) -> None:
-    """numpy reference == gruverify.torch_reference (CPU float64): forward max abs <= 1e-12 and
+def test_numpy_reference_matches_torch_reference(kind: str, variant: Variant, cfg: Config) -> None:
+    """numpy reference == gruverify.reference.torch_reference (CPU float64): forward max abs <= 1e-12 and
     autograd gradients (dx, dh0, every parameter) vs analytic rel-to-max <= 1e-12."""
     seed = CONFIGS.index(cfg)
     case = _case(cfg, seed + 500)

@@ -24,6 +24,8 @@ import torch
 from gruverify.conformance import CHECKS, run_check, run_checks
 from gruverify.conformance.cases import Case
 from gruverify.conformance.counterexample import load_problem, replay
+from gruverify.core.params import random_gru_params
+from gruverify.core.problem import Outputs, Problem
 from gruverify.guard import (
     CallTimeout,
     GlobalState,
@@ -34,9 +36,8 @@ from gruverify.guard import (
     validate_outputs,
     watch,
 )
-from gruverify.interface import NumpyReference, Outputs, Problem
 from gruverify.laws.base import LawViolation
-from gruverify.params import random_gru_params
+from gruverify.reference.implementations import NumpyReference
 from gruverify.strategies import Config
 from gruverify.targets import TargetError
 

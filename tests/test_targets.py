@@ -11,8 +11,9 @@ import pytest
 import torch
 from test_checker_planted import TinyGRU
 
-from gruverify.interface import Capabilities, Gradients, NumpyReference, Outputs, Problem
-from gruverify.params import random_gru_params
+from gruverify.core.params import random_gru_params
+from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
+from gruverify.reference.implementations import NumpyReference
 from gruverify.targets import (
     TARGETS,
     TargetError,

@@ -22,10 +22,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from gruverify.core.params import Variant, random_gru_params
+from gruverify.core.problem import Implementation, Problem
 from gruverify.error_model import ARITHMETICS, ErrorModel
-from gruverify.interface import Implementation, Problem
-from gruverify.numpy_reference import Variant
-from gruverify.params import random_gru_params
 
 F32 = ErrorModel(ARITHMETICS["float32"])
 BUG_MIN = 1e-2
@@ -422,7 +421,7 @@ def test_flax_nnx_differs_with_b_hn_and_matches_without(flax_targets: dict[str, 
 
 def test_flax_nnx_failure_is_diagnosed_as_b_hn_missing(flax_targets: dict[str, Any]) -> None:
     """The diagnosis module, given nnx's failing outputs, names the pattern (no special case)."""
-    from gruverify.diagnosis import diagnose_implementation
+    from gruverify.conformance.diagnosis import diagnose_implementation
 
     found = diagnose_implementation(flax_targets["nnx"], make_problem(seed=3))
     assert found is not None and found.name == "b_hn missing", found

@@ -1,4 +1,4 @@
-"""The vanishing-gradient analysis (gruverify.vanishing, its CLI and plots).
+"""The vanishing-gradient analysis (gruverify.analysis.vanishing, its CLI and plots).
 
 Checked laws (float64):
 
@@ -29,9 +29,7 @@ import numpy as np
 import pytest
 import torch
 
-from gruverify.numpy_reference import gru_backward, gru_forward, gru_step_jacobian, rnn_backward
-from gruverify.torch_reference import gru_forward_torch, params_to_torch, rnn_forward_torch
-from gruverify.vanishing import (
+from gruverify.analysis.vanishing import (
     DEFAULT_MODELS,
     ModelSpec,
     ScaledProduct,
@@ -44,7 +42,18 @@ from gruverify.vanishing import (
     seed_curve,
     vanishing_analysis,
 )
-from gruverify.vanishing_cli import main as cli_main
+from gruverify.analysis.vanishing_cli import main as cli_main
+from gruverify.reference.numpy_reference import (
+    gru_backward,
+    gru_forward,
+    gru_step_jacobian,
+    rnn_backward,
+)
+from gruverify.reference.torch_reference import (
+    gru_forward_torch,
+    params_to_torch,
+    rnn_forward_torch,
+)
 
 LN10 = math.log(10.0)
 
@@ -356,7 +365,7 @@ def test_cli_json_and_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 def test_cli_json_to_stdout_runs_as_module() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "gruverify.vanishing_cli", "--json", "--t-max", "20", "--seeds",
+        [sys.executable, "-m", "gruverify.analysis.vanishing_cli", "--json", "--t-max", "20", "--seeds",
          "2", "--hidden-size", "4", "--input-size", "2"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
@@ -384,7 +393,7 @@ def test_plots_written(tmp_path: Path) -> None:
 
 
 def test_plot_without_matplotlib_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gruverify import vanishing_plot
+    from gruverify.analysis import vanishing_plot
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(vanishing_plot.PlotUnavailableError, match=r"gruverify\[plot\]"):

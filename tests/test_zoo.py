@@ -17,8 +17,8 @@ import pytest
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from gruverify.core.params import random_gru_params
 from gruverify.layouts.torch_layout import gru_to_torch
-from gruverify.params import random_gru_params
 from gruverify.zoo import CORRECT, MUTANTS, ZooGRU, flip_valid
 from gruverify.zoo import mutants as M
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from gruverify.interface import Capabilities, Problem
+from gruverify.core.problem import Capabilities, Problem
 from gruverify.strategies import (
     INPUT_KINDS,
     PARAM_KINDS,

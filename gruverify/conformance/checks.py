@@ -5,7 +5,7 @@ reason when one is missing), the features its cases pin on or off, and its examp
 ``ci`` profile (other profiles scale it). ``CHECKS`` is the catalogue in run order.
 
 A check with ``diagnose`` (the forward equivalence checks) explains its failure: the runner asks
-``gruverify.diagnosis`` which known bug pattern the target's outputs match on
+``gruverify.conformance.diagnosis`` which known bug pattern the target's outputs match on
 ``diagnose(problem, arithmetic)``, the problem the law compared (the counterexample's, or its
 saturated form). ``pinned`` cases (``cases.Pinned``) run under every seed: each exposes a defect a
 random draw can miss (three layers, a short sequence in a bidirectional batch, ``|h0| = 1``).
@@ -17,8 +17,8 @@ import dataclasses
 from collections.abc import Callable, Mapping
 
 from gruverify.conformance.cases import Case, Pinned
+from gruverify.core.problem import Capabilities, Implementation, Problem
 from gruverify.error_model import Arithmetic, ErrorModel
-from gruverify.interface import Capabilities, Implementation, Problem
 from gruverify.laws import equivalence as eq
 from gruverify.laws import metamorphic as mm
 from gruverify.strategies import Config

@@ -35,8 +35,8 @@ import numpy as np
 
 from gruverify.conformance.cases import Case
 from gruverify.conformance.checks import Check
-from gruverify.interface import Implementation, Problem
-from gruverify.params import random_gru_params
+from gruverify.core.params import random_gru_params
+from gruverify.core.problem import Implementation, Problem
 
 __all__ = [
     "FORMAT",

@@ -1,6 +1,6 @@
 """Explain a failed forward check: which known bug pattern the target's outputs match.
 
-``explain_failure(check, impl, case, model)`` runs ``gruverify.diagnosis`` on the problem the
+``explain_failure(check, impl, case, model)`` runs ``gruverify.conformance.diagnosis`` on the problem the
 check's law compared (``check.diagnose(case.problem(), arithmetic)``). A shrunk counterexample is often too
 small to tell patterns apart (one step from ``h0 = 0`` cannot tell reset-before from ``b_hn``
 outside the reset product: both give ``n = tanh(W_in x + b_in + b_hn)``), so when the diagnosis
@@ -15,9 +15,9 @@ import dataclasses
 
 from gruverify.conformance.cases import Case
 from gruverify.conformance.checks import Check
-from gruverify.diagnosis import Diagnosis, diagnose_implementation
+from gruverify.conformance.diagnosis import Diagnosis, diagnose_implementation
+from gruverify.core.problem import Implementation
 from gruverify.error_model import ErrorModel
-from gruverify.interface import Implementation
 
 __all__ = ["enlarged", "explain_failure"]
 

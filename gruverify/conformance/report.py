@@ -10,7 +10,7 @@ JSON schema (``Report.to_dict``)::
                  "message": str, "description": str, "cases": int, "inconclusive": int,
                  "seconds": float,
                  "diagnosis": str,          # failed forward checks whose outputs match a known
-                                            # bug pattern (gruverify.diagnosis), else absent
+                                            # bug pattern (gruverify.conformance.diagnosis), else absent
                  "counterexample": {"case": {...}, "problem": str, "law": str, "formula": str,
                                     "numbers": {...}, "reproduce": str,
                                     "diagnosis": str}}]}   # failed/error only; diagnosis as above
@@ -42,7 +42,7 @@ class CheckResult:
     seconds: float = 0.0
     counterexample: dict[str, Any] | None = None
     diagnosis: str | None = None
-    """What the target computes instead (``gruverify.diagnosis``), for a failed forward check."""
+    """What the target computes instead (``gruverify.conformance.diagnosis``), for a failed forward check."""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

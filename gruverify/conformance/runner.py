@@ -29,9 +29,9 @@ from gruverify.conformance.checks import CHECKS, DEVICE_AGREEMENT, Check, check_
 from gruverify.conformance.counterexample import reproduction_blob, save_counterexample
 from gruverify.conformance.explain import explain_failure
 from gruverify.conformance.report import CheckResult, Report
+from gruverify.core.problem import Implementation
 from gruverify.error_model import ErrorModel
 from gruverify.guard import DEFAULT_TIMEOUT, CallTimeout, Guarded, call, preserved
-from gruverify.interface import Implementation
 from gruverify.laws.base import Inconclusive, LawViolation
 from gruverify.laws.equivalence import arithmetic_of, law_device_agreement
 from gruverify.profiles import DEFAULT_PROFILE, PROFILES, register_profiles

@@ -34,12 +34,12 @@ from typing import Literal
 
 import numpy as np
 
+from gruverify.core.params import GRUCellParams, StackParams, Variant, random_gru_params
+from gruverify.core.problem import Implementation, Problem, rounded
 from gruverify.error_model import ARITHMETICS, arithmetic_for
-from gruverify.interface import Implementation, Problem, rounded
 from gruverify.laws.base import LawViolation
 from gruverify.laws.gates import GateFn, layer_inputs, numpy_gates
-from gruverify.numpy_reference import Variant, gru_step_jacobian, sigmoid
-from gruverify.params import GRUCellParams, StackParams, random_gru_params
+from gruverify.reference.numpy_reference import gru_step_jacobian, sigmoid
 
 __all__ = [
     "JacobianFn",

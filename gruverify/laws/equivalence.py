@@ -23,6 +23,8 @@ from typing import Literal
 
 import numpy as np
 
+from gruverify.core.problem import Implementation, Outputs, Problem
+from gruverify.core.shapes import call_shape
 from gruverify.error_model import (
     Arithmetic,
     ErrorModel,
@@ -31,9 +33,7 @@ from gruverify.error_model import (
     arithmetic_for,
     compare,
 )
-from gruverify.interface import Implementation, Outputs, Problem
 from gruverify.laws.base import Inconclusive, LawViolation
-from gruverify.shapes import call_shape
 
 __all__ = [
     "BOX_SLACK",

@@ -38,11 +38,11 @@ from typing import Any
 
 import numpy as np
 
+from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
+from gruverify.core.problem import Implementation, Problem, round_to_dtype, rounded
 from gruverify.error_model import ARITHMETICS, ErrorModel, arithmetic_for, compare
-from gruverify.interface import Implementation, Problem, round_to_dtype, rounded
 from gruverify.laws.base import Inconclusive, LawViolation
-from gruverify.numpy_reference import Variant, gru_cell_step, gru_forward
-from gruverify.params import GRUCellParams, GRUParams, StackParams
+from gruverify.reference.numpy_reference import gru_cell_step, gru_forward
 
 __all__ = [
     "GateFn",

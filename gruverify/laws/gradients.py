@@ -1,7 +1,7 @@
 """Gradient agreement: analytic gradients against numerical derivatives of the float64 reference.
 
 For ``L(theta) = sum(d_output * output) + sum(d_h_n * h_n)`` and ``theta`` the input, the initial
-state or all parameters (``gruverify.finite_differences.reference_loss``):
+state or all parameters (``gruverify.reference.finite_differences.reference_loss``):
 
 - directional (``law_gradient_finite_differences``): for ``k`` random unit directions ``u``,
   ``u . g`` (the analytic gradient ``g``) equals the complex-step derivative ``Im L(theta + i h u)/h``
@@ -31,16 +31,18 @@ from typing import Literal
 
 import numpy as np
 
-from gruverify.finite_differences import (
+from gruverify.core.params import Variant
+from gruverify.core.problem import Gradients, Problem
+from gruverify.core.shapes import call_shape
+from gruverify.laws.base import LawViolation
+from gruverify.reference.finite_differences import (
     complex_step,
     complex_step_jacobian,
     reference_loss,
     richardson_difference,
 )
-from gruverify.interface import Gradients, NumpyReference, Problem
-from gruverify.laws.base import LawViolation
-from gruverify.numpy_reference import Variant, gru_forward
-from gruverify.shapes import call_shape
+from gruverify.reference.implementations import NumpyReference
+from gruverify.reference.numpy_reference import gru_forward
 
 __all__ = [
     "GradientFn",
@@ -204,7 +206,7 @@ def law_full_jacobian(
         raise ValueError(f"Jacobian {(m_out + m_hn)}x{n} exceeds max_entries={max_entries}")
 
     def F(theta: np.ndarray) -> np.ndarray:
-        from gruverify import numpy_reference as ref
+        from gruverify.reference import numpy_reference as ref
 
         params, x, h0 = p.params, p.x, p.h0
         if wrt == "x":

@@ -28,12 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from gruverify.core.params import GRUCellParams, StackParams
+from gruverify.core.problem import Implementation, Outputs, Problem, rounded
 from gruverify.error_model import ErrorModel, Tolerance, compare
-from gruverify.interface import Implementation, Outputs, Problem, rounded
 from gruverify.laws.base import Inconclusive, LawViolation
 from gruverify.laws.equivalence import BOX_SLACK, default_model, require_in_range
-from gruverify.numpy_reference import sigmoid
-from gruverify.params import GRUCellParams, StackParams
+from gruverify.reference.numpy_reference import sigmoid
 
 __all__ = [
     "BOX_SLACK",

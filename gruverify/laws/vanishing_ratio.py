@@ -28,16 +28,17 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from gruverify.laws.base import LawViolation
-from gruverify.laws.carry_over import JacobianFn, analytic_jacobian, carry_constant
-from gruverify.laws.gates import GateFn, numpy_gates
-from gruverify.numpy_reference import Variant, rnn_step_jacobian
-from gruverify.params import (
+from gruverify.core.params import (
     GRUCellParams,
     RNNCellParams,
+    Variant,
     random_gru_params,
     random_rnn_params,
 )
+from gruverify.laws.base import LawViolation
+from gruverify.laws.carry_over import JacobianFn, analytic_jacobian, carry_constant
+from gruverify.laws.gates import GateFn, numpy_gates
+from gruverify.reference.numpy_reference import rnn_step_jacobian
 
 __all__ = [
     "RNNJacobianFn",

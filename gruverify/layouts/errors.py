@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gruverify.params import ParameterError
+from gruverify.core.params import ParameterError
 
 __all__ = ["LayoutError", "UnsupportedParameterError"]
 

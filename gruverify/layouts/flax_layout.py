@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from gruverify.core.params import GRUCellParams
 from gruverify.layouts.errors import LayoutError, UnsupportedParameterError
-from gruverify.params import GRUCellParams
 
 __all__ = [
     "FLAX_NNX_GATE_ORDER",

@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from gruverify.core.params import GRUCellParams, GRUParams, StackParams
 from gruverify.layouts.errors import LayoutError, UnsupportedParameterError
-from gruverify.params import GRUCellParams, GRUParams, StackParams
 
 __all__ = [
     "KERAS_GATE_ORDER",

@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from gruverify.core.params import GRUCellParams
 from gruverify.layouts.errors import LayoutError, UnsupportedParameterError
-from gruverify.numpy_reference import sigmoid
-from gruverify.params import GRUCellParams
+from gruverify.reference.numpy_reference import sigmoid
 
 __all__ = [
     "NgGRUParams",

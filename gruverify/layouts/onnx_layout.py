@@ -25,8 +25,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from gruverify.core.params import GRUCellParams
 from gruverify.layouts.errors import LayoutError
-from gruverify.params import GRUCellParams
 
 __all__ = [
     "ONNX_GATE_ORDER",

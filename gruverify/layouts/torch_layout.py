@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from gruverify.core.params import GRUCellParams, GRUParams, RNNCellParams, RNNParams, StackParams
 from gruverify.layouts.errors import LayoutError
-from gruverify.params import GRUCellParams, GRUParams, RNNCellParams, RNNParams, StackParams
 
 __all__ = [
     "TORCH_GATE_ORDER",

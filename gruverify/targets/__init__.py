@@ -21,8 +21,9 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from gruverify.interface import Implementation, NumpyReference, TorchReference
-from gruverify.numpy_reference import Variant
+from gruverify.core.params import Variant
+from gruverify.core.problem import Implementation
+from gruverify.reference.implementations import NumpyReference, TorchReference
 from gruverify.targets.external import EXTERNAL_TARGETS
 from gruverify.targets.torch_module import (
     FEATURES,

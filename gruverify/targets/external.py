@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gruverify.interface import Implementation
+from gruverify.core.problem import Implementation
 from gruverify.targets.torch_module import TargetError
 
 __all__ = ["EXTERNAL_TARGETS"]

@@ -30,15 +30,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from gruverify.interface import Capabilities, Gradients, Outputs, Problem
+from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
+from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
 from gruverify.layouts.flax_layout import (
     gru_cell_from_flax_linen,
     gru_cell_from_flax_nnx,
     gru_cell_to_flax_linen,
     gru_cell_to_flax_nnx,
 )
-from gruverify.numpy_reference import Variant
-from gruverify.params import GRUCellParams, GRUParams, StackParams
 from gruverify.targets.torch_module import TargetError
 
 __all__ = ["FLAX_KINDS", "FlaxGRUCellTarget", "FlaxKind"]

@@ -48,10 +48,9 @@ from typing import Any
 
 import numpy as np
 
-from gruverify.interface import Capabilities, Gradients, Outputs, Problem
+from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
+from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
 from gruverify.layouts.keras_layout import gru_cell_from_keras, gru_to_keras
-from gruverify.numpy_reference import Variant
-from gruverify.params import GRUCellParams, GRUParams, StackParams
 from gruverify.targets.torch_module import TargetError
 
 __all__ = ["KerasGRUTarget", "import_keras"]

@@ -59,10 +59,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from gruverify.interface import Capabilities, Gradients, Outputs, Problem
+from gruverify.core.params import GRUParams, Variant
+from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
 from gruverify.layouts.torch_layout import gru_to_torch
-from gruverify.numpy_reference import Variant
-from gruverify.params import GRUParams
 
 __all__ = ["EXPORTERS", "ExportReplayError", "OnnxExportTarget", "Exporter"]
 

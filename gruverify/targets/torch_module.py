@@ -24,13 +24,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from gruverify import error_model
+from gruverify.core.params import GRUCellParams, StackParams, Variant, random_gru_params
+from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
 from gruverify.error_model import Arithmetic, arithmetic_for
 from gruverify.guard import validate_tensor, watch
-from gruverify.interface import Capabilities, Gradients, Outputs, Problem
 from gruverify.laws.base import LawViolation
 from gruverify.layouts.torch_layout import gru_cell_to_torch, gru_from_torch, gru_to_torch
-from gruverify.numpy_reference import Variant
-from gruverify.params import GRUCellParams, StackParams, random_gru_params
 
 __all__ = [
     "CUDNN_FLOAT32",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gruverify.vanishing import VanishingResult
+from gruverify.analysis.vanishing import VanishingResult
 
 __all__ = ["PlotUnavailableError", "plot_gates", "plot_gradients", "require_matplotlib"]
 

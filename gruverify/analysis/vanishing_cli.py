@@ -2,10 +2,10 @@
 
 Prints a text table (always), writes JSON / CSV / PNG on request, and exits 1 if any row breaks its
 theoretical bound (RNN ``||dh_T/dh_0|| <= sigma_max(W)^T``; GRU ``prod(1 - d_t) <= sigma_min`` and
-``||dh_T/dh_0|| <= prod(1 + d_t)``), 2 on bad arguments. See ``gruverify.vanishing`` for the math.
+``||dh_T/dh_0|| <= prod(1 + d_t)``), 2 on bad arguments. See ``gruverify.analysis.vanishing`` for the math.
 
 The main CLI registers it with ``add_vanishing_parser(subparsers)`` and calls ``run_vanishing(args)``;
-``python -m gruverify.vanishing_cli ...`` runs it alone.
+``python -m gruverify.analysis.vanishing_cli ...`` runs it alone.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from gruverify import vanishing_plot
-from gruverify.numpy_reference import VARIANTS
-from gruverify.vanishing import (
+from gruverify.analysis import vanishing_plot
+from gruverify.analysis.vanishing import (
     DEFAULT_MODELS,
     QUANTILES,
     ModelSpec,
@@ -32,6 +31,7 @@ from gruverify.vanishing import (
     parse_model,
     vanishing_analysis,
 )
+from gruverify.core.params import VARIANTS
 
 __all__ = ["add_vanishing_parser", "build_parser", "format_report", "main", "run_vanishing"]
 
@@ -287,7 +287,7 @@ def run_vanishing(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry point: ``python -m gruverify.vanishing_cli [options]``."""
+    """Standalone entry point: ``python -m gruverify.analysis.vanishing_cli [options]``."""
     return run_vanishing(build_parser().parse_args(argv))
 
 

@@ -36,22 +36,22 @@ from typing import Any, Literal
 
 import numpy as np
 
-from gruverify.numpy_reference import (
+from gruverify.core.params import (
     VARIANTS,
+    GRUCellParams,
+    GRUParams,
+    RNNParams,
     Variant,
+    random_gru_params,
+    random_rnn_params,
+)
+from gruverify.reference.numpy_reference import (
     gru_backward,
     gru_forward,
     gru_step_jacobian,
     rnn_backward,
     rnn_forward,
     rnn_step_jacobian,
-)
-from gruverify.params import (
-    GRUCellParams,
-    GRUParams,
-    RNNParams,
-    random_gru_params,
-    random_rnn_params,
 )
 
 __all__ = [

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from gruverify.interface import Capabilities, Problem, TorchReference
-from gruverify.numpy_reference import Variant
-from gruverify.params import GRUCellParams
+from gruverify.core.params import GRUCellParams, Variant
+from gruverify.core.problem import Capabilities, Problem
+from gruverify.reference.implementations import TorchReference
 
 __all__ = ["Tf32Reference", "round_to_tf32", "round_to_tf32_numpy", "tf32_matmul"]
 
@@ -91,7 +91,7 @@ class Tf32Reference(TorchReference):
         self.name = f"tf32-emulated-reference[{variant}, {device}]"
 
     def _run(self, problem: Problem, requires_grad: bool) -> tuple[Any, ...]:
-        from gruverify import torch_reference as tr
+        from gruverify.reference import torch_reference as tr
 
         dt = torch.float32
         p = tr.params_to_torch(problem.params, dt, self.device, requires_grad)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import numpy as np
 
@@ -38,9 +38,15 @@ __all__ = [
     "RNNCellParams",
     "RNNParams",
     "StackParams",
+    "VARIANTS",
+    "Variant",
     "random_gru_params",
     "random_rnn_params",
 ]
+
+#: The two GRU variants: where the reset gate acts on the candidate (see the module docstring).
+Variant = Literal["reset_after", "reset_before"]
+VARIANTS: tuple[Variant, ...] = ("reset_after", "reset_before")
 
 A = TypeVar("A")
 B = TypeVar("B")

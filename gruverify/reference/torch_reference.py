@@ -1,6 +1,6 @@
 """The reference equations written with explicit torch operations, for any device and dtype.
 
-Same equations and semantics as ``gruverify.numpy_reference`` (variants, layers, directions, layouts,
+Same equations and semantics as ``gruverify.reference.numpy_reference`` (variants, layers, directions, layouts,
 lengths), built from matmuls, sigmoid and tanh only, so torch autograd differentiates it and it runs on
 CUDA. It is a reference for other devices and dtypes, not a second opinion on the math: the float64
 numpy reference is the ground truth and this module is tested against it.
@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from gruverify.numpy_reference import VARIANTS, Variant
-from gruverify.params import GRUCellParams, RNNCellParams, StackParams
-from gruverify.shapes import call_shape, validate_lengths
+from gruverify.core.params import VARIANTS, GRUCellParams, RNNCellParams, StackParams, Variant
+from gruverify.core.shapes import call_shape, validate_lengths
 
 __all__ = ["gru_forward_torch", "params_to_torch", "rnn_forward_torch"]
 

@@ -38,10 +38,10 @@ from typing import Any
 
 import numpy as np
 
+from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
+from gruverify.core.problem import Implementation, Outputs, Problem
 from gruverify.error_model import Arithmetic, ErrorModel, arithmetic_for
-from gruverify.interface import Implementation, Outputs, Problem
-from gruverify.numpy_reference import Variant, gru_forward
-from gruverify.params import GRUCellParams, GRUParams, StackParams
+from gruverify.reference.numpy_reference import gru_forward
 
 __all__ = ["HYPOTHESES", "Diagnosis", "Hypothesis", "diagnose", "diagnose_implementation"]
 

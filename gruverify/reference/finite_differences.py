@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from gruverify import numpy_reference as ref
-from gruverify.params import StackParams
+from gruverify.core.params import StackParams, Variant
+from gruverify.reference import numpy_reference as ref
 
 __all__ = [
     "FlatLoss",
@@ -189,7 +189,7 @@ def reference_loss(
     d_h_n: np.ndarray | None,
     *,
     wrt: Wrt,
-    variant: ref.Variant = "reset_after",
+    variant: Variant = "reset_after",
     batch_first: bool = False,
     lengths: Any = None,
 ) -> FlatLoss:

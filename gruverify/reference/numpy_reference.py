@@ -1,7 +1,7 @@
 """The float64 numpy reference: GRU and tanh RNN, forward with gate traces, analytic backward.
 
 Explicit equations, no autograd, nothing shared with torch. The step equations are those of
-``gruverify.params``; see ../shared/notes/gru-math.md section 1. Both GRU variants:
+``gruverify.core.params``; see ../shared/notes/gru-math.md section 1. Both GRU variants:
 
 - ``"reset_after"`` (torch, cuDNN, Keras ``reset_after=True``, ONNX ``linear_before_reset=1``):
   ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``
@@ -22,24 +22,24 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from gruverify.params import (
+from gruverify.core.params import (
+    VARIANTS,
     GRUCellParams,
     GRUParams,
     RNNCellParams,
     RNNParams,
     StackParams,
+    Variant,
 )
-from gruverify.shapes import CallShape, call_shape, validate_lengths
+from gruverify.core.shapes import CallShape, call_shape, validate_lengths
 
 __all__ = [
-    "VARIANTS",
     "StackGradients",
     "StackResult",
-    "Variant",
     "gru_backward",
     "gru_cell_step",
     "gru_forward",
@@ -50,8 +50,6 @@ __all__ = [
     "sigmoid",
 ]
 
-Variant = Literal["reset_after", "reset_before"]
-VARIANTS: tuple[Variant, ...] = ("reset_after", "reset_before")
 
 Trace = dict[str, np.ndarray]
 

@@ -1,0 +1,149 @@
+"""The one interface every GRU satisfies: references and targets alike.
+
+An implementation takes a ``Problem`` (canonical float64 parameters, input, initial state, layout and
+lengths) and gives ``Outputs`` (output sequence and final state, float64 numpy in the caller's
+layout) and, where it can, ``Gradients`` of ``L = sum(d_output * output) + sum(d_h_n * h_n)``
+with respect to the input, the initial state and every named parameter. Each law is written once
+against this interface and runs against the references and every target.
+
+Implementations run in their own dtype and device; they convert at the boundary. ``rounded(problem)``
+gives the data as the implementation sees it (inputs and weights rounded to its storage dtype), so a
+float64 reference can be run on exactly that data and only the arithmetic error remains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from gruverify.core.params import GRUParams, StackParams, Variant
+
+__all__ = [
+    "Capabilities",
+    "Gradients",
+    "Implementation",
+    "Outputs",
+    "Problem",
+    "round_to_dtype",
+    "rounded",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """One call of a GRU stack, in canonical float64 terms."""
+
+    params: GRUParams
+    x: np.ndarray
+    h0: np.ndarray | None = None
+    batch_first: bool = False
+    lengths: np.ndarray | None = None
+
+    @property
+    def num_layers(self) -> int:
+        return self.params.num_layers
+
+    @property
+    def bidirectional(self) -> bool:
+        return self.params.bidirectional
+
+    @property
+    def bias(self) -> bool:
+        return self.params.bias
+
+    @property
+    def batched(self) -> bool:
+        return np.ndim(self.x) == 3
+
+    @property
+    def steps(self) -> int:
+        return int(np.shape(self.x)[1 if self.batch_first and self.batched else 0])
+
+    def describe(self) -> str:
+        """A one-line description of the configuration (for messages and counterexamples)."""
+        p = self.params
+        return (
+            f"input {tuple(np.shape(self.x))} (batch_first={self.batch_first}), "
+            f"input_size={p.input_size}, hidden_size={p.hidden_size}, num_layers={p.num_layers}, "
+            f"bidirectional={p.bidirectional}, bias={p.bias}, "
+            f"h0={'None' if self.h0 is None else tuple(np.shape(self.h0))}, "
+            f"lengths={None if self.lengths is None else list(map(int, self.lengths))}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Outputs:
+    """``output`` in the caller's layout and ``h_n`` ``(L * D, B, H)`` (``(L * D, H)`` unbatched)."""
+
+    output: np.ndarray
+    h_n: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class Gradients:
+    """Gradients of ``sum(d_output * output) + sum(d_h_n * h_n)``."""
+
+    dx: np.ndarray
+    dh0: np.ndarray
+    dparams: StackParams[Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    """What an implementation supports. ``missing`` maps a feature to the reason it is absent.
+
+    Features: ``"bias_false"``, ``"bidirectional"``, ``"multilayer"``, ``"lengths"``,
+    ``"batch_first"``, ``"unbatched"``, ``"initial_state"``, ``"gradients"``, ``"sequence"`` (a
+    cell-only implementation lacks it: it is called one step at a time by the caller).
+    """
+
+    missing: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def supports(self, feature: str) -> bool:
+        return feature not in self.missing
+
+    def reason(self, feature: str) -> str:
+        return self.missing.get(feature, "")
+
+
+@runtime_checkable
+class Implementation(Protocol):
+    """A GRU under test (or a reference)."""
+
+    name: str
+    variant: Variant
+    dtype: str
+    device: str
+    capabilities: Capabilities
+
+    def forward(self, problem: Problem) -> Outputs: ...
+
+    def gradients(
+        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
+    ) -> Gradients: ...
+
+
+def round_to_dtype(a: np.ndarray, dtype: str) -> np.ndarray:
+    """``a`` rounded to ``dtype`` (a torch dtype name) and back to float64, exactly as torch rounds."""
+    if dtype == "float64":
+        return np.asarray(a, dtype=np.float64)
+    import torch
+
+    # torch takes no numpy array with negative strides (e.g. x[::-1]): make it contiguous
+    t = torch.as_tensor(np.ascontiguousarray(a, dtype=np.float64)).to(getattr(torch, dtype))
+    return t.to(torch.float64).numpy()
+
+
+def rounded(problem: Problem, dtype: str) -> Problem:
+    """The problem with input, initial state and every parameter rounded to ``dtype``."""
+    if dtype == "float64":
+        return problem
+    return dataclasses.replace(
+        problem,
+        params=problem.params.map(lambda v: round_to_dtype(v, dtype)),
+        x=round_to_dtype(problem.x, dtype),
+        h0=None if problem.h0 is None else round_to_dtype(problem.h0, dtype),
+    )

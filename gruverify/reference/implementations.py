@@ -1,0 +1,116 @@
+"""gruverify's own references as ``Implementation``s: the float64 numpy GRU and the torch GRU.
+
+``NumpyReference`` runs ``gruverify.reference.numpy_reference`` (float64, CPU); ``TorchReference``
+runs the explicit-op torch reference with autograd on any dtype and device.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gruverify.core.params import Variant
+from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
+from gruverify.reference.numpy_reference import gru_backward, gru_forward
+
+__all__ = ["NumpyReference", "TorchReference"]
+
+
+class NumpyReference:
+    """The float64 numpy reference as an ``Implementation``."""
+
+    dtype = "float64"
+    device = "cpu"
+    capabilities = Capabilities()
+
+    def __init__(self, variant: Variant = "reset_after") -> None:
+        self.variant: Variant = variant
+        self.name = f"numpy-reference[{variant}]"
+
+    def forward(self, problem: Problem) -> Outputs:
+        r = gru_forward(
+            problem.params, problem.x, problem.h0, variant=self.variant,
+            batch_first=problem.batch_first, lengths=problem.lengths,
+        )  # fmt: skip
+        return Outputs(r.output, r.h_n)
+
+    def gradients(
+        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
+    ) -> Gradients:
+        g = gru_backward(
+            problem.params, problem.x, problem.h0, d_output, d_h_n, variant=self.variant,
+            batch_first=problem.batch_first, lengths=problem.lengths,
+        )  # fmt: skip
+        return Gradients(g.dx, g.dh0, g.dparams)
+
+
+class TorchReference:
+    """The torch reference (explicit ops, autograd) as an ``Implementation`` on any dtype/device."""
+
+    capabilities = Capabilities()
+
+    def __init__(
+        self, variant: Variant = "reset_after", dtype: str = "float64", device: str = "cpu"
+    ) -> None:
+        self.variant: Variant = variant
+        self.dtype = dtype
+        self.device = device
+        self.name = f"torch-reference[{variant}, {dtype}, {device}]"
+
+    def _run(self, problem: Problem, requires_grad: bool) -> tuple[Any, ...]:
+        import torch
+
+        from gruverify.reference.torch_reference import gru_forward_torch, params_to_torch
+
+        dt = getattr(torch, self.dtype)
+        p = params_to_torch(problem.params, dt, self.device, requires_grad)
+        x = torch.tensor(problem.x, dtype=dt, device=self.device, requires_grad=requires_grad)
+        h0 = None
+        if problem.h0 is not None:
+            h0 = torch.tensor(problem.h0, dtype=dt, device=self.device)
+            h0.requires_grad_(requires_grad)
+        out, h_n = gru_forward_torch(
+            p, x, h0, variant=self.variant, batch_first=problem.batch_first,
+            lengths=problem.lengths,
+        )  # fmt: skip
+        return p, x, h0, out, h_n
+
+    def forward(self, problem: Problem) -> Outputs:
+        import torch
+
+        with torch.no_grad():
+            _, _, _, out, h_n = self._run(problem, False)
+        return Outputs(_to_np(out), _to_np(h_n))
+
+    def gradients(
+        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
+    ) -> Gradients:
+        import torch
+
+        p, x, h0, out, h_n = self._run(problem, True)
+        loss = out.sum() * 0
+        if d_output is not None:
+            loss = (
+                loss + (out * torch.as_tensor(d_output, dtype=out.dtype, device=out.device)).sum()
+            )
+        if d_h_n is not None:
+            loss = loss + (h_n * torch.as_tensor(d_h_n, dtype=h_n.dtype, device=h_n.device)).sum()
+        leaves = [x] + ([h0] if h0 is not None else []) + [v for _, v in p.named()]
+        grads = torch.autograd.grad(loss, leaves, allow_unused=True)
+        as_np = [
+            np.zeros(tuple(v.shape)) if g is None else _to_np(g)
+            for g, v in zip(grads, leaves, strict=True)
+        ]
+        dx = as_np[0]
+        rest = as_np[1:]
+        if h0 is not None:
+            dh0, rest = rest[0], rest[1:]
+        else:
+            dh0 = np.zeros(tuple(h_n.shape))
+        flat = np.concatenate([np.ravel(a) for a in rest])
+        return Gradients(dx, dh0, problem.params.unflat(flat))
+
+
+def _to_np(t: Any) -> np.ndarray:
+    return t.detach().to("cpu").double().numpy()  # type: ignore[no-any-return]
