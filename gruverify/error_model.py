@@ -257,7 +257,7 @@ class ErrorModel:
         u = ARITHMETICS[self.arithmetic.storage].unit_roundoff  # elementwise: the storage format
 
         def step(cell: Any, x: np.ndarray, h: np.ndarray, variant: Any) -> Any:
-            _, c = nr._gru_step(cell, x, h, variant)
+            _, c = nr.gru_step(cell, x, h, variant)
 
             def xi(a: np.ndarray) -> np.ndarray:
                 return rng.uniform(-1.0, 1.0, size=np.shape(a))
@@ -286,8 +286,8 @@ class ErrorModel:
         s_out = s_hn = 0.0
         for _ in range(self.draws):
             pp = self.perturbed(prob, rng)
-            r, _ = nr._stack_forward(self._rounding_step(rng), pp.params, pp.x, pp.h0, variant,
-                                     pp.batch_first, pp.lengths)  # fmt: skip
+            r = nr.stack_forward(self._rounding_step(rng), pp.params, pp.x, pp.h0, variant,
+                                 pp.batch_first, pp.lengths)  # fmt: skip
             s_out = max(s_out, float(np.max(np.abs(r.output - ref.output))))
             s_hn = max(s_hn, float(np.max(np.abs(r.h_n - ref.h_n))))
         tol = Tolerance(
@@ -314,9 +314,9 @@ class ErrorModel:
         dhn = None if d_h_n is None else rounded_cotangent(d_h_n, self.arithmetic)
 
         def backward(p: Problem, rng: np.random.Generator | None = None) -> nr.StackGradients:
-            step = nr._gru_step if rng is None else self._rounding_step(rng)
-            return nr._stack_backward(step, nr._gru_step_backward, p.params, p.x, p.h0, dout, dhn,
-                                      variant, p.batch_first, p.lengths)  # fmt: skip
+            step = nr.gru_step if rng is None else self._rounding_step(rng)
+            return nr.stack_backward(step, nr.gru_step_backward, p.params, p.x, p.h0, dout, dhn,
+                                     variant, p.batch_first, p.lengths)  # fmt: skip
 
         def grads(g: nr.StackGradients) -> dict[str, np.ndarray]:
             return {"dx": g.dx, "dh0": g.dh0, **dict(g.dparams.named())}

@@ -115,7 +115,9 @@ class MutantTorch(TorchReference):
         h0 = None
         if problem.h0 is not None:
             h0 = torch.tensor(problem.h0, dtype=dt).requires_grad_(requires_grad)
-        out, h_n = tr._run(self.step, p, x, h0, self.variant, problem.batch_first, problem.lengths)
+        out, h_n = tr.run_stack(
+            self.step, p, x, h0, self.variant, problem.batch_first, problem.lengths
+        )
         return p, x, h0, out, h_n
 
 

@@ -246,7 +246,7 @@ def test_check_flags_one_perturbed_gradient_entry() -> None:
 
 def test_check_flags_dropped_update_gate_term(monkeypatch: pytest.MonkeyPatch) -> None:
     """A backward that drops the ``dz/dh`` path (``da_z @ W_hz``) is caught through dx and dh0."""
-    original = ref._gru_step_backward
+    original = ref.gru_step_backward
 
     def dropped(cell: Any, x: Any, c: Any, dh_new: Any, variant: Any) -> Any:
         dx, dh, grads = original(cell, x, c, dh_new, variant)
@@ -255,7 +255,7 @@ def test_check_flags_dropped_update_gate_term(monkeypatch: pytest.MonkeyPatch) -
 
     params, x, h0, d_out, d_hn = _setup("gru", seed=5)
     good = _all_block_errors("gru", "reset_after", params, x, h0, d_out, d_hn, None)
-    monkeypatch.setattr(ref, "_gru_step_backward", dropped)
+    monkeypatch.setattr(ref, "gru_step_backward", dropped)
     bad = _all_block_errors("gru", "reset_after", params, x, h0, d_out, d_hn, None)
     for block in ("x", "h0"):
         assert max(good[block]) <= TOL, f"correct gradient not accepted at {block}: {good[block]}"

@@ -8,8 +8,8 @@ pattern (clear the low 13 of the 23 mantissa bits) and multiplying in float32:
     bits(t) = bits(x) + 0x0FFF + ((bits(x) >> 13) & 1);   tf32(x) = float(bits(t) & ~0x1FFF)
 
 Infinities and NaNs pass through unchanged. ``Tf32Reference`` is the torch reference (same
-equations, same stack driver) with every matmul, forward and backward, done that way, so the error
-model can be validated against a correct TF32 computation without a GPU.
+equations, same stack driver, ``matmul=tf32_matmul``) with every matmul, forward and backward,
+done that way, so the error model can be validated against a correct TF32 computation without a GPU.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from gruverify.core.params import GRUCellParams, Variant
-from gruverify.core.problem import Capabilities, Problem
+from gruverify.core.params import Variant
+from gruverify.core.problem import Capabilities
 from gruverify.reference.implementations import TorchReference
 
 __all__ = ["Tf32Reference", "round_to_tf32", "round_to_tf32_numpy", "tf32_matmul"]
@@ -63,44 +63,15 @@ def tf32_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return _Tf32MatMul.apply(a, b)  # type: ignore[no-any-return]
 
 
-def _tf32_gru_step(
-    c: GRUCellParams[torch.Tensor], x: torch.Tensor, h: torch.Tensor, variant: str
-) -> torch.Tensor:
-    mm = tf32_matmul
-    a_r = mm(x, c.W_ir.T) + c.b_ir + mm(h, c.W_hr.T) + c.b_hr
-    a_z = mm(x, c.W_iz.T) + c.b_iz + mm(h, c.W_hz.T) + c.b_hz
-    r = torch.sigmoid(a_r)
-    if variant == "reset_after":
-        a_n = mm(x, c.W_in.T) + c.b_in + r * (mm(h, c.W_hn.T) + c.b_hn)
-    else:
-        a_n = mm(x, c.W_in.T) + c.b_in + mm(r * h, c.W_hn.T) + c.b_hn
-    n = torch.tanh(a_n)
-    return torch.sigmoid(-a_z) * n + torch.sigmoid(a_z) * h
-
-
 class Tf32Reference(TorchReference):
     """The torch reference in float32 with TF32-emulated matmuls (forward and backward), on CPU.
 
-    Its arithmetic is ``error_model.ARITHMETICS["tf32"]``.
+    Its arithmetic is ``error_model.ARITHMETICS["tf32"]``: the torch reference's equations with
+    ``matmul=tf32_matmul``.
     """
 
     capabilities = Capabilities()
 
     def __init__(self, variant: Variant = "reset_after", device: str = "cpu") -> None:
-        super().__init__(variant, "float32", device)
+        super().__init__(variant, "float32", device, matmul=tf32_matmul)
         self.name = f"tf32-emulated-reference[{variant}, {device}]"
-
-    def _run(self, problem: Problem, requires_grad: bool) -> tuple[Any, ...]:
-        from gruverify.reference import torch_reference as tr
-
-        dt = torch.float32
-        p = tr.params_to_torch(problem.params, dt, self.device, requires_grad)
-        x = torch.tensor(problem.x, dtype=dt, device=self.device, requires_grad=requires_grad)
-        h0 = None
-        if problem.h0 is not None:
-            h0 = torch.tensor(problem.h0, dtype=dt, device=self.device)
-            h0.requires_grad_(requires_grad)
-        out, h_n = tr._run(
-            _tf32_gru_step, p, x, h0, self.variant, problem.batch_first, problem.lengths
-        )
-        return p, x, h0, out, h_n

@@ -6,6 +6,7 @@ runs the explicit-op torch reference with autograd on any dtype and device.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -46,16 +47,25 @@ class NumpyReference:
 
 
 class TorchReference:
-    """The torch reference (explicit ops, autograd) as an ``Implementation`` on any dtype/device."""
+    """The torch reference (explicit ops, autograd) as an ``Implementation`` on any dtype/device.
+
+    ``matmul`` (``torch.matmul`` when None) does every matrix product, forward and backward: an
+    emulated arithmetic passes its own (``emulation.Tf32Reference``)."""
 
     capabilities = Capabilities()
 
     def __init__(
-        self, variant: Variant = "reset_after", dtype: str = "float64", device: str = "cpu"
+        self,
+        variant: Variant = "reset_after",
+        dtype: str = "float64",
+        device: str = "cpu",
+        *,
+        matmul: Callable[[Any, Any], Any] | None = None,
     ) -> None:
         self.variant: Variant = variant
         self.dtype = dtype
         self.device = device
+        self.matmul = matmul
         self.name = f"torch-reference[{variant}, {dtype}, {device}]"
 
     def _run(self, problem: Problem, requires_grad: bool) -> tuple[Any, ...]:
@@ -72,7 +82,7 @@ class TorchReference:
             h0.requires_grad_(requires_grad)
         out, h_n = gru_forward_torch(
             p, x, h0, variant=self.variant, batch_first=problem.batch_first,
-            lengths=problem.lengths,
+            lengths=problem.lengths, matmul=self.matmul or torch.matmul,
         )  # fmt: skip
         return p, x, h0, out, h_n
 

@@ -1,7 +1,7 @@
 """The float64 numpy reference: GRU and tanh RNN, forward with gate traces, analytic backward.
 
 Explicit equations, no autograd, nothing shared with torch. The step equations are those of
-``gruverify.core.params``; see ../shared/notes/gru-math.md section 1. Both GRU variants:
+``gruverify.core.params``. Both GRU variants:
 
 - ``"reset_after"`` (torch, cuDNN, Keras ``reset_after=True``, ONNX ``linear_before_reset=1``):
   ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``
@@ -16,6 +16,12 @@ complex128, so the complex-step derivative ``Im f(x + i h) / h`` works through t
 Padded batches: with ``lengths``, sequence b is processed for ``t < lengths[b]`` only. Outputs at
 ``t >= lengths[b]`` are zero, its final state is the state after its own last step, and the reverse
 direction starts at ``t = lengths[b] - 1`` (the semantics of torch's packed sequences).
+
+The stepping API is public so that other modules build on these equations instead of copying them:
+``gru_step`` / ``rnn_step`` (one step and its trace), ``gru_step_backward`` / ``rnn_step_backward``
+(its analytic backward), and ``stack_forward`` / ``stack_backward``, the driver over layers,
+directions, lengths and layouts for any step function with that signature (the error model runs it
+with a step that rounds at random).
 """
 
 from __future__ import annotations
@@ -35,23 +41,41 @@ from gruverify.core.params import (
     StackParams,
     Variant,
 )
-from gruverify.core.shapes import CallShape, call_shape, validate_lengths
+from gruverify.core.shapes import (
+    CallShape,
+    from_time_major,
+    stack_call_shape,
+    state_from_batched,
+    state_to_batched,
+    to_time_major,
+    validate_lengths,
+)
 
 __all__ = [
     "StackGradients",
     "StackResult",
+    "StepBackFn",
+    "StepFn",
+    "Trace",
     "gru_backward",
     "gru_cell_step",
     "gru_forward",
+    "gru_step",
+    "gru_step_backward",
     "gru_step_jacobian",
     "rnn_backward",
     "rnn_forward",
+    "rnn_step",
+    "rnn_step_backward",
     "rnn_step_jacobian",
     "sigmoid",
+    "stack_backward",
+    "stack_forward",
 ]
 
 
 Trace = dict[str, np.ndarray]
+"""One step's named values (``StackResult.traces`` holds them stacked over time)."""
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
@@ -98,12 +122,14 @@ class StackGradients:
 
 
 # ---------------------------------------------------------------------------------------------
-# One step of each cell: forward (returns the new state and a cache) and backward.
+# One step of each cell: forward (returns the new state and its trace) and backward.
 
 
-def _gru_step(
+def gru_step(
     cell: GRUCellParams[np.ndarray], x: np.ndarray, h: np.ndarray, variant: Variant
 ) -> tuple[np.ndarray, Trace]:
+    """One GRU step on ``x (B, I)``, ``h (B, H)`` (arrays of one dtype, no conversion): the new
+    state and the trace ``a_r, a_z, a_n, r, z, one_minus_z, n, g, h_prev, h`` (``StackResult``)."""
     a_r = x @ cell.W_ir.T + cell.b_ir + h @ cell.W_hr.T + cell.b_hr
     a_z = x @ cell.W_iz.T + cell.b_iz + h @ cell.W_hz.T + cell.b_hz
     r = sigmoid(a_r)
@@ -126,9 +152,11 @@ def _gru_step(
     return h_new, trace
 
 
-def _gru_step_backward(
+def gru_step_backward(
     cell: GRUCellParams[np.ndarray], x: np.ndarray, c: Trace, dh_new: np.ndarray, variant: Variant
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Backward of ``gru_step`` from its trace ``c`` and the cotangent ``dh_new`` of the new state:
+    ``(dx, dh, parameter gradients by name)``."""
     h, r, z, omz, n, g = c["h_prev"], c["r"], c["z"], c["one_minus_z"], c["n"], c["g"]
     dn = dh_new * omz
     dz = dh_new * (h - n)
@@ -164,21 +192,24 @@ def _gru_step_backward(
     return dx, dh, grads
 
 
-def _rnn_step(
+def rnn_step(
     cell: RNNCellParams[np.ndarray], x: np.ndarray, h: np.ndarray, variant: Any = None
 ) -> tuple[np.ndarray, Trace]:
+    """One tanh-RNN step ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)`` and its trace
+    ``a, h_prev, h`` (``variant`` is ignored: the signature of ``StepFn``)."""
     a = x @ cell.W_ih.T + cell.b_ih + h @ cell.W_hh.T + cell.b_hh
     h_new = np.tanh(a)
     return h_new, {"a": a, "h_prev": h, "h": h_new}
 
 
-def _rnn_step_backward(
+def rnn_step_backward(
     cell: RNNCellParams[np.ndarray],
     x: np.ndarray,
     c: Trace,
     dh_new: np.ndarray,
     variant: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Backward of ``rnn_step``: ``(dx, dh, parameter gradients by name)``."""
     da = dh_new * (1.0 - c["h"] * c["h"])
     grads = {
         "W_ih": da.T @ x,
@@ -193,9 +224,11 @@ def _rnn_step_backward(
 # The stack driver: layers, directions, lengths, layouts. Shared by the GRU and the RNN.
 
 StepFn = Callable[[Any, np.ndarray, np.ndarray, Any], tuple[np.ndarray, Trace]]
+"""``step(cell, x (B, I), h (B, H), variant) -> (h_new, trace)``, e.g. ``gru_step``."""
 StepBackFn = Callable[
     [Any, np.ndarray, Trace, np.ndarray, Any], tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]
 ]
+"""``step_back(cell, x, trace, dh_new, variant) -> (dx, dh, grads)``, e.g. ``gru_step_backward``."""
 
 
 def _as_array(a: Any, dtype: Any) -> np.ndarray:
@@ -218,50 +251,37 @@ def _prepare(
 ) -> tuple[StackParams[Any], np.ndarray, np.ndarray, np.ndarray, CallShape]:
     """Canonical time-major batched float64 (or complex128) arrays and the step mask (T, B)."""
     dtype = _compute_dtype(x, h0, *(v for _, v in params.named()))
-    shape = call_shape(
-        np.shape(x),
-        None if h0 is None else np.shape(h0),
-        input_size=params.input_size,
-        hidden_size=params.hidden_size,
-        num_layers=params.num_layers,
-        num_directions=params.num_directions,
-        batch_first=batch_first,
-    )
+    shape = stack_call_shape(params, np.shape(x), None if h0 is None else np.shape(h0), batch_first)
     lens = validate_lengths(lengths, shape)
-    xa = _as_array(x, dtype)
-    if not shape.batched:
-        xa = xa[:, None, :]
-    elif batch_first:
-        xa = xa.transpose(1, 0, 2)
+    xa = to_time_major(_as_array(x, dtype), shape)
     if h0 is None:
         h0a = np.zeros((params.num_layers * params.num_directions, shape.batch, shape.hidden_size))
         h0a = h0a.astype(dtype)
     else:
-        h0a = _as_array(h0, dtype)
-        if not shape.batched:
-            h0a = h0a[:, None, :]
+        h0a = state_to_batched(_as_array(h0, dtype), shape)
     steps = np.arange(shape.steps)[:, None]
     mask = steps < (lens if lens is not None else np.full(shape.batch, shape.steps))[None, :]
     p = params.map(lambda v: _as_array(v, dtype))
     return p, xa, h0a, mask, shape
 
 
-def _to_caller_layout(seq: np.ndarray, shape: CallShape) -> np.ndarray:
-    if not shape.batched:
-        return seq[:, 0, :]
-    return seq.transpose(1, 0, 2) if shape.batch_first else seq
-
-
-def _from_caller_layout(seq: Any, shape: CallShape, dtype: Any) -> np.ndarray:
+def _output_cotangent(seq: Any, shape: CallShape, dtype: Any) -> np.ndarray:
     arr = _as_array(seq, dtype)
     if arr.shape != shape.output_shape:
         raise ValueError(f"output cotangent has shape {arr.shape}, expected {shape.output_shape}")
-    if not shape.batched:
-        return arr[:, None, :]
-    return arr.transpose(1, 0, 2) if shape.batch_first else arr
+    return to_time_major(arr, shape)
 
 
-def _stack_forward(
+def stack_forward(
+    step: StepFn, params: StackParams[Any], x: Any, h0: Any, variant: Any,
+    batch_first: bool, lengths: Any,
+) -> StackResult:  # fmt: skip
+    """Run ``step`` over every layer, direction and time step of the stack (module docstring);
+    ``h0=None`` means zeros. ``gru_forward`` is ``stack_forward(gru_step, ...)``."""
+    return _forward_with_inputs(step, params, x, h0, variant, batch_first, lengths)[0]
+
+
+def _forward_with_inputs(
     step: StepFn, params: StackParams[Any], x: Any, h0: Any, variant: Any,
     batch_first: bool, lengths: Any,
 ) -> tuple[StackResult, list[np.ndarray]]:  # fmt: skip
@@ -287,23 +307,25 @@ def _stack_forward(
             row_traces.append({k: np.stack([s[k] for s in steps if s]) for k in steps[0] or {}})
         traces.append(tuple(row_traces))
         seq = out
-    hn = h_n if shape.batched else h_n[:, 0, :]
-    result = StackResult(_to_caller_layout(seq, shape), hn, tuple(traces), mask, shape)
+    hn = state_from_batched(h_n, shape)
+    result = StackResult(from_time_major(seq, shape), hn, tuple(traces), mask, shape)
     return result, layer_inputs
 
 
-def _stack_backward(
+def stack_backward(
     step: StepFn, step_back: StepBackFn, params: StackParams[Any], x: Any, h0: Any,
     d_output: Any, d_h_n: Any, variant: Any, batch_first: bool, lengths: Any,
 ) -> StackGradients:  # fmt: skip
-    fwd, layer_inputs = _stack_forward(step, params, x, h0, variant, batch_first, lengths)
+    """Gradients of ``sum(d_output * output) + sum(d_h_n * h_n)`` through ``stack_forward(step,
+    ...)`` with ``step_back`` the backward of ``step`` (None cotangents mean zeros)."""
+    fwd, layer_inputs = _forward_with_inputs(step, params, x, h0, variant, batch_first, lengths)
     p, _, h0a, mask, shape = _prepare(params, x, h0, batch_first, lengths)
     dtype = layer_inputs[0].dtype
     T, D, H, L = shape.steps, p.num_directions, shape.hidden_size, p.num_layers
     d_seq = (
         np.zeros((T, shape.batch, D * H), dtype)
         if d_output is None
-        else _from_caller_layout(d_output, shape, dtype)
+        else _output_cotangent(d_output, shape, dtype)
     )
     if d_h_n is None:
         dhn = np.zeros_like(h0a)
@@ -311,8 +333,7 @@ def _stack_backward(
         dhn = _as_array(d_h_n, dtype)
         if dhn.shape != tuple(np.shape(fwd.h_n)):
             raise ValueError(f"h_n cotangent has shape {dhn.shape}, expected {np.shape(fwd.h_n)}")
-        if not shape.batched:
-            dhn = dhn[:, None, :]
+        dhn = state_to_batched(dhn, shape)
     dh0 = np.zeros_like(h0a)
     drows: list[tuple[Any, ...]] = [()] * L
     for layer in range(L - 1, -1, -1):
@@ -337,8 +358,8 @@ def _stack_backward(
         drows[layer] = tuple(drow)
         d_seq = d_inp
     dparams: StackParams[Any] = StackParams(tuple(drows), bias=p.bias)
-    dx = _to_caller_layout(d_seq, shape)
-    return StackGradients(dx, dh0 if shape.batched else dh0[:, 0, :], dparams, fwd)
+    dx = from_time_major(d_seq, shape)
+    return StackGradients(dx, state_from_batched(dh0, shape), dparams, fwd)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,7 +382,7 @@ def gru_forward(
 ) -> StackResult:
     """Run a GRU stack. ``h0=None`` means zeros. Returns outputs, final states and gate traces."""
     _check_variant(variant)
-    return _stack_forward(_gru_step, params, x, h0, variant, batch_first, lengths)[0]
+    return stack_forward(gru_step, params, x, h0, variant, batch_first, lengths)
 
 
 def gru_backward(
@@ -381,8 +402,8 @@ def gru_backward(
     gradient with respect to the input, the initial state and every named parameter.
     """
     _check_variant(variant)
-    return _stack_backward(
-        _gru_step, _gru_step_backward, params, x, h0, d_output, d_h_n, variant, batch_first, lengths
+    return stack_backward(
+        gru_step, gru_step_backward, params, x, h0, d_output, d_h_n, variant, batch_first, lengths
     )
 
 
@@ -395,7 +416,7 @@ def rnn_forward(
     lengths: Any = None,
 ) -> StackResult:
     """Run a tanh-RNN stack: ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)``."""
-    return _stack_forward(_rnn_step, params, x, h0, None, batch_first, lengths)[0]
+    return stack_forward(rnn_step, params, x, h0, None, batch_first, lengths)
 
 
 def rnn_backward(
@@ -409,8 +430,8 @@ def rnn_backward(
     lengths: Any = None,
 ) -> StackGradients:
     """Analytic gradients of ``sum(d_output * output) + sum(d_h_n * h_n)`` for the tanh RNN."""
-    return _stack_backward(
-        _rnn_step, _rnn_step_backward, params, x, h0, d_output, d_h_n, None, batch_first, lengths
+    return stack_backward(
+        rnn_step, rnn_step_backward, params, x, h0, d_output, d_h_n, None, batch_first, lengths
     )
 
 
@@ -421,11 +442,14 @@ def gru_cell_step(
     *,
     variant: Variant = "reset_after",
 ) -> tuple[np.ndarray, Mapping[str, np.ndarray]]:
-    """One GRU step on ``x (B, I)``, ``h (B, H)``: the new state and the step's gate values."""
+    """One GRU step on ``x (B, I)``, ``h (B, H)``: the new state and the step's gate values.
+
+    ``gru_step`` with the variant checked and the arrays converted first (float64, or complex128
+    when any is complex)."""
     _check_variant(variant)
     dtype = _compute_dtype(x, h, *(v for _, v in cell.items()))
     c = cell.map(lambda v: _as_array(v, dtype))
-    return _gru_step(c, _as_array(x, dtype), _as_array(h, dtype), variant)
+    return gru_step(c, _as_array(x, dtype), _as_array(h, dtype), variant)
 
 
 def gru_step_jacobian(
@@ -435,7 +459,7 @@ def gru_step_jacobian(
     *,
     variant: Variant = "reset_after",
 ) -> np.ndarray:
-    """The exact step Jacobian ``dh'/dh`` ``(B, H, H)`` of gru-math.md section 3.
+    """The exact step Jacobian ``dh'/dh`` ``(B, H, H)`` (derived in docs/vanishing.md).
 
     Reset-after: ``J = D(z) + D(1-z) D(1-n^2) [D(r) W_hn + D(g r (1-r)) W_hr] + D((h-n) z (1-z)) W_hz``;
     reset-before: ``J = D(z) + D(1-z) D(1-n^2) W_hn [D(r) + D(h r (1-r)) W_hr] + D((h-n) z (1-z)) W_hz``.
@@ -460,5 +484,5 @@ def gru_step_jacobian(
 def rnn_step_jacobian(cell: RNNCellParams[np.ndarray], x: np.ndarray, h: np.ndarray) -> np.ndarray:
     """``dh'/dh = D(1 - h'^2) W_hh`` ``(B, H, H)`` for one tanh-RNN step."""
     c = cell.map(lambda v: _as_array(v, np.float64))
-    h_new, _ = _rnn_step(c, np.asarray(x, np.float64), np.asarray(h, np.float64))
+    h_new, _ = rnn_step(c, np.asarray(x, np.float64), np.asarray(h, np.float64))
     return (1.0 - h_new * h_new)[:, :, None] * c.W_hh[None]  # type: ignore[no-any-return]

@@ -4,19 +4,48 @@ Same equations and semantics as ``gruverify.reference.numpy_reference`` (variant
 lengths), built from matmuls, sigmoid and tanh only, so torch autograd differentiates it and it runs on
 CUDA. It is a reference for other devices and dtypes, not a second opinion on the math: the float64
 numpy reference is the ground truth and this module is tested against it.
+
+Every matrix product goes through a ``matmul`` argument (``torch.matmul`` by default), so an
+emulated arithmetic (``gruverify.reference.emulation.tf32_matmul``) is an argument, not a copy of
+the equations. ``gru_gates`` is the one place the GRU step is written; ``gru_step`` / ``rnn_step``
+give the new state and ``run_stack`` drives any such step over layers, directions and lengths.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
 from gruverify.core.params import VARIANTS, GRUCellParams, RNNCellParams, StackParams, Variant
-from gruverify.core.shapes import call_shape, validate_lengths
+from gruverify.core.shapes import (
+    from_time_major,
+    stack_call_shape,
+    state_from_batched,
+    state_to_batched,
+    to_time_major,
+    validate_lengths,
+)
 
-__all__ = ["gru_forward_torch", "params_to_torch", "rnn_forward_torch"]
+__all__ = [
+    "Matmul",
+    "StepFn",
+    "gru_forward_torch",
+    "gru_gates",
+    "gru_step",
+    "params_to_torch",
+    "rnn_forward_torch",
+    "rnn_step",
+    "run_stack",
+]
+
+Matmul = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""``matmul(a, b) -> a @ b``: ``torch.matmul``, or an emulated arithmetic's product."""
+StepFn = Callable[[Any, torch.Tensor, torch.Tensor, str], torch.Tensor]
+"""``step(cell, x (B, I), h (B, H), variant) -> h_new``, e.g. ``gru_step``."""
 
 
 def params_to_torch(
@@ -34,28 +63,62 @@ def params_to_torch(
     return params.map(conv)
 
 
-def _gru_step(
-    c: GRUCellParams[torch.Tensor], x: torch.Tensor, h: torch.Tensor, variant: str
-) -> torch.Tensor:
-    a_r = x @ c.W_ir.T + c.b_ir + h @ c.W_hr.T + c.b_hr
-    a_z = x @ c.W_iz.T + c.b_iz + h @ c.W_hz.T + c.b_hz
+def gru_gates(
+    c: GRUCellParams[torch.Tensor],
+    x: torch.Tensor,
+    h: torch.Tensor,
+    variant: str,
+    matmul: Matmul = torch.matmul,
+) -> dict[str, torch.Tensor]:
+    """One GRU step on ``x (B, I)``, ``h (B, H)``: ``a_r, a_z, a_n, r, z, one_minus_z, n`` and the
+    new state ``h``, with ``1 - z`` as ``sigmoid(-a_z)``."""
+    a_r = matmul(x, c.W_ir.T) + c.b_ir + matmul(h, c.W_hr.T) + c.b_hr
+    a_z = matmul(x, c.W_iz.T) + c.b_iz + matmul(h, c.W_hz.T) + c.b_hz
     r = torch.sigmoid(a_r)
     if variant == "reset_after":
-        a_n = x @ c.W_in.T + c.b_in + r * (h @ c.W_hn.T + c.b_hn)
+        a_n = matmul(x, c.W_in.T) + c.b_in + r * (matmul(h, c.W_hn.T) + c.b_hn)
     else:
-        a_n = x @ c.W_in.T + c.b_in + (r * h) @ c.W_hn.T + c.b_hn
+        a_n = matmul(x, c.W_in.T) + c.b_in + matmul(r * h, c.W_hn.T) + c.b_hn
     n = torch.tanh(a_n)
-    return torch.sigmoid(-a_z) * n + torch.sigmoid(a_z) * h
+    z = torch.sigmoid(a_z)
+    omz = torch.sigmoid(-a_z)
+    h_new = omz * n + z * h
+    return {
+        "a_r": a_r,
+        "a_z": a_z,
+        "a_n": a_n,
+        "r": r,
+        "z": z,
+        "one_minus_z": omz,
+        "n": n,
+        "h": h_new,
+    }
 
 
-def _rnn_step(
-    c: RNNCellParams[torch.Tensor], x: torch.Tensor, h: torch.Tensor, variant: str
+def gru_step(
+    c: GRUCellParams[torch.Tensor],
+    x: torch.Tensor,
+    h: torch.Tensor,
+    variant: str,
+    matmul: Matmul = torch.matmul,
 ) -> torch.Tensor:
-    return torch.tanh(x @ c.W_ih.T + c.b_ih + h @ c.W_hh.T + c.b_hh)
+    """The new state of one GRU step (``gru_gates``)."""
+    return gru_gates(c, x, h, variant, matmul)["h"]
 
 
-def _run(
-    step: Any,
+def rnn_step(
+    c: RNNCellParams[torch.Tensor],
+    x: torch.Tensor,
+    h: torch.Tensor,
+    variant: str = "rnn",
+    matmul: Matmul = torch.matmul,
+) -> torch.Tensor:
+    """One tanh-RNN step ``tanh(W_ih x + b_ih + W_hh h + b_hh)`` (``variant`` is ignored)."""
+    return torch.tanh(matmul(x, c.W_ih.T) + c.b_ih + matmul(h, c.W_hh.T) + c.b_hh)
+
+
+def run_stack(
+    step: StepFn,
     params: StackParams[Any],
     x: torch.Tensor,
     h0: torch.Tensor | None,
@@ -63,22 +126,15 @@ def _run(
     batch_first: bool,
     lengths: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    shape = call_shape(
-        tuple(x.shape),
-        None if h0 is None else tuple(h0.shape),
-        input_size=params.input_size,
-        hidden_size=params.hidden_size,
-        num_layers=params.num_layers,
-        num_directions=params.num_directions,
-        batch_first=batch_first,
+    """``(output, h_n)`` of ``step`` run over every layer, direction and time step (the semantics of
+    ``numpy_reference.stack_forward``); ``h0=None`` means zeros."""
+    shape = stack_call_shape(
+        params, tuple(x.shape), None if h0 is None else tuple(h0.shape), batch_first
     )
     lens = validate_lengths(lengths, shape)
-    seq = x.unsqueeze(1) if not shape.batched else (x.transpose(0, 1) if batch_first else x)
+    seq = to_time_major(x, shape)
     T, B, H, D = shape.steps, shape.batch, shape.hidden_size, params.num_directions
-    if h0 is None:
-        h0 = seq.new_zeros((params.num_layers * D, B, H))
-    elif not shape.batched:
-        h0 = h0.unsqueeze(1)
+    h0 = seq.new_zeros((params.num_layers * D, B, H)) if h0 is None else state_to_batched(h0, shape)
     masks: list[torch.Tensor | None] = [None] * T
     if lens is not None:
         lt = torch.as_tensor(lens, device=seq.device)
@@ -101,9 +157,7 @@ def _run(
             outs.append(torch.stack(ys))
         seq = torch.cat(outs, dim=2) if D == 2 else outs[0]
     h_n = torch.stack(finals)
-    if not shape.batched:
-        return seq[:, 0], h_n[:, 0]
-    return (seq.transpose(0, 1) if batch_first else seq), h_n
+    return from_time_major(seq, shape), state_from_batched(h_n, shape)
 
 
 def gru_forward_torch(
@@ -114,11 +168,14 @@ def gru_forward_torch(
     variant: Variant = "reset_after",
     batch_first: bool = False,
     lengths: Any = None,
+    matmul: Matmul = torch.matmul,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(output, h_n)`` of a GRU stack with tensor parameters (see ``params_to_torch``)."""
+    """``(output, h_n)`` of a GRU stack with tensor parameters (see ``params_to_torch``), every
+    matrix product by ``matmul``."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown GRU variant {variant!r}; expected one of {VARIANTS}")
-    return _run(_gru_step, params, x, h0, variant, batch_first, lengths)
+    step = functools.partial(gru_step, matmul=matmul)
+    return run_stack(step, params, x, h0, variant, batch_first, lengths)
 
 
 def rnn_forward_torch(
@@ -128,6 +185,8 @@ def rnn_forward_torch(
     *,
     batch_first: bool = False,
     lengths: Any = None,
+    matmul: Matmul = torch.matmul,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(output, h_n)`` of a tanh-RNN stack with tensor parameters."""
-    return _run(_rnn_step, params, x, h0, "rnn", batch_first, lengths)
+    step = functools.partial(rnn_step, matmul=matmul)
+    return run_stack(step, params, x, h0, "rnn", batch_first, lengths)
