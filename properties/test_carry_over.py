@@ -1,6 +1,6 @@
 """Carry-over: as the update gate saturates the state is carried and the step Jacobian tends to I.
 
-Laws: gruverify.laws.carry_over (bounds of ../shared/notes/gru-math.md section 3, and the exact
+Laws: gruverify.laws.carry_over (bounds of docs/gru-math.md section 3, and the exact
 known-time-scale case in both update-gate conventions). The bounds are checked along the float64
 reference trajectory with the new state and gates computed by torch on each device; the known time
 scale on the references in every dtype and device, through their gradients.

@@ -57,7 +57,7 @@ from gruverify.reference.numpy_reference import gru_forward, sigmoid
 
 F64_TOL = 1e-12  # float64 library vs float64 reference; measured 1e-16 (measurements.md)
 # float32 library vs float64 reference at these sizes (T <= 6, H <= 5, outputs in (-1, 1)):
-# ../shared/notes/measurements.md measured 1e-7 to 7e-7 for torch, ONNX Runtime, Keras and Flax;
+# docs/measurements.md measured 1e-7 to 7e-7 for torch, ONNX Runtime, Keras and Flax;
 # 1e-5 leaves rounding headroom and is still 1000x below a gate mistake (>= 1e-2 below).
 F32_TOL = 1e-5
 BUG_MIN = 1e-2  # a planted converter bug must produce at least this error

@@ -3,7 +3,7 @@
 Laws: ``flax.linen.GRUCell`` with ``gru_cell_to_flax_linen(p)`` computes the reference's reset-after
 GRU, with any biases (b_hr, b_hz folded into b_ir, b_iz); ``flax.nnx.GRUCell`` with
 ``gru_cell_to_flax_nnx(p)`` computes it whenever ``b_hn = 0``; max abs error <= 1e-5 (float32;
-measured ~1e-7, ../shared/notes/measurements.md). With ``b_hn != 0`` the nnx converter raises
+measured ~1e-7, docs/measurements.md). With ``b_hn != 0`` the nnx converter raises
 ``UnsupportedParameterError`` (nnx has no b_hn, google/flax#5594), and dropping it explicitly gives a
 visibly different GRU. Weights read from Flax-initialised cells (random biases) reproduce Flax.
 A planted converter bug (the linen ``ir``/``iz`` modules exchanged) is caught.

@@ -4,7 +4,7 @@ Laws: ``keras.layers.GRU(reset_after=True)`` loaded with ``gru_cell_to_keras(p, 
 ``gru_forward(p, variant="reset_after")``, and ``reset_after=False`` with ``gru_cell_to_keras(p,
 False)`` computes ``gru_forward(p, variant="reset_before")`` (outputs and final state, with and
 without an initial state, with and without bias, a two-layer bidirectional stack), max abs error
-<= 1e-5 (float32; measured ~1e-7, ../shared/notes/measurements.md). ``gru_cell_from_keras`` on a
+<= 1e-5 (float32; measured ~1e-7, docs/measurements.md). ``gru_cell_from_keras`` on a
 Keras-initialised layer gives parameters with which the reference reproduces Keras. Planted
 converter bugs (z/r swapped in the kernels, or in the biases only: keras#8720, #15915) are caught.
 """

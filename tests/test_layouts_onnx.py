@@ -5,7 +5,7 @@ Laws: a GRU node built by ``make_onnx_gru_model`` from canonical cells computes
 for directions forward / reverse / bidirectional, with and without ``initial_h``, and with
 ``sequence_lens`` (outputs past a sequence's length zero, the reverse direction starting at its last
 valid step): outputs in torch's layout (T, B, dirs * H) and ``Y_h``, max abs error <= 1e-5 (float32;
-measured ~1e-7, ../shared/notes/measurements.md). A reverse-only node equals the reverse half of a
+measured ~1e-7, docs/measurements.md). A reverse-only node equals the reverse half of a
 bidirectional reference. The course (Ng) notation, converted to canonical and then to ONNX with
 ``linear_before_reset=0``, reproduces ``ng_gru_forward``. Planted bugs (torch's r, z, n gate order
 given to ONNX; the wrong ``linear_before_reset``: pytorch#189225) are caught.

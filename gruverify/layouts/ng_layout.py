@@ -11,7 +11,7 @@ the previous state stacked *above* the input::
 The reset gate multiplies ``c<t-1>`` *before* the matrix product, so the course's GRU is the
 reset-before variant (Cho et al. 2014; ``variant="reset_before"``, ONNX ``linear_before_reset=0``,
 Keras ``reset_after=False``), not torch's reset-after. Its update gate is the complement of the
-canonical one (../shared/notes/gru-math.md section 1): ``Gamma_u = 1 - z``, ``Gamma_r = r``,
+canonical one (docs/gru-math.md section 1): ``Gamma_u = 1 - z``, ``Gamma_r = r``,
 ``c = h``. Since ``1 - sigmoid(a) = sigmoid(-a)``::
 
     W_u = -[W_hz | W_iz]    b_u = -(b_iz + b_hz)

@@ -3,7 +3,7 @@
 Every module has ``torch.nn.GRU``'s constructor, state-dict names and call semantics
 (``gruverify.zoo.base.ZooGRU``). ``MUTANTS`` maps a name to ``(class, the bug pattern, the check
 expected to catch it)``; ``CORRECT`` maps a name to ``(class, how it differs from torch, "")``.
-The mutants mirror the defects of ../shared/notes/real-bugs.md (each class docstring cites its
+The mutants mirror the defects of docs/real-bugs.md (each class docstring cites its
 tracker thread). Usage: ``gruverify check gruverify.zoo.mutants:NoResetBias``.
 """
 

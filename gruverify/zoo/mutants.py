@@ -2,7 +2,7 @@
 
 Every class has ``torch.nn.GRU``'s constructor, state-dict names and call signature, and computes the
 correct GRU except for its one planted bug; its docstring names the tracker thread it mirrors (see
-../shared/notes/real-bugs.md) and the condition under which the bug is visible. A conformance
+docs/real-bugs.md) and the condition under which the bug is visible. A conformance
 checker that passes any of them is missing a check: ``gruverify check gruverify.zoo.mutants:NAME``.
 """
 
@@ -111,7 +111,7 @@ class UpdateConventionFlipped(ZooGRU):
 
     Andrew Ng's course and Chung et al. 2014 write ``c_t = G_u c~ + (1 - G_u) c_{t-1}``, i.e.
     ``G_u = 1 - z``; using that formula with torch's z (unconverted weights) gives this bug
-    (../shared/notes/gru-math.md).
+    (docs/gru-math.md section 1).
     """
 
     def update(self, n: Tensor, z: Tensor, h: Tensor) -> Tensor:
@@ -170,7 +170,7 @@ class PerturbedWeightBlock(ZooGRU):
     """A small defect: ``W_hz`` used with a relative error of 1e-3 (e.g. a lossy weight copy).
 
     Below a naive 1e-2 test tolerance; the error model's float32 tolerance catches 1e-4
-    (../shared/notes/measurements.md).
+    (docs/measurements.md).
     """
 
     rel = 1e-3
