@@ -1,6 +1,6 @@
 """Hypothesis strategies for GRU problems: configurations, parameters, inputs, dtypes and devices.
 
-They aim at the corners where kernels break (../shared/notes/real-bugs.md): sequence length 1 and
+They aim at the corners where kernels break (docs/real-bugs.md): sequence length 1 and
 lengths past 100, batch 1 and more, input and hidden sizes of 1, odd sizes and sizes that are not
 multiples of 8, input size != hidden size, 1 to 3 layers, both directions, batch-first and unbatched
 calls, padded batches with per-sequence lengths, no bias, ``h0`` given or ``None``; parameters that
@@ -23,6 +23,7 @@ import numpy as np
 from hypothesis import note
 from hypothesis import strategies as st
 
+from gruverify.core.dtypes import DTYPES
 from gruverify.core.params import (
     VARIANTS,
     GRUCellParams,
@@ -46,11 +47,11 @@ __all__ = [
     "devices",
     "dtypes",
     "make_case",
-    "make_params",
     "problems",
     "seeds",
     "sizes",
     "steps",
+    "params_of_kind",
     "variants",
     "with_update_bias",
 ]
@@ -127,9 +128,7 @@ def variants() -> st.SearchStrategy[Variant]:
     return st.sampled_from(VARIANTS)
 
 
-def dtypes(
-    include: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16"),
-) -> st.SearchStrategy[str]:
+def dtypes(include: tuple[str, ...] = DTYPES) -> st.SearchStrategy[str]:
     return st.sampled_from(include)
 
 
@@ -187,10 +186,11 @@ def configs(
     )
 
 
-def make_params(
+def params_of_kind(
     config: Config, kind: ParamKind, rng: np.random.Generator, *, scale: float | None = None
 ) -> GRUParams:
-    """Parameters of ``kind`` for ``config`` (see the module docstring)."""
+    """GRU parameters of ``kind`` (ordinary, large, saturating, chrono; see the module docstring)
+    for the sizes of ``config``."""
     H = config.hidden_size
     common = dict(
         input_size=config.input_size, hidden_size=H, num_layers=config.num_layers,
@@ -242,7 +242,7 @@ def make_case(
 ) -> Case:
     """The deterministic problem for a configuration, kinds and seed."""
     rng = np.random.default_rng(seed)
-    params = make_params(config, param_kind, rng, scale=scale)
+    params = params_of_kind(config, param_kind, rng, scale=scale)
     T, I, H = config.steps, config.input_size, config.hidden_size
     LD = config.num_layers * config.num_directions
     if config.batch is None:

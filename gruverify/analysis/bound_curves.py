@@ -14,7 +14,8 @@ import math
 
 import numpy as np
 
-from gruverify.core.params import VARIANTS, GRUCellParams, RNNCellParams, Variant
+from gruverify.core.bounds import carry_constant
+from gruverify.core.params import GRUCellParams, RNNCellParams, Variant
 
 __all__ = ["GRUBoundCurves", "gru_bound_curves", "gru_carry_terms", "rnn_upper_bound"]
 
@@ -25,7 +26,8 @@ def gru_carry_terms(
     h_prev: np.ndarray,
     variant: Variant,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(eps_t, K_t)`` per step of docs/gru-math.md section 3, for gate traces ``(T, H)``.
+    """``(eps_t, K_t)`` per step of docs/gru-math.md section 3, for gate traces ``(T, H)``
+    (``K_t`` is ``gruverify.core.bounds.carry_constant``).
 
     ``eps_t = max_i (1 - z_{t,i})``, ``hinf = ||h_{t-1}||_inf``, spectral norms ``||.||``:
     ``K_after = ||W_hn|| + (1/4) ginf ||W_hr|| + (1 + hinf) ||W_hz||`` with
@@ -35,15 +37,7 @@ def gru_carry_terms(
     """
     eps = np.max(one_minus_z, axis=1)
     hinf = np.max(np.abs(h_prev), axis=1)
-    n_hn, n_hr, n_hz = (float(np.linalg.norm(w, 2)) for w in (cell.W_hn, cell.W_hr, cell.W_hz))
-    if variant == "reset_after":
-        ginf = float(np.linalg.norm(cell.W_hn, np.inf)) * hinf + float(np.max(np.abs(cell.b_hn)))
-        K = n_hn + 0.25 * ginf * n_hr + (1.0 + hinf) * n_hz
-    elif variant == "reset_before":
-        K = n_hn * (1.0 + 0.25 * hinf * n_hr) + (1.0 + hinf) * n_hz
-    else:
-        raise ValueError(f"unknown GRU variant {variant!r}; expected one of {VARIANTS}")
-    return eps, K
+    return eps, carry_constant(cell, hinf, variant)
 
 
 def rnn_upper_bound(cell: RNNCellParams[np.ndarray], grid: np.ndarray) -> tuple[float, np.ndarray]:

@@ -22,6 +22,7 @@ import numpy as np
 __all__ = [
     "CallShape",
     "Layout",
+    "ProblemLike",
     "ShapeError",
     "StackSizes",
     "call_shape",

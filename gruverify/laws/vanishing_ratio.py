@@ -1,11 +1,12 @@
 """The vanishing-gradient ratio: a GRU can keep a gradient that a tanh RNN provably loses.
 
-(../shared/notes/gru-math.md section 4.) For the tanh RNN ``h_t = tanh(W h_{t-1} + U x_t + b)``,
+(docs/gru-math.md section 4.) For the tanh RNN ``h_t = tanh(W h_{t-1} + U x_t + b)``,
 ``J_t = D(1 - h_t^2) W`` and ``tanh' <= 1`` give
 
     ||dh_T/dh_0||_2 <= sigma_max(W)^T                                   (Pascanu et al. 2013)
 
-For a GRU, ``d_t = eps_t (1 + K_t)`` (``gruverify.laws.carry_over``) gives, while every ``d_t < 1``,
+For a GRU, ``d_t = eps_t (1 + K_t)`` (``gruverify.laws.carry_over``, ``K`` of
+``gruverify.core.bounds``) gives, while every ``d_t < 1``,
 
     ||dh_T/dh_0||_2 >= sigma_min(dh_T/dh_0) >= prod_t (1 - d_t).
 
@@ -28,6 +29,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from gruverify.core.bounds import carry_constant, gate_reach
 from gruverify.core.params import (
     GRUCellParams,
     RNNCellParams,
@@ -36,9 +38,9 @@ from gruverify.core.params import (
     random_rnn_params,
 )
 from gruverify.laws.base import LawViolation
-from gruverify.laws.carry_over import JacobianFn, analytic_jacobian, carry_constant
+from gruverify.laws.carry_over import JacobianFn, analytic_jacobian
 from gruverify.laws.gates import GateFn, numpy_gates
-from gruverify.reference.numpy_reference import rnn_step_jacobian
+from gruverify.reference.numpy_reference import rnn_step, rnn_step_jacobian
 
 __all__ = [
     "RNNJacobianFn",
@@ -55,10 +57,6 @@ RNNJacobianFn = Callable[[RNNCellParams[np.ndarray], np.ndarray, np.ndarray], np
 """``jacobian(cell, x (B, I), h (B, H))`` -> ``dh'/dh`` ``(B, H, H)`` of one RNN step."""
 
 
-def _rnn_step(cell: RNNCellParams[np.ndarray], x: np.ndarray, h: np.ndarray) -> np.ndarray:
-    return np.tanh(x @ cell.W_ih.T + cell.b_ih + h @ cell.W_hh.T + cell.b_hh)  # type: ignore[no-any-return]
-
-
 def rnn_state_jacobian(
     cell: RNNCellParams[np.ndarray],
     x: np.ndarray,
@@ -71,7 +69,7 @@ def rnn_state_jacobian(
     P = np.broadcast_to(np.eye(H), (B, H, H)).copy()
     for x_t in np.asarray(x, dtype=np.float64):
         P = jacobian(cell, x_t, h) @ P
-        h = _rnn_step(cell, x_t, h)
+        h = rnn_step(cell, x_t, h)[0]
     return P
 
 
@@ -116,7 +114,7 @@ def construct_update_bias(
     K = float(carry_constant(cell, np.array([h_inf]), variant)[0])
     target = (1.0 - sigma) / (2.0 * (1.0 + K))
     margin = math.log(1.0 / target - 1.0)
-    reach = np.sum(np.abs(cell.W_iz), axis=1) * x_inf + np.sum(np.abs(cell.W_hz), axis=1) * h_inf
+    reach = gate_reach(cell.W_iz, cell.W_hz, x_inf, h_inf)
     return cell.replace(b_iz=margin + reach - cell.b_hz)
 
 

@@ -13,7 +13,7 @@ For a scalar function ``f: R^n -> R`` at ``x`` along a direction ``u`` (the dire
   ``O(h^2)`` plus rounding, about 1e-16. It needs ``f`` analytic along the path (tanh, sigmoid,
   polynomials are); ``abs``, ``max``, ``clamp`` and branches on the value break it.
 
-See ../shared/notes/gru-math.md section 5 for measured errors. ``reference_loss`` turns the numpy
+Measured errors: docs/gru-math.md section 5. ``reference_loss`` turns the numpy
 GRU or RNN reference into ``L(theta) = sum(d_output * output) + sum(d_h_n * h_n)`` as a function of
 a flat vector (the input, the initial state, or all parameters in ``StackParams.flat`` order); the
 reference computes in complex128 when given complex arrays, so all three methods apply to it.

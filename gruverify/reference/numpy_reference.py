@@ -1,7 +1,7 @@
 """The float64 numpy reference: GRU and tanh RNN, forward with gate traces, analytic backward.
 
 Explicit equations, no autograd, nothing shared with torch. The step equations are those of
-``gruverify.core.params``. Both GRU variants:
+``gruverify.core.params`` (docs/gru-math.md section 1). Both GRU variants:
 
 - ``"reset_after"`` (torch, cuDNN, Keras ``reset_after=True``, ONNX ``linear_before_reset=1``):
   ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``
@@ -459,7 +459,7 @@ def gru_step_jacobian(
     *,
     variant: Variant = "reset_after",
 ) -> np.ndarray:
-    """The exact step Jacobian ``dh'/dh`` ``(B, H, H)`` (derived in docs/vanishing.md).
+    """The exact step Jacobian ``dh'/dh`` ``(B, H, H)`` (docs/gru-math.md section 3).
 
     Reset-after: ``J = D(z) + D(1-z) D(1-n^2) [D(r) W_hn + D(g r (1-r)) W_hr] + D((h-n) z (1-z)) W_hz``;
     reset-before: ``J = D(z) + D(1-z) D(1-n^2) W_hn [D(r) + D(h r (1-r)) W_hr] + D((h-n) z (1-z)) W_hz``.
