@@ -398,6 +398,29 @@ def test_no_file_refers_to_the_private_notes() -> None:
     assert not violations, _report(violations)
 
 
+def readme_layout(text: str) -> tuple[set[str], set[str]]:
+    """The README's layout block: (entries listed under ``gruverify/``, top-level folders listed)."""
+    block = text.split("## Layout and development", 1)[1].split("```", 2)[1]
+    inside, top = set(), set()
+    for line in block.splitlines()[1:]:
+        first = line.strip().split("  ")[0]
+        if line.startswith("  ") and not first.startswith("("):
+            inside.update(name.strip() for name in first.split(","))
+        elif first.endswith("/") and first != f"{PACKAGE}/":
+            top.add(first)
+    return inside, top
+
+
+def test_readme_layout_matches_the_tree() -> None:
+    inside, top = readme_layout((REPO / "README.md").read_text(encoding="utf-8"))
+    root = REPO / PACKAGE
+    actual = {p.name + "/" for p in root.iterdir() if (p / "__init__.py").is_file()}
+    actual |= {p.name for p in root.glob("*.py")} - {"__init__.py", "__main__.py"}
+    assert inside == actual, (sorted(inside - actual), sorted(actual - inside))
+    missing = sorted(name for name in top if not (REPO / name).is_dir())
+    assert not missing, missing
+
+
 def test_every_layer_is_placed(package: dict[str, Module]) -> None:
     """Every top-level module and subpackage is in LAYERS or APART (the rules see all code)."""
     layers = {_layer(name) for name in package} - {""}
@@ -506,6 +529,12 @@ def test_rule_function_length_can_fail() -> None:
     )
     [v] = long_functions(too_long)
     assert "gruverify/core/a.py:2: f is 81 lines" in v, v
+
+
+def test_rule_readme_layout_can_fail() -> None:
+    text = "## Layout and development\n\n```\ngruverify/  lib\n  core/  x\n  a.py, b.py  y\n"
+    text += "  (beside)\ntests/  t\n```\n"
+    assert readme_layout(text) == ({"core/", "a.py", "b.py"}, {"tests/"})
 
 
 def test_rule_forbidden_text_can_fail() -> None:
