@@ -27,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from gruverify.core.dtypes import DTYPES
+
 __all__ = ["GruCheckItem", "conformance_tests", "run_one_check"]
 
 _CACHE: dict[tuple[Any, ...], Any] = {}
@@ -40,7 +42,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gru-device", default=None, choices=("cpu", "cuda"),
                     help="device (default: cpu, plus cuda when available)")  # fmt: skip
     group.addoption("--gru-dtype", default=None,
-                    choices=("float64", "float32", "float16", "bfloat16"), help="dtype")  # fmt: skip
+                    choices=DTYPES, help="dtype")  # fmt: skip
     group.addoption("--gru-profile", default=None, choices=("quick", "ci", "thorough"),
                     help="hypothesis profile for the checks (default ci)")  # fmt: skip
     group.addoption("--gru-seed", default=None, type=int, help="fix the draw")
@@ -48,19 +50,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _impl(target: Any, device: str, dtype: str | None, cell: bool) -> Any:
-    """The ``Implementation`` for a target spec or module class (cached per session)."""
+    """The ``Implementation`` for a target spec or the class itself (cached per session); the
+    class is resolved exactly like its ``module:attr`` (``gruverify.targets.resolve_target``)."""
     key = (target, device, dtype, cell)
     if key not in _CACHE:
-        from gruverify.targets import TorchCellTarget, TorchModuleTarget, resolve_target
+        from gruverify.targets import resolve_target
 
-        if isinstance(target, str):
-            _CACHE[key] = resolve_target(target, device=device, dtype=dtype, cell=cell)
-        else:
-            cls = TorchCellTarget if cell else TorchModuleTarget
-            _CACHE[key] = cls(
-                target, name=getattr(target, "__qualname__", repr(target)), device=device,
-                dtype=dtype or "float32", missing=getattr(target, "gruverify_missing", None),
-            )  # fmt: skip
+        _CACHE[key] = resolve_target(target, device=device, dtype=dtype, cell=cell)
     return _CACHE[key]
 
 
@@ -77,7 +73,7 @@ def run_one_check(
     """Run one named check; ``pytest.fail`` with the explanation, ``pytest.skip`` with the reason."""
     from gruverify.conformance.checks import CHECKS
     from gruverify.conformance.runner import reproduce_command, run_check
-    from gruverify.targets import TargetError
+    from gruverify.targets import TargetError, target_spec
 
     try:
         impl = _impl(target, device, dtype, cell)
@@ -88,8 +84,7 @@ def run_one_check(
         raise ValueError(f"unknown check {check!r}; known: {sorted(by_name)}")
     profile = profile or "ci"
     seed = 0 if seed is None else seed
-    spec = target if isinstance(target, str) else impl.name
-    repro = reproduce_command(spec, device, impl.dtype, profile, seed, check, cell)
+    repro = reproduce_command(target_spec(target), device, impl.dtype, profile, seed, check, cell)
     result = run_check(by_name[check], impl, profile=profile, seed=seed, reproduce=repro)
     if result.status == "skipped":
         pytest.skip(result.message)
@@ -124,7 +119,8 @@ def conformance_tests(
 ) -> Callable[..., None]:
     """A test function parametrized over gruverify's checks for ``target``.
 
-    ``target``: a built-in name, ``"package.module:attr"`` or the module class itself.
+    ``target``: a built-in name, ``"package.module:attr"`` or the module class itself (checked
+    exactly as its ``"module:qualname"``, which the reproduce commands name).
     ``device`` None means every available device. Assign the result to a ``test_*`` name.
     """
     from gruverify.conformance.checks import CHECKS

@@ -329,8 +329,8 @@ def test_keras_target_fails_against_the_other_variant(
 def test_keras_float64_reset_after_is_float64_and_reset_before_is_refused(
     keras_targets: dict[bool, Any],
 ) -> None:
+    from gruverify.targets.errors import TargetError
     from gruverify.targets.keras_target import KerasGRUTarget
-    from gruverify.targets.torch_module import TargetError
 
     f64 = KerasGRUTarget(True, dtype="float64")
     problem = make_problem(layers=2, bidirectional=True, seed=2)
@@ -347,8 +347,8 @@ def test_keras_capabilities_and_backend_guard(
 ) -> None:
     import keras
 
+    from gruverify.targets.errors import TargetError
     from gruverify.targets.keras_target import import_keras
-    from gruverify.targets.torch_module import TargetError
 
     caps = keras_targets[True].capabilities
     assert "batch axis" in caps.reason("unbatched")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gruverify.core.problem import Implementation
-from gruverify.targets.torch_module import TargetError
+from gruverify.targets.errors import TargetError
 
 __all__ = ["EXTERNAL_TARGETS"]
 

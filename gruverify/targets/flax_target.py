@@ -38,7 +38,7 @@ from gruverify.layouts.flax_layout import (
     gru_cell_to_flax_linen,
     gru_cell_to_flax_nnx,
 )
-from gruverify.targets.torch_module import TargetError
+from gruverify.targets.errors import TargetError
 
 __all__ = ["FLAX_KINDS", "FlaxGRUCellTarget", "FlaxKind"]
 

@@ -51,7 +51,7 @@ import numpy as np
 from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
 from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
 from gruverify.layouts.keras_layout import gru_cell_from_keras, gru_to_keras
-from gruverify.targets.torch_module import TargetError
+from gruverify.targets.errors import TargetError
 
 __all__ = ["KerasGRUTarget", "import_keras"]
 

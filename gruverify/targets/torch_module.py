@@ -24,42 +24,25 @@ from typing import Any, ClassVar
 import numpy as np
 
 from gruverify import error_model
+from gruverify.core.dtypes import DTYPES
+from gruverify.core.features import FEATURES
 from gruverify.core.params import GRUCellParams, StackParams, Variant, random_gru_params
 from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
 from gruverify.error_model import Arithmetic, arithmetic_for
 from gruverify.guard import validate_tensor, watch
 from gruverify.laws.base import LawViolation
 from gruverify.layouts.torch_layout import gru_cell_to_torch, gru_from_torch, gru_to_torch
+from gruverify.targets.errors import TargetError
 
 __all__ = [
     "CUDNN_FLOAT32",
-    "FEATURES",
-    "TargetError",
     "TorchCellTarget",
     "TorchModuleTarget",
     "validate_missing",
 ]
 
-FEATURES = (
-    "bias_false",
-    "bidirectional",
-    "multilayer",
-    "lengths",
-    "batch_first",
-    "unbatched",
-    "initial_state",
-    "gradients",
-    "dropout",
-)
-"""Features a target may declare missing (``gruverify_missing = {feature: reason}``)."""
-
-
 CUDNN_FLOAT32 = error_model.CUDNN_FLOAT32
 """Re-exported from ``gruverify.error_model`` (where the measurement behind it is documented)."""
-
-
-class TargetError(Exception):
-    """A target cannot be loaded or does not follow the interface it claims (a usage error)."""
 
 
 def validate_missing(missing: Mapping[str, str] | None, where: str) -> dict[str, str]:
@@ -80,7 +63,7 @@ def validate_missing(missing: Mapping[str, str] | None, where: str) -> dict[str,
 def _torch_dtype(dtype: str) -> Any:
     import torch
 
-    if dtype not in ("float64", "float32", "float16", "bfloat16"):
+    if dtype not in DTYPES:
         raise TargetError(
             f"unknown dtype {dtype!r}; expected float64, float32, float16 or bfloat16"
         )

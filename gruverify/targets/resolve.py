@@ -1,0 +1,153 @@
+"""One resolver for every way of naming a target: a built-in name, ``module:attr``, or the object.
+
+``resolve_target(target, device=, dtype=, cell=)`` is the only place a target becomes an
+``Implementation``: the CLI, the checker, ``gruverify reproduce`` and the pytest plugin all come
+here. ``target`` is a registered name (``TARGETS``), ``"package.module:attr"``, or the attribute
+itself (a class or factory object): the object is resolved exactly like its ``module:attr``
+(``target_spec`` gives that spec, which is also the target's name). The attribute is a class or
+factory with ``torch.nn.GRU``'s constructor (``torch.nn.GRUCell``'s with ``cell=True``), or a
+callable that returns an ``Implementation`` itself (the adapter API, docs/adapters.md); it may carry
+``gruverify_missing = {feature: reason}`` and ``gruverify_variant = "reset_before"``.
+
+``build_target`` is ``resolve_target`` as the checker calls it: under a per-call timeout, leaving
+torch's state and the random generators as they were, every failure a ``TargetError``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+from typing import Any
+
+from gruverify.core.params import Variant
+from gruverify.core.problem import Implementation
+from gruverify.guard import CallTimeout, call, preserved
+from gruverify.targets.errors import TargetError
+from gruverify.targets.registry import TARGETS
+from gruverify.targets.torch_module import TorchCellTarget, TorchModuleTarget, validate_missing
+
+__all__ = ["build_target", "resolve_target", "target_spec"]
+
+
+def target_spec(target: Any) -> str:
+    """The spec that names ``target`` on the command line: a string as it is, an object as
+    ``module:qualname`` (what ``gruverify check`` imports to get the same object)."""
+    if isinstance(target, str):
+        return target
+    module = getattr(target, "__module__", None)
+    qualname = getattr(target, "__qualname__", None)
+    if not module or not qualname:
+        return repr(target)
+    return f"{module}:{qualname}"
+
+
+def _load_attr(spec: str) -> Any:
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise TargetError(f"unknown target {spec!r}: {_suggest_target(spec)}")
+    try:
+        module = importlib.import_module(module_name)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # SystemExit at import time too: a usage error, not our exit
+        raise TargetError(
+            f"cannot import module {module_name!r}: {type(e).__name__}: {e}".splitlines()[0]
+        ) from e
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            close = difflib.get_close_matches(part, [n for n in dir(obj) if not n.startswith("_")])
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TargetError(f"module {module_name!r} has no attribute {attr!r}{hint}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def _suggest_target(spec: str) -> str:
+    """What to try instead of an unknown target name: a close built-in, or ``module:attr``."""
+    close = difflib.get_close_matches(spec, list(TARGETS), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}? run `gruverify targets` for the built-in targets"
+    module, dot, attr = spec.rpartition(".")
+    if dot and module and attr:
+        return (
+            f"did you mean {module + ':' + attr!r}? a module attribute is named "
+            "package.module:attr (with a colon)"
+        )
+    return (
+        "not a built-in (run `gruverify targets` for the list) and not 'package.module:attr' "
+        "(your own GRU class, e.g. my_pkg.gru:MyGRU)"
+    )
+
+
+def _returns_implementation(obj: Any) -> bool:
+    """True for a callable annotated or documented as returning an ``Implementation``."""
+    return bool(getattr(obj, "gruverify_adapter", False)) or (
+        inspect.isclass(obj) and all(hasattr(obj, m) for m in ("forward", "gradients", "variant"))
+        and "capabilities" in dir(obj)
+    )  # fmt: skip
+
+
+def _from_attr(obj: Any, spec: str, device: str, dtype: str | None, cell: bool) -> Implementation:
+    """The ``Implementation`` for the attribute ``obj`` that ``spec`` names."""
+    if not callable(obj):
+        raise TargetError(f"{spec} is a {type(obj).__name__}, not a class or factory")
+    missing = validate_missing(getattr(obj, "gruverify_missing", None), spec)
+    variant: Variant = getattr(obj, "gruverify_variant", "reset_after")
+    if variant not in ("reset_after", "reset_before"):
+        raise TargetError(f"{spec}: gruverify_variant must be 'reset_after' or 'reset_before'")
+    if _returns_implementation(obj):
+        impl = obj(device=device, dtype=dtype or "float32")
+        if not isinstance(impl, Implementation):
+            raise TargetError(f"{spec} did not return a gruverify.interface.Implementation")
+        return impl
+    if cell:
+        return TorchCellTarget(
+            obj, name=spec, device=device, dtype=dtype or "float32", missing=missing,
+            variant=variant,
+        )  # fmt: skip
+    return TorchModuleTarget(
+        obj, name=spec, device=device, dtype=dtype or "float32", missing=missing, variant=variant
+    )
+
+
+def resolve_target(
+    target: Any, *, device: str = "cpu", dtype: str | None = None, cell: bool = False
+) -> Implementation:
+    """An ``Implementation`` for a built-in name, ``package.module:attr`` or the attribute itself
+    (see the module doc).
+
+    Raises ``TargetError`` (a usage error: exit status 2 in the CLI) when the target cannot be
+    imported, built or called like ``torch.nn.GRU``.
+    """
+    if not isinstance(target, str):
+        return _from_attr(target, target_spec(target), device, dtype, cell)
+    if target in TARGETS:
+        return TARGETS[target][0](device, dtype)
+    return _from_attr(_load_attr(target), target, device, dtype, cell)
+
+
+def build_target(
+    target: Any, device: str, dtype: str | None, cell: bool, timeout: float | None
+) -> Implementation:
+    """``resolve_target`` under the per-call timeout, leaving torch's state and generators as
+    they were; any failure to build the target is a ``TargetError`` (a usage error)."""
+    spec = target_spec(target)
+    try:
+        with preserved():
+            return call(
+                lambda: resolve_target(target, device=device, dtype=dtype, cell=cell),
+                timeout=timeout, what=f"building {spec} on {device}",
+            )  # fmt: skip
+    except TargetError:
+        raise
+    except CallTimeout as e:
+        raise TargetError(
+            f"building {spec} on {device} did not finish within {e.timeout:g} s (its probe "
+            "call hangs?); raise --timeout if it is just slow"
+        ) from e
+    except Exception as e:
+        raise TargetError(
+            f"cannot build {spec} on {device}: {type(e).__name__}: {e}".splitlines()[0]
+        ) from e
