@@ -6,7 +6,7 @@ Tolerances are derived, not tuned. Four ingredients:
    bits: cuDNN's GRU runs float32 matmuls in TF32 when ``torch.backends.cudnn.allow_tf32`` is set,
    the default; plain matmuls when ``torch.backends.cuda.matmul.allow_tf32`` is), float16 2^-11,
    bfloat16 2^-8; cuDNN's own float32 GRU with TF32 off 2^-18 (measured, ``CUDNN_FLOAT32``). See
-   ``arithmetic_for``.
+   ``gruverify.core.arithmetic.arithmetic_for``, and ``arithmetic_of`` for an implementation.
 2. **Storage rounding is not error.** The reference runs on the input and weights rounded to the
    implementation's dtype (``interface.rounded``), so what remains is the arithmetic alone.
 3. **Conditioning, measured on the problem itself.** Backward error analysis of a dot product of
@@ -51,91 +51,74 @@ Validated both ways (tests/test_error_model.py): no failure on correct float32, 
 float16 and bfloat16 computations (forward; gradients except bfloat16, whose gradient tolerance is
 5-15% of the gradient scale and mostly inconclusive); a relative 1e-4 perturbation of one weight
 matrix (``weight_hh`` or ``weight_ih``) is flagged in float32, 1e-8 in float64. Measured figures of
-real implementations: ../shared/notes/measurements.md.
+real implementations: docs/measurements.md.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from gruverify.core.arithmetic import (
+    ARITHMETICS,
+    CUDNN_FLOAT32,
+    LARGEST_FINITE,
+    Arithmetic,
+    arithmetic_for,
+    round_to_dtype,
+    worst_entry,
+)
+from gruverify.core.bounds import input_bound, layer_input_bound, preactivation_bound, state_bound
 from gruverify.core.params import GRUCellParams, StackParams, Variant
-from gruverify.core.problem import Gradients, Outputs, Problem, rounded
+from gruverify.core.problem import Gradients, Implementation, Outputs, Problem, rounded
 from gruverify.reference import numpy_reference as nr
 from gruverify.reference.numpy_reference import gru_forward
 
+# ARITHMETICS, CUDNN_FLOAT32, Arithmetic and arithmetic_for live in gruverify.core.arithmetic; they
+# are named here too because adapters, docs and tests have always imported them from here.
 __all__ = [
     "ARITHMETICS",
+    "CONDITIONING",
     "CUDNN_FLOAT32",
+    "RANGE_MARGIN",
     "Arithmetic",
     "ErrorModel",
+    "ForwardRun",
+    "Inconclusive",
     "Tolerance",
     "Verdict",
     "arithmetic_for",
+    "arithmetic_of",
     "compare",
+    "default_model",
+    "require_conditioned",
+    "require_gradients_conditioned",
+    "require_in_range",
 ]
 
 
-@dataclasses.dataclass(frozen=True)
-class Arithmetic:
-    """The arithmetic an implementation computes in: a storage dtype and an effective unit roundoff."""
-
-    name: str
-    storage: str
-    unit_roundoff: float
-
-    def __str__(self) -> str:
-        return f"{self.name} (u = {self.unit_roundoff:.3g})"
+ForwardRun = Callable[[Problem, "np.random.Generator | None"], Outputs]
+"""A forward computation ``run(problem, rng)`` for ``ErrorModel.forward_of``: ``rng`` None for the
+unperturbed run, else the draw's generator (to round at random on the way, or to ignore)."""
 
 
-ARITHMETICS: dict[str, Arithmetic] = {
-    "float64": Arithmetic("float64", "float64", 2.0**-53),
-    "float32": Arithmetic("float32", "float32", 2.0**-24),
-    "tf32": Arithmetic("tf32", "float32", 2.0**-11),
-    "float16": Arithmetic("float16", "float16", 2.0**-11),
-    "bfloat16": Arithmetic("bfloat16", "bfloat16", 2.0**-8),
-}
+def arithmetic_of(impl: Implementation) -> Arithmetic:
+    """The arithmetic ``impl`` computes in: its own ``arithmetic`` attribute when it declares one
+    (e.g. cuDNN's float32 GRU), else ``arithmetic_for(dtype, device)`` (TF32 from torch's flags).
+    Every tolerance for an implementation starts here, so a declared arithmetic is never ignored."""
+    declared = getattr(impl, "arithmetic", None)
+    if isinstance(declared, Arithmetic):
+        return declared
+    return arithmetic_for(impl.dtype, impl.device)
 
 
-CUDNN_FLOAT32 = Arithmetic("cudnn-float32", "float32", 2.0**-18)
-"""cuDNN's fused float32 GRU with TF32 off: float32 storage, effective unit roundoff 2^-18.
-
-Its kernels are not float32-accurate. Measured on an H100 (torch 2.11, cuDNN 9.19, TF32 off):
-max abs output errors of 3.8e-7 to 5.1e-6 against the float64 reference on four shapes up to
-T = 1000, H = 1024 (../shared/notes/measurements.md), and over 150 drawn checker cases errors up to
-15 times (forward) and 27 times (gradients) the float32 tolerance (u = 2^-24), while cuDNN's
-packed-sequence path stayed within 0.23 times it. So its effective u is about 27 * 2^-24;
-2^-18 = 64 * 2^-24 leaves a factor of 2.4 and is still 128 times tighter than TF32's 2^-11.
-Not an entry of ``ARITHMETICS`` (which is keyed by storage format and TF32): ask
-``arithmetic_for(dtype, device, backend="cudnn")``."""
-
-BACKENDS = ("cudnn",)
-"""Backends with an arithmetic of their own (``arithmetic_for(..., backend=)``)."""
-
-
-def arithmetic_for(dtype: str, device: str = "cpu", backend: str | None = None) -> Arithmetic:
-    """The arithmetic torch uses for a GRU in ``dtype`` on ``device``, reading the TF32 flags.
-
-    float32 on CUDA is TF32 when cuDNN's ``allow_tf32`` (the default: True) or
-    ``torch.backends.cuda.matmul.allow_tf32`` is set; otherwise plain float32, except for
-    ``backend="cudnn"`` (cuDNN's fused GRU, e.g. ``torch.nn.GRU`` on CUDA), which is then
-    ``CUDNN_FLOAT32`` (u = 2^-18, measured). ``backend`` None: ordinary torch ops.
-    """
-    if dtype not in ("float64", "float32", "float16", "bfloat16"):
-        raise ValueError(f"unknown dtype {dtype!r}; expected float64, float32, float16 or bfloat16")
-    if backend is not None and backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected None or one of {BACKENDS}")
-    if dtype == "float32" and str(device).startswith("cuda"):
-        import torch
-
-        if torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32:
-            return ARITHMETICS["tf32"]
-        if backend == "cudnn":
-            return CUDNN_FLOAT32
-    return ARITHMETICS[dtype]
+def default_model(impl: Implementation) -> ErrorModel:
+    """The error model for ``impl``'s arithmetic (see ``arithmetic_of``)."""
+    return ErrorModel(arithmetic_of(impl))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,14 +153,19 @@ def compare(quantity: str, expected: np.ndarray, got: np.ndarray, tolerance: flo
         raise ValueError(f"{quantity}: shape {g.shape}, expected {e.shape}")
     if e.size == 0:
         return Verdict(quantity, 0.0, tolerance, 0.0, (), 0.0, 0.0)
-    diff = np.abs(e - g)
-    diff = np.where(np.isnan(diff), np.inf, diff)
-    flat = int(np.argmax(diff))
-    idx = tuple(int(i) for i in np.unravel_index(flat, e.shape))
+    idx, error = worst_entry(np.abs(e - g))
     scale = float(np.max(np.abs(e)))
-    return Verdict(
-        quantity, float(diff.flat[flat]), tolerance, scale, idx, float(e[idx]), float(g[idx])
-    )
+    return Verdict(quantity, error, tolerance, scale, idx, float(e[idx]), float(g[idx]))
+
+
+CONDITIONING = 0.05
+"""A tolerance above this fraction of its outputs' scale (``max(1, |output|_inf)``, or of the
+gradients') makes a problem chaotic at that precision: rounding alone could explain any
+difference, so no comparison can tell a bug from it and the case is inconclusive."""
+
+
+class Inconclusive(Exception):
+    """The case cannot judge the law at this precision (e.g. chaotic dynamics: tolerance ~ output)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,11 +177,73 @@ class Tolerance:
     gradients: dict[str, float] = dataclasses.field(default_factory=dict)
     arithmetic: Arithmetic = ARITHMETICS["float64"]
     output_scale: float = 1.0
+    gradient_scale: float = 0.0
+    """``max |g|_inf`` over ``dx`` and every parameter gradient (``ErrorModel.backward``)."""
 
     @property
     def conditioned(self) -> bool:
-        """False when the forward tolerance exceeds 5% of ``max(1, |output|_inf)``."""
-        return max(self.output, self.h_n) <= 0.05 * max(1.0, self.output_scale)
+        """The forward conditioning rule: ``max(tol_output, tol_h_n) <= CONDITIONING *
+        max(1, |output|_inf)`` (``CONDITIONING`` = 5%); False means chaotic at this precision."""
+        return max(self.output, self.h_n) <= CONDITIONING * max(1.0, self.output_scale)
+
+    @property
+    def gradients_conditioned(self) -> bool:
+        """The gradient conditioning rule: not ``max_q tol_q > CONDITIONING * max(1, g)`` with
+        ``g = gradient_scale``, the largest gradient entry of ``dx`` and the parameters."""
+        worst = max(self.gradients.values(), default=0.0)
+        return not worst > CONDITIONING * max(1.0, self.gradient_scale)
+
+
+def require_conditioned(tol: Tolerance, problem: Problem, why: str = "") -> None:
+    """``Inconclusive`` unless ``tol.conditioned`` (forward: ``max(tol_output, tol_h_n) <=
+    5% max(1, |output|_inf)``); the message gives both figures, the arithmetic, ``why`` and
+    the problem."""
+    if not tol.conditioned:
+        raise Inconclusive(
+            f"forward tolerance {max(tol.output, tol.h_n):.3g} is above {CONDITIONING:.0%} of "
+            f"the output scale {tol.output_scale:.3g} in {tol.arithmetic}{why} "
+            f"({problem.describe()})"
+        )
+
+
+def require_gradients_conditioned(tol: Tolerance, problem: Problem) -> None:
+    """``Inconclusive`` unless ``tol.gradients_conditioned`` (``max_q tol_q <= 5% max(1, g)``,
+    ``g`` the largest gradient entry of ``dx`` and the parameters)."""
+    if not tol.gradients_conditioned:
+        raise Inconclusive(
+            f"gradient tolerance {max(tol.gradients.values(), default=0.0):.3g} is above "
+            f"{CONDITIONING:.0%} of the gradient scale {tol.gradient_scale:.3g} in "
+            f"{tol.arithmetic} ({problem.describe()})"
+        )
+
+
+RANGE_MARGIN = 4.0
+"""``require_in_range``'s factor below the storage format's largest finite number."""
+
+
+def require_in_range(problem: Problem, arithmetic: Arithmetic) -> None:
+    """``Inconclusive`` when the problem's data or a bound on its gate pre-activations
+    (``core.bounds.preactivation_bound``: ``sum_j |W_ij| |x_j|_max + sum_j |U_ij| max(1, |h0|_max)
+    + |b_i|``) comes within a factor 4 (``RANGE_MARGIN``) of the storage dtype's largest number
+    (``LARGEST_FINITE``): overflow there is the format's, not the target's."""
+    largest = LARGEST_FINITE[arithmetic.storage]
+    x_max, h_max = input_bound(problem.x), state_bound(problem.h0)
+    bound = x_max
+    for layer, row in enumerate(problem.params.cells):
+        in_max = layer_input_bound(layer, x_max, h_max)
+        for c in row:
+            for wi, wh, b1, b2 in (
+                (c.W_ir, c.W_hr, c.b_ir, c.b_hr),
+                (c.W_iz, c.W_hz, c.b_iz, c.b_hz),
+                (c.W_in, c.W_hn, c.b_in, c.b_hn),
+            ):
+                a = preactivation_bound(wi, wh, b1, b2, in_max, h_max)
+                bound = max(bound, float(np.max(a)))
+    if not np.isfinite(bound) or bound > largest / RANGE_MARGIN:
+        raise Inconclusive(
+            f"pre-activations up to {bound:.3g} come near the range of {arithmetic.storage} "
+            f"(max {largest:.3g}): overflow is the format's, not the target's"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,25 +328,55 @@ class ErrorModel:
         return self.floor * self.arithmetic.unit_roundoff * max(1.0, scale)
 
     def forward(self, problem: Problem, variant: Variant) -> tuple[Outputs, Tolerance]:
-        """The reference outputs on the rounded problem and their tolerances."""
+        """The reference outputs on the rounded problem and their tolerances (``forward_of`` for
+        the float64 reference, rounding every step at random in the perturbed runs)."""
+
+        def run(pp: Problem, rng: np.random.Generator | None) -> Outputs:
+            if rng is None:
+                r = gru_forward(pp.params, pp.x, pp.h0, variant=variant,
+                                batch_first=pp.batch_first, lengths=pp.lengths)  # fmt: skip
+            else:
+                r = nr.stack_forward(self._rounding_step(rng), pp.params, pp.x, pp.h0, variant,
+                                     pp.batch_first, pp.lengths)  # fmt: skip
+            return Outputs(r.output, r.h_n)
+
+        return self.forward_of(run, problem)
+
+    def judged_forward(
+        self, problem: Problem, variant: Variant, why: str = ""
+    ) -> tuple[Outputs, Tolerance]:
+        """``forward`` for a problem a law can judge: ``Inconclusive`` first when the problem
+        comes near the storage format's range (``require_in_range``), then when it is chaotic
+        at this precision (``require_conditioned``, its message ending with ``why``)."""
+        require_in_range(problem, self.arithmetic)
+        ref, tol = self.forward(problem, variant)
+        require_conditioned(tol, problem, why)
+        return ref, tol
+
+    def forward_of(self, run: ForwardRun, problem: Problem) -> tuple[Outputs, Tolerance]:
+        """The outputs of ``run`` on the rounded problem and their tolerances (ingredient 3):
+
+        ``tol_q = safety * s_q + floor * u * max(1, |ref_q|_inf)`` for ``q`` in output, h_n, with
+        ``ref = run(rounded problem, None)`` and ``s_q = max |run(perturbed, rng)_q - ref_q|_inf``
+        over ``draws`` perturbations (``perturbed``); ``run`` gets the draw's generator to round
+        at random as it goes (``forward`` does, ingredient 4). ``forward`` is this for the
+        reference, ``gruverify.conformance.diagnosis`` for each bug hypothesis.
+        """
         prob = self.reference_problem(problem)
-        ref = gru_forward(prob.params, prob.x, prob.h0, variant=variant,
-                          batch_first=prob.batch_first, lengths=prob.lengths)  # fmt: skip
+        ref = run(prob, None)
         rng = np.random.default_rng(self.seed)
         s_out = s_hn = 0.0
         for _ in range(self.draws):
-            pp = self.perturbed(prob, rng)
-            r = nr.stack_forward(self._rounding_step(rng), pp.params, pp.x, pp.h0, variant,
-                                 pp.batch_first, pp.lengths)  # fmt: skip
-            s_out = max(s_out, float(np.max(np.abs(r.output - ref.output))))
-            s_hn = max(s_hn, float(np.max(np.abs(r.h_n - ref.h_n))))
+            r = run(self.perturbed(prob, rng), rng)
+            s_out = max(s_out, _deviation(r.output, ref.output))
+            s_hn = max(s_hn, _deviation(r.h_n, ref.h_n))
         tol = Tolerance(
             output=self.safety * s_out + self._floor(ref.output),
             h_n=self.safety * s_hn + self._floor(ref.h_n),
             arithmetic=self.arithmetic,
             output_scale=float(np.max(np.abs(ref.output))) if ref.output.size else 0.0,
         )
-        return Outputs(ref.output, ref.h_n), tol
+        return ref, tol
 
     def backward(
         self,
@@ -334,12 +414,20 @@ class ErrorModel:
         top = max((float(np.max(np.abs(v))) for v in ref.values() if v.size), default=1.0)
         floor = self.floor * self.arithmetic.unit_roundoff * max(1.0, top)
         tols = {k: self.safety * sens[k] + floor for k in ref}
-        out_tol = Tolerance(0.0, 0.0, tols, self.arithmetic)
+        scale = max(
+            (float(np.max(np.abs(a))) for a in [exact.dx, *dict(exact.dparams.named()).values()]
+             if a.size),
+            default=0.0,
+        )  # fmt: skip
+        out_tol = Tolerance(0.0, 0.0, tols, self.arithmetic, gradient_scale=scale)
         return Gradients(exact.dx, exact.dh0, exact.dparams), out_tol
+
+
+def _deviation(a: np.ndarray, b: np.ndarray) -> float:
+    """``|a - b|_inf`` (0 for empty arrays; NaN when either holds a NaN: ``max`` skips the draw)."""
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b)), initial=0.0))
 
 
 def rounded_cotangent(a: np.ndarray, arithmetic: Arithmetic) -> np.ndarray:
     """A cotangent as the implementation receives it (rounded to its storage dtype)."""
-    from gruverify.core.problem import round_to_dtype
-
     return round_to_dtype(a, arithmetic.storage)

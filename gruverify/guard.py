@@ -269,7 +269,7 @@ def _contract(detail: str, numbers: dict[str, Any], problem: Problem) -> LawViol
 
 
 def _in_range(problem: Problem, impl: Implementation) -> bool:
-    from gruverify.laws.equivalence import arithmetic_of, require_in_range
+    from gruverify.error_model import arithmetic_of, require_in_range
 
     try:
         require_in_range(problem, arithmetic_of(impl))

@@ -5,6 +5,7 @@ gradients, the capabilities and the ``Implementation`` protocol) for people who 
 (docs/adapters.md). gruverify's own modules import from ``gruverify.core`` directly.
 """
 
+from gruverify.core.arithmetic import round_to_dtype
 from gruverify.core.params import Variant
 from gruverify.core.problem import (
     Capabilities,
@@ -12,7 +13,6 @@ from gruverify.core.problem import (
     Implementation,
     Outputs,
     Problem,
-    round_to_dtype,
     rounded,
 )
 

@@ -93,7 +93,7 @@ def test_closed_reset_gate_removes_h(device, case, variant, dtype) -> None:
             x = rng.standard_normal((N, cell.input_size)) * (1.0 if layer == 0 else 0.5)
             h1 = rng.uniform(-1, 1, (N, cell.hidden_size))
             h2 = rng.uniform(-1, 1, (N, cell.hidden_size)) * 3.0
-            from gruverify.core.problem import round_to_dtype
+            from gruverify.core.arithmetic import round_to_dtype
 
             c = cell.map(lambda v: round_to_dtype(v, dtype))
             law_closed_reset_gate(

@@ -100,7 +100,7 @@ def figures(lines: list[str]) -> None:
 
 
 def rounded_d(a: np.ndarray, dtype: str) -> np.ndarray:
-    from gruverify.core.problem import round_to_dtype
+    from gruverify.core.arithmetic import round_to_dtype
 
     return round_to_dtype(a, dtype)
 

@@ -26,8 +26,9 @@ import pytest
 import torch
 
 from gruverify.conformance import run_checks
+from gruverify.core.arithmetic import round_to_dtype
 from gruverify.core.params import random_gru_params
-from gruverify.core.problem import Problem, round_to_dtype, rounded
+from gruverify.core.problem import Problem, rounded
 from gruverify.error_model import ARITHMETICS, ErrorModel
 from gruverify.reference.emulation import round_to_tf32_numpy
 from gruverify.zoo import ZooGRU

@@ -185,10 +185,10 @@ def replay(path: str, *, timeout: float | None = None) -> tuple[int, str]:
     file or its target cannot be used."""
     from gruverify.conformance.checks import CHECKS, DEVICE_AGREEMENT
     from gruverify.conformance.runner import _resolve
-    from gruverify.error_model import ErrorModel
+    from gruverify.error_model import ErrorModel, arithmetic_of
     from gruverify.guard import DEFAULT_TIMEOUT, Guarded, preserved
     from gruverify.laws.base import Inconclusive
-    from gruverify.laws.equivalence import arithmetic_of, law_device_agreement
+    from gruverify.laws.equivalence import law_device_agreement
 
     data = _read(path)
     problem = load_problem(data["problem"])

@@ -1,6 +1,6 @@
 """Diagnosis: when a target's outputs differ from the reference, what does it compute instead?
 
-Each known bug pattern (../shared/notes/real-bugs.md) is a hypothesis: a function giving the outputs
+Each known bug pattern (docs/real-bugs.md) is a hypothesis: a function giving the outputs
 a target with that bug would produce on a problem. Almost all are the float64 reference run on
 transformed parameters, by identities of the GRU equations:
 
@@ -38,9 +38,10 @@ from typing import Any
 
 import numpy as np
 
+from gruverify.core.arithmetic import Arithmetic, worst_entry
 from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
 from gruverify.core.problem import Implementation, Outputs, Problem
-from gruverify.error_model import Arithmetic, ErrorModel, arithmetic_for
+from gruverify.error_model import ErrorModel, Tolerance, arithmetic_of
 from gruverify.reference.numpy_reference import gru_forward
 
 __all__ = ["HYPOTHESES", "Diagnosis", "Hypothesis", "diagnose", "diagnose_implementation"]
@@ -293,11 +294,8 @@ HYPOTHESES: tuple[Hypothesis, ...] = (
 # -- tolerance per hypothesis and the search --------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class _Fit:
-    outputs: Outputs
-    tol_output: float
-    tol_h_n: float
+_Fit = tuple[Outputs, Tolerance]
+"""A hypothesis' outputs on the rounded problem and their tolerances."""
 
 
 def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
@@ -305,46 +303,25 @@ def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
         return float("inf")
     if np.size(a) == 0:
         return 0.0
-    d = np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
-    return float(np.max(np.where(np.isnan(d), np.inf, d)))
+    return worst_entry(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)))[1]
 
 
 def _fit(run: Run, problem: Problem, variant: Variant, model: ErrorModel) -> _Fit:
-    """The hypothesis' outputs on the rounded problem and tolerances from perturbed reruns.
-
-    The same construction as ``ErrorModel.forward``: ``safety * s + floor * u * max(1, |ref|)``
-    with ``s`` the largest deviation over ``draws`` perturbations at the unit roundoff.
-    """
-    prob = model.reference_problem(problem)
-    base = run(prob, variant)
-    rng = np.random.default_rng(model.seed)
-    s_out = s_hn = 0.0
-    for _ in range(model.draws):
-        o = run(model.perturbed(prob, rng), variant)
-        s_out = max(s_out, _max_abs(o.output, base.output))
-        s_hn = max(s_hn, _max_abs(o.h_n, base.h_n))
-    u = model.arithmetic.unit_roundoff
-
-    def floor(a: np.ndarray) -> float:
-        scale = float(np.max(np.abs(a))) if np.size(a) else 0.0
-        return model.floor * u * max(1.0, scale)
-
-    return _Fit(
-        base,
-        model.safety * s_out + floor(base.output),
-        model.safety * s_hn + floor(base.h_n),
-    )
+    """The hypothesis' outputs on the rounded problem and tolerances from perturbed reruns
+    (``ErrorModel.forward_of``: ``safety * s + floor * u * max(1, |ref|)``)."""
+    return model.forward_of(lambda p, rng: run(p, variant), problem)
 
 
 def _ratio(fit: _Fit, got: Outputs) -> tuple[float, float, float]:
     """``(max error / tolerance, error, tolerance)`` over output and h_n."""
-    e_out = _max_abs(got.output, fit.outputs.output)
-    e_hn = _max_abs(got.h_n, fit.outputs.h_n)
-    r_out = e_out / fit.tol_output if fit.tol_output > 0 else (0.0 if e_out == 0 else np.inf)
-    r_hn = e_hn / fit.tol_h_n if fit.tol_h_n > 0 else (0.0 if e_hn == 0 else np.inf)
+    outputs, tol = fit
+    e_out = _max_abs(got.output, outputs.output)
+    e_hn = _max_abs(got.h_n, outputs.h_n)
+    r_out = e_out / tol.output if tol.output > 0 else (0.0 if e_out == 0 else np.inf)
+    r_hn = e_hn / tol.h_n if tol.h_n > 0 else (0.0 if e_hn == 0 else np.inf)
     if r_out >= r_hn:
-        return float(r_out), e_out, fit.tol_output
-    return float(r_hn), e_hn, fit.tol_h_n
+        return float(r_out), e_out, tol.output
+    return float(r_hn), e_hn, tol.h_n
 
 
 def _outputs(outputs: Any) -> Outputs:
@@ -367,7 +344,7 @@ def diagnose(
     """The known bug pattern that explains ``outputs`` (the target's, caller layout) on ``problem``.
 
     ``variant`` is the variant the target should compute, ``arithmetic`` the one it computes in
-    (``gruverify.error_model.arithmetic_for``). Returns None when the outputs match the expected
+    (``gruverify.error_model.arithmetic_of``). Returns None when the outputs match the expected
     reference (nothing to explain), when no hypothesis fits within its tolerance, or when the
     problem is too ill-conditioned at this precision to tell hypotheses apart.
     """
@@ -376,15 +353,14 @@ def diagnose(
     got = _outputs(outputs)
     model = model or ErrorModel(arithmetic)
     expected = _fit(_reference, problem, variant, model)
-    scale = max(1.0, float(np.max(np.abs(expected.outputs.output), initial=0.0)))
-    if max(expected.tol_output, expected.tol_h_n) > 0.05 * scale:
+    if not expected[1].conditioned:
         return None  # chaotic at this precision: no comparison can tell patterns apart
     if _ratio(expected, got)[0] <= 1.0:
         return None
     fits: list[tuple[float, int, float, float, Hypothesis]] = []
     for i, hyp in enumerate(hypotheses):
         fit = _fit(hyp.run, problem, variant, model)
-        if _ratio(fit, expected.outputs)[0] <= 1.0:
+        if _ratio(fit, expected[0])[0] <= 1.0:
             continue  # indistinguishable from the expected reference on this problem
         ratio, err, tol = _ratio(fit, got)
         if ratio <= 1.0:
@@ -407,5 +383,5 @@ def diagnose_implementation(
         got = impl.forward(problem)
     except Exception:
         return None
-    arithmetic = model.arithmetic if model is not None else arithmetic_for(impl.dtype, impl.device)
+    arithmetic = model.arithmetic if model is not None else arithmetic_of(impl)
     return diagnose(problem, impl.variant, got, arithmetic, model=model)

@@ -30,10 +30,10 @@ from gruverify.conformance.counterexample import reproduction_blob, save_counter
 from gruverify.conformance.explain import explain_failure
 from gruverify.conformance.report import CheckResult, Report
 from gruverify.core.problem import Implementation
-from gruverify.error_model import ErrorModel
+from gruverify.error_model import ErrorModel, arithmetic_of
 from gruverify.guard import DEFAULT_TIMEOUT, CallTimeout, Guarded, call, preserved
 from gruverify.laws.base import Inconclusive, LawViolation
-from gruverify.laws.equivalence import arithmetic_of, law_device_agreement
+from gruverify.laws.equivalence import law_device_agreement
 from gruverify.profiles import DEFAULT_PROFILE, PROFILES, register_profiles
 from gruverify.targets import TargetError, resolve_target
 

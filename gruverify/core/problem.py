@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from gruverify.core.arithmetic import round_to_dtype
 from gruverify.core.params import GRUParams, StackParams, Variant
 
 __all__ = [
@@ -27,7 +28,6 @@ __all__ = [
     "Implementation",
     "Outputs",
     "Problem",
-    "round_to_dtype",
     "rounded",
 ]
 
@@ -95,7 +95,9 @@ class Gradients:
 class Capabilities:
     """What an implementation supports. ``missing`` maps a feature to the reason it is absent.
 
-    Features: the names of ``gruverify.core.features.FEATURES`` (each with its meaning there).
+    Features: ``"bias_false"``, ``"bidirectional"``, ``"multilayer"``, ``"lengths"``,
+    ``"batch_first"``, ``"unbatched"``, ``"initial_state"``, ``"gradients"``, ``"sequence"`` (a
+    cell-only implementation lacks it: it is called one step at a time by the caller).
     """
 
     missing: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -122,17 +124,6 @@ class Implementation(Protocol):
     def gradients(
         self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
     ) -> Gradients: ...
-
-
-def round_to_dtype(a: np.ndarray, dtype: str) -> np.ndarray:
-    """``a`` rounded to ``dtype`` (a torch dtype name) and back to float64, exactly as torch rounds."""
-    if dtype == "float64":
-        return np.asarray(a, dtype=np.float64)
-    import torch
-
-    # torch takes no numpy array with negative strides (e.g. x[::-1]): make it contiguous
-    t = torch.as_tensor(np.ascontiguousarray(a, dtype=np.float64)).to(getattr(torch, dtype))
-    return t.to(torch.float64).numpy()
 
 
 def rounded(problem: Problem, dtype: str) -> Problem:

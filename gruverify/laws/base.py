@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gruverify.error_model import Inconclusive  # the error model decides what is inconclusive
+
 __all__ = ["LawViolation", "Inconclusive"]
 
 
@@ -34,10 +36,6 @@ class LawViolation(AssertionError):
         if case:
             msg += f"\n  case: {case}"
         super().__init__(msg)
-
-
-class Inconclusive(Exception):
-    """The case cannot judge the law at this precision (e.g. chaotic dynamics: tolerance ~ output)."""
 
 
 def _fmt(v: Any) -> str:

@@ -34,9 +34,10 @@ from typing import Literal
 
 import numpy as np
 
+from gruverify.core.arithmetic import ARITHMETICS, worst_entry
 from gruverify.core.params import GRUCellParams, StackParams, Variant, random_gru_params
 from gruverify.core.problem import Implementation, Problem, rounded
-from gruverify.error_model import ARITHMETICS, arithmetic_for
+from gruverify.error_model import arithmetic_of
 from gruverify.laws.base import LawViolation
 from gruverify.laws.gates import GateFn, layer_inputs, numpy_gates
 from gruverify.reference.numpy_reference import gru_step_jacobian, sigmoid
@@ -332,7 +333,7 @@ def law_known_time_scale(
         seed=seed,
         convention=convention,
     )
-    arith = arithmetic_for(impl.dtype, impl.device)
+    arith = arithmetic_of(impl)
     u = arith.unit_roundoff
     b = float(rounded(problem, arith.storage).params.cell(0).b_iz[0])
     z = float(sigmoid(np.array([b]))[0])
@@ -343,12 +344,7 @@ def law_known_time_scale(
     tol = 2.0 * (3.0 * steps + 2.0) * u * want + 4.0 * tiny
     err = np.abs(J - expected)
     if not np.all(err <= tol):
-        idx = tuple(
-            int(i)
-            for i in np.unravel_index(
-                int(np.nanargmax(np.where(np.isnan(err), np.inf, err))), err.shape
-            )
-        )
+        idx, _ = worst_entry(err)
         raise LawViolation(
             "known time scale",
             "W_hr = W_hz = W_hn = W_iz = 0, b_iz = ln(T_c - 1) => dh_T/dh_0 = (1 - 1/T_c)^T I",

@@ -38,10 +38,11 @@ from typing import Any
 
 import numpy as np
 
+from gruverify.core.arithmetic import ARITHMETICS, round_to_dtype
 from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
-from gruverify.core.problem import Implementation, Problem, round_to_dtype, rounded
-from gruverify.error_model import ARITHMETICS, ErrorModel, arithmetic_for, compare
-from gruverify.laws.base import Inconclusive, LawViolation
+from gruverify.core.problem import Implementation, Problem, rounded
+from gruverify.error_model import ErrorModel, compare, default_model, require_conditioned
+from gruverify.laws.base import LawViolation
 from gruverify.reference.numpy_reference import gru_cell_step, gru_forward
 
 __all__ = [
@@ -323,12 +324,11 @@ def law_sequence_equals_unrolled_cell(
     """``impl.forward(problem)`` equals the float64 cell unrolled over time, layers and directions
     (``unrolled_forward``), within the error model of ``impl``'s arithmetic (raises
     ``Inconclusive`` when the problem is chaotic at that precision)."""
-    m = model or ErrorModel(arithmetic_for(impl.dtype, impl.device))
+    m = model or default_model(impl)
     prob = m.reference_problem(problem)
     want_out, want_hn = unrolled_forward(prob, impl.variant, gates)
     _, tol = m.forward(problem, impl.variant)
-    if not tol.conditioned:
-        raise Inconclusive(f"chaotic at {m.arithmetic}: tolerance {tol.output:.3g}")
+    require_conditioned(tol, problem)
     got = impl.forward(problem)
     for name, want, have, t in (
         ("output", want_out, got.output, tol.output),
