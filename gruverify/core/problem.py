@@ -95,9 +95,7 @@ class Gradients:
 class Capabilities:
     """What an implementation supports. ``missing`` maps a feature to the reason it is absent.
 
-    Features: ``"bias_false"``, ``"bidirectional"``, ``"multilayer"``, ``"lengths"``,
-    ``"batch_first"``, ``"unbatched"``, ``"initial_state"``, ``"gradients"``, ``"sequence"`` (a
-    cell-only implementation lacks it: it is called one step at a time by the caller).
+    Features: the names of ``gruverify.core.features.FEATURES`` (each with its meaning there).
     """
 
     missing: Mapping[str, str] = dataclasses.field(default_factory=dict)
