@@ -42,7 +42,7 @@ def examples_to_failure(
     mutant: str, check_name: str, seed: int, dtype: str = "float32", device: str = "cpu"
 ) -> tuple[int | None, int, float | None, str]:
     """(index of the first failing example or None, examples run, seconds to it, status)."""
-    from gruverify.conformance.runner import _examples, run_check
+    from gruverify.conformance.runner import examples_for, run_check
     from gruverify.error_model import ErrorModel, arithmetic_for
 
     check = _check(check_name)
@@ -51,7 +51,7 @@ def examples_to_failure(
     law, counter = counting_law(check.law)
     with no_shrink():
         result = run_check(check, impl, model=model, profile="ci", seed=seed, law=law)
-    budget = _examples(check, "ci")
+    budget = examples_for(check, "ci")
     return counter.first_failure, max(budget, counter.calls), counter.first_failure_s, result.status
 
 

@@ -24,9 +24,9 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-__all__ = ["build_parser", "main"]
+from gruverify.core.dtypes import DTYPES
 
-DTYPES = ("float64", "float32", "float16", "bfloat16")
+__all__ = ["build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -191,7 +191,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from gruverify.conformance.counterexample import CounterexampleError, replay
+    from gruverify.conformance.counterexample import CounterexampleError
+    from gruverify.conformance.replay import replay
     from gruverify.targets import TargetError
 
     try:

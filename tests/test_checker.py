@@ -174,8 +174,8 @@ def test_tf32_arithmetic_is_reported_for_cuda_float32() -> None:
 
 
 def test_problem_data_has_nonzero_biases() -> None:
-    from gruverify.conformance.cases import Case
+    from gruverify.conformance.cases import CheckCase
     from gruverify.strategies import Config
 
-    p = Case(Config(2, 1, 2, 3), "ordinary", "ordinary", 0).problem()
+    p = CheckCase(Config(2, 1, 2, 3), "ordinary", "ordinary", 0).problem()
     assert np.all(p.params.cell(0).b_hn != 0)

@@ -143,13 +143,13 @@ def test_flax_nnx_is_diagnosed_as_b_hn_missing() -> None:
 
 
 def test_enlarged_case_keeps_everything_but_the_sizes() -> None:
-    from gruverify.conformance.cases import Case
+    from gruverify.conformance.cases import CheckCase
     from gruverify.conformance.explain import enlarged
     from gruverify.core.problem import Capabilities
     from gruverify.reference.implementations import NumpyReference
     from gruverify.strategies import Config
 
-    case = Case(Config(1, 1, 1, 1, initial_state=False, batch_first=True), "large", "zeros", 7)
+    case = CheckCase(Config(1, 1, 1, 1, initial_state=False, batch_first=True), "large", "zeros", 7)
     big = enlarged(case, NumpyReference())
     assert (big.param_kind, big.input_kind, big.seed) == ("large", "zeros", 7)
     assert big.config == Config(4, 2, 3, 3, initial_state=True, batch_first=True)

@@ -112,13 +112,13 @@ def test_reproduce_names_an_unknown_target_like_check_does(
 ) -> None:
     import numpy as np
 
-    from gruverify.conformance.counterexample import _problem_dict
+    from gruverify.conformance.counterexample import problem_to_dict
     from gruverify.core.params import random_gru_params
     from gruverify.core.problem import Problem
 
     problem = Problem(random_gru_params(1, 1, rng=0), np.zeros((1, 1, 1)))
     data = {"gruverify_counterexample": 1, "target": "torch-gur", "device": "cpu",
-            "dtype": "float32", "check": "forward[basic]", "problem": _problem_dict(problem)}  # fmt: skip
+            "dtype": "float32", "check": "forward[basic]", "problem": problem_to_dict(problem)}  # fmt: skip
     path = tmp_path / "c.json"
     path.write_text(json.dumps(data))
     code, _, err = run_main(capsys, "reproduce", str(path))

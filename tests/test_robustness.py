@@ -22,8 +22,9 @@ import pytest
 import torch
 
 from gruverify.conformance import CHECKS, run_check, run_checks
-from gruverify.conformance.cases import Case
-from gruverify.conformance.counterexample import load_problem, replay
+from gruverify.conformance.cases import CheckCase
+from gruverify.conformance.counterexample import load_problem
+from gruverify.conformance.replay import replay
 from gruverify.core.params import random_gru_params
 from gruverify.core.problem import Outputs, Problem
 from gruverify.guard import (
@@ -239,7 +240,7 @@ def test_a_saved_counterexample_is_the_failing_problem_bit_for_bit(tmp_path: pat
         data = json.loads(pathlib.Path(ce["file"]).read_text())
         assert data["check"] == c.name and data["seed"] == 0 and "hypothesis_blob" in data
         saved = load_problem(data["problem"])
-        case = Case(Config(**{k: v for k, v in data["case"].items() if k in _CONFIG}),
+        case = CheckCase(Config(**{k: v for k, v in data["case"].items() if k in _CONFIG}),
                     data["case"]["param_kind"], data["case"]["input_kind"], data["case"]["seed"],
                     data["case"]["h0_scale"]).problem()  # fmt: skip
         assert np.array_equal(saved.x, case.x) and np.array_equal(

@@ -9,12 +9,21 @@ Programmatic use::
     report.to_json("report.json")
 """
 
-from gruverify.conformance.checks import CHECKS, DEVICE_AGREEMENT, Check, check_names
+from gruverify.conformance.checks import (
+    ALL_CHECKS,
+    CHECKS,
+    CROSS_DEVICE_CHECKS,
+    DEVICE_AGREEMENT,
+    Check,
+    check_names,
+)
 from gruverify.conformance.report import CheckResult, Report
 from gruverify.conformance.runner import available_devices, run_check, run_checks
 
 __all__ = [
+    "ALL_CHECKS",
     "CHECKS",
+    "CROSS_DEVICE_CHECKS",
     "DEVICE_AGREEMENT",
     "Check",
     "CheckResult",

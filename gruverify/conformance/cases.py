@@ -1,15 +1,17 @@
 """The checker's cases: ``gruverify.strategies`` configurations restricted to what a target supports.
 
-A ``Case`` is a ``strategies.Config`` (layers, directions, bias, layout, sizes, initial state,
+A ``CheckCase`` is a ``strategies.Config`` (layers, directions, bias, layout, sizes, initial state,
 padding), a parameter kind (ordinary, large, saturating, chrono), an input kind (ordinary, large,
-zeros) and a seed; ``Case.problem()`` builds the ``Problem`` deterministically with
+zeros) and a seed; ``CheckCase.problem()`` builds the ``Problem`` deterministically with
 ``strategies.make_case``, so hypothesis shrinks cases towards the smallest configuration, ordinary
 parameters and seed 0, and the case itself is the counterexample. Biases are random and nonzero
 (a dropped ``b_hn`` shows). The checker keeps examples cheap: at most 9 steps, sizes up to 9,
 batch up to 4.
 
-``cases(capabilities, forced)`` draws only features the target supports; ``forced`` pins features
-on or off (e.g. ``{"bidirectional": True}``).
+``check_cases(capabilities, forced)`` draws only features the target supports; ``forced`` pins
+features on or off (e.g. ``{"bidirectional": True}``; the names: ``core.features.CASE_SWITCHES``).
+A ``CheckCase`` is not a ``strategies.Case`` (a built problem with its labels, for the property
+suite): it is the recipe, which hypothesis shrinks.
 
 A ``Pinned`` case is one a check runs every time, whatever the seed (hypothesis' explicit phase):
 the configuration that exposes a bug a random draw may miss (three layers for a middle-layer
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
+from gruverify.core.features import CASE_SWITCHES
 from gruverify.core.problem import Capabilities, Problem
 from gruverify.strategies import (
     INPUT_KINDS,
@@ -38,24 +41,24 @@ from gruverify.strategies import (
     make_case,
 )
 
-__all__ = ["MAX_BATCH", "MAX_SIZE", "MAX_STEPS", "SWITCHES", "Case", "Pinned", "cases"]
+__all__ = [
+    "MAX_BATCH",
+    "MAX_SIZE",
+    "MAX_STEPS",
+    "SWITCHES",
+    "CheckCase",
+    "Pinned",
+    "check_cases",
+]
 
-SWITCHES = (
-    "multilayer",
-    "bidirectional",
-    "bias_false",
-    "batch_first",
-    "unbatched",
-    "lengths",
-    "initial_state",
-)
+SWITCHES = CASE_SWITCHES
 """Features a case can switch on; each is drawn only if the target supports it."""
 
 MAX_STEPS, MAX_SIZE, MAX_BATCH = 9, 9, 4
 
 
 @dataclasses.dataclass(frozen=True)
-class Case:
+class CheckCase:
     """One drawn configuration; ``problem()`` builds its data from ``seed``.
 
     ``lengths`` (a padded batch) replaces the drawn lengths; ``h0_fill`` sets every entry of the
@@ -109,7 +112,7 @@ def _cases(
     min_steps: int,
     min_batch: int,
     big_h0: bool,
-) -> Case:
+) -> CheckCase:
     multi = _on("multilayer", caps, forced)
     bias_false = _on("bias_false", caps, forced)
     unbatched = _on("unbatched", caps, forced)
@@ -146,17 +149,17 @@ def _cases(
     input_kind = draw(st.sampled_from(INPUT_KINDS))
     h0_scale = draw(st.sampled_from([1.0, 3.0])) if big_h0 and cfg.initial_state else 1.0
     seed = draw(st.integers(0, 2**32 - 1))
-    return Case(cfg, param_kind, input_kind, seed, h0_scale)
+    return CheckCase(cfg, param_kind, input_kind, seed, h0_scale)
 
 
-def cases(
+def check_cases(
     capabilities: Capabilities,
     forced: Mapping[str, bool] | None = None,
     *,
     min_steps: int = 1,
     min_batch: int = 1,
     big_h0: bool = False,
-) -> st.SearchStrategy[Case]:
+) -> st.SearchStrategy[CheckCase]:
     """Cases using only supported features; ``forced`` pins features (see ``SWITCHES``)."""
     forced = dict(forced or {})
     unknown = set(forced) - set(SWITCHES)
@@ -189,7 +192,7 @@ class Pinned:
         *,
         min_steps: int = 1,
         min_batch: int = 1,
-    ) -> Case:
+    ) -> CheckCase:
         """The pinned case for a target with ``capabilities`` under a check's ``forced`` features:
         each feature is on when ``forced`` says so, else when the pinned configuration has it and
         the target supports it; at least ``min_steps`` steps and a batch of ``min_batch``."""
@@ -215,4 +218,4 @@ class Pinned:
         fixed = self.lengths
         if fixed is not None and (not lengths or len(fixed) != batch or max(fixed) > steps):
             fixed = None  # the configuration changed under it: the drawn lengths
-        return Case(cfg, self.param_kind, self.input_kind, self.seed, 1.0, fixed, self.h0_fill)
+        return CheckCase(cfg, self.param_kind, self.input_kind, self.seed, 1.0, fixed, self.h0_fill)

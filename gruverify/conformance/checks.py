@@ -9,6 +9,12 @@ A check with ``diagnose`` (the forward equivalence checks) explains its failure:
 ``diagnose(problem, arithmetic)``, the problem the law compared (the counterexample's, or its
 saturated form). ``pinned`` cases (``cases.Pinned``) run under every seed: each exposes a defect a
 random draw can miss (three layers, a short sequence in a bidirectional batch, ``|h0| = 1``).
+A gradient check names its loss (``loss``: on the outputs, on ``h_n`` or on both).
+
+``CROSS_DEVICE_CHECKS`` compare the target on two devices: such a check (``against``) runs on the
+other device's target, its law bound to the target built on ``against.device`` (``bound``); the
+checker runs them when both devices run. ``ALL_CHECKS`` is both tables; ``check_names()`` their
+names.
 """
 
 from __future__ import annotations
@@ -16,21 +22,41 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 
-from gruverify.conformance.cases import Case, Pinned
+from gruverify.conformance.cases import CheckCase, Pinned
+from gruverify.core.features import BASIC
 from gruverify.core.problem import Capabilities, Implementation, Problem
 from gruverify.error_model import Arithmetic, ErrorModel
 from gruverify.laws import equivalence as eq
 from gruverify.laws import metamorphic as mm
+from gruverify.laws.equivalence import LossOn
 from gruverify.strategies import Config
 
-__all__ = ["CHECKS", "Check", "Law", "check_names"]
+__all__ = [
+    "ALL_CHECKS",
+    "CHECKS",
+    "CROSS_DEVICE_CHECKS",
+    "DEVICE_AGREEMENT",
+    "Against",
+    "Check",
+    "Law",
+    "PairLaw",
+    "check_names",
+]
 
 Law = Callable[[Implementation, Problem, "ErrorModel | None"], None]
+PairLaw = Callable[[Implementation, Implementation, Problem], None]
+"""A law over two implementations of one GRU (``law(expected, got, problem)``)."""
 
-_BASIC = {
-    "multilayer": False, "bidirectional": False, "bias_false": False, "batch_first": False,
-    "unbatched": False, "lengths": False,
-}  # fmt: skip
+DEVICE_AGREEMENT = "cpu vs cuda agreement"
+
+
+@dataclasses.dataclass(frozen=True)
+class Against:
+    """The other side of a cross-device check: the target built on ``device``, compared with the
+    checked one by ``law(other, checked, problem)``."""
+
+    device: str
+    law: PairLaw
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,8 +75,24 @@ class Check:
     needs_method: str | None = None
     diagnose: Callable[[Problem, Arithmetic], Problem] | None = None
     pinned: tuple[Pinned, ...] = ()
+    loss: LossOn | None = None
+    """A gradient check's loss: on the outputs, on ``h_n`` or on both (its cotangents)."""
+    against: Against | None = None
+    """Set for a cross-device check (see the module docstring)."""
 
-    def pinned_cases(self, capabilities: Capabilities) -> list[Case]:
+    def bound(self, other: Implementation) -> Check:
+        """A cross-device check with its law bound to ``other``, the target on
+        ``against.device``."""
+        if self.against is None:
+            raise ValueError(f"{self.name} is not a cross-device check")
+        compare = self.against.law
+
+        def law(impl: Implementation, problem: Problem, model: ErrorModel | None) -> None:
+            compare(other, impl, problem)
+
+        return dataclasses.replace(self, law=law)
+
+    def pinned_cases(self, capabilities: Capabilities) -> list[CheckCase]:
         """This check's pinned cases, adapted to a target with ``capabilities``."""
         return [
             p.case(capabilities, self.forced, min_steps=self.min_steps, min_batch=self.min_batch)
@@ -67,7 +109,7 @@ def _forward(name: str, feature: str | None, examples: int = 12) -> Check:
         return Check(
             "forward[basic]", eq.law_forward_equivalence,
             "outputs and h_n equal the float64 reference (one layer, time-major, bias)",
-            forced=_BASIC, examples=examples, diagnose=_as_drawn,
+            forced=BASIC, examples=examples, diagnose=_as_drawn,
         )  # fmt: skip
     return Check(
         f"forward[{name}]", eq.law_forward_equivalence,
@@ -101,6 +143,22 @@ _PIN_BROADCASTABLE_H0 = Pinned(
     "two layers, batch 2: h0 of shape (1, B, H) or (L*D, 1, H) would broadcast",
 )
 
+_GRADIENTS: dict[LossOn, tuple[str, Law, str]] = {
+    "output": ("gradient[output]", eq.law_gradient_output, "sum(d_out * output)"),
+    "h_n": ("gradient[h_n]", eq.law_gradient_h_n, "sum(d_hn * h_n)"),
+    "both": ("gradient[output+h_n]", eq.law_gradient_output_and_h_n,
+             "sum(d_out * output) + sum(d_hn * h_n)"),
+}  # fmt: skip
+
+
+def _gradient(loss: LossOn) -> Check:
+    name, law, formula = _GRADIENTS[loss]
+    return Check(
+        name, law, f"d/d(x, h0, params) of {formula} equal the reference",
+        requires=("gradients",), examples=10, pinned=(_PIN_THREE_LAYERS,), loss=loss,
+    )  # fmt: skip
+
+
 CHECKS: tuple[Check, ...] = (
     _forward("basic", None),
     _forward("multilayer", "multilayer"),
@@ -112,15 +170,9 @@ CHECKS: tuple[Check, ...] = (
     Check("forward[saturated]", eq.law_forward_saturated,
           "with the input scaled by 60 (saturated gates) outputs are finite and equal the reference",
           examples=10, big_h0=True, diagnose=eq.saturated_problem, pinned=(_PIN_SATURATED,)),
-    Check("gradient[output]", eq.law_gradient_output,
-          "d/d(x, h0, params) of sum(d_out * output) equal the reference",
-          requires=("gradients",), examples=10, pinned=(_PIN_THREE_LAYERS,)),
-    Check("gradient[h_n]", eq.law_gradient_h_n,
-          "d/d(x, h0, params) of sum(d_hn * h_n) equal the reference",
-          requires=("gradients",), examples=10, pinned=(_PIN_THREE_LAYERS,)),
-    Check("gradient[output+h_n]", eq.law_gradient_output_and_h_n,
-          "d/d(x, h0, params) of sum(d_out * output) + sum(d_hn * h_n) equal the reference",
-          requires=("gradients",), examples=10, pinned=(_PIN_THREE_LAYERS,)),
+    _gradient("output"),
+    _gradient("h_n"),
+    _gradient("both"),
     Check("h0=None equals zeros", mm.law_h0_none_is_zeros, "f(x, None) == f(x, 0)",
           requires=("initial_state",), examples=8, pinned=(_PIN_BIASED,)),
     Check("box invariance", mm.law_box_invariance, "|h_t| <= max(|h_{t-1}|, 1) elementwise",
@@ -157,9 +209,19 @@ CHECKS: tuple[Check, ...] = (
 )  # fmt: skip
 
 
+def _needs_other_device(impl: Implementation, problem: Problem, model: ErrorModel | None) -> None:
+    raise TypeError("a cross-device check runs bound to the target on its other device (bound)")
+
+
+CROSS_DEVICE_CHECKS: tuple[Check, ...] = (
+    Check(DEVICE_AGREEMENT, _needs_other_device,
+          "the same GRU on the CPU and on CUDA agrees within both tolerances", examples=8,
+          against=Against("cpu", eq.law_device_agreement)),
+)  # fmt: skip
+
+ALL_CHECKS: tuple[Check, ...] = CHECKS + CROSS_DEVICE_CHECKS
+
+
 def check_names() -> list[str]:
-    """Names of the catalogue's checks, in run order (plus the device agreement check)."""
-    return [c.name for c in CHECKS] + [DEVICE_AGREEMENT]
-
-
-DEVICE_AGREEMENT = "cpu vs cuda agreement"
+    """Names of the catalogue's checks, in run order (the cross-device checks last)."""
+    return [c.name for c in ALL_CHECKS]

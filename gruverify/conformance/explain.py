@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from gruverify.conformance.cases import Case
+from gruverify.conformance.cases import CheckCase
 from gruverify.conformance.checks import Check
 from gruverify.conformance.diagnosis import Diagnosis, diagnose_implementation
 from gruverify.core.problem import Implementation
@@ -22,7 +22,7 @@ from gruverify.error_model import ErrorModel
 __all__ = ["enlarged", "explain_failure"]
 
 
-def enlarged(case: Case, impl: Implementation) -> Case:
+def enlarged(case: CheckCase, impl: Implementation) -> CheckCase:
     """``case`` with at least 4 steps, batch 2 (when batched), input and hidden size 3 and an
     initial state (when ``impl`` supports one); every other choice and the seed unchanged."""
     c = case.config
@@ -39,7 +39,7 @@ def enlarged(case: Case, impl: Implementation) -> Case:
 
 
 def _diagnose(
-    check: Check, impl: Implementation, case: Case, model: ErrorModel
+    check: Check, impl: Implementation, case: CheckCase, model: ErrorModel
 ) -> Diagnosis | None:
     assert check.diagnose is not None
     try:
@@ -51,7 +51,7 @@ def _diagnose(
 
 
 def explain_failure(
-    check: Check, impl: Implementation, case: Case, model: ErrorModel
+    check: Check, impl: Implementation, case: CheckCase, model: ErrorModel
 ) -> str | None:
     """The diagnosis sentence for a failed check on ``case``, or None (the check does not
     diagnose, or no known pattern fits)."""

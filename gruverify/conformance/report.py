@@ -23,7 +23,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["STATUSES", "CheckResult", "Report"]
+__all__ = ["STATUSES", "CheckResult", "Report", "gruverify_version", "jsonable"]
 
 STATUSES = ("passed", "failed", "skipped", "error")
 
@@ -54,7 +54,7 @@ class CheckResult:
             del d["counterexample"]
         if d["diagnosis"] is None:
             del d["diagnosis"]
-        return _jsonable(d)  # type: ignore[no-any-return]
+        return jsonable(d)  # type: ignore[no-any-return]
 
     def line(self) -> str:
         tag = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "error": "ERROR"}[self.status]
@@ -106,7 +106,7 @@ class Report:
             "profile": self.profile,
             "seed": self.seed,
             "seconds": round(self.seconds, 3),
-            "gruverify_version": _version(),
+            "gruverify_version": gruverify_version(),
             "checks": [c.to_dict() for c in self.checks],
         }
 
@@ -151,7 +151,8 @@ class Report:
         return "\n".join(lines)
 
 
-def _version() -> str:
+def gruverify_version() -> str:
+    """The installed gruverify's version (``"unknown"`` when it is not installed)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -164,11 +165,13 @@ def _kv(d: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in d.items())
 
 
-def _jsonable(v: Any) -> Any:
+def jsonable(v: Any) -> Any:
+    """``v`` as plain JSON: dict keys as strings, tuples as lists, numpy scalars and arrays as
+    Python numbers and lists, NaN and infinities as strings, anything else as ``str``."""
     if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
+        return {str(k): jsonable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
+        return [jsonable(x) for x in v]
     if isinstance(v, (str, int, bool)) or v is None:
         return v
     if isinstance(v, float):
@@ -177,9 +180,9 @@ def _jsonable(v: Any) -> Any:
         import numpy as np
 
         if isinstance(v, np.generic):
-            return _jsonable(v.item())
+            return jsonable(v.item())
         if isinstance(v, np.ndarray):
-            return _jsonable(v.tolist())
+            return jsonable(v.tolist())
     except ImportError:  # pragma: no cover
         pass
     return str(v)

@@ -3,8 +3,9 @@
 ``run_checks(target, device=, dtype=, profile=, seed=, checks=, cell=)`` resolves the target on
 each device (default: the CPU, plus CUDA when available; a default device the target refuses with
 ``TargetError``, e.g. a CPU-only library on a CUDA machine, is reported as one skipped result with
-the reason), runs every check of ``CHECKS`` (and the
-CPU-vs-CUDA agreement when both devices run), and returns a ``Report``.
+the reason), runs every check of ``CHECKS`` on each device (and the cross-device checks,
+``CROSS_DEVICE_CHECKS``: the CPU-vs-CUDA agreement, when both devices run), and returns a
+``Report``.
 
 Each check is one ``@given`` run under the chosen profile's settings with an explicit seed (the
 ``ci`` profile uses seed 0 unless told otherwise, so it is derandomized; ``quick`` and ``thorough``
@@ -15,6 +16,7 @@ so far is reported). Laws that raise ``Inconclusive`` count their case as inconc
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import shlex
 import time
@@ -24,20 +26,28 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from gruverify.conformance.cases import Case, cases
-from gruverify.conformance.checks import CHECKS, DEVICE_AGREEMENT, Check, check_names
-from gruverify.conformance.counterexample import reproduction_blob, save_counterexample
+from gruverify.conformance.cases import CheckCase, check_cases
+from gruverify.conformance.checks import ALL_CHECKS, Check, Law, check_names
+from gruverify.conformance.counterexample import reproduction_blob
 from gruverify.conformance.explain import explain_failure
+from gruverify.conformance.replay import save_counterexample
 from gruverify.conformance.report import CheckResult, Report
 from gruverify.core.problem import Implementation
 from gruverify.error_model import ErrorModel, arithmetic_of
-from gruverify.guard import DEFAULT_TIMEOUT, CallTimeout, Guarded, call, preserved
+from gruverify.guard import DEFAULT_TIMEOUT, CallTimeout, Guarded, preserved
 from gruverify.laws.base import Inconclusive, LawViolation
-from gruverify.laws.equivalence import law_device_agreement
 from gruverify.profiles import DEFAULT_PROFILE, PROFILES, register_profiles
-from gruverify.targets import TargetError, resolve_target
+from gruverify.targets import TargetError, build_target
 
-__all__ = ["REFUSED_DEVICE", "SHRINK_SECONDS", "available_devices", "run_check", "run_checks"]
+__all__ = [
+    "REFUSED_DEVICE",
+    "SHRINK_SECONDS",
+    "available_devices",
+    "examples_for",
+    "reproduce_command",
+    "run_check",
+    "run_checks",
+]
 
 REFUSED_DEVICE = "all checks"
 """The name of the skipped result that stands for every check on a device the target refuses."""
@@ -53,7 +63,8 @@ def available_devices() -> list[str]:
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-def _examples(check: Check, profile: str) -> int:
+def examples_for(check: Check, profile: str) -> int:
+    """How many drawn examples ``check`` runs under ``profile`` (its ``ci`` count, scaled)."""
     base = settings.get_profile(DEFAULT_PROFILE).max_examples
     active = settings.get_profile(profile).max_examples
     return max(1, round(check.examples * active / base))
@@ -77,7 +88,7 @@ def run_check(
     profile: str = DEFAULT_PROFILE,
     seed: int = 0,
     reproduce: str = "",
-    law: Callable[[Implementation, Any, ErrorModel | None], None] | None = None,
+    law: Law | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     artifacts: str | None = None,
     spec: Mapping[str, Any] | None = None,
@@ -89,45 +100,67 @@ def run_check(
     restored afterwards. A failure's counterexample carries the seed and hypothesis' reproduction
     blob; with ``artifacts`` (a directory) it is also saved there as a file that
     ``gruverify reproduce FILE`` replays (``spec``: ``{"target": ..., "cell": ...}`` for it).
+    ``law`` replaces the check's own law (e.g. one that counts its calls).
     """
     with preserved():
-        return _run_check(check, impl, model, profile, seed, reproduce, law, timeout, artifacts,
-                          spec)  # fmt: skip
+        register_profiles()
+        start = time.monotonic()
+        reason = _skip_reason(check, impl)
+        if reason is not None:
+            return CheckResult(check.name, impl.device, "skipped", reason, check.description)
+        run = _CheckRun(
+            check, impl, impl if isinstance(impl, Guarded) else Guarded(impl, timeout=timeout),
+            model or ErrorModel(arithmetic_of(impl)), profile, seed, reproduce, artifacts, spec,
+            start,
+        )  # fmt: skip
+        search = _Search(
+            law or check.law, run.guarded, run.model, SHRINK_SECONDS.get(profile, 10.0)
+        )
+        failure = _search(check, impl, search, profile, seed)
+        return run.passed(search) if failure is None else run.failed(search, failure)
 
 
-def _run_check(
-    check: Check,
-    impl: Implementation,
-    model: ErrorModel | None,
-    profile: str,
-    seed: int,
-    reproduce: str,
-    law: Callable[[Implementation, Any, ErrorModel | None], None] | None,
-    timeout: float | None,
-    artifacts: str | None,
-    spec: Mapping[str, Any] | None,
-) -> CheckResult:
-    register_profiles()
-    start = time.monotonic()
-    reason = _skip_reason(check, impl)
-    if reason is not None:
-        return CheckResult(check.name, impl.device, "skipped", reason, check.description)
-    model = model or ErrorModel(arithmetic_of(impl))
-    run_law = law or check.law
-    guarded = impl if isinstance(impl, Guarded) else Guarded(impl, timeout=timeout)
-    stats = {"cases": 0, "inconclusive": 0}
-    failures: dict[Case, BaseException] = {}
-    first_failure: list[float] = []
-    budget = SHRINK_SECONDS.get(profile, 10.0)
+@dataclasses.dataclass
+class _Search:
+    """The body of one check's hypothesis test: the law on each drawn case, counted. A failing
+    case's exception is kept (and raised again if hypothesis draws the case again); once the
+    shrink budget after the first failure is spent, further cases pass unrun."""
 
-    strategy = cases(
-        impl.capabilities, check.forced, min_steps=check.min_steps, min_batch=check.min_batch,
-        big_h0=check.big_h0,
-    )  # fmt: skip
+    law: Law
+    impl: Implementation
+    model: ErrorModel
+    budget: float
+    cases: int = 0
+    inconclusive: int = 0
+    failures: dict[CheckCase, BaseException] = dataclasses.field(default_factory=dict)
+    first_failure: float | None = None
 
-    @settings(
+    def __call__(self, case: CheckCase) -> None:
+        if case in self.failures:
+            raise self.failures[case]
+        if self.first_failure is not None and time.monotonic() - self.first_failure > self.budget:
+            return  # shrink budget spent: report the smallest failure found so far
+        self.cases += 1
+        try:
+            self.law(self.impl, case.problem(), self.model)
+        except Inconclusive:
+            self.inconclusive += 1
+        except Exception as e:  # a violation or a crash of the target, both kept with the case
+            e.gruverify_case = case  # type: ignore[attr-defined]
+            self.failures[case] = e
+            if self.first_failure is None:
+                self.first_failure = time.monotonic()
+            if isinstance(e, CallTimeout):  # no shrinking through more hanging calls
+                self.first_failure = -float("inf")
+            raise
+
+
+def _settings(check: Check, profile: str) -> settings:
+    """The hypothesis settings of one check: the profile's, with the check's example count, no
+    database, no deadline, quiet, the blob kept in the exception's notes."""
+    return settings(
         parent=settings.get_profile(profile),
-        max_examples=_examples(check, profile),
+        max_examples=examples_for(check, profile),
         database=None,
         derandomize=False,
         deadline=None,
@@ -137,77 +170,107 @@ def _run_check(
         phases=(Phase.explicit, Phase.generate, Phase.shrink),
         suppress_health_check=list(HealthCheck),
     )
+
+
+def _search(
+    check: Check, impl: Implementation, body: _Search, profile: str, seed: int
+) -> Exception | None:
+    """Run ``body`` over the check's pinned cases, then its drawn ones (shrinking a failure);
+    the exception it ended with, or None."""
+    strategy = check_cases(
+        impl.capabilities, check.forced, min_steps=check.min_steps, min_batch=check.min_batch,
+        big_h0=check.big_h0,
+    )  # fmt: skip
+
+    @_settings(check, profile)
     @hypothesis_seed(seed)
     @given(case=strategy)
-    def run(case: Case) -> None:
-        if case in failures:
-            raise failures[case]
-        if first_failure and time.monotonic() - first_failure[0] > budget:
-            return  # shrink budget spent: report the smallest failure found so far
-        stats["cases"] += 1
-        try:
-            run_law(guarded, case.problem(), model)
-        except Inconclusive:
-            stats["inconclusive"] += 1
-        except Exception as e:  # a violation or a crash of the target, both kept with the case
-            e.gruverify_case = case  # type: ignore[attr-defined]
-            failures[case] = e
-            if not first_failure:
-                first_failure.append(time.monotonic())
-            if isinstance(e, CallTimeout):  # no shrinking through more hanging calls
-                first_failure[0] = -float("inf")
-            raise
+    def run(case: CheckCase) -> None:
+        body(case)
 
     for pinned in check.pinned_cases(impl.capabilities):  # run first, under every seed
         run = example(case=pinned)(run)
     try:
         run()
     except Exception as e:
-        case = getattr(e, "gruverify_case", None)
-        if case is None:  # hypothesis itself failed (flaky target, health check): an error
-            return CheckResult(
-                check.name, impl.device, "error", f"{type(e).__name__}: {e}",
-                check.description, stats["cases"], stats["inconclusive"],
-                time.monotonic() - start,
+        return e
+    return None
+
+
+@dataclasses.dataclass
+class _CheckRun:
+    """One check on one implementation: what its result is made of."""
+
+    check: Check
+    impl: Implementation
+    guarded: Implementation
+    model: ErrorModel
+    profile: str
+    seed: int
+    reproduce: str
+    artifacts: str | None
+    spec: Mapping[str, Any] | None
+    start: float
+
+    def result(
+        self,
+        status: str,
+        message: str,
+        search: _Search,
+        counterexample: dict[str, Any] | None = None,
+        diagnosis: str | None = None,
+    ) -> CheckResult:
+        return CheckResult(
+            self.check.name, self.impl.device, status, message, self.check.description,
+            search.cases, search.inconclusive, time.monotonic() - self.start, counterexample,
+            diagnosis,
+        )  # fmt: skip
+
+    def passed(self, search: _Search) -> CheckResult:
+        """Passed, or skipped when every case was inconclusive."""
+        if search.cases and search.inconclusive == search.cases:
+            return self.result(
+                "skipped",
+                f"all {search.cases} cases inconclusive in {self.model.arithmetic}: rounding "
+                "alone could explain any difference", search,
             )  # fmt: skip
+        return self.result("passed", f"{search.cases} cases", search)
+
+    def failed(self, search: _Search, e: Exception) -> CheckResult:
+        """Failed (a law violated) or error (a crash), with the counterexample and its file."""
+        case: CheckCase | None = getattr(e, "gruverify_case", None)
+        if case is None:  # hypothesis itself failed (flaky target, health check): an error
+            return self.result("error", f"{type(e).__name__}: {e}", search)
         status = "failed" if isinstance(e, LawViolation) else "error"
         message = str(e) if status == "failed" else f"{type(e).__name__}: {e}"
         ce: dict[str, Any] = {"case": case.as_dict(), "problem": case.problem().describe()}
         if isinstance(e, LawViolation):
             ce.update(law=e.law, formula=e.formula, numbers=e.numbers)
         else:
-            ce.update(law=check.name, formula="", numbers={})
-        ce["reproduce"] = reproduce
-        diagnosis = explain_failure(check, guarded, case, model) if status == "failed" else None
+            ce.update(law=self.check.name, formula="", numbers={})
+        ce["reproduce"] = self.reproduce
+        diagnosis = None
+        if status == "failed":
+            diagnosis = explain_failure(self.check, self.guarded, case, self.model)
         if diagnosis is not None:
             ce["diagnosis"] = diagnosis
             message = f"{message.rstrip()}\n  diagnosis: {diagnosis}"
-        ce.update(seed=seed, hypothesis_blob=reproduction_blob(e))
-        if artifacts is not None:
-            try:
-                ce["file"] = save_counterexample(
-                    artifacts, check=check, impl=impl, case=case, seed=seed, profile=profile,
-                    counterexample=ce, spec=spec or {"target": impl.name, "cell": False},
-                )  # fmt: skip
-            except OSError as err:  # the verdict stands without the file
-                ce["file_error"] = f"cannot save the counterexample under {artifacts}: {err}"
-        return CheckResult(
-            check.name, impl.device, status, message, check.description, stats["cases"],
-            stats["inconclusive"], time.monotonic() - start, ce, diagnosis,
-        )  # fmt: skip
-    elapsed = time.monotonic() - start
-    if stats["cases"] and stats["inconclusive"] == stats["cases"]:
-        return CheckResult(
-            check.name, impl.device, "skipped",
-            f"all {stats['cases']} cases inconclusive in {model.arithmetic}: rounding alone "
-            "could explain any difference", check.description, stats["cases"],
-            stats["inconclusive"], elapsed,
-        )  # fmt: skip
-    return CheckResult(
-        check.name, impl.device, "passed",
-        f"{stats['cases']} cases", check.description, stats["cases"], stats["inconclusive"],
-        elapsed,
-    )  # fmt: skip
+        ce.update(seed=self.seed, hypothesis_blob=reproduction_blob(e))
+        if self.artifacts is not None:
+            self.save(case, ce)
+        return self.result(status, message, search, ce, diagnosis)
+
+    def save(self, case: CheckCase, ce: dict[str, Any]) -> None:
+        """Save the counterexample under ``artifacts``: its path, or why not, goes into ``ce``."""
+        assert self.artifacts is not None
+        try:
+            ce["file"] = save_counterexample(
+                self.artifacts, check=self.check, impl=self.impl, case=case, seed=self.seed,
+                profile=self.profile, counterexample=ce,
+                spec=self.spec or {"target": self.impl.name, "cell": False},
+            )  # fmt: skip
+        except OSError as err:  # the verdict stands without the file
+            ce["file_error"] = f"cannot save the counterexample under {self.artifacts}: {err}"
 
 
 def _resolve_devices(device: str | Sequence[str] | None) -> list[str]:
@@ -222,30 +285,6 @@ def _resolve_devices(device: str | Sequence[str] | None) -> list[str]:
         if not (d == "cpu" or d.startswith("cuda")):
             raise TargetError(f"unknown device {d!r}; expected cpu or cuda")
     return devices
-
-
-def _resolve(
-    target: str, device: str, dtype: str | None, cell: bool, timeout: float | None
-) -> Implementation:
-    """``resolve_target`` under the per-call timeout, leaving torch's state and generators as
-    they were; any failure to build the target is a ``TargetError`` (a usage error)."""
-    try:
-        with preserved():
-            return call(
-                lambda: resolve_target(target, device=device, dtype=dtype, cell=cell),
-                timeout=timeout, what=f"building {target} on {device}",
-            )  # fmt: skip
-    except TargetError:
-        raise
-    except CallTimeout as e:
-        raise TargetError(
-            f"building {target} on {device} did not finish within {e.timeout:g} s (its probe "
-            "call hangs?); raise --timeout if it is just slow"
-        ) from e
-    except Exception as e:
-        raise TargetError(
-            f"cannot build {target} on {device}: {type(e).__name__}: {e}".splitlines()[0]
-        ) from e
 
 
 def _resolve_each(
@@ -264,7 +303,7 @@ def _resolve_each(
     first: TargetError | None = None
     for d in devices:
         try:
-            impls[d] = _resolve(target, d, dtype, cell, timeout)
+            impls[d] = build_target(target, d, dtype, cell, timeout)
         except TargetError as e:
             if not skip_refused:
                 raise
@@ -288,6 +327,24 @@ def reproduce_command(
     parts += ["--dtype", dtype, "--profile", profile, "--seed", str(seed)]
     parts += ["--check", check]
     return shlex.join(parts)
+
+
+def _selected(checks: Sequence[str] | None) -> list[Check]:
+    """The checks to run (every one when ``checks`` is empty); ``TargetError`` for an unknown
+    name."""
+    known = check_names()
+    for name in checks or ():
+        if name not in known:
+            raise TargetError(f"unknown check {name!r}; known: {', '.join(known)}")
+    return [c for c in ALL_CHECKS if not checks or c.name in checks]
+
+
+def _seed(profile: str, seed: int | None) -> int:
+    """``seed``, or 0 under ``ci`` and a fresh random seed otherwise; ``TargetError`` for an
+    unknown profile."""
+    if profile not in PROFILES:
+        raise TargetError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    return (0 if profile == "ci" else random.randrange(2**31)) if seed is None else seed
 
 
 def run_checks(
@@ -316,28 +373,17 @@ def run_checks(
     register_profiles()
     start = time.monotonic()
     profile = profile or DEFAULT_PROFILE
-    if profile not in PROFILES:
-        raise TargetError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
-    if seed is None:
-        seed = 0 if profile == "ci" else random.randrange(2**31)
-    known = check_names()
-    for name in checks or ():
-        if name not in known:
-            raise TargetError(f"unknown check {name!r}; known: {', '.join(known)}")
-    selected = [c for c in CHECKS if not checks or c.name in checks]
-
+    seed = _seed(profile, seed)
+    selected = _selected(checks)
     if isinstance(target, str):
         impls, refused = _resolve_each(target, _resolve_devices(device), dtype, cell, timeout,
                                        skip_refused=device is None)  # fmt: skip
-        devices = list(impls)
         spec = target
     else:
-        devices = [target.device]
-        impls, refused = {target.device: target}, {}
-        spec = target.name
+        impls, refused, spec = {target.device: target}, {}, target.name
     dtype_used = next(iter(impls.values())).dtype
     arithmetic = {d: str(arithmetic_of(i)) for d, i in impls.items()}
-    report = Report(spec, devices, dtype_used, arithmetic, profile, seed)
+    report = Report(spec, list(impls), dtype_used, arithmetic, profile, seed)
 
     def add(result: CheckResult) -> None:
         report.checks.append(result)
@@ -346,27 +392,20 @@ def run_checks(
 
     for d, reason in refused.items():
         add(CheckResult(REFUSED_DEVICE, d, "skipped", f"the target does not run on {d}: {reason}"))
-
     for d, impl in impls.items():
         model = ErrorModel(arithmetic_of(impl))
-        for check in selected:
+        for check in (c for c in selected if c.against is None):
             repro = reproduce_command(spec, d, impl.dtype, profile, seed, check.name, cell)
             add(run_check(check, impl, model=model, profile=profile, seed=seed, reproduce=repro,
                           timeout=timeout, artifacts=artifacts,
                           spec={"target": spec, "cell": cell}))  # fmt: skip
-    cuda = [d for d in devices if d.startswith("cuda")]
-    if "cpu" in impls and cuda and (not checks or DEVICE_AGREEMENT in checks):
-        cpu_impl = Guarded(impls["cpu"], timeout=timeout)
-        agreement = Check(
-            DEVICE_AGREEMENT, law_device_agreement,  # type: ignore[arg-type]
-            "the same GRU on the CPU and on CUDA agrees within both tolerances", examples=8,
-        )  # fmt: skip
-
-        def law(impl: Implementation, problem: Any, model: ErrorModel | None) -> None:
-            law_device_agreement(cpu_impl, impl, problem)
-
-        repro = reproduce_command(spec, None, dtype_used, profile, seed, DEVICE_AGREEMENT, cell)
-        add(run_check(agreement, impls[cuda[0]], profile=profile, seed=seed, reproduce=repro,
-                      law=law, timeout=timeout))  # fmt: skip
+    for check in (c for c in selected if c.against is not None):
+        assert check.against is not None
+        checked = [d for d in impls if d != check.against.device]
+        if check.against.device in impls and checked:
+            other = Guarded(impls[check.against.device], timeout=timeout)
+            repro = reproduce_command(spec, None, dtype_used, profile, seed, check.name, cell)
+            add(run_check(check.bound(other), impls[checked[0]], profile=profile, seed=seed,
+                          reproduce=repro, timeout=timeout))  # fmt: skip
     report.seconds = time.monotonic() - start
     return report
