@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from gruverify.core.problem import Gradients, Implementation, Outputs, Problem
-from gruverify.core.shapes import call_shape
+from gruverify.core.shapes import problem_shape
 from gruverify.laws.base import Inconclusive, LawViolation
 
 __all__ = [
@@ -313,14 +313,9 @@ def _array(name: str, a: Any, want: tuple[int, ...], problem: Problem, what: str
 
 
 def _shapes(problem: Problem) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    p = problem.params
     # the shapes x and the parameters imply; h0 is not validated here: a target that accepts a
     # wrong-shaped h0 is the "bad initial state rejected" law's finding, not a ShapeError of ours
-    s = call_shape(
-        np.shape(problem.x), None,
-        input_size=p.input_size, hidden_size=p.hidden_size, num_layers=p.num_layers,
-        num_directions=p.num_directions, batch_first=problem.batch_first,
-    )  # fmt: skip
+    s = problem_shape(problem, check_h0=False)
     return tuple(s.output_shape), tuple(s.state_shape)
 
 

@@ -17,9 +17,9 @@ from gruverify.error_model import ARITHMETICS, ErrorModel
 from gruverify.laws.gates import (
     close_reset_gate,
     gate_thresholds,
-    law_box_invariance,
     law_closed_reset_gate,
     law_gate_bounds,
+    law_gate_box_invariance,
     law_sequence_equals_unrolled_cell,
     numpy_gates,
     torch_gates,
@@ -63,7 +63,7 @@ def test_gate_bounds_torch(device, case, variant, dtype) -> None:
 @settings(max_examples=examples(15))
 @given(cases(SMALL), variants(), st.sampled_from(("float64", *LOW_DTYPES)))
 def test_box_invariance_every_layer(device, case, variant, dtype) -> None:
-    law_box_invariance(case.problem, variant, torch_gates(dtype, device), dtype)
+    law_gate_box_invariance(case.problem, variant, torch_gates(dtype, device), dtype)
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -27,9 +27,9 @@ from gruverify.laws.carry_over import (
 )
 from gruverify.laws.gates import (
     close_reset_gate,
-    law_box_invariance,
     law_closed_reset_gate,
     law_gate_bounds,
+    law_gate_box_invariance,
     law_sequence_equals_unrolled_cell,
     numpy_gates,
 )
@@ -173,9 +173,9 @@ def test_gate_bounds_catch_rounding_onto_zero_inside_the_range() -> None:
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_box_invariance_catches_dropped_one_minus_z(variant: Variant) -> None:
     problem = make_case(Config(6, 2, 3, 4, num_layers=2), "large", "ordinary", 7).problem
-    law_box_invariance(problem, variant)
+    law_gate_box_invariance(problem, variant)
     with pytest.raises(LawViolation, match="box invariance"):
-        law_box_invariance(problem, variant, mutant_gates("dropped_one_minus_z"))
+        law_gate_box_invariance(problem, variant, mutant_gates("dropped_one_minus_z"))
 
 
 # --- unrolled cell -------------------------------------------------------------------------

@@ -41,6 +41,12 @@ import numpy as np
 from gruverify.core.arithmetic import Arithmetic, worst_entry
 from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
 from gruverify.core.problem import Implementation, Outputs, Problem
+from gruverify.core.shapes import (
+    from_time_major,
+    state_from_batched,
+    state_to_batched,
+    to_time_major,
+)
 from gruverify.error_model import ErrorModel, Tolerance, arithmetic_of
 from gruverify.reference.numpy_reference import gru_forward
 
@@ -86,29 +92,6 @@ class Diagnosis:
         if self.alternatives:
             text += f"; also consistent with: {', '.join(self.alternatives)}"
         return text
-
-
-# -- layout helpers: canonical (T, B, .) arrays and back -------------------------------------------
-
-
-def _time_major(a: np.ndarray, problem: Problem) -> np.ndarray:
-    if not problem.batched:
-        return a[:, None]
-    return np.swapaxes(a, 0, 1) if problem.batch_first else a
-
-
-def _caller(a: np.ndarray, problem: Problem) -> np.ndarray:
-    if not problem.batched:
-        return a[:, 0]
-    return np.swapaxes(a, 0, 1) if problem.batch_first else a
-
-
-def _state_tm(h: np.ndarray, problem: Problem) -> np.ndarray:
-    return h if problem.batched else h[:, None]
-
-
-def _state_caller(h: np.ndarray, problem: Problem) -> np.ndarray:
-    return h if problem.batched else h[:, 0]
 
 
 def _lengths(problem: Problem, steps: int, batch: int) -> np.ndarray:
@@ -186,14 +169,14 @@ def _h0_ignored(problem: Problem, variant: Variant) -> Outputs:
 
 def _state_not_carried(problem: Problem, variant: Variant) -> Outputs:
     """Every step from ``h0``: a one-step run with batch ``T * B`` (row ``t * B + b``)."""
-    x = _time_major(np.asarray(problem.x), problem)
+    x = to_time_major(np.asarray(problem.x), problem)
     T, B, _ = x.shape
     p = problem.params
     D, H = p.num_directions, p.hidden_size
     h0 = (
         None
         if problem.h0 is None
-        else np.tile(_state_tm(np.asarray(problem.h0), problem), (1, T, 1))
+        else np.tile(state_to_batched(np.asarray(problem.h0), problem), (1, T, 1))
     )
     r = gru_forward(p, x.reshape(1, T * B, -1), h0, variant=variant)
     lens = _lengths(problem, T, B)
@@ -205,7 +188,7 @@ def _state_not_carried(problem: Problem, variant: Variant) -> Outputs:
         states[i, lens - 1, cols] if i % D == 0 else states[i, 0, cols]
         for i in range(p.num_layers * D)
     ])  # fmt: skip
-    return Outputs(_caller(out, problem), _state_caller(h_n, problem))
+    return Outputs(from_time_major(out, problem), state_from_batched(h_n, problem))
 
 
 def _reverse_not_flipped(problem: Problem, variant: Variant) -> Outputs:
@@ -213,10 +196,10 @@ def _reverse_not_flipped(problem: Problem, variant: Variant) -> Outputs:
     p = problem.params
     if not p.bidirectional:
         return _reference(problem, variant)
-    seq = _time_major(np.asarray(problem.x), problem)
+    seq = to_time_major(np.asarray(problem.x), problem)
     T, B, _ = seq.shape
     H = p.hidden_size
-    h0 = None if problem.h0 is None else _state_tm(np.asarray(problem.h0), problem)
+    h0 = None if problem.h0 is None else state_to_batched(np.asarray(problem.h0), problem)
     lens = _lengths(problem, T, B)
     finals = []
     for layer, row in enumerate(p.cells):
@@ -226,16 +209,18 @@ def _reverse_not_flipped(problem: Problem, variant: Variant) -> Outputs:
         seq = r.output.copy()
         seq[..., H:] = _flip_valid(r.output[..., H:], lens)
         finals.append(r.h_n)
-    return Outputs(_caller(seq, problem), _state_caller(np.concatenate(finals), problem))
+    return Outputs(
+        from_time_major(seq, problem), state_from_batched(np.concatenate(finals), problem)
+    )
 
 
 def _interleaved(problem: Problem, variant: Variant) -> Outputs:
     ref = _reference(problem, variant)
-    out = _time_major(ref.output, problem)
+    out = to_time_major(ref.output, problem)
     T, B, DH = out.shape
     D = problem.params.num_directions
     mixed = out.reshape(T, B, D, DH // D).transpose(0, 1, 3, 2).reshape(T, B, DH)
-    return Outputs(_caller(mixed, problem), ref.h_n)
+    return Outputs(from_time_major(mixed, problem), ref.h_n)
 
 
 def _negate_z(c: GRUCellParams[np.ndarray], layer: int) -> GRUCellParams[np.ndarray]:

@@ -5,12 +5,10 @@ Conventions: torch, Keras, ONNX and Cho et al. write ``h' = (1 - z) n + z h`` an
 ``G_u -> 0``; the two are the same cell with ``G_u = 1 - z``, ``W_u = -W_z``, ``b_u = -b_z``
 (``from_course_update_gate``).
 
-Bounds (../shared/notes/gru-math.md section 3), per step and per sequence, with ``eps = max_i (1 - z_i)``,
-``hinf = ||h_{t-1}||_inf``, ``g = W_hn h + b_hn``, ``ginf = ||W_hn||_inf hinf + ||b_hn||_inf``, spectral
-norms ``||.||``:
+Bounds (docs/gru-math.md section 3), per step and per sequence, with ``eps = max_i (1 - z_i)``,
+``hinf = ||h_{t-1}||_inf``, ``K`` the carry constant of ``gruverify.core.bounds`` (``K_after`` /
+``K_before``, from the spectral norms of ``W_hn``, ``W_hr``, ``W_hz`` and ``hinf``) and
 
-    K_after  = ||W_hn|| + ginf ||W_hr|| / 4 + (1 + hinf) ||W_hz||
-    K_before = ||W_hn|| (1 + hinf ||W_hr|| / 4) + (1 + hinf) ||W_hz||
     d_t      = eps_t (1 + K_t)
 
 1. state:            ``||h_t - h_{t-1}||_inf <= eps (1 + hinf)``
@@ -35,6 +33,7 @@ from typing import Literal
 import numpy as np
 
 from gruverify.core.arithmetic import ARITHMETICS, worst_entry
+from gruverify.core.bounds import carry_constant
 from gruverify.core.params import GRUCellParams, StackParams, Variant, random_gru_params
 from gruverify.core.problem import Implementation, Problem, rounded
 from gruverify.error_model import arithmetic_of
@@ -45,7 +44,6 @@ from gruverify.reference.numpy_reference import gru_step_jacobian, sigmoid
 __all__ = [
     "JacobianFn",
     "analytic_jacobian",
-    "carry_constant",
     "complex_step_jacobian_of",
     "from_course_update_gate",
     "law_carry_over_bounds",
@@ -85,19 +83,6 @@ def complex_step_jacobian_of(gates: GateFn) -> JacobianFn:
     return jac
 
 
-def carry_constant(
-    cell: GRUCellParams[np.ndarray], hinf: np.ndarray, variant: Variant
-) -> np.ndarray:
-    """``K`` of the module docstring for each ``hinf`` (an array of state norms)."""
-    n_hn = np.linalg.norm(cell.W_hn, 2)
-    n_hr = np.linalg.norm(cell.W_hr, 2)
-    n_hz = np.linalg.norm(cell.W_hz, 2)
-    if variant == "reset_after":
-        ginf = np.linalg.norm(cell.W_hn, np.inf) * hinf + np.max(np.abs(cell.b_hn), initial=0.0)
-        return n_hn + 0.25 * ginf * n_hr + (1.0 + hinf) * n_hz  # type: ignore[no-any-return]
-    return n_hn * (1.0 + 0.25 * hinf * n_hr) + (1.0 + hinf) * n_hz  # type: ignore[no-any-return]
-
-
 def law_carry_over_bounds(
     problem: Problem,
     variant: Variant,
@@ -109,107 +94,124 @@ def law_carry_over_bounds(
     ``gates`` gives ``z`` (``one_minus_z`` if present) and the new state along the float64
     reference trajectory; ``jacobian`` the step Jacobian (analytic by default).
     """
-    u = ARITHMETICS["float64"].unit_roundoff
-    p = problem
-    lens = p.lengths
-    for layer, (inp, hprevs) in enumerate(layer_inputs(p, variant)):
+    for layer, (inp, hprevs) in enumerate(layer_inputs(problem, variant)):
         for d, hprev in enumerate(hprevs):
-            cell = p.params.cell(layer, d)
-            T, B, H = hprev.shape
-            active = np.ones((T, B), bool) if lens is None else np.arange(T)[:, None] < lens
-            P = np.broadcast_to(np.eye(H), (B, H, H)).copy()
-            up = np.ones(B)  # prod (1 + d_t)
-            lo = np.ones(B)  # prod (1 - d_t)
-            all_small = np.ones(B, bool)
-            slack_sum = np.zeros(B)
-            order = range(T) if d == 0 else range(T - 1, -1, -1)
-            for step_no, t in enumerate(order):
-                a = active[t]
-                if not a.any():
-                    continue
-                x_t, h_t = inp[t], hprev[t]
-                g = gates(cell, x_t, h_t, variant)
-                omz = np.asarray(g["one_minus_z"] if "one_minus_z" in g else 1.0 - g["z"])
-                h_new = np.asarray(g["h"], dtype=np.float64)
-                eps = np.max(omz, axis=-1)
-                hinf = np.max(np.abs(h_t), axis=-1)
-                K = carry_constant(cell, hinf, variant)
-                dd = eps * (1.0 + K)
-                slack = 16.0 * u * (1.0 + K) * (1.0 + hinf)
-                where = f"layer {layer}, direction {d}, t={t} (step {step_no + 1})"
+            _check_direction(problem, variant, layer, d, inp, hprev, gates, jacobian)
 
-                info = (eps, K, hinf, where, variant, problem)
 
-                def fail(
-                    detail: str,
-                    got: np.ndarray,
-                    bound: np.ndarray,
-                    b: int,
-                    what: str,
-                    info: _Info = info,
-                ) -> None:
-                    raise _violation(detail, what, float(got[b]), float(bound[b]), b, info)
+@dataclasses.dataclass
+class _Product:
+    """``P = J_t ... J_1`` per sequence and what bounds it: ``prod (1 + d_s)``, ``prod (1 - d_s)``,
+    whether every ``d_s < 1``, and the summed rounding slack."""
 
-                step = np.max(np.abs(h_new - h_t), axis=-1)
-                bound = eps * (1.0 + hinf) + slack
-                bad = a & ~(step <= bound)
-                if bad.any():
-                    fail(
-                        "the state moved more than the update gate allows",
-                        step,
-                        bound,
-                        int(np.argmax(bad)),
-                        "||h_t - h_{t-1}||_inf <= eps (1 + ||h_{t-1}||_inf)",
-                    )
-                J = jacobian(cell, x_t, h_t, variant)
-                s = np.linalg.svd(J - np.eye(H), compute_uv=False)[:, 0]
-                bad = a & ~(s <= dd + slack)
-                if bad.any():
-                    fail(
-                        "the step Jacobian is too far from the identity",
-                        s,
-                        dd + slack,
-                        int(np.argmax(bad)),
-                        "||J_t - I||_2 <= eps (1 + K)",
-                    )
-                smin = np.linalg.svd(J, compute_uv=False)[:, -1]
-                bound = 1.0 - dd - slack
-                bad = a & ~(smin >= bound)
-                if bad.any():
-                    fail(
-                        "the step Jacobian lost rank",
-                        smin,
-                        bound,
-                        int(np.argmax(bad)),
-                        "sigma_min(J_t) >= 1 - eps (1 + K)",
-                    )
-                P = np.where(a[:, None, None], J @ P, P)
-                up = np.where(a, up * (1.0 + dd), up)
-                lo = np.where(a, lo * (1.0 - dd), lo)
-                all_small &= ~a | (dd < 1.0)
-                slack_sum = np.where(a, slack_sum + slack, slack_sum)
-                dev = np.linalg.svd(P - np.eye(H), compute_uv=False)[:, 0]
-                bound = up - 1.0 + slack_sum * up
-                bad = a & ~(dev <= bound)
-                if bad.any():
-                    fail(
-                        "the product of step Jacobians left the identity",
-                        dev,
-                        bound,
-                        int(np.argmax(bad)),
-                        "||J_t ... J_1 - I||_2 <= prod (1 + d_s) - 1",
-                    )
-                pmin = np.linalg.svd(P, compute_uv=False)[:, -1]
-                bound = lo - slack_sum * up
-                bad = a & all_small & ~(pmin >= bound)
-                if bad.any():
-                    fail(
-                        "the product of step Jacobians lost rank",
-                        pmin,
-                        bound,
-                        int(np.argmax(bad)),
-                        "sigma_min(J_t ... J_1) >= prod (1 - d_s)",
-                    )
+    P: np.ndarray
+    up: np.ndarray
+    lo: np.ndarray
+    all_small: np.ndarray
+    slack_sum: np.ndarray
+
+    @classmethod
+    def identity(cls, B: int, H: int) -> _Product:
+        P = np.broadcast_to(np.eye(H), (B, H, H)).copy()
+        return cls(P, np.ones(B), np.ones(B), np.ones(B, bool), np.zeros(B))
+
+    def multiply(self, J: np.ndarray, a: np.ndarray, dd: np.ndarray, slack: np.ndarray) -> None:
+        """One step ``P <- J P`` for the active sequences ``a``."""
+        self.P = np.where(a[:, None, None], J @ self.P, self.P)
+        self.up = np.where(a, self.up * (1.0 + dd), self.up)
+        self.lo = np.where(a, self.lo * (1.0 - dd), self.lo)
+        self.all_small &= ~a | (dd < 1.0)
+        self.slack_sum = np.where(a, self.slack_sum + slack, self.slack_sum)
+
+
+def _check_direction(
+    problem: Problem,
+    variant: Variant,
+    layer: int,
+    d: int,
+    inp: np.ndarray,
+    hprev: np.ndarray,
+    gates: GateFn,
+    jacobian: JacobianFn,
+) -> None:
+    """The three bounds along one layer and direction: ``inp`` and ``hprev`` ``(T, B, .)``."""
+    u = ARITHMETICS["float64"].unit_roundoff
+    cell = problem.params.cell(layer, d)
+    T, B, H = hprev.shape
+    lens = problem.lengths
+    active = np.ones((T, B), bool) if lens is None else np.arange(T)[:, None] < lens
+    prod = _Product.identity(B, H)
+    order = range(T) if d == 0 else range(T - 1, -1, -1)
+    for step_no, t in enumerate(order):
+        a = active[t]
+        if not a.any():
+            continue
+        x_t, h_t = inp[t], hprev[t]
+        g = gates(cell, x_t, h_t, variant)
+        omz = np.asarray(g["one_minus_z"] if "one_minus_z" in g else 1.0 - g["z"])
+        h_new = np.asarray(g["h"], dtype=np.float64)
+        eps = np.max(omz, axis=-1)
+        hinf = np.max(np.abs(h_t), axis=-1)
+        K = carry_constant(cell, hinf, variant)
+        dd = eps * (1.0 + K)
+        slack = 16.0 * u * (1.0 + K) * (1.0 + hinf)
+        where = f"layer {layer}, direction {d}, t={t} (step {step_no + 1})"
+        info = (eps, K, hinf, where, variant, problem)
+        step = np.max(np.abs(h_new - h_t), axis=-1)
+        bound = eps * (1.0 + hinf) + slack
+        _require(
+            a & ~(step <= bound), "the state moved more than the update gate allows", step, bound,
+            "||h_t - h_{t-1}||_inf <= eps (1 + ||h_{t-1}||_inf)", info,
+        )  # fmt: skip
+        J = jacobian(cell, x_t, h_t, variant)
+        _check_step_jacobian(J, a, dd, slack, info)
+        prod.multiply(J, a, dd, slack)
+        _check_product(prod, a, info)
+
+
+def _check_step_jacobian(
+    J: np.ndarray, a: np.ndarray, dd: np.ndarray, slack: np.ndarray, info: _Info
+) -> None:
+    """Bound 2: ``||J_t - I|| <= d_t`` and ``sigma_min(J_t) >= 1 - d_t`` (plus slack)."""
+    H = J.shape[-1]
+    s = np.linalg.svd(J - np.eye(H), compute_uv=False)[:, 0]
+    _require(
+        a & ~(s <= dd + slack), "the step Jacobian is too far from the identity", s, dd + slack,
+        "||J_t - I||_2 <= eps (1 + K)", info,
+    )  # fmt: skip
+    smin = np.linalg.svd(J, compute_uv=False)[:, -1]
+    bound = 1.0 - dd - slack
+    _require(
+        a & ~(smin >= bound), "the step Jacobian lost rank", smin, bound,
+        "sigma_min(J_t) >= 1 - eps (1 + K)", info,
+    )  # fmt: skip
+
+
+def _check_product(prod: _Product, a: np.ndarray, info: _Info) -> None:
+    """Bound 3 on the product so far: ``||P - I|| <= prod (1 + d_s) - 1`` and, while every
+    ``d_s < 1``, ``sigma_min(P) >= prod (1 - d_s)`` (plus the summed slack)."""
+    H = prod.P.shape[-1]
+    dev = np.linalg.svd(prod.P - np.eye(H), compute_uv=False)[:, 0]
+    bound = prod.up - 1.0 + prod.slack_sum * prod.up
+    _require(
+        a & ~(dev <= bound), "the product of step Jacobians left the identity", dev, bound,
+        "||J_t ... J_1 - I||_2 <= prod (1 + d_s) - 1", info,
+    )  # fmt: skip
+    pmin = np.linalg.svd(prod.P, compute_uv=False)[:, -1]
+    bound = prod.lo - prod.slack_sum * prod.up
+    _require(
+        a & prod.all_small & ~(pmin >= bound), "the product of step Jacobians lost rank", pmin,
+        bound, "sigma_min(J_t ... J_1) >= prod (1 - d_s)", info,
+    )  # fmt: skip
+
+
+def _require(
+    bad: np.ndarray, detail: str, got: np.ndarray, bound: np.ndarray, what: str, info: _Info
+) -> None:
+    """Raise the carry-over violation for the first sequence where ``bad`` holds, if any."""
+    if bad.any():
+        b = int(np.argmax(bad))
+        raise _violation(detail, what, float(got[b]), float(bound[b]), b, info)
 
 
 def _violation(

@@ -25,8 +25,9 @@ from typing import Literal
 
 import numpy as np
 
+from gruverify.core.bounds import BOX_SLACK, recurrent_reach, state_bound
 from gruverify.core.problem import Implementation, Outputs, Problem
-from gruverify.core.shapes import call_shape
+from gruverify.core.shapes import problem_shape
 from gruverify.error_model import (
     Arithmetic,
     ErrorModel,
@@ -40,7 +41,6 @@ from gruverify.error_model import (
 from gruverify.laws.base import LawViolation
 
 __all__ = [
-    "BOX_SLACK",
     "cotangents",
     "law_device_agreement",
     "law_forward_equivalence",
@@ -100,11 +100,6 @@ def law_forward_equivalence(
             raise _violation("forward equivalence", formula, v, problem, extra)
 
 
-BOX_SLACK = 4.0
-"""Rounding slack of the box law ``|h'| <= max(|h|, 1)``, in units of ``u max(1, |h|)``
-(``metamorphic.law_box_invariance``, ``gates.law_box_invariance``)."""
-
-
 def _outside_box(got: np.ndarray, problem: Problem, arithmetic: Arithmetic) -> str:
     """A note when outputs leave the box ``|h| <= max(|h0|, 1)`` that every GRU state stays in:
     then the difference is no rounding, but ``tanh`` (or a gate) outside its closed interval."""
@@ -157,12 +152,12 @@ def saturated_problem(problem: Problem, arithmetic: Arithmetic | None = None) ->
 
 
 def _saturating_factor(problem: Problem, x: np.ndarray, target: float) -> float:
-    h_max = max(1.0, float(np.max(np.abs(problem.h0))) if problem.h0 is not None else 0.0)
+    h_max = state_bound(problem.h0)
     best = (np.inf, 1.0)  # (|factor| needed, sign)
     for c in problem.params.cells[0]:
         for w, u, b1, b2 in ((c.W_ir, c.W_hr, c.b_ir, c.b_hr), (c.W_iz, c.W_hz, c.b_iz, c.b_hz)):
             a = (x @ np.asarray(w).T).reshape(-1, w.shape[0])  # (steps * batch, H)
-            margin = np.abs(b1) + np.abs(b2) + np.abs(u).sum(1) * h_max
+            margin = np.abs(b1) + np.abs(b2) + recurrent_reach(u, h_max)
             if a.size and float(np.max(a - margin)) >= target:
                 return 1.0  # already there
             mag = np.abs(a)
@@ -181,12 +176,7 @@ def cotangents(problem: Problem, on: LossOn) -> tuple[np.ndarray | None, np.ndar
 
     Seeded from the problem's shapes and input bytes, so a law is a pure function of the problem.
     """
-    p = problem.params
-    shape = call_shape(
-        np.shape(problem.x), None if problem.h0 is None else np.shape(problem.h0),
-        input_size=p.input_size, hidden_size=p.hidden_size, num_layers=p.num_layers,
-        num_directions=p.num_directions, batch_first=problem.batch_first,
-    )  # fmt: skip
+    shape = problem_shape(problem)
     rng = np.random.default_rng(zlib.crc32(np.ascontiguousarray(problem.x).tobytes()))
     d_out = rng.standard_normal(shape.output_shape)
     d_hn = rng.standard_normal(shape.state_shape)

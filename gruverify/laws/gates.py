@@ -15,13 +15,15 @@ in the closed interval; they must never be NaN when the pre-activation is not Na
 
 Box invariance. ``h' = (1 - z) n + z h`` is a convex combination of ``n`` in [-1, 1] and ``h``, so
 ``||h_t||_inf <= max(||h_{t-1}||_inf, 1)`` at every step, for every layer and direction; with a
-rounding slack of ``4 u max(1, ||h_{t-1}||_inf)`` in the gate function's format. (Checked here one
-step at a time through a gate function, internal layers included; the form observable on any
-implementation's outputs is ``gruverify.laws.metamorphic.law_box_invariance``.)
+rounding slack of ``4 u max(1, ||h_{t-1}||_inf)`` in the gate function's format (``BOX_SLACK`` of
+``gruverify.core.bounds``). (Checked here one step at a time through a gate function, internal
+layers included: ``law_gate_box_invariance``; the form observable on any implementation's outputs
+is ``gruverify.laws.metamorphic.law_box_invariance``.)
 
 Unrolled cell. The sequence output equals the cell ``h_t = cell(x_t, h_{t-1})`` applied step by
 step (each layer reading the previous layer's outputs, the reverse direction from ``t = len - 1``
-down to 0, steps past a sequence's length leaving its state alone and its output zero).
+down to 0, steps past a sequence's length leaving its state alone and its output zero): the
+reference's stack driver (``numpy_reference.stack_forward``) with the gate function as its step.
 
 Closed reset gate. With ``r = 0`` (pre-activation below the log of the smallest subnormal number,
 so the sigmoid underflows to exactly 0) the candidate no longer sees the state: ``n = tanh(W_in x + b_in + b_hn)`` for
@@ -39,18 +41,21 @@ from typing import Any
 import numpy as np
 
 from gruverify.core.arithmetic import ARITHMETICS, round_to_dtype
+from gruverify.core.bounds import BOX_SLACK
+from gruverify.core.dtypes import DTYPES
 from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
 from gruverify.core.problem import Implementation, Problem, rounded
+from gruverify.core.shapes import to_time_major
 from gruverify.error_model import ErrorModel, compare, default_model, require_conditioned
 from gruverify.laws.base import LawViolation
-from gruverify.reference.numpy_reference import gru_cell_step, gru_forward
+from gruverify.reference.numpy_reference import Trace, gru_cell_step, gru_forward, stack_forward
 
 __all__ = [
     "GateFn",
     "GateThresholds",
     "close_reset_gate",
     "gate_thresholds",
-    "law_box_invariance",
+    "law_gate_box_invariance",
     "law_closed_reset_gate",
     "law_gate_bounds",
     "law_sequence_equals_unrolled_cell",
@@ -86,7 +91,7 @@ def gate_thresholds(dtype: str) -> GateThresholds:
     """The thresholds of the module docstring, computed from the format's ``u`` and ``tiny``."""
     import torch
 
-    if dtype not in ARITHMETICS or dtype == "tf32":
+    if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; expected float64, float32, float16, bfloat16")
     fi = torch.finfo(getattr(torch, dtype))
     u = float(fi.eps) / 2.0
@@ -109,8 +114,10 @@ def numpy_gates(
 
 def torch_gates(dtype: str = "float32", device: str = "cpu") -> GateFn:
     """Gates computed with torch operations in ``dtype`` on ``device`` (the torch reference's
-    equations, with ``1 - z`` as ``sigmoid(-a_z)``)."""
+    equations, ``torch_reference.gru_gates``, with ``1 - z`` as ``sigmoid(-a_z)``)."""
     import torch
+
+    from gruverify.reference.torch_reference import gru_gates
 
     dt = getattr(torch, dtype)
 
@@ -120,19 +127,7 @@ def torch_gates(dtype: str = "float32", device: str = "cpu") -> GateFn:
         c = cell.map(lambda v: torch.as_tensor(np.asarray(v)).to(dtype=dt, device=device))
         xt = torch.as_tensor(np.asarray(x)).to(dtype=dt, device=device)
         ht = torch.as_tensor(np.asarray(h)).to(dtype=dt, device=device)
-        a_r = xt @ c.W_ir.T + c.b_ir + ht @ c.W_hr.T + c.b_hr
-        a_z = xt @ c.W_iz.T + c.b_iz + ht @ c.W_hz.T + c.b_hz
-        r = torch.sigmoid(a_r)
-        if variant == "reset_after":
-            a_n = xt @ c.W_in.T + c.b_in + r * (ht @ c.W_hn.T + c.b_hn)
-        else:
-            a_n = xt @ c.W_in.T + c.b_in + (r * ht) @ c.W_hn.T + c.b_hn
-        n = torch.tanh(a_n)
-        z = torch.sigmoid(a_z)
-        omz = torch.sigmoid(-a_z)
-        h_new = omz * n + z * ht
-        out = {"a_r": a_r, "a_z": a_z, "a_n": a_n, "r": r, "z": z, "one_minus_z": omz, "n": n}
-        out["h"] = h_new
+        out = gru_gates(c, xt, ht, variant)
         return {k: v.detach().to("cpu", torch.float64).numpy() for k, v in out.items()}
 
     return gates
@@ -145,8 +140,7 @@ def layer_inputs(problem: Problem, variant: Variant) -> list[tuple[np.ndarray, l
     res = gru_forward(
         p.params, p.x, p.h0, variant=variant, batch_first=p.batch_first, lengths=p.lengths
     )
-    x = np.asarray(p.x, dtype=np.float64)
-    seq = x[:, None, :] if x.ndim == 2 else (x.transpose(1, 0, 2) if p.batch_first else x)
+    seq = to_time_major(np.asarray(p.x, dtype=np.float64), p)
     out = []
     for row in res.traces:
         out.append((seq, [tr["h_prev"] for tr in row]))
@@ -227,7 +221,7 @@ def law_gate_bounds(
                     )
 
 
-def law_box_invariance(
+def law_gate_box_invariance(
     problem: Problem,
     variant: Variant,
     gates: GateFn = numpy_gates,
@@ -244,7 +238,7 @@ def law_box_invariance(
     for layer, d, hprev, g in _gate_values(problem, variant, gates, dtype):
         prev = np.max(np.abs(hprev), axis=-1)
         cur = np.max(np.abs(g["h"]), axis=-1)
-        bound = np.maximum(prev, 1.0) * (1.0 + 4.0 * u)
+        bound = np.maximum(prev, 1.0) * (1.0 + BOX_SLACK * u)
         bad = ~(cur <= bound)
         if bad.any():
             t, b = (int(i) for i in np.argwhere(bad)[0])
@@ -265,54 +259,20 @@ def law_box_invariance(
             )
 
 
-def _time_major(a: np.ndarray, problem: Problem) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
-    if not problem.batched:
-        return a[:, None, :]
-    return a.transpose(1, 0, 2) if problem.batch_first else a
-
-
-def _state0(problem: Problem) -> np.ndarray:
-    p = problem.params
-    LD = p.num_layers * p.num_directions
-    B = np.shape(problem.x)[0 if problem.batch_first else 1] if problem.batched else 1
-    if problem.h0 is None:
-        return np.zeros((LD, B, p.hidden_size))
-    h0 = np.asarray(problem.h0, dtype=np.float64)
-    return h0[:, None, :] if not problem.batched else h0
-
-
-def _lengths(problem: Problem, T: int, B: int) -> np.ndarray:
-    return np.full(B, T) if problem.lengths is None else np.asarray(problem.lengths)
-
-
 def unrolled_forward(
     problem: Problem, variant: Variant, gates: GateFn = numpy_gates
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(output, h_n)`` in the problem's layout, by applying the cell one step at a time."""
-    x = _time_major(np.asarray(problem.x, dtype=np.float64), problem)
-    T, B, _ = x.shape
-    p = problem.params
-    D, H = p.num_directions, p.hidden_size
-    h0 = _state0(problem)
-    lens = _lengths(problem, T, B)
-    seq = x
-    finals = []
-    for layer, row in enumerate(p.cells):
-        out = np.zeros((T, B, D * H))
-        for d, cell in enumerate(row):
-            h = h0[layer * D + d]
-            for t in range(T) if d == 0 else range(T - 1, -1, -1):
-                active = (t < lens)[:, None]
-                h_new = np.asarray(gates(cell, seq[t], h, variant)["h"], dtype=np.float64)
-                h = np.where(active, h_new, h)
-                out[t, :, d * H : (d + 1) * H] = np.where(active, h_new, 0.0)
-            finals.append(h)
-        seq = out
-    h_n = np.stack(finals)
-    if not problem.batched:
-        return seq[:, 0], h_n[:, 0]
-    return (seq.transpose(1, 0, 2) if problem.batch_first else seq), h_n
+    """``(output, h_n)`` in the problem's layout, by applying the cell one step at a time (the
+    reference's stack driver with ``gates``' new state as the step)."""
+
+    def step(
+        cell: GRUCellParams[np.ndarray], x: np.ndarray, h: np.ndarray, variant: Variant
+    ) -> tuple[np.ndarray, Trace]:
+        return np.asarray(gates(cell, x, h, variant)["h"], dtype=np.float64), {}
+
+    p = problem
+    res = stack_forward(step, p.params, p.x, p.h0, variant, p.batch_first, p.lengths)
+    return res.output, res.h_n
 
 
 def law_sequence_equals_unrolled_cell(

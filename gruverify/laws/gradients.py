@@ -32,11 +32,13 @@ from typing import Literal
 import numpy as np
 
 from gruverify.core.arithmetic import worst_entry
+from gruverify.core.bounds import input_bound
 from gruverify.core.params import Variant
 from gruverify.core.problem import Gradients, Problem
-from gruverify.core.shapes import call_shape
+from gruverify.core.shapes import problem_shape
 from gruverify.laws.base import LawViolation
 from gruverify.reference.finite_differences import (
+    FlatLoss,
     complex_step,
     complex_step_jacobian,
     reference_loss,
@@ -60,16 +62,7 @@ GradientFn = Callable[[Problem, np.ndarray | None, np.ndarray | None], Gradients
 
 def problem_cotangents(problem: Problem, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Standard-normal ``(d_output, d_h_n)`` of the problem's output and state shapes."""
-    p = problem.params
-    shape = call_shape(
-        np.shape(problem.x),
-        None if problem.h0 is None else np.shape(problem.h0),
-        input_size=p.input_size,
-        hidden_size=p.hidden_size,
-        num_layers=p.num_layers,
-        num_directions=p.num_directions,
-        batch_first=problem.batch_first,
-    )
+    shape = problem_shape(problem)
     rng = np.random.default_rng(seed)
     return rng.standard_normal(shape.output_shape), rng.standard_normal(shape.state_shape)
 
@@ -84,6 +77,58 @@ def _flat(g: Gradients, wrt: Wrt) -> np.ndarray:
 
 def _default(variant: Variant) -> GradientFn:
     return NumpyReference(variant).gradients
+
+
+_Attempt = tuple[str, float, float, float]
+"""One numerical derivative: ``(method, value, tolerance, Richardson step)``."""
+
+
+def _step_and_scales(
+    problem: Problem,
+    variant: Variant,
+    wrt: Wrt,
+    d_out: np.ndarray,
+    d_hn: np.ndarray,
+    gnorm: float,
+) -> tuple[float, float, float]:
+    """``(h, F, S)`` of the module docstring: the Richardson step, the scale of the loss and the
+    scale of the terms a gradient sums."""
+    p = problem
+    fwd = gru_forward(
+        p.params, p.x, p.h0, variant=variant, batch_first=p.batch_first, lengths=p.lengths
+    )
+    F = float(np.sum(np.abs(d_out * fwd.output)) + np.sum(np.abs(d_hn * fwd.h_n)))
+    x_inf = input_bound(p.x)
+    h = 1e-2 / max(1.0, x_inf) if wrt == "params" else 1e-2
+    w_inf = max(float(np.max(np.abs(v))) for _, v in p.params.named())
+    S = float(np.sum(np.abs(d_out)) + np.sum(np.abs(d_hn))) * max(
+        1.0, x_inf if wrt == "params" else w_inf
+    )
+    if gnorm > 0:  # keep the loss's change along a step near 1% of its scale
+        h = min(h, 1e-2 * max(F, 1.0) / gnorm)
+    return h, F, S
+
+
+def _numeric_derivatives(
+    loss: FlatLoss, u: np.ndarray, analytic: float, gnorm: float, h: float, F: float, S: float
+) -> list[_Attempt]:
+    """The complex step along ``u``; where it agrees with ``analytic``, Richardson at ``h``,
+    ``h / 10``, ``h / 100`` up to the first step that agrees too (module docstring)."""
+    cs = complex_step(loss, loss.point, u)
+    attempts = [("complex step", cs, 1e-9 * gnorm + 1e-14 * S, 0.0)]
+    if not abs(analytic - cs) <= attempts[0][2]:
+        return attempts
+    # Richardson at shrinking steps until one is in the loss's linear range (expanding
+    # dynamics bend the loss on scales far below 1e-2); the first that agrees passes
+    attempts = []
+    for step in (h, h / 10, h / 100):
+        r1 = richardson_difference(loss, loss.point, u, step)
+        r2 = richardson_difference(loss, loss.point, u, step / 2)
+        tol = 1e-6 * gnorm + 4 * abs(r1 - r2) + 1e-12 * (F / step + S)
+        attempts.append(("Richardson", r2, tol, step))
+        if abs(analytic - r2) <= tol:
+            break
+    return attempts
 
 
 def law_gradient_finite_differences(
@@ -121,37 +166,14 @@ def law_gradient_finite_differences(
             {"wrt": wrt},
             problem.describe(),
         )
-    fwd = gru_forward(
-        p.params, p.x, p.h0, variant=variant, batch_first=p.batch_first, lengths=p.lengths
-    )
-    F = float(np.sum(np.abs(d_out * fwd.output)) + np.sum(np.abs(d_hn * fwd.h_n)))
-    x_inf = float(np.max(np.abs(p.x))) if np.size(p.x) else 0.0
-    h = 1e-2 / max(1.0, x_inf) if wrt == "params" else 1e-2
-    w_inf = max(float(np.max(np.abs(v))) for _, v in p.params.named())
-    S = float(np.sum(np.abs(d_out)) + np.sum(np.abs(d_hn))) * max(
-        1.0, x_inf if wrt == "params" else w_inf
-    )
+    gnorm = float(np.linalg.norm(g))
+    h, F, S = _step_and_scales(problem, variant, wrt, d_out, d_hn, gnorm)
     rng = np.random.default_rng(seed + 1)
     U = rng.standard_normal((directions, g.size))
     U /= np.linalg.norm(U, axis=1, keepdims=True)
-    gnorm = float(np.linalg.norm(g))
-    if gnorm > 0:  # keep the loss's change along a step near 1% of its scale
-        h = min(h, 1e-2 * max(F, 1.0) / gnorm)
     for k, u in enumerate(U):
         analytic = float(u @ g)
-        cs = complex_step(loss, loss.point, u)
-        attempts = [("complex step", cs, 1e-9 * gnorm + 1e-14 * S, 0.0)]
-        if abs(analytic - cs) <= attempts[0][2]:
-            # Richardson at shrinking steps until one is in the loss's linear range (expanding
-            # dynamics bend the loss on scales far below 1e-2); the first that agrees passes
-            attempts = []
-            for step in (h, h / 10, h / 100):
-                r1 = richardson_difference(loss, loss.point, u, step)
-                r2 = richardson_difference(loss, loss.point, u, step / 2)
-                tol = 1e-6 * gnorm + 4 * abs(r1 - r2) + 1e-12 * (F / step + S)
-                attempts.append(("Richardson", r2, tol, step))
-                if abs(analytic - r2) <= tol:
-                    break
+        attempts = _numeric_derivatives(loss, u, analytic, gnorm, h, F, S)
         method, numeric, tol, step = min(attempts, key=lambda a: abs(analytic - a[1]) / a[2])
         err = abs(analytic - numeric)
         if not err <= tol:

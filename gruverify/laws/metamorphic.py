@@ -29,15 +29,26 @@ from typing import Any
 import numpy as np
 
 from gruverify.core.arithmetic import worst_entry
+from gruverify.core.bounds import (
+    BOX_SLACK,
+    gate_reach,
+    input_bound,
+    layer_input_bound,
+    state_bound,
+)
 from gruverify.core.params import GRUCellParams, StackParams
 from gruverify.core.problem import Implementation, Outputs, Problem, rounded
+from gruverify.core.shapes import (
+    from_time_major,
+    state_from_batched,
+    state_to_batched,
+    to_time_major,
+)
 from gruverify.error_model import ErrorModel, Tolerance, compare, default_model, require_in_range
 from gruverify.laws.base import Inconclusive, LawViolation
-from gruverify.laws.equivalence import BOX_SLACK
 from gruverify.reference.numpy_reference import sigmoid
 
 __all__ = [
-    "BOX_SLACK",
     "CARRY_MARGIN",
     "law_batch_first_equals_time_major",
     "law_batch_independence",
@@ -61,16 +72,8 @@ CARRY_MARGIN = 30.0
 # --- layout helpers: everything is compared time-major, batched: (T, B, F) and (L*D, B, H) ---
 
 
-def _tm(a: np.ndarray, problem: Problem) -> np.ndarray:
-    if not problem.batched:
-        return a[:, None]
-    return np.swapaxes(a, 0, 1) if problem.batch_first else a
-
-
 def _tm_state(a: np.ndarray | None, problem: Problem) -> np.ndarray | None:
-    if a is None:
-        return None
-    return a if problem.batched else a[:, None]
+    return None if a is None else state_to_batched(a, problem)
 
 
 def _outputs_tm(out: Outputs, problem: Problem) -> tuple[np.ndarray, np.ndarray]:
@@ -90,7 +93,7 @@ def _outputs_tm(out: Outputs, problem: Problem) -> tuple[np.ndarray, np.ndarray]
             )  # fmt: skip
     h_n = _tm_state(out.h_n, problem)
     assert h_n is not None
-    return _tm(out.output, problem), h_n
+    return to_time_major(np.asarray(out.output), problem), h_n
 
 
 def _make(
@@ -101,12 +104,8 @@ def _make(
     lengths: np.ndarray | None = None,
 ) -> Problem:
     """A problem in ``problem``'s layout (batch-first / unbatched) from time-major arrays."""
-    if not problem.batched:
-        x = x_tm[:, 0]
-        h0 = None if h0_tm is None else h0_tm[:, 0]
-    else:
-        x = np.swapaxes(x_tm, 0, 1) if problem.batch_first else x_tm
-        h0 = h0_tm
+    x = from_time_major(x_tm, problem)
+    h0 = None if h0_tm is None else state_from_batched(h0_tm, problem)
     return dataclasses.replace(
         problem,
         params=problem.params if params is None else params,
@@ -167,7 +166,7 @@ def _without_lengths(problem: Problem) -> Problem:
 
 
 def _x_tm(problem: Problem) -> np.ndarray:
-    return _tm(np.asarray(problem.x, dtype=np.float64), problem)
+    return to_time_major(np.asarray(problem.x, dtype=np.float64), problem)
 
 
 # --- the laws -----------------------------------------------------------------------------------
@@ -264,18 +263,14 @@ def _box_cause(h_prev: float) -> str:
 
 
 def _carry_params(problem: Problem) -> StackParams[Any]:
-    x_max = float(np.max(np.abs(problem.x))) if np.size(problem.x) else 0.0
-    h_max = max(1.0, float(np.max(np.abs(problem.h0))) if problem.h0 is not None else 0.0)
+    x_max, h_max = input_bound(problem.x), state_bound(problem.h0)
     rows = []
     for layer, row in enumerate(problem.params.cells):
         new_row = []
-        in_max = x_max if layer == 0 else h_max
+        in_max = layer_input_bound(layer, x_max, h_max)
         for c in row:
-            reach = (
-                np.sum(np.abs(c.W_iz), axis=1) * in_max
-                + np.sum(np.abs(c.W_hz), axis=1) * h_max
-                - (c.b_iz + c.b_hz)
-            )
+            # the most a_z can fall below b_iz + b_hz (gruverify.core.bounds, bound 2)
+            reach = gate_reach(c.W_iz, c.W_hz, in_max, h_max) - (c.b_iz + c.b_hz)
             shift = CARRY_MARGIN + max(0.0, float(np.max(reach))) + 1.0
             new_row.append(GRUCellParams(**{**dict(c.items()), "b_iz": c.b_iz + shift}))
         rows.append(tuple(new_row))
@@ -303,7 +298,7 @@ def law_carry_over(impl: Implementation, problem: Problem, model: ErrorModel | N
     h0 = _tm_state(rounded(carry, model.arithmetic.storage).h0, carry)
     if h0 is None:
         h0 = np.zeros((L * D, B, H))
-    hinf = max(1.0, float(np.max(np.abs(h0))))
+    hinf = state_bound(h0)
     eps = float(sigmoid(np.array(-CARRY_MARGIN)))
     tol = T * (eps * (1 + hinf) + 4 * u * hinf) + 4 * u * hinf
     expected = np.concatenate(
