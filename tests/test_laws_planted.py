@@ -1,6 +1,6 @@
 """Every law of the property suite catches a planted violation.
 
-Mutants (../shared/notes/real-bugs.md patterns): a naive sigmoid that overflows to NaN, a sigmoid
+Mutants (docs/real-bugs.md patterns): a naive sigmoid that overflows to NaN, a sigmoid
 that rounds onto 0 inside the open range, the update gate dropped or flipped (z <-> 1 - z), the
 reset gate flipped, the state not fed back, the update gate clamped, a gradient with a dropped bias
 term or a scaled entry, an RNN Jacobian with the wrong tanh derivative. Each test asserts that the
