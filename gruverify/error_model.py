@@ -42,8 +42,10 @@ state, float32) and gradient false alarms up to 23 (saturated tanh, float32). De
 figures: docs/error-model.md.
 
 A problem whose tolerance approaches the size of the outputs (``Tolerance.conditioned`` is False:
-tolerance above 5% of ``max(1, |output|)``) is chaotic at that precision: no comparison can tell
-a bug from rounding there, and checks report it as inconclusive rather than passed.
+tolerance above ``CONDITIONING`` = 5% of ``max(1, |output|)``) is chaotic at that precision: no
+comparison can tell a bug from rounding there, and checks report it as inconclusive rather than
+passed (``require_conditioned``; for gradients ``require_gradients_conditioned``; a problem near
+the storage format's range, ``require_in_range``). Each rule is written here once.
 Gradients use the same construction with the analytic backward pass, compared norm-wise per
 quantity (dx, dh0, each named parameter).
 
