@@ -20,7 +20,10 @@ sequence_lens** (its ``_run`` takes the argument and never reads it): every sequ
 ``T`` steps, ``Y`` past a sequence's length is not zero, ``Y_h`` is the state at step ``T``, and
 the reverse direction starts at step ``T - 1`` instead of ``length - 1``. The target passes the
 lengths as the spec says and reports what comes back, so ``forward[lengths]`` and
-``lengths truncation`` fail on it: that is the finding.
+``lengths truncation`` fail on it: that is the finding. Since the checker draws lengths in any case
+of a target that supports them, the finding also fails the other forward checks' cases that drew
+lengths; ``OnnxReferenceTarget(sequence_lens=False)`` declares ``lengths`` missing (with the finding
+as the reason) so that everything else can be judged on its own.
 
 Missing: ``gradients`` (the evaluator runs inference only), ``unbatched`` (the operator's X always
 has a batch axis), ``dropout`` (the operator has none).
@@ -38,11 +41,20 @@ from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
 from gruverify.layouts.onnx_layout import gru_to_onnx, linear_before_reset_for
 from gruverify.targets.errors import TargetError
 
-__all__ = ["ONNX_REFERENCE_MISSING", "OnnxReferenceTarget", "make_onnx_gru_node_model"]
+__all__ = [
+    "IGNORES_LENGTHS_REASON",
+    "ONNX_REFERENCE_MISSING",
+    "OnnxReferenceTarget",
+    "make_onnx_gru_node_model",
+]
 
 GRADIENTS_REASON = "onnx.reference.ReferenceEvaluator evaluates inference only (no gradients)"
 UNBATCHED_REASON = "the ONNX GRU operator's X always has a batch axis ((T, B, I) or (B, T, I))"
 DROPOUT_REASON = "the ONNX GRU operator has no dropout"
+IGNORES_LENGTHS_REASON = (
+    "onnx.reference's GRU ignores sequence_lens (onnx 1.23.2, reference/ops/op_gru.py: _run never "
+    "reads it): every sequence runs all T steps"
+)
 ONNX_REFERENCE_MISSING = {
     "gradients": GRADIENTS_REASON,
     "unbatched": UNBATCHED_REASON,
@@ -120,7 +132,12 @@ class OnnxReferenceTarget:
     """``onnx.reference.ReferenceEvaluator`` running one GRU node per layer (module docstring)."""
 
     def __init__(
-        self, variant: Variant = "reset_after", *, dtype: str = "float32", device: str = "cpu"
+        self,
+        variant: Variant = "reset_after",
+        *,
+        dtype: str = "float32",
+        device: str = "cpu",
+        sequence_lens: bool = True,
     ) -> None:
         if dtype not in ("float32", "float64"):
             raise TargetError(f"onnx-reference runs float32 or float64, not {dtype!r}")
@@ -136,7 +153,11 @@ class OnnxReferenceTarget:
         self.device = device
         suffix = "" if variant == "reset_after" else "[reset-before]"
         self.name = "onnx-reference" + suffix + ("" if dtype == "float32" else f"[{dtype}]")
-        self.capabilities = Capabilities(dict(ONNX_REFERENCE_MISSING))
+        missing = dict(ONNX_REFERENCE_MISSING)
+        if not sequence_lens:
+            missing["lengths"] = IGNORES_LENGTHS_REASON
+            self.name += "[no-lengths]"
+        self.capabilities = Capabilities(missing)
         self._evaluators: dict[NodeConfig, Any] = {}
 
     def _evaluator(self, config: NodeConfig) -> Any:

@@ -1,0 +1,173 @@
+"""``equinox.nn.GRUCell`` (jax, float32, CPU) scanned over time, as an ``Implementation``.
+
+Equinox's cell is one step on unbatched vectors, ``cell(x (I,), h (H,)) -> h'``; the target runs it
+the way Equinox documents: ``jax.lax.scan`` over time, ``jax.vmap`` over the batch (an unbatched
+problem runs without vmap), the whole run under ``jax.jit``. Weights come from
+``gruverify.layouts.equinox_layout`` (gates r, z, n; ``b_hr``, ``b_hz`` folded into ``bias``;
+``bias_n = b_hn``) and are put into the cell with ``equinox.tree_at``. It computes the reset-after
+GRU, update written ``h' = n + z * (h - n)`` (the canonical update, rounded differently).
+
+Features: ``bias=False`` is ``GRUCell(use_bias=False)`` (``bias = bias_n = None``); ``h0=None``
+starts from zeros; ``batch_first`` is a transposition at the boundary; gradients come from
+``jax.vjp`` with respect to the input, the initial state and the cell's arrays, mapped back with
+the converter (a folded bias's gradient is reported for both halves: ``dL/db_hr = dL/db_ir``,
+which holds for the true GRU too). Missing: ``multilayer``, ``bidirectional``, ``lengths`` (a cell:
+one layer, one direction, every step), ``dropout``. float32 only (float64 would need the
+process-wide ``jax_enable_x64``), arrays placed on the CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+
+from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
+from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
+from gruverify.layouts.equinox_layout import (
+    EQUINOX_FIELDS,
+    gru_cell_from_equinox,
+    gru_cell_to_equinox,
+)
+from gruverify.targets.errors import TargetError
+
+__all__ = ["EQUINOX_MISSING", "EquinoxGRUCellTarget"]
+
+CELL_REASON = "equinox.nn.GRUCell is one step of one layer in one direction"
+EQUINOX_MISSING = {
+    "multilayer": CELL_REASON,
+    "bidirectional": CELL_REASON,
+    "lengths": CELL_REASON + " (scan runs every step)",
+    "dropout": "equinox.nn.GRUCell has no dropout",
+}
+
+
+class EquinoxGRUCellTarget:
+    """``equinox.nn.GRUCell`` under ``jax.lax.scan`` (and ``jax.vmap`` over the batch)."""
+
+    variant: Variant = "reset_after"
+    capabilities = Capabilities(EQUINOX_MISSING)
+
+    def __init__(self, *, dtype: str = "float32", device: str = "cpu") -> None:
+        if dtype != "float32":
+            raise TargetError(
+                f"equinox runs float32 only (float64 needs jax_enable_x64), not {dtype}"
+            )
+        if device != "cpu":
+            raise TargetError(f"equinox runs on the cpu here, not {device!r}")
+        try:
+            import equinox  # noqa: F401
+            import jax  # noqa: F401
+        except ImportError as e:
+            raise TargetError(f"the equinox target needs jax and equinox: {e}") from e
+        self.dtype = dtype
+        self.device = device
+        self.name = "equinox"
+        self._fns: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+        self._weights: tuple[str, Any] | None = None
+
+    def _fields(self, params: GRUParams) -> tuple[Any, ...]:
+        import jax.numpy as jnp
+
+        digest = hashlib.sha1(params.flat().tobytes()).hexdigest() + str(params.bias)
+        if self._weights is not None and self._weights[0] == digest:
+            return self._weights[1]  # type: ignore[no-any-return]
+        fields = gru_cell_to_equinox(params.cell(0, 0), use_bias=params.bias)
+        arrays = tuple(jnp.asarray(fields[k], jnp.float32) for k in self._names(params.bias))
+        self._weights = (digest, arrays)
+        return arrays
+
+    @staticmethod
+    def _names(bias: bool) -> tuple[str, ...]:
+        return EQUINOX_FIELDS if bias else EQUINOX_FIELDS[:2]
+
+    def _compiled(self, problem: Problem) -> tuple[Any, Any]:
+        """Jitted ``run(fields, x, h0) -> (output, h_n)`` and its VJP, per configuration."""
+        import equinox as eqx
+        import jax
+        import jax.numpy as jnp
+
+        p = problem.params
+        batched, bf = problem.batched, problem.batched and problem.batch_first
+        key = (p.input_size, p.hidden_size, p.bias, batched, bf)
+        fns = self._fns.get(key)
+        if fns is not None:
+            return fns
+        base = eqx.nn.GRUCell(p.input_size, p.hidden_size, use_bias=p.bias, key=jax.random.key(0))
+        names = self._names(p.bias)
+
+        def run(fields: Any, x: Any, h0: Any) -> tuple[Any, Any]:
+            cell = eqx.tree_at(lambda c: [getattr(c, k) for k in names], base, list(fields))
+            step = jax.vmap(cell) if batched else cell
+            seq = jnp.swapaxes(x, 0, 1) if bf else x
+
+            def body(h: Any, x_t: Any) -> tuple[Any, Any]:
+                h = step(x_t, h)
+                return h, h
+
+            h, out = jax.lax.scan(body, h0[0], seq)
+            return (jnp.swapaxes(out, 0, 1) if bf else out), h[None]
+
+        def vjp(fields: Any, x: Any, h0: Any, d_out: Any, d_hn: Any) -> Any:
+            _, pullback = jax.vjp(run, fields, x, h0)
+            return pullback((d_out, d_hn))
+
+        fns = (jax.jit(run), jax.jit(vjp))
+        self._fns[key] = fns
+        return fns
+
+    def _inputs(self, problem: Problem) -> tuple[Any, Any]:
+        import jax.numpy as jnp
+
+        p = problem.params
+        if p.num_layers != 1 or p.bidirectional or problem.lengths is not None:
+            raise ValueError(f"{self.name}: {CELL_REASON} ({problem.describe()})")
+        x = jnp.asarray(np.asarray(problem.x, np.float32))
+        B = (np.shape(problem.x)[0 if problem.batch_first else 1],) if problem.batched else ()
+        want = (1, *B, p.hidden_size)
+        if problem.h0 is None:
+            return x, jnp.zeros(want, jnp.float32)
+        if tuple(np.shape(problem.h0)) != want:
+            raise ValueError(
+                f"{self.name}: h0 has shape {tuple(np.shape(problem.h0))}, expected {want}"
+            )
+        return x, jnp.asarray(np.asarray(problem.h0, np.float32))
+
+    # -- Implementation -----------------------------------------------------------------------
+
+    def forward(self, problem: Problem) -> Outputs:
+        import jax
+
+        with jax.default_device(jax.devices("cpu")[0]):
+            x, h0 = self._inputs(problem)
+            run, _ = self._compiled(problem)
+            out, h_n = run(self._fields(problem.params), x, h0)
+        return Outputs(np.asarray(out, np.float64), np.asarray(h_n, np.float64))
+
+    def gradients(
+        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
+    ) -> Gradients:
+        import jax
+        import jax.numpy as jnp
+
+        with jax.default_device(jax.devices("cpu")[0]):
+            x, h0 = self._inputs(problem)
+            run, vjp = self._compiled(problem)
+            fields = self._fields(problem.params)
+            out, h_n = jax.eval_shape(run, fields, x, h0)
+            d_out, d_hn = (
+                jnp.zeros(s.shape, jnp.float32) if d is None else jnp.asarray(d, jnp.float32)
+                for s, d in ((out, d_output), (h_n, d_h_n))
+            )
+            g_fields, g_x, g_h0 = vjp(fields, x, h0, d_out, d_hn)
+        names = self._names(problem.params.bias)
+        tree: dict[str, Any] = {k: None for k in EQUINOX_FIELDS}
+        tree.update({k: np.asarray(g, np.float64) for k, g in zip(names, g_fields, strict=True)})
+        cell: GRUCellParams[np.ndarray] = gru_cell_from_equinox(tree)
+        cell = cell.replace(b_hr=cell.b_ir.copy(), b_hz=cell.b_iz.copy())
+        dh0 = np.asarray(g_h0, np.float64)
+        if problem.h0 is None:
+            dh0 = np.zeros_like(dh0)
+        dparams: GRUParams = StackParams(((cell,),), bias=problem.params.bias)
+        return Gradients(np.asarray(g_x, np.float64), dh0, dparams)

@@ -1,0 +1,90 @@
+"""The Equinox and Haiku targets against the float64 reference of their own variant.
+
+Laws: ``equinox.nn.GRUCell`` scanned (and vmapped over the batch) computes the reset-after GRU and
+its gradients; ``haiku.GRU`` under ``hk.dynamic_unroll`` (``hk.DeepRNN`` stacks, reverse unrolls
+for two directions) computes the *reset-before* GRU and its gradients, within the float32 error
+model's tolerance, over every feature each target claims; each is visibly wrong against the other
+variant; declared-missing features carry their reasons and are refused when asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest.importorskip("jax", reason="jax is an optional dependency")
+
+from test_targets_external import (
+    BUG_MIN,
+    assert_forward_matches,
+    assert_gradients_match,
+    forward_error,
+    make_problem,
+)
+
+EQUINOX_CASES = {
+    "basic": {},
+    "no-bias-no-h0-batch-first": {"I": 2, "H": 3, "bias": False, "h0": False, "batch_first": True},
+    "unbatched": {"I": 2, "H": 3, "batched": False},
+    "batch-1-T-1": {"B": 1, "T": 1, "seed": 3},
+}
+HAIKU_CASES = {
+    **EQUINOX_CASES,
+    "3-layers": {"I": 2, "H": 3, "layers": 3},
+    "bidirectional-2-layers-batch-first": {"layers": 2, "bidirectional": True, "batch_first": True},
+    "bidirectional-unbatched-no-h0": {"bidirectional": True, "batched": False, "h0": False},
+}
+
+
+@pytest.fixture(scope="module")
+def equinox() -> Any:
+    pytest.importorskip("equinox", reason="equinox is an optional dependency")
+    from gruverify.targets.equinox_target import EquinoxGRUCellTarget
+
+    return EquinoxGRUCellTarget()
+
+
+@pytest.fixture(scope="module")
+def haiku() -> Any:
+    pytest.importorskip("haiku", reason="dm-haiku is an optional dependency")
+    from gruverify.targets.haiku_target import HaikuGRUTarget
+
+    return HaikuGRUTarget()
+
+
+@pytest.mark.parametrize("case", list(EQUINOX_CASES))
+def test_equinox_computes_the_reset_after_gru(equinox: Any, case: str) -> None:
+    problem = make_problem(**EQUINOX_CASES[case])
+    assert_forward_matches(equinox, problem)
+    assert_gradients_match(equinox, problem)
+    assert forward_error(equinox, problem, "reset_before")[0] > BUG_MIN
+
+
+@pytest.mark.parametrize("case", list(HAIKU_CASES))
+def test_haiku_computes_the_reset_before_gru(haiku: Any, case: str) -> None:
+    problem = make_problem(**HAIKU_CASES[case])
+    assert haiku.variant == "reset_before"
+    assert_forward_matches(haiku, problem)
+    assert_gradients_match(haiku, problem)
+    assert forward_error(haiku, problem, "reset_after")[0] > BUG_MIN
+
+
+def test_missing_features_are_declared_and_refused(equinox: Any, haiku: Any) -> None:
+    for target, features in ((equinox, ("multilayer", "bidirectional", "lengths", "dropout")),
+                             (haiku, ("lengths", "dropout"))):  # fmt: skip
+        for feature in features:
+            assert not target.capabilities.supports(feature)
+            assert target.capabilities.reason(feature)
+        with pytest.raises(ValueError):
+            target.forward(make_problem(lengths=[5, 2, 3]))
+    with pytest.raises(ValueError, match="one layer"):
+        equinox.forward(make_problem(layers=2))
+
+
+def test_a_wrong_initial_state_shape_is_refused(equinox: Any, haiku: Any) -> None:
+    for target in (equinox, haiku):
+        problem = make_problem(layers=1)
+        bad = problem.h0[:, :1]
+        with pytest.raises(ValueError, match="h0 has shape"):
+            target.forward(type(problem)(problem.params, problem.x, bad))
