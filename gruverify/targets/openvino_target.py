@@ -39,7 +39,7 @@ from gruverify.core.params import GRUParams, Variant
 from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
 from gruverify.layouts.onnx_layout import linear_before_reset_for
 from gruverify.layouts.openvino_layout import gru_to_openvino
-from gruverify.targets.torch_module import TargetError
+from gruverify.targets.errors import TargetError
 
 __all__ = ["OPENVINO_MISSING", "OpenVinoGRUTarget", "build_openvino_gru_model"]
 
