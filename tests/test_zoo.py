@@ -204,6 +204,7 @@ OTHER = {
     "AcceptsBadInitialState",
     "LastLayerStateOnly",
     "Nondeterministic",
+    "DropoutInEval",
 }
 
 
@@ -296,6 +297,27 @@ def test_nondeterministic_repeats_differ_slightly() -> None:
     diff = float((a - b).abs().max())
     assert 0 < diff < 1e-5, f"repeat-run difference {diff:.3g}"
     assert float((a - _forward(ref, case)[0]).abs().max()) < 1e-5
+
+
+def test_dropout_in_eval_is_random_only_with_dropout_between_layers() -> None:
+    """In eval mode: exact with ``dropout=0`` or one layer; off with ``dropout=0.5`` and two
+    layers (dropout between the layers), the same answer on every call (the law it fails
+    compares two builds, not two calls)."""
+    case = Case(num_layers=2)
+    ref, mod = _modules(M.DropoutInEval, case)
+    ref.eval(), mod.eval()
+    assert _forward_error(M.DropoutInEval, case) <= 1e-12  # dropout=0
+    dropped = M.DropoutInEval(**case.ctor, dropout=0.5).double().eval()
+    dropped.load_state_dict(mod.state_dict())
+    first, again = _forward(dropped, case)[0], _forward(dropped, case)[0]
+    assert torch.equal(first, again)
+    off = float((first - _forward(ref, case)[0]).abs().max())
+    assert off > 1e-3, f"dropout=0.5 in eval differs by only {off:.3g}"
+    one = Case(num_layers=1)
+    ref1, _ = _modules(M.DropoutInEval, one)
+    single = M.DropoutInEval(**one.ctor, dropout=0.5).double().eval()
+    single.load_state_dict(ref1.state_dict())
+    assert float((_forward(single, one)[0] - _forward(ref1, one)[0]).abs().max()) <= 1e-12
 
 
 def test_unstable_sigmoid_gives_nan_only_for_large_inputs() -> None:

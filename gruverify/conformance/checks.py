@@ -138,6 +138,9 @@ _PIN_SHORT_REVERSE = Pinned(
     "padding shows",
     lengths=(5, 1),
 )
+_PIN_TWO_LAYERS = Pinned(
+    Config(3, 2, 3, 3, num_layers=2), "two layers: torch's dropout acts between layers only"
+)
 _PIN_BROADCASTABLE_H0 = Pinned(
     Config(2, 2, 3, 3, num_layers=2),
     "two layers, batch 2: h0 of shape (1, B, H) or (L*D, 1, H) would broadcast",
@@ -197,7 +200,8 @@ CHECKS: tuple[Check, ...] = (
           pinned=(_PIN_SHORT_REVERSE,)),
     Check("eval without dropout", mm.law_eval_without_dropout,
           "built with dropout=0.5, eval() equals dropout=0",
-          requires=("dropout",), examples=6, needs_method="with_dropout"),
+          requires=("dropout",), examples=6, needs_method="with_dropout",
+          pinned=(_PIN_TWO_LAYERS,)),
     Check("bad initial state rejected", mm.law_rejects_bad_initial_state,
           "an h0 of the wrong shape raises instead of broadcasting",
           requires=("initial_state",), examples=4, pinned=(_PIN_BROADCASTABLE_H0,)),

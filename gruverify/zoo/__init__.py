@@ -64,6 +64,8 @@ MUTANTS: dict[str, ZooEntry] = {
         ZooEntry(_M.MiddleLayerGradientScaled, "layer-1 gradients halved (>= 3 layers)",
                  "gradient[output]"),
         ZooEntry(_M.Nondeterministic, "outputs jittered by 1e-6 per call", "determinism"),
+        ZooEntry(_M.DropoutInEval, "dropout between layers applied in eval mode",
+                 "eval without dropout"),
         ZooEntry(_M.WrongAtBatch3, "stale rows of h0 at batch >= 3 without hx",
                  "batch independence"),
         ZooEntry(_M.UnstableSigmoid, "sigmoid NaN for large pre-activations",

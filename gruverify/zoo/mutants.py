@@ -23,6 +23,7 @@ __all__ = [
     "BidirectionalInterleaved",
     "ClampedState",
     "DetachedFinalState",
+    "DropoutInEval",
     "GateOrderZRN",
     "IgnoresInitialState",
     "LastLayerStateOnly",
@@ -468,6 +469,29 @@ class MiddleLayerGradientScaled(ZooGRU):
         if self.num_layers >= 3 and layer == 1:
             return Gates(*(_ScaledGradient.apply(t, 0.5) for t in g))
         return g
+
+
+# -- dropout in eval mode --------------------------------------------------------------------------
+
+
+class DropoutInEval(ZooGRU):
+    """Dropout between layers applied in eval mode too: ``F.dropout(x, p)`` without
+    ``training=self.training`` (the functional form defaults to ``training=True``).
+
+    Mirrors espnet/espnet#3539 (``F.dropout`` with ``training=True`` stays random after
+    ``.eval()``) and espnet/espnet#1784 (an RNN stack of one-layer modules with ``F.dropout``
+    between layers). Exact with ``dropout=0``; random in eval mode with ``dropout > 0`` and two or
+    more layers. Seen by the eval-mode dropout law (``dropout=0.5`` against ``dropout=0``).
+    """
+
+    def forward(self, input: Any, hx: Tensor | None = None) -> tuple[Any, Tensor]:
+        training = self.training
+        self.training = True  # what F.dropout's default does to the layer stack
+        try:
+            with torch.random.fork_rng(devices=[]):
+                return super().forward(input, hx)
+        finally:
+            self.training = training
 
 
 # -- nondeterminism -------------------------------------------------------------------------------
