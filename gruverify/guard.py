@@ -18,7 +18,11 @@ give a verdict that says what happened, and leave the process as it found it. Th
   call that does not return raises ``CallTimeout`` (a ``LawViolation``). Python cannot kill a
   thread: the hung call is abandoned and may keep running (and holding a core) in the background
   until the process exits. ``SystemExit`` (and any other ``BaseException``) raised by the call
-  becomes ``TargetCrash``, so a target cannot end the checker's process (``os._exit`` still can).
+  becomes ``TargetCrash``, so a target cannot end the checker's process (``os._exit`` still can;
+  ``gruverify.isolation`` runs the target in a worker process, whose death is ``TargetDied``).
+  ``CallLimits`` is the per-call limit that adapts to the target: ``max(floor, 20 x`` the slowest
+  call seen so far, scaled to the call's size), at most the ceiling (``--timeout``), with a
+  short floor once the target is known to hang (the rules: ``CallLimits``, docs/checker.md).
 - **Output contract.** ``validate_outputs`` / ``validate_gradients`` check what an
   ``Implementation`` returns against the ``Problem``: the right types, shapes
   (``output (T, B, D H)``, ``h_n (L D, B, H)``; gradients shaped like what they differentiate) and,
@@ -33,7 +37,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import random
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -45,11 +51,15 @@ from gruverify.laws.base import Inconclusive, LawViolation
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "CallFailed",
+    "CallLimits",
     "CallTimeout",
     "GlobalState",
     "Guarded",
     "TargetCrash",
+    "TargetDied",
     "call",
+    "call_work",
     "preserved",
     "validate_gradients",
     "validate_outputs",
@@ -71,15 +81,27 @@ def _abandoned() -> bool:
     return event is not None and event.is_set()
 
 
-class CallTimeout(LawViolation):
-    """A call did not return within the timeout (it was abandoned, not killed)."""
+class CallFailed(LawViolation):
+    """A call into the target that did not finish: it hung (``CallTimeout``) or its process died
+    (``TargetDied``). Never the behaviour a law expects (a rejection, an error): laws re-raise it."""
 
-    def __init__(self, what: str, timeout: float, case: str = "") -> None:
+
+class CallTimeout(CallFailed):
+    """A call did not return within its limit (abandoned in-process, or its worker killed)."""
+
+    def __init__(
+        self, what: str, timeout: float, case: str = "", *, rule: str = "", killed: bool = False
+    ) -> None:
+        then = (
+            "the worker process running it was killed (and is restarted for the next call)"
+            if killed
+            else "the call was abandoned (Python cannot stop a thread: it may still run in the "
+            "background until the process exits)"
+        )
         super().__init__(
             "per-call timeout",
-            f"every call returns within the timeout ({timeout:g} s; --timeout)",
-            f"{what} did not return within {timeout:g} s; the call was abandoned (Python cannot "
-            "stop a thread: it may still run in the background until the process exits)",
+            f"every call returns within its limit ({rule or f'{timeout:g} s; --timeout'})",
+            f"{what} did not return within {timeout:g} s; {then}",
             {"timeout s": timeout},
             case,
         )
@@ -87,14 +109,119 @@ class CallTimeout(LawViolation):
         self.timeout = timeout
 
 
+class TargetDied(CallFailed):
+    """The worker process running the target ended during a call: a signal (segmentation fault,
+    abort, the out-of-memory killer) or an exit code (``os._exit``)."""
+
+    def __init__(self, what: str, how: str, case: str = "", *, tail: str = "") -> None:
+        detail = f"{what} ended the process running it: {how}"
+        if tail:
+            detail += "\n  the worker's last words (stderr):\n    " + tail.replace("\n", "\n    ")
+        super().__init__(
+            "the target's process survives every call",
+            "a call returns or raises; it never ends the process it runs in",
+            detail,
+            {"how": how},
+            case,
+        )
+        self.what = what
+        self.how = how
+
+
 class TargetCrash(Exception):
     """The target raised a ``BaseException`` that is not an ``Exception`` (e.g. ``SystemExit``)."""
+
+
+def call_work(problem: Problem) -> float:
+    """The size of one call on ``problem``: multiply-adds of its forward pass,
+    ``T B x L D x 3 H (n_in + H)`` (``n_in`` the widest layer input), at least 1."""
+    p = problem.params
+    dirs = 2 if p.bidirectional else 1
+    rows = float(np.size(problem.x)) / max(1, p.input_size)  # steps x batch
+    width = max(p.input_size, dirs * p.hidden_size) + p.hidden_size
+    return max(1.0, rows * p.num_layers * dirs * 3 * p.hidden_size * width)
+
+
+FLOOR_SECONDS = 10.0
+"""Adaptive limit: the least a call gets while the target has not hung."""
+HUNG_FLOOR_SECONDS = 2.0
+"""Adaptive limit: the least a call gets once the target has hung (a target known to hang)."""
+SLOWEST_FACTOR = 20.0
+"""Adaptive limit: a call gets this many times the slowest call seen (scaled to its size)."""
+
+
+@dataclasses.dataclass
+class CallLimits:
+    """The time limit of each call into a target, learnt from the target's calls.
+
+    Rules (``adaptive``): a call of size ``w`` (``call_work``) gets
+    ``min(ceiling, max(floor, factor x slowest x max(1, w / w_slowest)))``: ``slowest`` is the
+    slowest call that returned so far and ``w_slowest`` its size (so a bigger call gets
+    proportionally more), ``factor`` 20, ``floor`` 10 s until the target first hangs and 2 s
+    after (``hangs``: every later call, in every later check, is judged with the short floor).
+    ``ceiling`` is ``--timeout`` (default 60 s; None: no limit at all). Not ``adaptive``
+    (``CallLimits.fixed``): every call gets ``ceiling``. One ``CallLimits`` is shared by every
+    check of a run, so what it learns carries over.
+    """
+
+    ceiling: float | None = DEFAULT_TIMEOUT
+    adaptive: bool = True
+    floor: float = FLOOR_SECONDS
+    hung_floor: float = HUNG_FLOOR_SECONDS
+    factor: float = SLOWEST_FACTOR
+    slowest: float = 0.0
+    slowest_work: float = 1.0
+    calls: int = 0
+    hangs: int = 0
+
+    @classmethod
+    def fixed(cls, seconds: float | None) -> CallLimits:
+        """Every call gets ``seconds`` (None: no limit)."""
+        return cls(ceiling=seconds, adaptive=False)
+
+    def _expected(self, work: float) -> float:
+        return self.slowest * max(1.0, work / self.slowest_work)
+
+    def limit(self, work: float = 1.0) -> float | None:
+        """Seconds a call of size ``work`` may take (None: no limit)."""
+        if self.ceiling is None or not self.adaptive:
+            return self.ceiling
+        floor = self.hung_floor if self.hangs else self.floor
+        return min(self.ceiling, max(floor, self.factor * self._expected(work)))
+
+    def rule(self, work: float = 1.0) -> str:
+        """How ``limit(work)`` was chosen, in words (for a timeout's message)."""
+        if self.ceiling is None:
+            return "no limit"
+        if not self.adaptive:
+            return f"{self.ceiling:g} s; --timeout"
+        floor = self.hung_floor if self.hangs else self.floor
+        return (
+            f"adaptive: max({floor:g} s{' once the target has hung' if self.hangs else ''}, "
+            f"{self.factor:g} x {self._expected(work):.3g} s expected from the slowest of "
+            f"{self.calls} calls), at most --timeout {self.ceiling:g} s"
+        )
+
+    def record(self, seconds: float, work: float = 1.0) -> None:
+        """A call of size ``work`` returned after ``seconds``."""
+        self.calls += 1
+        if seconds > self.slowest:
+            self.slowest, self.slowest_work = seconds, max(1.0, work)
+
+    def record_hang(self) -> None:
+        """A call did not return within its limit."""
+        self.hangs += 1
 
 
 def _torch() -> Any:
     import torch
 
     return torch
+
+
+def _torch_if_loaded() -> Any:
+    """torch when something imported it already, else None (a worker may run without torch)."""
+    return sys.modules.get("torch")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +232,10 @@ class GlobalState:
 
     @classmethod
     def capture(cls) -> GlobalState:
-        torch = _torch()
+        """The settings now; empty where torch is not imported (a target without torch)."""
+        torch = _torch_if_loaded()
+        if torch is None:
+            return cls(())
         b = torch.backends
         return cls(
             (
@@ -132,7 +262,10 @@ class GlobalState:
         )
 
     def changes(self, after: GlobalState) -> list[str]:
-        """``"name: before -> after"`` for every setting that differs."""
+        """``"name: before -> after"`` for every setting that differs (none when either side was
+        captured without torch)."""
+        if not self.values or not after.values:
+            return []
         return [
             f"{name}: {a!r} -> {b!r}"
             for (name, a), (_, b) in zip(self.values, after.values, strict=True)
@@ -142,6 +275,8 @@ class GlobalState:
     def restore(self) -> None:
         """Put every setting back (a reseeded generator gets its old seed; ``preserved`` restores
         the generator's position)."""
+        if not self.values:
+            return
         torch = _torch()
         b = torch.backends
         v = dict(self.values)
@@ -153,7 +288,10 @@ class GlobalState:
         b.cudnn.benchmark = v["torch.backends.cudnn.benchmark"]
         b.cudnn.enabled = v["torch.backends.cudnn.enabled"]
         mode, warn_only = v["torch.are_deterministic_algorithms_enabled()"]
-        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+        now = (torch.are_deterministic_algorithms_enabled(),
+               torch.is_deterministic_algorithms_warn_only_enabled())  # fmt: skip
+        if now != (mode, warn_only):  # the call imports torch._inductor (about 2 s): only if needed
+            torch.use_deterministic_algorithms(mode, warn_only=warn_only)
         torch.set_grad_enabled(v["torch.is_grad_enabled()"])
         torch.autograd.set_detect_anomaly(v["torch.is_anomaly_enabled()"])
         if torch.get_num_threads() != v["torch.get_num_threads()"]:
@@ -213,12 +351,15 @@ def preserved() -> Iterator[None]:
         random.setstate(py_rng)
 
 
-def call(fn: Callable[[], T], *, timeout: float | None, what: str, case: str = "") -> T:
+def call(
+    fn: Callable[[], T], *, timeout: float | None, what: str, case: str = "", rule: str = ""
+) -> T:
     """``fn()`` in a daemon thread, waiting at most ``timeout`` seconds (None: no limit, run here).
 
     Raises ``CallTimeout`` when it does not return in time (the thread is abandoned),
     ``TargetCrash`` for a ``SystemExit`` or other non-``Exception`` it raises, else re-raises
-    what it raised. The caller's grad mode carries into the thread.
+    what it raised. The caller's grad mode carries into the thread. ``rule``: how the limit was
+    chosen, for the message (``CallLimits.rule``).
     """
     if timeout is None:
         try:
@@ -231,14 +372,16 @@ def call(fn: Callable[[], T], *, timeout: float | None, what: str, case: str = "
             raise TargetCrash(f"{what} raised {type(e).__name__}({e})") from e
     if timeout <= 0:
         raise ValueError(f"timeout must be positive seconds or None, got {timeout}")
-    grad = _torch().is_grad_enabled()
+    torch = _torch_if_loaded()
+    grad = None if torch is None else torch.is_grad_enabled()
     box: dict[str, Any] = {}
     abandoned = threading.Event()
 
     def body() -> None:
         _local.abandoned = abandoned  # a late return must not "restore" settings changed since
         try:
-            _torch().set_grad_enabled(grad)
+            if torch is not None:
+                torch.set_grad_enabled(grad)
             box["value"] = fn()
         except BaseException as e:  # handed to the caller's thread below
             box["error"] = e
@@ -248,7 +391,7 @@ def call(fn: Callable[[], T], *, timeout: float | None, what: str, case: str = "
     thread.join(timeout)
     if thread.is_alive():
         abandoned.set()
-        raise CallTimeout(what, timeout, case)
+        raise CallTimeout(what, timeout, case, rule=rule)
     if "error" in box:
         err = box["error"]
         if isinstance(err, Exception):
@@ -400,32 +543,62 @@ def _problem_arrays(problem: Problem) -> list[Any]:
 class Guarded:
     """``impl`` with every ``forward`` / ``gradients`` call guarded: timeout, global state, output
     contract, and the law that the call leaves its ``Problem`` and cotangents unmodified. Other
-    attributes are ``impl``'s."""
+    attributes are ``impl``'s.
 
-    def __init__(self, impl: Implementation, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+    ``timeout``: seconds per call (a fixed limit; None: none) or a ``CallLimits`` (the adaptive
+    limit, shared with whoever else holds it). An ``impl`` that runs in another process
+    (``runs_elsewhere``: ``gruverify.isolation``) applies the limits and watches its process's
+    state itself; here only its outputs are validated.
+    """
+
+    def __init__(
+        self, impl: Implementation, *, timeout: float | CallLimits | None = DEFAULT_TIMEOUT
+    ) -> None:
         self._impl = impl
-        self._timeout = timeout
+        self._limits = timeout if isinstance(timeout, CallLimits) else CallLimits.fixed(timeout)
+        self._remote = bool(getattr(impl, "runs_elsewhere", False))
 
     @property
     def unguarded(self) -> Implementation:
         return self._impl
 
+    @property
+    def limits(self) -> CallLimits:
+        return self._limits
+
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_impl", "_timeout"):  # copy/pickle, half-built
+        if name.startswith("__") or name in ("_impl", "_limits", "_remote"):  # copy, half-built
             raise AttributeError(name)
         value = getattr(self._impl, name)
         if name == "with_dropout":  # the rebuilt target is guarded the same way
-            return lambda dropout: Guarded(value(dropout), timeout=self._timeout)
+            return lambda dropout: Guarded(value(dropout), timeout=self._limits)
         return value
 
+    def _timed(self, fn: Callable[[], T], what: str, problem: Problem) -> T:
+        """``fn()`` under the limit for ``problem``'s size; the limits learn from the call."""
+        work = call_work(problem)
+        start = time.monotonic()
+        try:
+            result = call(
+                fn, timeout=self._limits.limit(work), what=what, case=problem.describe(),
+                rule=self._limits.rule(work),
+            )  # fmt: skip
+        except CallTimeout:
+            self._limits.record_hang()
+            raise
+        self._limits.record(time.monotonic() - start, work)
+        return result
+
     def _run(self, fn: Callable[[], T], what: str, problem: Problem, extra: list[Any]) -> T:
+        if self._remote:
+            return fn()
         before = _fingerprint(*_problem_arrays(problem), *extra)
 
         def guarded() -> T:
             with watch(what, problem.describe()):
                 return fn()
 
-        result = call(guarded, timeout=self._timeout, what=what, case=problem.describe())
+        result = self._timed(guarded, what, problem)
         after = _fingerprint(*_problem_arrays(problem), *extra)
         names = ["x", "h0", "lengths", "params", "d_output", "d_h_n"]
         changed = [n for n, a, b in zip(names, before, after, strict=False) if a != b]

@@ -1,0 +1,223 @@
+"""The isolation protocol: what the checker and its worker process say to each other.
+
+Every message is one frame on a pipe::
+
+    b"GRUV"  u16 protocol version  u32 header length  u64 data length  header  data
+
+(integers big-endian). The header is JSON; each numpy array in a message is replaced in the
+header by ``{"__nd__": i, "dtype": "<f8", "shape": [...]}`` and its bytes are the ``i``-th slice
+of the data (C order). ``Problem``, ``Outputs``, ``Gradients``, ``StackParams`` and the cell
+parameters travel as ``{"__dc__": name, "fields": {...}}``, tuples as ``{"__tuple__": [...]}``;
+nothing is pickled, so either side may run another Python, numpy or framework version.
+
+The worker speaks first (``hello``: its protocol version, gruverify's version, Python's and
+numpy's); a frame of another protocol version, or bytes that are not a frame, are refused with
+``ProtocolMismatch`` / ``ProtocolError`` naming both sides. Requests (``op``): ``build``,
+``forward``, ``gradients``, ``exit``; replies hold ``ok`` (the result) or ``error`` (an
+exception as data: ``encode_exception`` / ``decode_exception``). ``PROTOCOL_VERSION`` changes
+whenever a message changes meaning; both sides must have the same.
+
+This module and ``worker`` import numpy and ``gruverify.core`` only (no torch, no hypothesis), so
+a worker's environment needs numpy, gruverify (``pip install --no-deps``) and the framework.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import json
+import os
+import select
+import struct
+import time
+from typing import Any
+
+import numpy as np
+
+from gruverify.core.params import GRUCellParams, RNNCellParams, StackParams
+from gruverify.core.problem import Gradients, Outputs, Problem
+
+__all__ = [
+    "MAGIC",
+    "PROTOCOL_VERSION",
+    "ProtocolError",
+    "ProtocolMismatch",
+    "RemoteError",
+    "decode",
+    "decode_exception",
+    "encode",
+    "encode_exception",
+    "read_frame",
+    "write_frame",
+]
+
+PROTOCOL_VERSION = 1
+"""The version of the frames and messages below; worker and checker must speak the same."""
+
+MAGIC = b"GRUV"
+_HEAD = struct.Struct(">4sHIQ")
+
+_CLASSES: dict[str, type] = {
+    c.__name__: c for c in (Problem, Outputs, Gradients, StackParams, GRUCellParams, RNNCellParams)
+}
+
+
+class ProtocolError(Exception):
+    """The other side sent something that is not a frame of this protocol."""
+
+
+class ProtocolMismatch(ProtocolError):
+    """The other side speaks another version of the protocol."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"protocol {version}, expected {PROTOCOL_VERSION}")
+        self.version = version
+
+
+class RemoteError(Exception):
+    """An exception raised in the worker whose type is not a Python builtin: its type's name and
+    module are kept (``type(e).__name__`` reads as the original's)."""
+
+
+def _encode(v: Any, arrays: list[np.ndarray]) -> Any:
+    if isinstance(v, np.ndarray):
+        arrays.append(np.ascontiguousarray(v))
+        return {"__nd__": len(arrays) - 1, "dtype": v.dtype.str, "shape": list(v.shape)}
+    if isinstance(v, np.generic):
+        return v.item()
+    if dataclasses.is_dataclass(v) and type(v).__name__ in _CLASSES:
+        fields = {f.name: _encode(getattr(v, f.name), arrays) for f in dataclasses.fields(v)}
+        return {"__dc__": type(v).__name__, "fields": fields}
+    if isinstance(v, tuple):
+        return {"__tuple__": [_encode(x, arrays) for x in v]}
+    if isinstance(v, list):
+        return [_encode(x, arrays) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _encode(x, arrays) for k, x in v.items()}
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return str(v)
+
+
+def _decode(v: Any, buffers: list[np.ndarray]) -> Any:
+    if isinstance(v, list):
+        return [_decode(x, buffers) for x in v]
+    if not isinstance(v, dict):
+        return v
+    if "__nd__" in v:
+        return buffers[v["__nd__"]]
+    if "__tuple__" in v:
+        return tuple(_decode(x, buffers) for x in v["__tuple__"])
+    if "__dc__" in v:
+        cls = _CLASSES.get(v["__dc__"])
+        if cls is None:
+            raise ProtocolError(f"unknown class {v['__dc__']!r} in a message")
+        return cls(**{k: _decode(x, buffers) for k, x in v["fields"].items()})
+    return {k: _decode(x, buffers) for k, x in v.items()}
+
+
+def _arrays_in(header: Any, out: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(header, list):
+        for x in header:
+            _arrays_in(x, out)
+    elif isinstance(header, dict):
+        if "__nd__" in header:
+            out.append(header)
+        else:
+            for x in header.values():
+                _arrays_in(x, out)
+    return out
+
+
+def encode(message: Any) -> bytes:
+    """``message`` (JSON-like, with arrays and the classes above) as one frame."""
+    arrays: list[np.ndarray] = []
+    header = json.dumps(_encode(message, arrays)).encode()
+    data = b"".join(a.tobytes() for a in arrays)
+    return _HEAD.pack(MAGIC, PROTOCOL_VERSION, len(header), len(data)) + header + data
+
+
+def decode(header: bytes, data: bytes) -> Any:
+    """The message of one frame's header and data."""
+    tree = json.loads(header)
+    specs = sorted(_arrays_in(tree, []), key=lambda s: s["__nd__"])
+    buffers, offset = [], 0
+    for spec in specs:
+        dtype = np.dtype(spec["dtype"])
+        count = int(np.prod(spec["shape"], dtype=np.int64))
+        a = np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(spec["shape"])
+        buffers.append(a.copy())  # writable, owning its memory
+        offset += count * dtype.itemsize
+    return _decode(tree, buffers)
+
+
+def write_frame(fd: int, message: Any) -> None:
+    """Write ``message`` as one frame to the file descriptor ``fd``."""
+    view = memoryview(encode(message))
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read(fd: int, n: int, deadline: float | None) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int, deadline: float | None = None) -> Any:
+    """The next message on ``fd``. ``deadline`` (``time.monotonic()``): ``TimeoutError`` after it;
+    ``EOFError`` when the other side closed the pipe (or died); ``ProtocolMismatch`` for a frame
+    of another version; ``ProtocolError`` for bytes that are not a frame."""
+    head = _read(fd, _HEAD.size, deadline)
+    magic, version, header_len, data_len = _HEAD.unpack(head)
+    if magic != MAGIC:
+        raise ProtocolError(f"not a gruverify frame: {head[:16]!r}")
+    if version != PROTOCOL_VERSION:
+        raise ProtocolMismatch(version)
+    header = _read(fd, header_len, deadline)
+    return decode(header, _read(fd, data_len, deadline) if data_len else b"")
+
+
+def encode_exception(e: BaseException) -> dict[str, Any]:
+    """An exception as data: a law violation keeps its parts, others their type and message."""
+    law = getattr(e, "law", None)
+    if isinstance(e, AssertionError) and isinstance(law, str):
+        parts = {k: getattr(e, k, "") for k in ("law", "formula", "detail", "case")}
+        return {"kind": "violation", **parts, "numbers": getattr(e, "numbers", {}) or {}}
+    return {"kind": "exception", "type": type(e).__name__, "module": type(e).__module__,
+            "message": str(e)}  # fmt: skip
+
+
+def decode_exception(
+    data: dict[str, Any], violation: type[Exception], known: dict[str, type[Exception]]
+) -> Exception:
+    """The exception ``encode_exception`` described: a ``violation`` (the law-violation class,
+    given by the caller), one of ``known`` (by ``"module.Name"``: gruverify's own exceptions), a
+    builtin exception of the same type, or a ``RemoteError`` subclass named like the original."""
+    if data.get("kind") == "violation":
+        e: Exception = violation(
+            data["law"], data["formula"], data["detail"], data["numbers"], data["case"]
+        )
+        return e
+    name, module = str(data.get("type", "Exception")), str(data.get("module", "remote"))
+    message = str(data.get("message", ""))
+    cls = known.get(f"{module}.{name}")
+    if cls is None and module == "builtins":
+        found = getattr(builtins, name, None)
+        cls = found if isinstance(found, type) and issubclass(found, Exception) else None
+    if cls is not None:
+        try:
+            return cls(message)
+        except Exception:  # a builtin with another constructor (UnicodeDecodeError, ...)
+            pass
+    remote: type[Exception] = type(name, (RemoteError,), {"__module__": module})
+    return remote(message)
