@@ -44,6 +44,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"laws"}),
     frozenset({"guard"}),
     frozenset({"targets"}),
+    frozenset({"isolation"}),
     frozenset({"conformance"}),
     frozenset({"cli", "pytest_plugin"}),
     frozenset({"__main__"}),

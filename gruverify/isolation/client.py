@@ -49,6 +49,7 @@ from gruverify.isolation.protocol import (
     ProtocolError,
     ProtocolMismatch,
     decode_exception,
+    gruverify_version,
     read_frame,
     write_frame,
 )
@@ -188,13 +189,11 @@ class Worker:
         self.hello = hello
 
     def _mismatch(self, theirs: Any, version: Any) -> str:
-        from gruverify import __version__
-
         return (
             f"the worker under {self.python} speaks gruverify's isolation protocol {theirs} "
             f"(gruverify {version}), this checker speaks protocol {PROTOCOL_VERSION} (gruverify "
-            f"{__version__}): install the same gruverify there ({self.python} -m pip install "
-            f"--no-deps gruverify=={__version__}, or the same source tree)"
+            f"{gruverify_version()}): install the same gruverify there ({self.python} -m pip install "
+            f"--no-deps gruverify=={gruverify_version()}, or the same source tree)"
         )
 
     def _out(self) -> int:

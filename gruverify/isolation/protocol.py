@@ -47,6 +47,7 @@ __all__ = [
     "decode_exception",
     "encode",
     "encode_exception",
+    "gruverify_version",
     "read_frame",
     "write_frame",
 ]
@@ -60,6 +61,16 @@ _HEAD = struct.Struct(">4sHIQ")
 _CLASSES: dict[str, type] = {
     c.__name__: c for c in (Problem, Outputs, Gradients, StackParams, GRUCellParams, RNNCellParams)
 }
+
+
+def gruverify_version() -> str:
+    """The installed gruverify's version (``"unknown"`` when it is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gruverify")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree
+        return "unknown"
 
 
 class ProtocolError(Exception):

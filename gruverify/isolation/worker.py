@@ -32,6 +32,7 @@ import numpy as np
 from gruverify.isolation.protocol import (
     PROTOCOL_VERSION,
     encode_exception,
+    gruverify_version,
     read_frame,
     write_frame,
 )
@@ -74,10 +75,8 @@ def _limit_memory(limit: int) -> None:
 
 
 def _hello() -> dict[str, Any]:
-    from gruverify import __version__
-
     return {
-        "op": "hello", "protocol": PROTOCOL_VERSION, "gruverify": __version__,
+        "op": "hello", "protocol": PROTOCOL_VERSION, "gruverify": gruverify_version(),
         "python": sys.version.split()[0], "executable": sys.executable,
         "numpy": np.__version__, "pid": os.getpid(),
     }  # fmt: skip
