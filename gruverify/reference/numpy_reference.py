@@ -18,7 +18,8 @@ Padded batches: with ``lengths``, sequence b is processed for ``t < lengths[b]``
 direction starts at ``t = lengths[b] - 1`` (the semantics of torch's packed sequences).
 
 The stepping API is public so that other modules build on these equations instead of copying them:
-``gru_step`` / ``rnn_step`` (one step and its trace), ``gru_step_backward`` / ``rnn_step_backward``
+``gru_step`` / ``rnn_step`` (one step and its trace; ``gru_step`` is ``gru_gates`` then
+``gru_update``, which the error model composes with its random rounding in between), ``gru_step_backward`` / ``rnn_step_backward``
 (its analytic backward), and ``stack_forward`` / ``stack_backward``, the driver over layers,
 directions, lengths and layouts for any step function with that signature (the error model runs it
 with a step that rounds at random).
@@ -60,9 +61,11 @@ __all__ = [
     "gru_backward",
     "gru_cell_step",
     "gru_forward",
+    "gru_gates",
     "gru_step",
     "gru_step_backward",
     "gru_step_jacobian",
+    "gru_update",
     "rnn_backward",
     "rnn_forward",
     "rnn_step",
@@ -125,11 +128,12 @@ class StackGradients:
 # One step of each cell: forward (returns the new state and its trace) and backward.
 
 
-def gru_step(
+def gru_gates(
     cell: GRUCellParams[np.ndarray], x: np.ndarray, h: np.ndarray, variant: Variant
-) -> tuple[np.ndarray, Trace]:
-    """One GRU step on ``x (B, I)``, ``h (B, H)`` (arrays of one dtype, no conversion): the new
-    state and the trace ``a_r, a_z, a_n, r, z, one_minus_z, n, g, h_prev, h`` (``StackResult``)."""
+) -> Trace:
+    """The gates of one GRU step on ``x (B, I)``, ``h (B, H)`` (arrays of one dtype, no
+    conversion): ``a_r, a_z, a_n, r, z, one_minus_z, n, g`` (``StackResult``), ``1 - z`` as
+    ``sigmoid(-a_z)``. ``gru_update`` turns them into the new state."""
     a_r = x @ cell.W_ir.T + cell.b_ir + h @ cell.W_hr.T + cell.b_hr
     a_z = x @ cell.W_iz.T + cell.b_iz + h @ cell.W_hz.T + cell.b_hz
     r = sigmoid(a_r)
@@ -144,11 +148,25 @@ def gru_step(
     else:
         raise ValueError(f"unknown GRU variant {variant!r}; expected one of {VARIANTS}")
     n = np.tanh(a_n)
-    h_new = omz * n + z * h
-    trace = {
-        "a_r": a_r, "a_z": a_z, "a_n": a_n, "r": r, "z": z, "one_minus_z": omz,
-        "n": n, "g": g, "h_prev": h, "h": h_new,
-    }  # fmt: skip
+    return {"a_r": a_r, "a_z": a_z, "a_n": a_n, "r": r, "z": z, "one_minus_z": omz, "n": n, "g": g}
+
+
+def gru_update(gates: Mapping[str, np.ndarray], h: np.ndarray) -> np.ndarray:
+    """The state update ``h' = (1 - z) n + z h`` from ``gru_gates``' ``one_minus_z``, ``n`` and
+    ``z`` (the error model passes gates it rounded)."""
+    return gates["one_minus_z"] * gates["n"] + gates["z"] * h  # type: ignore[no-any-return]
+
+
+def gru_step(
+    cell: GRUCellParams[np.ndarray], x: np.ndarray, h: np.ndarray, variant: Variant
+) -> tuple[np.ndarray, Trace]:
+    """One GRU step on ``x (B, I)``, ``h (B, H)`` (arrays of one dtype, no conversion): the new
+    state and the trace ``a_r, a_z, a_n, r, z, one_minus_z, n, g, h_prev, h`` (``StackResult``):
+    ``gru_gates`` then ``gru_update``."""
+    trace = gru_gates(cell, x, h, variant)
+    h_new = gru_update(trace, h)
+    trace["h_prev"] = h
+    trace["h"] = h_new
     return h_new, trace
 
 
