@@ -1,0 +1,198 @@
+"""A Keras GRU converted to TensorFlow Lite and run by the LiteRT interpreter (float32, CPU).
+
+The model: the Keras stacks of ``keras-tensorflow`` (``keras_gru_stack``: ``GRU`` per layer,
+``Bidirectional`` for two directions, TensorFlow backend), traced by ``tf.function`` through
+``Layer.stateless_call`` and converted by ``tf.lite.TFLiteConverter.from_concrete_functions`` with
+TFLite builtin ops only (no Select TF ops), then run by ``ai_edge_litert.interpreter.Interpreter``
+(its default CPU path: the XNNPACK delegate where it applies). Weights come from
+``gruverify.layouts.keras_layout`` (gates z, r, h; ``reset_after=False`` folds the biases).
+
+By default the weights are **inputs** of the converted model (``stateless_call`` takes them as
+tensors), so one conversion (~1.5 s on 2 cores) serves every weight set of a configuration and
+shape; ``TFLiteGRUTarget(weights_as_inputs=False)`` bakes them into the flatbuffer as constants, as a
+deployed model has them, converting once per weight set (the tests check that both agree).
+
+Measured (tensorflow-cpu 2.20, ai-edge-litert 2.3.0, keras 3.15.1):
+
+* The converter needs a **static batch and time**: with either axis unknown, lowering the GRU's
+  ``tf.while_loop`` tensor lists to builtins fails ("failed to legalize operation
+  'tf.TensorListReserve'", it asks for Select TF ops). So the model is converted per
+  ``(batch, T)``.
+* ``lengths`` become the Keras mask input (``t < length``), as for ``keras-tensorflow``; the adapter
+  zeros padded output steps (Keras repeats the last valid output there).
+
+Missing: ``gradients`` (an inference interpreter), ``unbatched`` (Keras needs a batch axis),
+``dropout``. Judged as reset-after (``reset_after=True``, the default) or reset-before.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+from typing import Any
+
+import numpy as np
+
+from gruverify.core.params import GRUParams, Variant
+from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
+from gruverify.layouts.keras_layout import gru_to_keras
+from gruverify.targets.errors import TargetError
+from gruverify.targets.keras_tensorflow_target import import_keras_tensorflow, keras_gru_stack
+
+__all__ = ["TFLITE_MISSING", "TFLiteGRUTarget", "convert_keras_gru_to_tflite"]
+
+GRADIENTS_REASON = "the LiteRT interpreter runs inference only (no gradients)"
+TFLITE_MISSING = {
+    "gradients": GRADIENTS_REASON,
+    "unbatched": "keras.layers.GRU needs a batch axis (inputs are (batch, time, features))",
+    "dropout": "a converted inference model has no dropout",
+}
+_MAX_MODELS = 16
+
+
+def _weights(params: GRUParams, reset_after: bool) -> list[np.ndarray]:
+    return [np.asarray(w, np.float32) for layer in gru_to_keras(params, reset_after) for w in layer]
+
+
+def convert_keras_gru_to_tflite(
+    params: GRUParams,
+    reset_after: bool,
+    shape: tuple[int, int],
+    *,
+    initial_state: bool,
+    mask: bool,
+    weights_as_inputs: bool = True,
+) -> bytes:
+    """The TFLite flatbuffer of a Keras GRU stack for ``params``' configuration, batch-major input
+    ``x`` ``(B, T, I)`` (``shape = (B, T)``), optional ``h0`` ``(L * D, B, H)`` and ``mask``
+    ``(B, T)``, and (``weights_as_inputs``) one input ``w{k}`` per Keras weight array, in
+    ``gru_to_keras`` order; else ``params``' weights are constants. Outputs: ``output``
+    ``(B, T, D * H)`` and ``h_n`` ``(L * D, B, H)``."""
+    import tensorflow as tf
+
+    keras = import_keras_tensorflow()
+    layers = keras_gru_stack(keras, params, reset_after)
+    weights = _weights(params, reset_after)
+    B, T = shape
+    L, D, H = params.num_layers, params.num_directions, params.hidden_size
+    specs = {"x": tf.TensorSpec([B, T, params.input_size], tf.float32)}
+    if initial_state:
+        specs["h0"] = tf.TensorSpec([L * D, B, H], tf.float32)
+    if mask:
+        specs["mask"] = tf.TensorSpec([B, T], tf.bool)
+    if weights_as_inputs:
+        specs.update({f"w{k}": tf.TensorSpec(w.shape, tf.float32) for k, w in enumerate(weights)})
+
+    frozen = [[np.asarray(v.numpy()) for v in gru.non_trainable_variables] for gru in layers]
+
+    def run(**inputs: Any) -> dict[str, Any]:
+        seq, finals, k = inputs["x"], [], 0
+        for layer, gru in enumerate(layers):
+            init = None if "h0" not in inputs else [inputs["h0"][layer * D + d] for d in range(D)]
+            n = len(gru.trainable_variables)
+            trainable = [inputs[f"w{j}"] if weights_as_inputs else tf.constant(weights[j])
+                         for j in range(k, k + n)]  # fmt: skip
+            k += n
+            fixed = [tf.constant(v) for v in frozen[layer]]
+            result, _ = gru.stateless_call(
+                trainable, fixed, seq,
+                initial_state=init, mask=inputs.get("mask"),
+            )  # fmt: skip
+            seq = result[0]
+            finals.extend(result[1 : 1 + D])
+        return {"output": seq, "h_n": tf.stack(finals)}
+
+    fn = tf.function(run).get_concrete_function(**specs)
+    holder = tf.Module()  # a trackable object: the converter then writes a signature
+    holder.layers = layers
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn], holder)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    return converter.convert()  # type: ignore[no-any-return]
+
+
+class TFLiteGRUTarget:
+    """Keras GRU stacks -> TFLite -> LiteRT interpreter (module docstring)."""
+
+    def __init__(
+        self,
+        reset_after: bool = True,
+        *,
+        dtype: str = "float32",
+        device: str = "cpu",
+        weights_as_inputs: bool = True,
+    ) -> None:
+        if dtype != "float32" or device != "cpu":
+            raise TargetError(f"tflite runs float32 on the cpu, not {dtype} on {device}")
+        import_keras_tensorflow()
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as e:
+            raise TargetError(f"tflite needs ai-edge-litert (the LiteRT interpreter): {e}") from e
+        self.interpreter_class = Interpreter
+        self.reset_after = reset_after
+        self.variant: Variant = "reset_after" if reset_after else "reset_before"
+        self.weights_as_inputs = weights_as_inputs
+        self.dtype = dtype
+        self.device = device
+        tags = ([] if reset_after else ["reset-before"]) + (
+            [] if weights_as_inputs else ["constant-weights"]
+        )
+        self.name = "tflite" + (f"[{', '.join(tags)}]" if tags else "")
+        self.capabilities = Capabilities(dict(TFLITE_MISSING))
+        self.conversions = 0
+        self._runners: collections.OrderedDict[tuple[Any, ...], Any] = collections.OrderedDict()
+
+    def _runner(self, problem: Problem, B: int) -> Any:
+        p = problem.params
+        digest = None if self.weights_as_inputs else hashlib.sha1(p.flat().tobytes()).hexdigest()
+        key = (p.input_size, p.hidden_size, p.num_layers, p.num_directions, p.bias, B,
+               problem.steps, problem.h0 is not None, problem.lengths is not None, digest)  # fmt: skip
+        runner = self._runners.get(key)
+        if runner is not None:
+            self._runners.move_to_end(key)
+            return runner
+        flat = convert_keras_gru_to_tflite(
+            p, self.reset_after, (B, problem.steps), initial_state=problem.h0 is not None,
+            mask=problem.lengths is not None, weights_as_inputs=self.weights_as_inputs,
+        )  # fmt: skip
+        self.conversions += 1
+        runner = self.interpreter_class(model_content=flat).get_signature_runner()
+        self._runners[key] = runner
+        while len(self._runners) > _MAX_MODELS:
+            self._runners.popitem(last=False)
+        return runner
+
+    # -- Implementation -----------------------------------------------------------------------
+
+    def forward(self, problem: Problem) -> Outputs:
+        if not problem.batched:
+            raise ValueError(f"{self.name}: {TFLITE_MISSING['unbatched']}")
+        p = problem.params
+        x = np.asarray(problem.x, np.float32)
+        x = x if problem.batch_first else np.swapaxes(x, 0, 1)
+        B = x.shape[0]
+        feeds: dict[str, np.ndarray] = {"x": np.ascontiguousarray(x)}
+        if problem.h0 is not None:
+            want = (p.num_layers * p.num_directions, B, p.hidden_size)
+            if np.shape(problem.h0) != want:
+                raise ValueError(
+                    f"{self.name}: h0 has shape {np.shape(problem.h0)}, expected {want}"
+                )
+            feeds["h0"] = np.asarray(problem.h0, np.float32)
+        mask = None
+        if problem.lengths is not None:
+            mask = np.arange(problem.steps)[None, :] < np.asarray(problem.lengths)[:, None]
+            feeds["mask"] = mask
+        if self.weights_as_inputs:
+            feeds.update({f"w{k}": w for k, w in enumerate(_weights(p, self.reset_after))})
+        result = self._runner(problem, B)(**feeds)
+        out = np.asarray(result["output"], np.float64)
+        if mask is not None:
+            out = out * mask[:, :, None]
+        out = out if problem.batch_first else np.swapaxes(out, 0, 1)
+        return Outputs(out, np.asarray(result["h_n"], np.float64))
+
+    def gradients(
+        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
+    ) -> Gradients:
+        raise NotImplementedError(f"{self.name}: {GRADIENTS_REASON}")
