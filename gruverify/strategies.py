@@ -8,6 +8,13 @@ are ordinary (torch's ``U(-1/sqrt(H), 1/sqrt(H))``), large, saturating (biases f
 float32 and float64 gate rounding thresholds, both signs) and chrono initialised; inputs that are
 ordinary, large (up to about 1e4) or zero.
 
+At production sizes (``sized_configs``, the checker's ``--max-hidden / --max-steps / --max-batch``)
+draws favour the sizes where kernels change path (``TILES``): hidden and input sizes and batches at
+a multiple of 8, 16, 32, 64 or 128 and one either side (``path_sizes``), sequence lengths at a power
+of two and one past it (``path_steps``), and the maximum itself; an example's cost
+``T * B * H * (I + H)`` per layer and direction is capped (``work``) by dropping layers and
+directions first, so the largest sizes occur with one layer.
+
 Every strategy generates valid cases directly (nothing is filtered). Random arrays come from a numpy
 generator seeded by a drawn integer, so a counterexample is reproducible from its printed seed and
 shrinks towards small configurations and seed 0. ``cases()`` gives a ``Case`` (the problem plus the
@@ -37,6 +44,7 @@ from gruverify.core.problem import Problem
 __all__ = [
     "INPUT_KINDS",
     "PARAM_KINDS",
+    "TILES",
     "Case",
     "Config",
     "InputKind",
@@ -47,8 +55,11 @@ __all__ = [
     "devices",
     "dtypes",
     "make_case",
+    "path_sizes",
+    "path_steps",
     "problems",
     "seeds",
+    "sized_configs",
     "sizes",
     "steps",
     "params_of_kind",
@@ -64,6 +75,10 @@ INPUT_KINDS: tuple[InputKind, ...] = ("ordinary", "large", "zeros")
 # sizes where kernels break: 1, odd, just off a multiple of 8, and a few multiples of 8
 _SPECIAL_SIZES = (1, 2, 3, 5, 7, 8, 9, 13, 15, 16, 17, 31, 33)
 _SPECIAL_STEPS = (1, 2, 3, 7, 8, 9, 17, 31, 33, 64, 101, 127, 130)
+
+TILES = (8, 16, 32, 64, 128)
+"""Tile widths where kernels change path: hidden-unit tiles, batch blocks (multiples of these and
+one either side are favoured by ``path_sizes``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +139,51 @@ def steps(max_steps: int = 130, min_steps: int = 1) -> st.SearchStrategy[int]:
     return st.one_of(*parts)
 
 
+def _clamped(values: list[int], lo: int, hi: int) -> list[int]:
+    return sorted({v for v in values if lo <= v <= hi})
+
+
+@st.composite
+def _tile_boundary(draw: st.DrawFn, lo: int, hi: int) -> int:
+    """A multiple of a tile width of ``TILES`` or one either side, within ``[lo, hi]``: the tile
+    first (each equally likely, so 128-unit tiles are as common as 8-unit ones), then the
+    multiple, then the offset (shrinks towards the smallest tile, its first multiple, exactly)."""
+    tiles = [t for t in TILES if t - 1 <= hi]
+    tile = draw(st.sampled_from(tiles))
+    m = draw(st.integers(1, max(1, (hi + 1) // tile)))
+    v = m * tile + draw(st.sampled_from((0, -1, 1)))
+    return min(hi, max(lo, v))
+
+
+def path_sizes(max_size: int, min_size: int = 1) -> st.SearchStrategy[int]:
+    """Sizes from ``min_size`` to ``max_size`` where kernels change path: a multiple of 8, 16, 32,
+    64 or 128 or one either side (``TILES``), the maximum itself, the small corner cases of
+    ``sizes``, or any size in range."""
+    small = _clamped([*_SPECIAL_SIZES[:5], max_size], min_size, max_size)
+    parts: list[st.SearchStrategy[int]] = [st.sampled_from(small)]
+    if max_size >= TILES[0] - 1:
+        parts += [_tile_boundary(min_size, max_size) for _ in range(2)]  # about half the draws
+    parts.append(st.integers(min_size, max_size))
+    return st.one_of(*parts)
+
+
+def path_steps(max_steps: int, min_steps: int = 1) -> st.SearchStrategy[int]:
+    """Sequence lengths from ``min_steps`` to ``max_steps`` where kernels change path: a power of
+    two and one past it (time split into chunks of 2^k), the maximum itself, a short sequence, or
+    any length in range."""
+    marks: list[int] = []
+    k = 1
+    while k <= max_steps:
+        marks += [k, k + 1]
+        k *= 2
+    special = _clamped([*marks, max_steps], min_steps, max_steps)
+    parts = [st.sampled_from(special) for _ in range(2)]  # about half the draws
+    if min_steps <= 12:
+        parts.append(st.integers(min_steps, min(max_steps, 12)))
+    parts.append(st.integers(min_steps, max_steps))
+    return st.one_of(*parts)
+
+
 def variants() -> st.SearchStrategy[Variant]:
     return st.sampled_from(VARIANTS)
 
@@ -177,6 +237,58 @@ def configs(
         batch=B,
         input_size=draw(sizes(max_size)),
         hidden_size=draw(sizes(max_size, min_hidden)),
+        num_layers=L,
+        bidirectional=bi,
+        bias=draw(st.booleans()) if no_bias else True,
+        batch_first=draw(st.booleans()) if (batch_first and B is not None) else False,
+        initial_state=draw(st.booleans()) if none_h0 else True,
+        padded=always_padded or (draw(st.booleans()) if (padded and B is not None) else False),
+    )
+
+
+@st.composite
+def sized_configs(
+    draw: st.DrawFn,
+    *,
+    max_steps: int,
+    max_batch: int,
+    max_size: int,
+    min_steps: int = 1,
+    max_layers: int = 3,
+    bidirectional: bool | None = None,
+    unbatched: bool = True,
+    batch_first: bool = True,
+    padded: bool = True,
+    no_bias: bool = True,
+    none_h0: bool = True,
+    work: int | None = None,
+    min_layers: int = 1,
+    always_padded: bool = False,
+    min_hidden: int = 1,
+) -> Config:
+    """Call configurations at production sizes (module docstring): the arguments of ``configs``,
+    with sizes, batches and lengths drawn by ``path_sizes`` and ``path_steps``. ``work`` caps
+    ``T * B * H * (I + H) * layers * directions`` (default: one layer and direction at the largest
+    sizes); past it an example keeps one direction and ``min_layers`` layers, so the largest sizes
+    are drawn with one layer."""
+    T = draw(path_steps(max_steps, min_steps))
+    is_batched = draw(st.booleans()) if (unbatched and not always_padded) else True
+    B: int | None = draw(path_sizes(max_batch)) if is_batched else None
+    H = draw(path_sizes(max_size, min_hidden))
+    I = draw(path_sizes(max_size))
+    budget = work if work is not None else max_steps * max_batch * max_size * 2 * max_size
+    one = T * (B or 1) * H * (I + H)
+    bi = draw(st.booleans()) if bidirectional is None else bidirectional
+    if bidirectional is None and bi and 2 * one > budget:
+        bi = False
+    dirs = 2 if bi else 1
+    layer_cap = max(min_layers, min(max_layers, budget // max(1, one * dirs)))
+    L = draw(st.integers(min_layers, layer_cap))
+    return Config(
+        steps=T,
+        batch=B,
+        input_size=I,
+        hidden_size=H,
         num_layers=L,
         bidirectional=bi,
         bias=draw(st.booleans()) if no_bias else True,

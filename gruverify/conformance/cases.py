@@ -5,8 +5,14 @@ padding), a parameter kind (ordinary, large, saturating, chrono), an input kind 
 zeros) and a seed; ``CheckCase.problem()`` builds the ``Problem`` deterministically with
 ``strategies.make_case``, so hypothesis shrinks cases towards the smallest configuration, ordinary
 parameters and seed 0, and the case itself is the counterexample. Biases are random and nonzero
-(a dropped ``b_hn`` shows). The checker keeps examples cheap: at most 9 steps, sizes up to 9,
-batch up to 4.
+(a dropped ``b_hn`` shows). By default the checker keeps examples cheap: at most 9 steps, sizes
+up to 9, batch up to 4 (``Sizes()``); a long-sequence check (``LONG_STEPS``: 33 to 130 steps, past
+the chunk boundaries at 32, 64 and 128, at the same small sizes) carries state across chunk
+boundaries in every run. ``Sizes(hidden=, steps=, batch=)`` (``--max-hidden``, ``--max-steps``,
+``--max-batch``) raises the limits: input and hidden sizes up to ``hidden``, lengths up to
+``steps``, batches up to ``batch``, drawn where kernels change path
+(``strategies.sized_configs``: tile multiples and one either side, powers of two in time and one
+past, the maximum itself).
 
 ``check_cases(capabilities, forced)`` draws only features the target supports; ``forced`` pins
 features on or off (e.g. ``{"bidirectional": True}``; the names: ``core.features.CASE_SWITCHES``).
@@ -39,15 +45,18 @@ from gruverify.strategies import (
     ParamKind,
     configs,
     make_case,
+    sized_configs,
 )
 
 __all__ = [
+    "LONG_STEPS",
     "MAX_BATCH",
     "MAX_SIZE",
     "MAX_STEPS",
     "SWITCHES",
     "CheckCase",
     "Pinned",
+    "Sizes",
     "check_cases",
 ]
 
@@ -55,6 +64,63 @@ SWITCHES = CASE_SWITCHES
 """Features a case can switch on; each is drawn only if the target supports it."""
 
 MAX_STEPS, MAX_SIZE, MAX_BATCH = 9, 9, 4
+
+LONG_STEPS = (33, 130)
+"""The step range of a long-sequence check by default: past the chunk boundaries at 32, 64, 128."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    """The largest sizes the checker draws: ``hidden`` (input and hidden sizes), ``steps`` and
+    ``batch``; None keeps the default (``MAX_SIZE``, ``MAX_STEPS``, ``MAX_BATCH``)."""
+
+    hidden: int | None = None
+    steps: int | None = None
+    batch: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("hidden", "steps", "batch"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise ValueError(f"max_{name} must be a positive integer, got {v!r}")
+
+    @property
+    def max_hidden(self) -> int:
+        return MAX_SIZE if self.hidden is None else self.hidden
+
+    @property
+    def max_steps(self) -> int:
+        return MAX_STEPS if self.steps is None else self.steps
+
+    @property
+    def max_batch(self) -> int:
+        return MAX_BATCH if self.batch is None else self.batch
+
+    @property
+    def scaled(self) -> bool:
+        """Whether any limit exceeds the default: draws then favour kernel path changes."""
+        return (
+            self.max_hidden > MAX_SIZE or self.max_steps > MAX_STEPS or self.max_batch > MAX_BATCH
+        )
+
+    def long_steps(self) -> tuple[int, int] | None:
+        """The step range of a long-sequence check: ``LONG_STEPS``, up to ``steps`` when that is
+        larger; None when ``steps`` was set below its start (the user's GRU takes no more)."""
+        lo, hi = LONG_STEPS
+        if self.steps is not None and self.steps < lo:
+            return None
+        return lo, max(hi, self.max_steps)
+
+    def options(self) -> list[str]:
+        """The command-line options that give these sizes (none for the defaults)."""
+        out = []
+        for name, v in (("hidden", self.hidden), ("steps", self.steps), ("batch", self.batch)):
+            if v is not None:
+                out += [f"--max-{name}", str(v)]
+        return out
+
+    def describe(self) -> str:
+        return f"hidden <= {self.max_hidden}, steps <= {self.max_steps}, batch <= {self.max_batch}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +178,8 @@ def _cases(
     min_steps: int,
     min_batch: int,
     big_h0: bool,
+    sizes: Sizes,
+    steps: tuple[int, int] | None,
 ) -> CheckCase:
     multi = _on("multilayer", caps, forced)
     bias_false = _on("bias_false", caps, forced)
@@ -121,16 +189,24 @@ def _cases(
     h0 = _on("initial_state", caps, forced)
     if min_batch > 1 or lengths or batch_first:
         unbatched = False
-    cfg: Config = draw(
-        configs(
-            max_steps=MAX_STEPS, min_steps=min_steps, max_batch=MAX_BATCH, max_size=MAX_SIZE,
-            max_layers=1 if multi is False else 3, min_layers=2 if multi else 1,
-            bidirectional=_on("bidirectional", caps, forced), unbatched=unbatched is None,
-            batch_first=batch_first is None, padded=lengths is None,
-            always_padded=bool(lengths), no_bias=bias_false is None, none_h0=h0 is None,
-            work=4 * MAX_STEPS,
-        )
+    lo, hi = steps or (min(min_steps, sizes.max_steps), sizes.max_steps)
+    switches = dict(
+        max_layers=1 if multi is False else 3, min_layers=2 if multi else 1,
+        bidirectional=_on("bidirectional", caps, forced), unbatched=unbatched is None,
+        batch_first=batch_first is None, padded=lengths is None,
+        always_padded=bool(lengths), no_bias=bias_false is None, none_h0=h0 is None,
     )  # fmt: skip
+    if sizes.scaled or steps is not None:  # a long-sequence check draws like production sizes
+        strategy = sized_configs(
+            max_steps=hi, min_steps=lo, max_batch=sizes.max_batch, max_size=sizes.max_hidden,
+            **switches,  # type: ignore[arg-type]
+        )  # fmt: skip
+    else:
+        strategy = configs(
+            max_steps=hi, min_steps=lo, max_batch=sizes.max_batch, max_size=sizes.max_hidden,
+            work=4 * max(MAX_STEPS, lo), **switches,  # type: ignore[arg-type]
+        )  # fmt: skip
+    cfg: Config = draw(strategy)
     changes: dict[str, Any] = {}
     if unbatched:
         changes.update(batch=None, batch_first=False, padded=False)
@@ -159,15 +235,19 @@ def check_cases(
     min_steps: int = 1,
     min_batch: int = 1,
     big_h0: bool = False,
+    sizes: Sizes | None = None,
+    steps: tuple[int, int] | None = None,
 ) -> st.SearchStrategy[CheckCase]:
-    """Cases using only supported features; ``forced`` pins features (see ``SWITCHES``)."""
+    """Cases using only supported features; ``forced`` pins features (see ``SWITCHES``);
+    ``sizes`` the largest sizes (default ``Sizes()``); ``steps`` a check's own range of lengths
+    (a long-sequence check's ``Sizes.long_steps()``) instead of ``min_steps`` to ``sizes.steps``."""
     forced = dict(forced or {})
     unknown = set(forced) - set(SWITCHES)
     if unknown:
         raise ValueError(f"unknown case features {sorted(unknown)}; known: {SWITCHES}")
     if forced.get("unbatched") and (forced.get("lengths") or forced.get("batch_first")):
         raise ValueError("an unbatched case has neither lengths nor batch_first")
-    return _cases(capabilities, forced, min_steps, min_batch, big_h0)
+    return _cases(capabilities, forced, min_steps, min_batch, big_h0, sizes or Sizes(), steps)
 
 
 @dataclasses.dataclass(frozen=True)
