@@ -49,6 +49,12 @@ the storage format's range, ``require_in_range``). Each rule is written here onc
 Gradients use the same construction with the analytic backward pass, compared norm-wise per
 quantity (dx, dh0, each named parameter).
 
+The laws that check an exact identity or bound rather than compare with the reference allow a
+rounding slack; those rules are written here too, each with its reason (the section at the end:
+``closed_gate_slack``, ``carry_over_slack``, ``known_time_scale_tolerance``,
+``carried_state_tolerance``, ``complex_step_tolerance``, ``richardson_tolerance``,
+``full_jacobian_tolerance``, ``jacobian_product_slack``, ``study_product_slack``).
+
 Validated both ways (tests/test_error_model.py): no failure on correct float32, TF32-emulated,
 float16 and bfloat16 computations (forward; gradients except bfloat16, whose gradient tolerance is
 5-15% of the gradient scale and mostly inconclusive); a relative 1e-4 perturbation of one weight
@@ -95,11 +101,20 @@ __all__ = [
     "Verdict",
     "arithmetic_for",
     "arithmetic_of",
+    "carried_state_tolerance",
+    "carry_over_slack",
+    "closed_gate_slack",
     "compare",
+    "complex_step_tolerance",
     "default_model",
+    "full_jacobian_tolerance",
+    "jacobian_product_slack",
+    "known_time_scale_tolerance",
     "require_conditioned",
     "require_gradients_conditioned",
     "require_in_range",
+    "richardson_tolerance",
+    "study_product_slack",
 ]
 
 
@@ -434,3 +449,136 @@ def _deviation(a: np.ndarray, b: np.ndarray) -> float:
 def rounded_cotangent(a: np.ndarray, arithmetic: Arithmetic) -> np.ndarray:
     """A cotangent as the implementation receives it (rounded to its storage dtype)."""
     return round_to_dtype(a, arithmetic.storage)
+
+
+# -- The laws' own tolerance rules --------------------------------------------------------------
+# A law that compares with the reference takes its tolerance from ``ErrorModel``; a law that checks
+# an exact identity or bound allows one of the rounding slacks below. Each rule is written here
+# once, with the reason for its size, and its law calls it.
+
+
+def closed_gate_slack(magnitude: np.ndarray, n: np.ndarray, terms: int, u: float) -> np.ndarray:
+    """How far a candidate computed with the reset gate closed may be from ``tanh(a)``, ``a`` the
+    float64 pre-activation ``W_in x + b_in`` (``+ b_hn`` for reset-before) rounded to the format
+    (``gruverify.laws.gates.law_closed_reset_gate``), per element:
+
+        (k + 2) u m (1 - n^2) + 4 u
+
+    ``m`` (``magnitude``) is the sum of the magnitudes the pre-activation adds up and ``k``
+    (``terms``, ``I + 2``) their count: a sum of ``k`` terms, in whatever order an implementation
+    adds them, is off by at most about ``k u m``, and two more roundings (the products', the
+    result's) make ``k + 2``; ``tanh' = 1 - n^2`` carries that error to ``n``. ``4 u``, absolute,
+    is the rounding of ``tanh`` and of its result (a few units of roundoff, as for the box).
+    ``u`` is the unit roundoff of the format the gates are computed in."""
+    return (terms + 2) * u * magnitude * (1.0 - n**2) + 4 * u  # type: ignore[no-any-return]
+
+
+def carry_over_slack(K: np.ndarray, hinf: np.ndarray) -> np.ndarray:
+    """The rounding slack per step of the carry-over bounds (``gruverify.laws.carry_over``: the
+    state ``||h_t - h_{t-1}||_inf <= eps (1 + hinf)``, the step ``||J_t - I|| <= eps (1 + K)`` and
+    ``sigma_min(J_t) >= 1 - eps (1 + K)``; the product bounds add it up over the steps):
+
+        16 u (1 + K) (1 + hinf),     u of float64
+
+    The bounds hold exactly on the float64 reference trajectory and are checked on float64
+    computations of it (gates, new state, Jacobian, singular values), each off by a few units of
+    roundoff of its scale: ``1 + hinf`` for a state step, ``1 + K`` for the Jacobian's correction
+    ``D(1 - z) (N - I)`` with ``||N|| <= K``. The product of both scales, times 16, covers either
+    with room (docs/gru-math.md section 3)."""
+    u = ARITHMETICS["float64"].unit_roundoff
+    return 16.0 * u * (1.0 + K) * (1.0 + hinf)  # type: ignore[no-any-return]
+
+
+def known_time_scale_tolerance(steps: int, exact: float, u: float, tiny: float) -> float:
+    """How far a computed ``dh_T/dh_0`` may be from its exact value ``z^T I`` on the known
+    time-scale problem (``gruverify.laws.carry_over.law_known_time_scale``), per entry:
+
+        2 (3 T + 2) u z^T + 4 tiny
+
+    The backward pass multiplies ``T`` times by ``z`` (and forms ``z``, ``1 - z`` and their
+    products on the way): at most ``3 T + 2`` roundings of relative size ``u``, ``u`` of the
+    implementation's arithmetic, each relative to ``z^T`` (``exact``), with a factor 2 of room;
+    ``4 tiny`` (the storage format's smallest normal number) absolute, for a product that
+    underflows into subnormal numbers."""
+    return 2.0 * (3.0 * steps + 2.0) * u * exact + 4.0 * tiny
+
+
+def carried_state_tolerance(steps: int, gap: float, h_max: float, u: float) -> float:
+    """How far an output may move from ``h0`` while the update gate is saturated
+    (``gruverify.laws.metamorphic.law_carry_over``), over ``T`` steps:
+
+        T (g (1 + h) + 4 u h) + 4 u h
+
+    with ``g`` (``gap``) the bound on ``1 - z`` and ``h`` (``h_max``) the box ``max(1, |h0|_inf)``.
+    Each step moves the state by at most ``(1 - z)(1 + |h|)`` (docs/gru-math.md section 3) plus
+    the rounding of the update, ``4 u h`` (the box's three roundings, ``BOX_SLACK``); the last
+    ``4 u h`` is the rounding of the output itself. ``u`` of the implementation's arithmetic."""
+    return steps * (gap * (1 + h_max) + 4 * u * h_max) + 4 * u * h_max
+
+
+def complex_step_tolerance(gradient_norm: float, term_scale: float) -> float:
+    """How far ``u . g`` (analytic gradient ``g``, unit direction ``u``) may be from the
+    complex-step derivative of the float64 reference loss
+    (``gruverify.laws.gradients.law_gradient_finite_differences``):
+
+        1e-9 ||g||_2 + 1e-14 S
+
+    The complex step has no cancellation (error ``O(h^2)`` at ``h = 1e-30`` plus rounding, about
+    1e-16 relative: ``gruverify.reference.finite_differences``), so ``1e-9`` of the gradient's
+    norm leaves room for the rounding of a long float64 backward pass while any real defect of a
+    gradient is far larger; ``S``, the scale of the terms a gradient sums, covers a gradient that
+    cancels to almost nothing and keeps their rounding error."""
+    return 1e-9 * gradient_norm + 1e-14 * term_scale
+
+
+def richardson_tolerance(
+    gradient_norm: float, coarse: float, fine: float, loss_scale: float, step: float,
+    term_scale: float,
+) -> float:  # fmt: skip
+    """How far ``u . g`` may be from the Richardson-extrapolated central difference ``R(h/2)``
+    (``fine``; ``coarse`` is ``R(h)``) of the float64 reference loss
+    (``law_gradient_finite_differences``, after the complex step agreed):
+
+        1e-6 ||g||_2 + 4 |R(h) - R(h/2)| + 1e-12 (F / h + S)
+
+    ``|R(h) - R(h/2)|`` estimates the remaining ``O(h^4)`` truncation error (4 of it for room);
+    ``1e-12 F / h`` is the loss's rounding error (``F`` its scale) divided by the step, ``1e-12 S``
+    that of the terms a gradient sums; ``1e-6 ||g||`` the difference quotient's own floor."""
+    return 1e-6 * gradient_norm + 4 * abs(coarse - fine) + 1e-12 * (loss_scale / step + term_scale)
+
+
+def full_jacobian_tolerance(numeric: np.ndarray) -> float:
+    """How far each entry of an analytic Jacobian may be from the complex-step Jacobian of the
+    float64 reference (``gruverify.laws.gradients.law_full_jacobian``):
+
+        1e-10 max(1, max |J|)
+
+    The complex step is exact up to rounding (about 1e-16 relative per entry), so what remains is
+    the rounding of both float64 computations over the sequence: ``1e-10`` of the largest entry
+    (at least 1) leaves a wide margin for it and none for a wrong derivative."""
+    return 1e-10 * max(1.0, float(np.max(np.abs(numeric))) if numeric.size else 1.0)
+
+
+def jacobian_product_slack(steps: int) -> float:
+    """The relative rounding slack of a product of ``T`` step Jacobians computed in float64, in
+    the laws that bound it (``gruverify.laws.vanishing_ratio``: ``||P|| <= sigma^T (1 + s)``,
+    ``sigma_min(P) >= prod (1 - d_t) (1 - s)``, the ratio bound ``(1 - s)``):
+
+        s = 1e-12 T
+
+    Each matrix product rounds by a few units of roundoff times the small hidden size (2^-53 H
+    per step); ``1e-12`` per step (about 4500 u) covers that for any size the laws draw."""
+    return 1e-12 * steps
+
+
+def study_product_slack(steps: int, hidden_size: int) -> float:
+    """The relative rounding slack the vanishing study allows when it checks its measured
+    Jacobian products against their bounds (``gruverify.analysis.bound_checks.check_bounds``):
+
+        s = 4 T H eps,     eps = 2^-52 (float64's machine epsilon, 2 u)
+
+    The computed product of ``T`` Jacobians of size ``H`` is off by at most about
+    ``T H u prod ||J_t||`` (each product's dot products have length ``H``), and ``prod ||J_t||`` is
+    below the upper bound, so ``upper (1 + s)`` and ``lower - s upper`` bound what rounding can
+    do. Scaled with ``H`` (up to hundreds in the study), unlike ``jacobian_product_slack``."""
+    return 4.0 * int(steps) * hidden_size * float(np.finfo(np.float64).eps)

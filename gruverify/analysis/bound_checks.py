@@ -6,13 +6,10 @@ import dataclasses
 import math
 from collections.abc import Iterable
 
-import numpy as np
-
 from gruverify.analysis.curves import SeedCurve
+from gruverify.error_model import study_product_slack
 
 __all__ = ["BoundViolation", "check_bounds"]
-
-_EPS = float(np.finfo(np.float64).eps)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,15 +39,16 @@ def check_bounds(curves: Iterable[SeedCurve]) -> tuple[list[BoundViolation], int
 
     Rounding slack: the computed product's error is at most about ``T H u prod ||J_t||`` and
     ``prod ||J_t||`` is below the upper bound, so both checks allow ``s = 4 T H u * upper``
-    (u = 2.2e-16): ``norm <= upper (1 + 4 T H u)`` and ``sigma_min >= lower - s``. A lower bound
-    below ``s`` cannot be checked in float64 and is not counted in the lower-bound rows.
+    (u = 2.2e-16): ``norm <= upper (1 + 4 T H u)`` and ``sigma_min >= lower - s``
+    (``gruverify.error_model.study_product_slack``). A lower bound below ``s`` cannot be checked
+    in float64 and is not counted in the lower-bound rows.
     """
     violations: list[BoundViolation] = []
     rows = lower_rows = 0
     for c in curves:
         for k, T in enumerate(c.steps):
             rows += 1
-            rel = 4.0 * int(T) * c.hidden_size * _EPS
+            rel = study_product_slack(T, c.hidden_size)
             limit = float(c.log10_upper[k]) + math.log10(1.0 + rel)
             if not c.log10_norm[k] <= limit:
                 violations.append(

@@ -16,7 +16,8 @@ Bounds (docs/gru-math.md section 3), per step and per sequence, with ``eps = max
 3. T steps:          ``||J_T ... J_1 - I|| <= prod (1 + d_t) - 1`` and, while every ``d_t < 1``,
                      ``sigma_min(J_T ... J_1) >= prod (1 - d_t)``
 
-each with a rounding slack of ``16 u (1 + K)`` per step (``u`` of float64, the reference's format).
+each with a rounding slack of ``16 u (1 + K) (1 + hinf)`` per step (``u`` of float64, the reference's
+format; ``gruverify.error_model.carry_over_slack``).
 The exact case with a known time scale: ``W_hr = W_hz = W_hn = W_iz = 0``, ``b_iz = ln(T_c - 1)``,
 ``b_hz = 0`` make ``z = 1 - 1/T_c`` at every step and unit, so ``dh_T/dh_0 = (1 - 1/T_c)^T I``
 exactly (``T_c = T = 50``: 0.364170); ``law_known_time_scale`` checks it on any implementation with
@@ -32,11 +33,11 @@ from typing import Literal
 
 import numpy as np
 
-from gruverify.core.arithmetic import ARITHMETICS, worst_entry
+from gruverify.core.arithmetic import worst_entry
 from gruverify.core.bounds import carry_constant
 from gruverify.core.params import GRUCellParams, StackParams, Variant, random_gru_params
 from gruverify.core.problem import Implementation, Problem, rounded
-from gruverify.error_model import arithmetic_of
+from gruverify.error_model import arithmetic_of, carry_over_slack, known_time_scale_tolerance
 from gruverify.laws.base import LawViolation
 from gruverify.laws.gates import GateFn, layer_inputs, numpy_gates
 from gruverify.reference.numpy_reference import gru_step_jacobian, sigmoid
@@ -135,7 +136,6 @@ def _check_direction(
     jacobian: JacobianFn,
 ) -> None:
     """The three bounds along one layer and direction: ``inp`` and ``hprev`` ``(T, B, .)``."""
-    u = ARITHMETICS["float64"].unit_roundoff
     cell = problem.params.cell(layer, d)
     T, B, H = hprev.shape
     lens = problem.lengths
@@ -154,7 +154,7 @@ def _check_direction(
         hinf = np.max(np.abs(h_t), axis=-1)
         K = carry_constant(cell, hinf, variant)
         dd = eps * (1.0 + K)
-        slack = 16.0 * u * (1.0 + K) * (1.0 + hinf)
+        slack = carry_over_slack(K, hinf)
         where = f"layer {layer}, direction {d}, t={t} (step {step_no + 1})"
         info = (eps, K, hinf, where, variant, problem)
         step = np.max(np.abs(h_new - h_t), axis=-1)
@@ -323,7 +323,8 @@ def law_known_time_scale(
     """``dh_T/dh_0 = z^T I`` with ``z = sigmoid(b_iz) = 1 - 1/T_c`` (``b_iz`` as rounded to
     ``impl``'s storage format), within ``2 (3 T + 2) u z^T + 4 tiny`` (``u`` of ``impl``'s
     arithmetic: one rounding of ``z``, one per step of the product; ``tiny`` the storage format's
-    smallest normal number, for gradients that underflow)."""
+    smallest normal number, for gradients that underflow: ``gruverify.error_model.
+    known_time_scale_tolerance``)."""
     import torch
 
     problem = time_scale_problem(
@@ -336,14 +337,13 @@ def law_known_time_scale(
         convention=convention,
     )
     arith = arithmetic_of(impl)
-    u = arith.unit_roundoff
     b = float(rounded(problem, arith.storage).params.cell(0).b_iz[0])
     z = float(sigmoid(np.array([b]))[0])
     want = z**steps
     J = state_jacobian(impl, problem)
     expected = np.broadcast_to(want * np.eye(hidden_size), J.shape)
     tiny = float(torch.finfo(getattr(torch, arith.storage)).smallest_normal)
-    tol = 2.0 * (3.0 * steps + 2.0) * u * want + 4.0 * tiny
+    tol = known_time_scale_tolerance(steps, want, arith.unit_roundoff, tiny)
     err = np.abs(J - expected)
     if not np.all(err <= tol):
         idx, _ = worst_entry(err)

@@ -46,7 +46,13 @@ from gruverify.core.dtypes import DTYPES
 from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
 from gruverify.core.problem import Implementation, Problem, rounded
 from gruverify.core.shapes import to_time_major
-from gruverify.error_model import ErrorModel, compare, default_model, require_conditioned
+from gruverify.error_model import (
+    ErrorModel,
+    closed_gate_slack,
+    compare,
+    default_model,
+    require_conditioned,
+)
 from gruverify.laws.base import LawViolation
 from gruverify.reference.numpy_reference import Trace, gru_cell_step, gru_forward, stack_forward
 
@@ -345,7 +351,7 @@ def law_closed_reset_gate(
     """With ``r = 0``: ``n(x, h1) == n(x, h2)`` exactly, and ``n == tanh(W_in x + b_in [+ b_hn])``
     (``b_hn`` for reset-before only) to within ``(k + 2) u m (1 - n^2) + 4 u``, ``m`` the sum of
     the magnitudes the pre-activation adds up and ``k = I + 2`` terms (the order of additions and
-    the dot product's rounding may differ)."""
+    the dot product's rounding may differ: ``gruverify.error_model.closed_gate_slack``)."""
     g1, g2 = gates(cell, x, h1, variant), gates(cell, x, h2, variant)
     r = np.asarray(g1["r"])
     case = f"variant={variant}, dtype={dtype}, x {np.shape(x)}, H={cell.hidden_size}"
@@ -372,12 +378,10 @@ def law_closed_reset_gate(
     if variant == "reset_before":
         pre = pre + cell.b_hn
     want = np.tanh(round_to_dtype(pre, dtype))
-    u = ARITHMETICS[dtype].unit_roundoff
-    # rounding of the pre-activation: (k + 2) u times the sum of the magnitudes it adds up
+    # the sum of the magnitudes the pre-activation adds up, and their count
     mag = np.abs(np.asarray(x, dtype=np.float64)) @ np.abs(cell.W_in.T) + np.abs(cell.b_in)
     mag = mag + (np.abs(cell.b_hn) if variant == "reset_before" else 0.0)
-    k = cell.input_size + 2
-    slack = (k + 2) * u * mag * (1.0 - want**2) + 4 * u
+    slack = closed_gate_slack(mag, want, cell.input_size + 2, ARITHMETICS[dtype].unit_roundoff)
     bad = ~(np.abs(n1 - want) <= slack)
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])

@@ -20,6 +20,9 @@ state or all parameters (``gruverify.reference.finite_differences.reference_loss
   obtained from the analytic backward pass with a unit cotangent equals the complex-step Jacobian to
   ``1e-10 max(1, max |J|)``.
 
+The tolerances are rules of the error model (``gruverify.error_model.complex_step_tolerance``,
+``richardson_tolerance``, ``full_jacobian_tolerance``), which gives the reasons for their sizes.
+
 Comparing another implementation's gradients with the reference within the error model is
 ``gruverify.laws.equivalence.law_gradient_equivalence``.
 """
@@ -36,6 +39,11 @@ from gruverify.core.bounds import input_bound
 from gruverify.core.params import Variant
 from gruverify.core.problem import Gradients, Problem
 from gruverify.core.shapes import problem_shape
+from gruverify.error_model import (
+    complex_step_tolerance,
+    full_jacobian_tolerance,
+    richardson_tolerance,
+)
 from gruverify.laws.base import LawViolation
 from gruverify.reference.finite_differences import (
     FlatLoss,
@@ -115,7 +123,7 @@ def _numeric_derivatives(
     """The complex step along ``u``; where it agrees with ``analytic``, Richardson at ``h``,
     ``h / 10``, ``h / 100`` up to the first step that agrees too (module docstring)."""
     cs = complex_step(loss, loss.point, u)
-    attempts = [("complex step", cs, 1e-9 * gnorm + 1e-14 * S, 0.0)]
+    attempts = [("complex step", cs, complex_step_tolerance(gnorm, S), 0.0)]
     if not abs(analytic - cs) <= attempts[0][2]:
         return attempts
     # Richardson at shrinking steps until one is in the loss's linear range (expanding
@@ -124,7 +132,7 @@ def _numeric_derivatives(
     for step in (h, h / 10, h / 100):
         r1 = richardson_difference(loss, loss.point, u, step)
         r2 = richardson_difference(loss, loss.point, u, step / 2)
-        tol = 1e-6 * gnorm + 4 * abs(r1 - r2) + 1e-12 * (F / step + S)
+        tol = richardson_tolerance(gnorm, r1, r2, F, step, S)
         attempts.append(("Richardson", r2, tol, step))
         if abs(analytic - r2) <= tol:
             break
@@ -255,7 +263,7 @@ def law_full_jacobian(
         g = grad_fn(problem, d_out.reshape(fwd.output.shape), d_hn.reshape(fwd.h_n.shape))
         rows.append(_flat(g, wrt))
     analytic = np.stack(rows)
-    tol = 1e-10 * max(1.0, float(np.max(np.abs(numeric))) if numeric.size else 1.0)
+    tol = full_jacobian_tolerance(numeric)
     err = np.abs(analytic - numeric)
     if not np.all(err <= tol):  # NaN fails too
         (i, j), worst = worst_entry(err)

@@ -44,7 +44,14 @@ from gruverify.core.shapes import (
     state_to_batched,
     to_time_major,
 )
-from gruverify.error_model import ErrorModel, Tolerance, compare, default_model, require_in_range
+from gruverify.error_model import (
+    ErrorModel,
+    Tolerance,
+    carried_state_tolerance,
+    compare,
+    default_model,
+    require_in_range,
+)
 from gruverify.laws.base import Inconclusive, LawViolation
 from gruverify.reference.numpy_reference import sigmoid
 
@@ -300,7 +307,7 @@ def law_carry_over(impl: Implementation, problem: Problem, model: ErrorModel | N
         h0 = np.zeros((L * D, B, H))
     hinf = state_bound(h0)
     eps = float(sigmoid(np.array(-CARRY_MARGIN)))
-    tol = T * (eps * (1 + hinf) + 4 * u * hinf) + 4 * u * hinf
+    tol = carried_state_tolerance(T, eps, hinf, u)
     expected = np.concatenate(
         [np.broadcast_to(h0[(L - 1) * D + d], (T, B, H)) for d in range(D)], 2
     )

@@ -37,6 +37,7 @@ from gruverify.core.params import (
     random_gru_params,
     random_rnn_params,
 )
+from gruverify.error_model import jacobian_product_slack
 from gruverify.laws.base import LawViolation
 from gruverify.laws.carry_over import JacobianFn, analytic_jacobian
 from gruverify.laws.gates import GateFn, numpy_gates
@@ -124,12 +125,13 @@ def law_rnn_gradient_bound(
     h0: np.ndarray,
     jacobian: RNNJacobianFn = rnn_step_jacobian,
 ) -> float:
-    """``||dh_T/dh_0||_2 <= sigma_max(W_hh)^T (1 + 1e-12 T)``; returns ``sigma_max(W_hh)``."""
+    """``||dh_T/dh_0||_2 <= sigma_max(W_hh)^T (1 + 1e-12 T)``; returns ``sigma_max(W_hh)``
+    (the slack: ``gruverify.error_model.jacobian_product_slack``)."""
     T = int(np.shape(x)[0])
     sigma = float(np.linalg.norm(cell.W_hh, 2))
     P = rnn_state_jacobian(cell, x, h0, jacobian)
     norms = np.linalg.svd(P, compute_uv=False)[:, 0]
-    bound = sigma**T * (1.0 + 1e-12 * T)
+    bound = sigma**T * (1.0 + jacobian_product_slack(T))
     bad = ~(norms <= bound)
     if bad.any():
         b = int(np.argmax(bad))
@@ -175,7 +177,7 @@ def law_vanishing_ratio(
         "so ||GRU|| / ||RNN|| >= ((1 + sigma) / (2 sigma))^T"
     )
     growth = ((1.0 + sigma) / (2.0 * sigma)) ** T
-    slack = 1e-12 * T
+    slack = jacobian_product_slack(T)
     for b in range(len(lower)):
         numbers = {
             "T": T,
