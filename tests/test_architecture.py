@@ -370,23 +370,17 @@ def _report(violations: list[str]) -> str:
     return f"{len(violations)} violation(s):\n" + "\n".join(violations)
 
 
-def test_layers_import_only_downward(package: dict[str, Module]) -> None:
-    violations = layer_violations(package)
-    assert not violations, _report(violations)
+PACKAGE_RULES = {
+    "layers import only downward": layer_violations,
+    "no import circle": cycle_violations,
+    "no private name crosses a module": private_violations,
+    "no long function": long_functions,
+}
 
 
-def test_no_import_circle(package: dict[str, Module]) -> None:
-    violations = cycle_violations(package)
-    assert not violations, _report(violations)
-
-
-def test_no_private_name_crosses_a_module(package: dict[str, Module]) -> None:
-    violations = private_violations(package)
-    assert not violations, _report(violations)
-
-
-def test_no_long_function(package: dict[str, Module]) -> None:
-    violations = long_functions(package)
+@pytest.mark.parametrize("rule", sorted(PACKAGE_RULES))
+def test_package_rule(package: dict[str, Module], rule: str) -> None:
+    violations = PACKAGE_RULES[rule](package)
     assert not violations, _report(violations)
 
 

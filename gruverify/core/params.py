@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy as np
 
@@ -61,8 +61,29 @@ class ParameterError(ValueError):
     """A parameter set is inconsistent (a shape, a name, a missing or unsupported parameter)."""
 
 
+class _NamedCell(Generic[A]):
+    """What both cells share: their parameters by name, in ``names`` order, and their sizes, read
+    off the input weight ``(H, I)`` and the recurrent weight ``(H, H)`` the class names."""
+
+    names: ClassVar[tuple[str, ...]]
+    input_weight: ClassVar[str]
+    recurrent_weight: ClassVar[str]
+
+    def items(self) -> Iterator[tuple[str, A]]:
+        for name in self.names:
+            yield name, getattr(self, name)
+
+    @property
+    def input_size(self) -> int:
+        return int(np.shape(getattr(self, self.input_weight))[1])
+
+    @property
+    def hidden_size(self) -> int:
+        return int(np.shape(getattr(self, self.recurrent_weight))[0])
+
+
 @dataclasses.dataclass(frozen=True)
-class GRUCellParams(Generic[A]):
+class GRUCellParams(_NamedCell[A]):
     """The twelve named parameters of one GRU layer and direction."""
 
     W_ir: A
@@ -79,10 +100,8 @@ class GRUCellParams(Generic[A]):
     b_hn: A
 
     names = GRU_PARAM_NAMES
-
-    def items(self) -> Iterator[tuple[str, A]]:
-        for name in self.names:
-            yield name, getattr(self, name)
+    input_weight = "W_ir"
+    recurrent_weight = "W_hr"
 
     def map(self, fn: Callable[[A], B]) -> GRUCellParams[B]:
         return GRUCellParams(**{k: fn(v) for k, v in self.items()})
@@ -90,17 +109,9 @@ class GRUCellParams(Generic[A]):
     def replace(self, **changes: A) -> GRUCellParams[A]:
         return dataclasses.replace(self, **changes)
 
-    @property
-    def input_size(self) -> int:
-        return int(np.shape(self.W_ir)[1])  # type: ignore[arg-type,call-overload]
-
-    @property
-    def hidden_size(self) -> int:
-        return int(np.shape(self.W_hr)[0])  # type: ignore[arg-type,call-overload]
-
 
 @dataclasses.dataclass(frozen=True)
-class RNNCellParams(Generic[A]):
+class RNNCellParams(_NamedCell[A]):
     """The four named parameters of one tanh-RNN layer and direction."""
 
     W_ih: A
@@ -109,24 +120,14 @@ class RNNCellParams(Generic[A]):
     b_hh: A
 
     names = RNN_PARAM_NAMES
-
-    def items(self) -> Iterator[tuple[str, A]]:
-        for name in self.names:
-            yield name, getattr(self, name)
+    input_weight = "W_ih"
+    recurrent_weight = "W_hh"
 
     def map(self, fn: Callable[[A], B]) -> RNNCellParams[B]:
         return RNNCellParams(**{k: fn(v) for k, v in self.items()})
 
     def replace(self, **changes: A) -> RNNCellParams[A]:
         return dataclasses.replace(self, **changes)
-
-    @property
-    def input_size(self) -> int:
-        return int(np.shape(self.W_ih)[1])  # type: ignore[arg-type,call-overload]
-
-    @property
-    def hidden_size(self) -> int:
-        return int(np.shape(self.W_hh)[0])  # type: ignore[arg-type,call-overload]
 
 
 C = TypeVar("C", GRUCellParams[Any], RNNCellParams[Any])

@@ -83,16 +83,7 @@ def gru_gates(
     z = torch.sigmoid(a_z)
     omz = torch.sigmoid(-a_z)
     h_new = omz * n + z * h
-    return {
-        "a_r": a_r,
-        "a_z": a_z,
-        "a_n": a_n,
-        "r": r,
-        "z": z,
-        "one_minus_z": omz,
-        "n": n,
-        "h": h_new,
-    }
+    return dict(a_r=a_r, a_z=a_z, a_n=a_n, r=r, z=z, one_minus_z=omz, n=n, h=h_new)
 
 
 def gru_step(
