@@ -66,7 +66,7 @@ def test_known_time_scale_torch(
 
 
 def test_known_time_scale_figure() -> None:
-    """T_c = T = 50: dh_T/dh_0 = 0.364170 I (gru-math.md section 3)."""
+    """T_c = T = 50: dh_T/dh_0 = 0.364170 I (docs/gru-math.md section 3)."""
     from gruverify.laws.carry_over import state_jacobian, time_scale_problem
 
     J = state_jacobian(NumpyReference(), time_scale_problem(50.0, 50))

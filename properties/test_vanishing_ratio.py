@@ -1,4 +1,4 @@
-"""The vanishing-gradient ratio (gruverify.laws.vanishing_ratio, gru-math.md section 4).
+"""The vanishing-gradient ratio (gruverify.laws.vanishing_ratio, docs/gru-math.md section 4).
 
 - the tanh RNN obeys ||dh_T/dh_0|| <= sigma_max(W)^T for any weights and inputs;
 - a GRU with b_iz from construct_update_bias keeps ||dh_T/dh_0|| >= prod (1 - d_t) > sigma^T, so

@@ -12,7 +12,7 @@ Directions are ``normalize(g_hat + w / 2)`` with ``g_hat`` the block's analytic 
 the relative error divides by a near-zero ``grad L . u`` (3e-8 measured on these cases), which says
 nothing about the gradient. Richardson's error is ``h^4 |L^(5)| / 480 + ~1.5 e_f |L| / h``; over these
 cases its worst error is 1.5e-10 at h = 2e-3 (7e-10 at 3e-3, 4e-10 at 1e-3); the complex step is
-about 5e-15 (gru-math.md section 5).
+about 5e-15 (docs/gru-math.md section 5).
 
 A tiny case (T=3, B=2, I=2, H=3) also checks the full Jacobian of ``(output, h_n)`` with respect to
 the input, the initial state and all parameters, row by row against one-hot cotangents.

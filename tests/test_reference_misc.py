@@ -99,7 +99,8 @@ def _step_jacobian_numerical(step: Any, B: int, H: int, h: np.ndarray) -> np.nda
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize(("B", "I", "H"), [(1, 1, 1), (3, 7, 3), (2, 4, 6)])
 def test_gru_step_jacobian_equals_complex_step(variant: Variant, B: int, I: int, H: int) -> None:
-    """``gru_step_jacobian`` (gru-math.md section 3, closed form) == complex-step dh'/dh to 1e-12."""
+    """``gru_step_jacobian`` (docs/gru-math.md section 3, closed form) == complex-step dh'/dh to
+    1e-12."""
     rng = np.random.default_rng(B + I + H)
     cell = random_gru_params(I, H, rng=rng, scale=1.0).cell(0)
     x, h = rng.standard_normal((B, I)), rng.uniform(-1, 1, (B, H))

@@ -44,9 +44,9 @@ for the GRU (d_t = eps_t (1 + K_t), eps_t = max_i (1 - z_ti)). Also the update g
 Exit status: 0 all bounds hold, 1 a bound is violated, 2 bad arguments."""
 
 _MODEL_HELP = """\
-a model, repeatable (default: the five of gru-math.md section 4: rnn, rnn:sigma=0.9, gru, gru:bz=3,
-gru:chrono=200). Forms: rnn, rnn:sigma=S, rnn:orthogonal[,sigma=S], gru, gru:bz=B (update-gate
-bias offset), gru:chrono=T_MAX, gru:exact=T_C (z = 1 - 1/T_C, recurrent weights 0),
+a model, repeatable (default: the five of docs/gru-math.md section 4: rnn, rnn:sigma=0.9, gru,
+gru:bz=3, gru:chrono=200). Forms: rnn, rnn:sigma=S, rnn:orthogonal[,sigma=S], gru, gru:bz=B
+(update-gate bias offset), gru:chrono=T_MAX, gru:exact=T_C (z = 1 - 1/T_C, recurrent weights 0),
 gru:...,variant=reset_before"""
 
 

@@ -6,9 +6,9 @@ Where a layout has fewer biases than the canonical twelve (Keras ``reset_after=F
 course notation) the biases that act as one sum are folded into ``b_i*`` (one float64 addition
 each) and ``from_<layout>`` returns ``b_h* = 0``; each such module has a ``*_canonical_form`` so
 that ``from(to(p)) == canonical_form(p)`` holds bit for bit. A parameter a layout cannot express
-(Flax nnx's missing ``b_hn``) raises ``UnsupportedParameterError``. Gate orders (gru-math.md
-section 1): torch r, z, n; Keras z, r, h; ONNX z, r, h; Flax linen separate dense layers; Flax nnx
-packed r, z, n without b_hn.
+(Flax nnx's missing ``b_hn``) raises ``UnsupportedParameterError``. Gate orders
+(docs/gru-math.md section 1): torch r, z, n; Keras z, r, h; ONNX z, r, h; Flax linen separate
+dense layers; Flax nnx packed r, z, n without b_hn.
 """
 
 from gruverify.layouts.errors import LayoutError, UnsupportedParameterError
