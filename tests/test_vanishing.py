@@ -10,8 +10,8 @@ Checked laws (float64):
 - on every output row: RNN ``||dh_T/dh_0|| <= sigma_max(W_hh)^T``; GRU ``||dh_T/dh_0|| <= prod(1 + d_t)``
   and ``sigma_min(dh_T/dh_0) >= prod(1 - d_t)`` where every ``d_t < 1``; ``||J_t - I|| <= d_t`` per step;
 - ``check_bounds`` reports planted violations of each bound;
-- default-initialisation medians over 20 seeds (H = 32, I = 8) agree with gru-math.md section 4's
-  medians within 3 standard errors of a difference of medians;
+- default-initialisation medians over 20 seeds (H = 32, I = 8) agree with docs/gru-math.md
+  section 4's medians within 3 standard errors of a difference of medians;
 - the CLI's JSON and CSV parse and carry the documented fields.
 """
 
@@ -261,7 +261,7 @@ def test_decay_rate_follows_one_minus_z(bound_result) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Against the notes: gru-math.md section 4, median log10 ||dh_T/dh_0|| over 20 seeds.
+# Against the table of docs/gru-math.md section 4, median log10 ||dh_T/dh_0|| over 20 seeds.
 
 NOTES_STEPS = (1, 10, 20, 50, 100, 200)
 NOTES_TABLE = {
