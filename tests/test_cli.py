@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import shlex
 import subprocess
@@ -11,18 +10,31 @@ import sys
 
 import pytest
 import torch
-from cli_support import run_main
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-TESTS = pathlib.Path(__file__).resolve().parent
+from cli_support import TREE, child_env, run_main
 
 
-def gruverify(*args: str, cwd: pathlib.Path = ROOT) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+def gruverify(*args: str, cwd: pathlib.Path = TREE) -> subprocess.CompletedProcess[str]:
+    """``python -m gruverify ARGS`` in a child running the tree under test (``child_env``; with
+    ``-m`` the working directory comes first on the path, so it is the tree by default)."""
+    env = child_env()
     return subprocess.run(
         [sys.executable, "-m", "gruverify", *args], capture_output=True, text=True, cwd=cwd,
         env=env, timeout=300,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("where", ["tree", "elsewhere"])
+def test_a_child_process_runs_the_tree_under_test(where: str, tmp_path: pathlib.Path) -> None:
+    """The child imports the gruverify this process tests (not an installed copy), from the
+    tree's directory and from any other, and finds the test targets."""
+    import gruverify as here
+
+    cwd = TREE if where == "tree" else tmp_path
+    code = "import gruverify, test_checker_planted; print(gruverify.__file__)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd,
+                       env=child_env(), timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert pathlib.Path(r.stdout.strip()).resolve() == pathlib.Path(here.__file__).resolve()
 
 
 def test_default_check_passes_torch_gru_and_writes_the_json_report(tmp_path: pathlib.Path) -> None:

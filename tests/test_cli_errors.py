@@ -4,16 +4,13 @@ to do next, never a traceback."""
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
 
 import pytest
 import torch
-from cli_support import run_main
-
-TESTS = pathlib.Path(__file__).resolve().parent
+from cli_support import child_env, run_main
 
 
 @pytest.mark.parametrize(
@@ -126,7 +123,7 @@ def test_reproduce_names_an_unknown_target_like_check_does(
 
 
 def test_the_real_entry_point_prints_no_traceback_for_a_module_that_exits_on_import() -> None:
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    env = child_env()
     r = subprocess.run(
         [sys.executable, "-m", "gruverify", "check", "misbehaving_import:GRU"],
         capture_output=True, text=True, env=env, timeout=120,

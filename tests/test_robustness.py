@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from cli_support import child_env
 
 from gruverify.conformance import CHECKS, run_check, run_checks
 from gruverify.conformance.cases import CheckCase
@@ -43,7 +44,6 @@ from gruverify.strategies import Config
 from gruverify.targets import TargetError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-TESTS = pathlib.Path(__file__).resolve().parent
 BY_NAME = {c.name: c for c in CHECKS}
 OTHER = "h0=None equals zeros"  # a second check, run after the one that catches the misbehaviour
 
@@ -283,7 +283,7 @@ def test_reproduce_cli_replays_and_passes_once_the_target_is_fixed(
 def test_the_process_survives_a_hang(tmp_path: pathlib.Path) -> None:
     """Through the real entry point: exit 1 soon after the 1 s timeouts (the hung threads, asleep
     for 300 s, are abandoned, not waited for), with the report and nothing on stderr."""
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    env = child_env()
     start = time.monotonic()
     r = subprocess.run(
         [sys.executable, "-m", "gruverify", "check", "misbehaving_targets:Hangs",

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_support import child_env
 
 from gruverify.analysis.vanishing import (
     DEFAULT_MODELS,
@@ -401,7 +402,7 @@ def test_cli_json_to_stdout_runs_as_module() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "gruverify.analysis.vanishing_cli", "--json", "--t-max", "20", "--seeds",
          "2", "--hidden-size", "4", "--input-size", "2"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True, text=True, timeout=120, check=False, env=child_env(),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
