@@ -50,7 +50,8 @@ Gradients use the same construction with the analytic backward pass, compared no
 quantity (dx, dh0, each named parameter).
 
 The laws that check an exact identity or bound rather than compare with the reference allow a
-rounding slack; those rules are written here too, each with its reason (the section at the end:
+rounding slack, and a law that compares two runs allows the sum of their tolerances; those rules
+are written here too, each with its reason (the section at the end: ``agreement_tolerance``,
 ``closed_gate_slack``, ``carry_over_slack``, ``known_time_scale_tolerance``,
 ``carried_state_tolerance``, ``complex_step_tolerance``, ``richardson_tolerance``,
 ``full_jacobian_tolerance``, ``jacobian_product_slack``, ``study_product_slack``).
@@ -99,6 +100,7 @@ __all__ = [
     "Inconclusive",
     "Tolerance",
     "Verdict",
+    "agreement_tolerance",
     "arithmetic_for",
     "arithmetic_of",
     "carried_state_tolerance",
@@ -455,6 +457,24 @@ def rounded_cotangent(a: np.ndarray, arithmetic: Arithmetic) -> np.ndarray:
 # A law that compares with the reference takes its tolerance from ``ErrorModel``; a law that checks
 # an exact identity or bound allows one of the rounding slacks below. Each rule is written here
 # once, with the reason for its size, and its law calls it.
+
+
+def agreement_tolerance(*tolerances: float) -> float:
+    """How far results of the same GRU computed in different ways may be apart: the sum of their
+    own tolerances, added left to right,
+
+        tol_a + tol_b (+ ...)
+
+    (``2 tol`` for two runs on one problem; more terms for a result assembled from several runs).
+    Each result may be off the reference by its own tolerance, so by the triangle inequality
+    ``|a - b| <= |a - ref| + |ref - b| <= tol_a + tol_b``. Used where a law compares two runs
+    (the metamorphic laws of ``gruverify.laws.metamorphic``: ``h0 = None``, batch, chunking,
+    directions, stacking, lengths, dropout, instance reuse) and two implementations
+    (``gruverify.laws.equivalence.law_device_agreement``)."""
+    total = 0.0
+    for tolerance in tolerances:
+        total = total + tolerance
+    return total
 
 
 def closed_gate_slack(magnitude: np.ndarray, n: np.ndarray, terms: int, u: float) -> np.ndarray:

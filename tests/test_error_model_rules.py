@@ -25,13 +25,14 @@ from gruverify.analysis.vanishing import make_params, parse_model, seed_curve
 from gruverify.core.params import random_gru_params, random_rnn_params
 from gruverify.core.problem import Problem
 from gruverify.error_model import ARITHMETICS, ErrorModel
-from gruverify.laws import carry_over, gates, gradients, metamorphic, vanishing_ratio
+from gruverify.laws import carry_over, equivalence, gates, gradients, metamorphic, vanishing_ratio
 from gruverify.laws.base import LawViolation
 from gruverify.reference import numpy_reference as nr
 from gruverify.reference.implementations import NumpyReference, TorchReference
 from gruverify.strategies import Config, make_case
 
 RULES = (
+    "agreement_tolerance",
     "closed_gate_slack",
     "carry_over_slack",
     "known_time_scale_tolerance",
@@ -105,6 +106,14 @@ def _carried_state() -> None:
     metamorphic.law_carry_over(NumpyReference(), _problem(steps=5))
 
 
+def _h0_none_is_zeros() -> None:
+    metamorphic.law_h0_none_is_zeros(NumpyReference(), _problem(steps=3))
+
+
+def _device_agreement() -> None:
+    equivalence.law_device_agreement(NumpyReference(), TorchReference(), _problem(steps=3))
+
+
 def _finite_differences() -> None:
     gradients.law_gradient_finite_differences(_problem(steps=3), "reset_after", "x")
 
@@ -145,6 +154,8 @@ def _tight(*args: Any) -> float:
 
 # (module the law lives in, rule, a law call that passes on correct code)
 CASES: tuple[tuple[Any, str, Callable[[], None]], ...] = (
+    (metamorphic, "agreement_tolerance", _h0_none_is_zeros),
+    (equivalence, "agreement_tolerance", _device_agreement),
     (gates, "closed_gate_slack", _closed_reset_gate),
     (carry_over, "carry_over_slack", _carry_over_bounds),
     (carry_over, "known_time_scale_tolerance", _known_time_scale),
@@ -157,7 +168,11 @@ CASES: tuple[tuple[Any, str, Callable[[], None]], ...] = (
 )
 
 
-@pytest.mark.parametrize(("module", "rule", "law"), CASES, ids=[c[1] for c in CASES])
+@pytest.mark.parametrize(
+    ("module", "rule", "law"),
+    CASES,
+    ids=[f"{c[0].__name__.rsplit('.', 1)[1]}.{c[1]}" for c in CASES],
+)
 def test_law_takes_its_slack_from_the_error_model(
     module: Any, rule: str, law: Callable[[], None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -169,7 +184,7 @@ def test_law_takes_its_slack_from_the_error_model(
 
 
 def test_every_rule_is_tested_and_documented() -> None:
-    assert sorted(RULES) == sorted(c[1] for c in CASES)
+    assert sorted(RULES) == sorted({c[1] for c in CASES})
     for name in RULES:
         assert name in error_model.__all__
         assert name in (error_model.__doc__ or ""), f"the module docstring does not name {name}"

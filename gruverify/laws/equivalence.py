@@ -32,6 +32,7 @@ from gruverify.error_model import (
     Arithmetic,
     ErrorModel,
     Verdict,
+    agreement_tolerance,
     compare,
     default_model,
     require_conditioned,
@@ -264,8 +265,8 @@ def law_device_agreement(
     ob: Outputs = b.forward(problem)
     formula = f"max|{a.device} - {b.device}| <= tol_{a.device} + tol_{b.device}"
     for name, x, y, t in (
-        ("output", oa.output, ob.output, ta.output + tb.output),
-        ("h_n", oa.h_n, ob.h_n, ta.h_n + tb.h_n),
+        ("output", oa.output, ob.output, agreement_tolerance(ta.output, tb.output)),
+        ("h_n", oa.h_n, ob.h_n, agreement_tolerance(ta.h_n, tb.h_n)),
     ):
         v = compare(name, x, y, t)
         if not v.ok:

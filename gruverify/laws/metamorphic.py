@@ -2,8 +2,9 @@
 
 Each law transforms a ``Problem``, runs the implementation on both forms, and checks a relation the
 GRU equations imply. Where two runs should agree, the tolerance is the sum of the error model's
-forward tolerances of the two problems (each run may be off by its own tolerance); where a bound
-holds exactly, the slack is a few units of roundoff. Laws (time-major notation, ``D`` directions):
+forward tolerances of the two problems (each run may be off by its own tolerance:
+``gruverify.error_model.agreement_tolerance``); where a bound holds exactly, the slack is a few
+units of roundoff. Laws (time-major notation, ``D`` directions):
 
 - h0 = None:       ``f(x, None) = f(x, 0)``;
 - box invariance:  ``|h_t,i| <= max(|h_{t-1},i|, 1)`` elementwise, since ``h_t`` is a convex
@@ -47,6 +48,7 @@ from gruverify.core.shapes import (
 from gruverify.error_model import (
     ErrorModel,
     Tolerance,
+    agreement_tolerance,
     carried_state_tolerance,
     compare,
     default_model,
@@ -142,15 +144,18 @@ def _agree(
     quantity: str,
     expected: np.ndarray,
     got: np.ndarray,
-    tolerance: float,
+    tolerances: tuple[float, ...],
     problem: Problem,
 ) -> None:
+    """``|expected - got|_inf`` within the sum of the compared results' own tolerances
+    (``agreement_tolerance``: ``(tol, tol)`` for two runs on one problem, ``(tol,)`` for one result
+    against an exact expectation)."""
     if np.shape(expected) != np.shape(got):
         raise LawViolation(
             law, formula, f"{quantity} has shape {np.shape(got)}, expected {np.shape(expected)}",
             {"quantity": quantity}, problem.describe(),
         )  # fmt: skip
-    v = compare(quantity, expected, got, tolerance)
+    v = compare(quantity, expected, got, agreement_tolerance(*tolerances))
     if not v.ok:
         raise LawViolation(
             law,
@@ -190,8 +195,9 @@ def law_h0_none_is_zeros(
     b = impl.forward(p_zero)  # first, so state leaking from it into the None call shows
     a = impl.forward(p_none)
     formula = "f(x, None) == f(x, zeros)"
-    _agree("h0=None equals zeros", formula, "output", b.output, a.output, 2 * tol.output, problem)
-    _agree("h0=None equals zeros", formula, "h_n", b.h_n, a.h_n, 2 * tol.h_n, problem)
+    _agree("h0=None equals zeros", formula, "output", b.output, a.output,
+           (tol.output, tol.output), problem)  # fmt: skip
+    _agree("h0=None equals zeros", formula, "h_n", b.h_n, a.h_n, (tol.h_n, tol.h_n), problem)
 
 
 def law_box_invariance(
@@ -313,8 +319,8 @@ def law_carry_over(impl: Implementation, problem: Problem, model: ErrorModel | N
     )
     law = "carry-over (update gate saturated by b_iz)"
     formula = "z -> 1  =>  h_t = h_{t-1}: every output equals h0 of the last layer, h_n = h0"
-    _agree(law, formula, "output", expected, out, tol, carry)
-    _agree(law, formula, "h_n", h0, h_n, tol, carry)
+    _agree(law, formula, "output", expected, out, (tol,), carry)
+    _agree(law, formula, "h_n", h0, h_n, (tol,), carry)
 
 
 def law_batch_independence(
@@ -340,8 +346,9 @@ def law_batch_independence(
     out_p, hn_p = _outputs_tm(impl.forward(permuted), permuted)
     law = "batch independence"
     f_perm = "f(x[:, P])[:, i] == f(x)[:, P[i]]"
-    _agree(law, f_perm, "output (permuted batch)", out[:, perm], out_p, 2 * tol.output, permuted)
-    _agree(law, f_perm, "h_n (permuted batch)", h_n[:, perm], hn_p, 2 * tol.h_n, permuted)
+    _agree(law, f_perm, "output (permuted batch)", out[:, perm], out_p,
+           (tol.output, tol.output), permuted)  # fmt: skip
+    _agree(law, f_perm, "h_n (permuted batch)", h_n[:, perm], hn_p, (tol.h_n, tol.h_n), permuted)
     f_alone = "f(x[:, b:b+1]) == f(x)[:, b:b+1]"
     for b in range(B):
         alone = _make(
@@ -350,9 +357,9 @@ def law_batch_independence(
         )  # fmt: skip
         out_b, hn_b = _outputs_tm(impl.forward(alone), alone)
         _agree(law, f_alone, f"output (sequence {b} alone)", out[:, b : b + 1], out_b,
-               2 * tol.output, problem)  # fmt: skip
+               (tol.output, tol.output), problem)  # fmt: skip
         _agree(law, f_alone, f"h_n (sequence {b} alone)", h_n[:, b : b + 1], hn_b,
-               2 * tol.h_n, problem)  # fmt: skip
+               (tol.h_n, tol.h_n), problem)  # fmt: skip
 
 
 def law_chunked_continuation(
@@ -380,8 +387,9 @@ def law_chunked_continuation(
     y2, h2 = _outputs_tm(impl.forward(second), second)
     law = "chunked continuation"
     formula = f"f(x[{k}:], h_{k}) continues f(x[:{k}], h0): equals f(x)"
-    _agree(law, formula, "output", out, np.concatenate([y1, y2]), tol.output + tol2.output, problem)
-    _agree(law, formula, "h_n", h_n, h2, tol.h_n + tol2.h_n, problem)
+    _agree(law, formula, "output", out, np.concatenate([y1, y2]), (tol.output, tol2.output),
+           problem)  # fmt: skip
+    _agree(law, formula, "h_n", h_n, h2, (tol.h_n, tol2.h_n), problem)
 
 
 def law_batch_first_equals_time_major(
@@ -410,8 +418,8 @@ def law_batch_first_equals_time_major(
     y_bf, h_bf = _outputs_tm(impl.forward(bf), bf)
     law = "batch_first equals time-major"
     formula = "f(x.transpose(0, 1), batch_first=True) == f(x).transpose(0, 1), same h_n"
-    _agree(law, formula, "output", y_tm, y_bf, 2 * tol.output, problem)
-    _agree(law, formula, "h_n", h_tm, h_bf, 2 * tol.h_n, problem)
+    _agree(law, formula, "output", y_tm, y_bf, (tol.output, tol.output), problem)
+    _agree(law, formula, "h_n", h_tm, h_bf, (tol.h_n, tol.h_n), problem)
 
 
 def law_direction_alignment(
@@ -439,11 +447,11 @@ def law_direction_alignment(
     yf, hf = _outputs_tm(impl.forward(fwd), fwd)
     yr, hr = _outputs_tm(impl.forward(rev), rev)
     f1 = "bidirectional output[..., :H] == one-direction run of the forward cell"
-    _agree(law, f1, "output (forward half)", out[..., :H], yf, tol.output + tf.output, one)
-    _agree(law, f1, "h_n (forward direction)", h_n[0:1], hf, tol.h_n + tf.h_n, one)
+    _agree(law, f1, "output (forward half)", out[..., :H], yf, (tol.output, tf.output), one)
+    _agree(law, f1, "h_n (forward direction)", h_n[0:1], hf, (tol.h_n, tf.h_n), one)
     f2 = "bidirectional output[..., H:] == flip(forward run of the reverse cell on flip(x))"
-    _agree(law, f2, "output (reverse half)", out[..., H:], yr[::-1], tol.output + tr.output, one)
-    _agree(law, f2, "h_n (reverse direction)", h_n[1:2], hr, tol.h_n + tr.h_n, one)
+    _agree(law, f2, "output (reverse half)", out[..., H:], yr[::-1], (tol.output, tr.output), one)
+    _agree(law, f2, "h_n (reverse direction)", h_n[1:2], hr, (tol.h_n, tr.h_n), one)
 
 
 def law_layer_stacking(
@@ -467,13 +475,15 @@ def law_layer_stacking(
         sub = _make(problem, seq, None if h0 is None else h0[layer * D : (layer + 1) * D],
                     StackParams((row,), bias=p.bias))  # fmt: skip
         ts = _tol(model, sub, impl)
-        tol_sum_out, tol_sum_hn = tol_sum_out + ts.output, tol_sum_hn + ts.h_n
+        tol_sum_out = agreement_tolerance(tol_sum_out, ts.output)
+        tol_sum_hn = agreement_tolerance(tol_sum_hn, ts.h_n)
         seq, hn_l = _outputs_tm(impl.forward(sub), sub)
         finals.append(hn_l)
     law = "layer stacking"
     formula = "stack(x) == layer_L(...layer_1(x)), h_n == [h_n of each layer]"
-    _agree(law, formula, "output", out, seq, 2 * tol.output + tol_sum_out, problem)
-    _agree(law, formula, "h_n", h_n, np.concatenate(finals), 2 * tol.h_n + tol_sum_hn, problem)
+    _agree(law, formula, "output", out, seq, (tol.output, tol.output, tol_sum_out), problem)
+    _agree(law, formula, "h_n", h_n, np.concatenate(finals), (tol.h_n, tol.h_n, tol_sum_hn),
+           problem)  # fmt: skip
 
 
 def law_lengths_truncation(
@@ -495,12 +505,12 @@ def law_lengths_truncation(
         y, hn = _outputs_tm(impl.forward(alone), alone)
         formula = f"f(x)[:l_b, b] == f(x[:l_b, b]) with l_b = {length}"
         _agree(law, formula, f"output (sequence {b}, steps < {length})", y,
-               out[:length, b : b + 1], tol.output + ta.output, problem)  # fmt: skip
-        _agree(law, formula, f"h_n (sequence {b})", hn, h_n[:, b : b + 1], tol.h_n + ta.h_n,
+               out[:length, b : b + 1], (tol.output, ta.output), problem)  # fmt: skip
+        _agree(law, formula, f"h_n (sequence {b})", hn, h_n[:, b : b + 1], (tol.h_n, ta.h_n),
                problem)  # fmt: skip
         pad = out[length:, b]
         _agree(law, "f(x)[t, b] == 0 for t >= l_b (padding)", f"output (sequence {b} padding)",
-               np.zeros_like(pad), pad, 0.0, problem)  # fmt: skip
+               np.zeros_like(pad), pad, (0.0,), problem)  # fmt: skip
 
 
 def law_eval_without_dropout(
@@ -520,8 +530,8 @@ def law_eval_without_dropout(
     a, b = impl.forward(problem), dropped.forward(problem)
     law = "eval mode is free of dropout"
     formula = "eval(): f_dropout=0.5(x) == f_dropout=0(x)"
-    _agree(law, formula, "output", a.output, b.output, 2 * tol.output, problem)
-    _agree(law, formula, "h_n", a.h_n, b.h_n, 2 * tol.h_n, problem)
+    _agree(law, formula, "output", a.output, b.output, (tol.output, tol.output), problem)
+    _agree(law, formula, "h_n", a.h_n, b.h_n, (tol.h_n, tol.h_n), problem)
 
 
 def law_deterministic(
@@ -564,8 +574,8 @@ def law_instance_reuse(
     again = impl.forward(problem)
     law = "instance reuse (no state carried between calls)"
     formula = "f(p); f(q); f(p) gives the first answer again"
-    _agree(law, formula, "output", first.output, again.output, 2 * tol.output, problem)
-    _agree(law, formula, "h_n", first.h_n, again.h_n, 2 * tol.h_n, problem)
+    _agree(law, formula, "output", first.output, again.output, (tol.output, tol.output), problem)
+    _agree(law, formula, "h_n", first.h_n, again.h_n, (tol.h_n, tol.h_n), problem)
 
 
 def law_rejects_bad_initial_state(
