@@ -105,3 +105,15 @@ def test_finding_the_evaluator_ignores_sequence_lens(case: dict[str, bool]) -> N
 
 def _f32(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: v.astype(np.float32) for k, v in d.items()}
+
+
+def test_finding_the_evaluator_broadcasts_a_batch_1_initial_state() -> None:
+    """The checker's "bad initial state rejected": initial_h of batch 1 serves a batch of 2 (the
+    spec says initial_h is (num_directions, batch_size, hidden_size); onnxruntime rejects it)."""
+    target = OnnxReferenceTarget()
+    problem = make_problem(B=2, seed=6)
+    bad = dataclasses.replace(problem, h0=problem.h0[:, :1])
+    out = target.forward(bad)
+    assert out.output.shape == (5, 2, 4)
+    wide = dataclasses.replace(problem, h0=np.repeat(problem.h0[:, :1], 2, axis=1))
+    np.testing.assert_allclose(out.output, target.forward(wide).output, atol=1e-6)
