@@ -8,9 +8,9 @@ Keras' TensorFlow backend runs its generic RNN loop (``tf.while_loop`` over ``GR
 fused cuDNN kernel is GPU-only). ``reset_after=True`` is judged as reset-after, ``False`` as
 reset-before; both use ``h' = z * h + (1 - z) * n``, the canonical update.
 
-The backend. Keras reads ``KERAS_BACKEND`` once, at its first import: this module sets it to
-``tensorflow`` (``os.environ.setdefault``) before importing keras, and building a target raises
-``TargetError`` when keras already runs another backend. So these targets and the torch-backend
+The backend. Keras reads ``KERAS_BACKEND`` once, at its first import: building a target imports
+keras with ``KERAS_BACKEND=tensorflow`` (unless the variable is set), and raises ``TargetError``
+when keras already runs another backend. So these targets and the torch-backend
 Keras targets (``keras-reset-after``, ``keras-reset-before``) cannot share a process: run each
 in its own interpreter.
 
@@ -51,18 +51,24 @@ KERAS_TF_MISSING = {
 
 
 def import_keras_tensorflow() -> Any:
-    """``keras`` on the TensorFlow backend (sets ``KERAS_BACKEND=tensorflow`` unless keras is
-    imported already); ``TargetError`` when keras runs another backend or TensorFlow is missing."""
+    """``keras`` on the TensorFlow backend; ``TargetError`` when TensorFlow is missing or keras runs
+    another backend. TensorFlow is imported first, and ``KERAS_BACKEND`` is set to ``tensorflow``
+    (unless set) only for keras' first import, then restored, so a failed build leaves the process
+    as it was for the torch-backend Keras targets."""
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError as e:
+        raise TargetError(f"keras-tensorflow needs tensorflow (tensorflow-cpu): {e}") from e
+    previous = os.environ.get("KERAS_BACKEND")
     if "keras" not in sys.modules:
-        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        os.environ["KERAS_BACKEND"] = previous or "tensorflow"
     try:
         import keras
-        import tensorflow  # noqa: F401
     except Exception as e:
-        raise TargetError(
-            f"keras-tensorflow needs keras and tensorflow (KERAS_BACKEND="
-            f"{os.environ.get('KERAS_BACKEND')!r}): {type(e).__name__}: {e}"
-        ) from e
+        raise TargetError(f"cannot import keras: {type(e).__name__}: {e}") from e
+    finally:
+        if previous is None:
+            os.environ.pop("KERAS_BACKEND", None)
     backend = keras.backend.backend()
     if backend != "tensorflow":
         raise TargetError(

@@ -1,0 +1,142 @@
+"""The conformance matrix's library targets (issue 15), by name, with lazy factories.
+
+Each factory takes ``(device, dtype)`` like the registry's (``dtype`` None: the target's default),
+imports its library only when called and raises ``TargetError`` when the library is missing, the
+dtype or device is unsupported, or (Keras on TensorFlow) the process already runs another Keras
+backend. ``LIBRARY_TARGETS`` maps each name to ``(factory, description)``, the shape of
+``gruverify.targets.TARGETS``; ``LIBRARY_OF`` names the distribution each needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gruverify.core.problem import Implementation
+
+__all__ = ["LIBRARY_OF", "LIBRARY_TARGETS"]
+
+Factory = Callable[[str, "str | None"], Implementation]
+
+
+def _onnx_reference(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.onnx_reference_target import OnnxReferenceTarget
+
+    return OnnxReferenceTarget("reset_after", dtype=dtype or "float32", device=device)
+
+
+def _torch_export(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.torch_graph_targets import make_torch_export_target
+
+    return make_torch_export_target(device, dtype)
+
+
+def _torch_compile(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.torch_graph_targets import make_torch_compile_target
+
+    return make_torch_compile_target(device, dtype)
+
+
+def _openvino(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.openvino_target import OpenVinoGRUTarget
+
+    return OpenVinoGRUTarget("reset_after", dtype=dtype or "float32", device=device)
+
+
+def _keras_tensorflow(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.keras_tensorflow_target import KerasTensorFlowGRUTarget
+
+    return KerasTensorFlowGRUTarget(True, dtype=dtype or "float32", device=device)
+
+
+def _tflite(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.tflite_target import TFLiteGRUTarget
+
+    return TFLiteGRUTarget(True, dtype=dtype or "float32", device=device)
+
+
+def _mlx(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.mlx_target import MlxGRUTarget
+
+    return MlxGRUTarget(dtype=dtype or "float32", device=device)
+
+
+def _equinox(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.equinox_target import EquinoxGRUCellTarget
+
+    return EquinoxGRUCellTarget(dtype=dtype or "float32", device=device)
+
+
+def _haiku(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.haiku_target import HaikuGRUTarget
+
+    return HaikuGRUTarget(dtype=dtype or "float32", device=device)
+
+
+def _paddle(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.paddle_target import PaddleGRUTarget
+
+    return PaddleGRUTarget(dtype=dtype or "float32", device=device)
+
+
+LIBRARY_TARGETS: dict[str, tuple[Factory, str]] = {
+    "onnx-reference": (
+        _onnx_reference,
+        "onnx.reference.ReferenceEvaluator, one GRU node per layer (linear_before_reset=1, layout, "
+        "sequence_lens); float32 (float64 by --dtype), forward only",
+    ),
+    "torch-export": (
+        _torch_export,
+        "torch.export of nn.GRU, run_decompositions(), run as the exported program (one export per "
+        "sequence length); float32 (float64 by --dtype)",
+    ),
+    "torch-compile": (
+        _torch_compile,
+        "torch.compile(nn.GRU, fullgraph=True), inductor, allow_rnn; every call checked to run "
+        "compiled code; float32 (float64 by --dtype)",
+    ),
+    "openvino": (
+        _openvino,
+        "OpenVINO CPU plugin, GRUSequence stacks built with its opset (linear_before_reset=True), "
+        "f32 inference precision set explicitly; forward only",
+    ),
+    "keras-tensorflow": (
+        _keras_tensorflow,
+        "keras.layers.GRU(reset_after=True) stacks on the TensorFlow backend; float32 (needs a "
+        "process whose keras runs TensorFlow)",
+    ),
+    "tflite": (
+        _tflite,
+        "Keras GRU (TensorFlow backend) -> TFLite builtins -> LiteRT interpreter; float32, forward "
+        "only, converted per (batch, T)",
+    ),
+    "mlx": (_mlx, "mlx.nn.GRU on MLX's CPU backend; float32, one layer, one direction"),
+    "equinox": (
+        _equinox,
+        "equinox.nn.GRUCell under jax.lax.scan (vmapped over the batch); float32, one layer",
+    ),
+    "haiku": (
+        _haiku,
+        "haiku.GRU under hk.dynamic_unroll (DeepRNN stacks, reverse unrolls), judged as "
+        "reset-before (Haiku's update gate is the complement of the canonical z); float32",
+    ),
+    "paddle": (
+        _paddle,
+        "paddle.nn.GRU (layers, bidirect, time_major, sequence_length) on the CPU; float32; "
+        "bias=False crashes Paddle (declared missing)",
+    ),
+}
+"""Name -> (factory, description), to be merged into ``gruverify.targets.TARGETS``."""
+
+LIBRARY_OF: dict[str, str] = {
+    "onnx-reference": "onnx",
+    "torch-export": "torch",
+    "torch-compile": "torch",
+    "openvino": "openvino",
+    "keras-tensorflow": "tensorflow-cpu",
+    "tflite": "ai-edge-litert",
+    "mlx": "mlx",
+    "equinox": "equinox",
+    "haiku": "dm-haiku",
+    "paddle": "paddlepaddle",
+}
+"""Name -> the distribution the target needs (for the matrix's ``library`` and ``version``)."""
