@@ -52,7 +52,7 @@ quantity (dx, dh0, each named parameter).
 The laws that check an exact identity or bound rather than compare with the reference allow a
 rounding slack, and a law that compares two runs allows the sum of their tolerances; those rules
 are written here too, each with its reason (the section at the end: ``agreement_tolerance``,
-``closed_gate_slack``, ``carry_over_slack``, ``known_time_scale_tolerance``,
+``box_slack``, ``closed_gate_slack``, ``carry_over_slack``, ``known_time_scale_tolerance``,
 ``carried_state_tolerance``, ``complex_step_tolerance``, ``richardson_tolerance``,
 ``full_jacobian_tolerance``, ``jacobian_product_slack``, ``study_product_slack``).
 
@@ -81,7 +81,13 @@ from gruverify.core.arithmetic import (
     round_to_dtype,
     worst_entry,
 )
-from gruverify.core.bounds import input_bound, layer_input_bound, preactivation_bound, state_bound
+from gruverify.core.bounds import (
+    BOX_SLACK,
+    input_bound,
+    layer_input_bound,
+    preactivation_bound,
+    state_bound,
+)
 from gruverify.core.params import GRUCellParams, StackParams, Variant
 from gruverify.core.problem import Gradients, Implementation, Outputs, Problem, rounded
 from gruverify.reference import numpy_reference as nr
@@ -103,6 +109,7 @@ __all__ = [
     "agreement_tolerance",
     "arithmetic_for",
     "arithmetic_of",
+    "box_slack",
     "carried_state_tolerance",
     "carry_over_slack",
     "closed_gate_slack",
@@ -475,6 +482,23 @@ def agreement_tolerance(*tolerances: float) -> float:
     for tolerance in tolerances:
         total = total + tolerance
     return total
+
+
+def box_slack(u: float, activation_error: float = 0.0) -> float:
+    """The relative rounding slack of the box ``|h'_i| <= max(|h_i|, 1)`` (``gruverify.core.bounds``
+    bound 1, docs/gru-math.md section 2), per step:
+
+        |h'_i| <= max(|h_i|, 1) (1 + s),     s = BOX_SLACK u + 3 e
+
+    ``h' = (1 - z) n + z h`` is a convex combination of ``n in [-1, 1]`` and ``h``; with ``z`` and
+    ``n`` in their closed intervals, three roundings (``1 - z``, the products, the sum) give at
+    most ``(1 + u)^3 < 1 + 4 u`` (``BOX_SLACK = 4``, ``u`` of the format the step is computed in).
+    A declared activation error ``e`` (``Arithmetic.activation_error``: ``|n| <= 1 + e``,
+    ``z in [-e, 1 + e]``, so ``|1 - z| + |z| <= 1 + 2 e``) adds ``3 e``. Used by
+    ``gruverify.laws.gates.law_gate_box_invariance`` (each step through a gate function),
+    ``gruverify.laws.metamorphic.law_box_invariance`` (on an implementation's outputs) and the
+    equivalence law's note on a state outside the box."""
+    return BOX_SLACK * u + 3.0 * activation_error
 
 
 def closed_gate_slack(magnitude: np.ndarray, n: np.ndarray, terms: int, u: float) -> np.ndarray:

@@ -15,10 +15,10 @@ in the closed interval; they must never be NaN when the pre-activation is not Na
 
 Box invariance. ``h' = (1 - z) n + z h`` is a convex combination of ``n`` in [-1, 1] and ``h``, so
 ``||h_t||_inf <= max(||h_{t-1}||_inf, 1)`` at every step, for every layer and direction; with a
-rounding slack of ``4 u max(1, ||h_{t-1}||_inf)`` in the gate function's format (``BOX_SLACK`` of
-``gruverify.core.bounds``). (Checked here one step at a time through a gate function, internal
-layers included: ``law_gate_box_invariance``; the form observable on any implementation's outputs
-is ``gruverify.laws.metamorphic.law_box_invariance``.)
+rounding slack of ``4 u max(1, ||h_{t-1}||_inf)`` in the gate function's format
+(``gruverify.error_model.box_slack``). (Checked here one step at a time through a gate function,
+internal layers included: ``law_gate_box_invariance``; the form observable on any implementation's
+outputs is ``gruverify.laws.metamorphic.law_box_invariance``.)
 
 Unrolled cell. The sequence output equals the cell ``h_t = cell(x_t, h_{t-1})`` applied step by
 step (each layer reading the previous layer's outputs, the reverse direction from ``t = len - 1``
@@ -41,13 +41,13 @@ from typing import Any
 import numpy as np
 
 from gruverify.core.arithmetic import ARITHMETICS, round_to_dtype
-from gruverify.core.bounds import BOX_SLACK
 from gruverify.core.dtypes import DTYPES
 from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
 from gruverify.core.problem import Implementation, Problem, rounded
 from gruverify.core.shapes import to_time_major
 from gruverify.error_model import (
     ErrorModel,
+    box_slack,
     closed_gate_slack,
     compare,
     default_model,
@@ -240,11 +240,11 @@ def law_gate_box_invariance(
     The observable form (last-layer outputs and ``h_n`` of any implementation) is
     ``gruverify.laws.metamorphic.law_box_invariance``.
     """
-    u = ARITHMETICS[dtype].unit_roundoff
+    slack = box_slack(ARITHMETICS[dtype].unit_roundoff)
     for layer, d, hprev, g in _gate_values(problem, variant, gates, dtype):
         prev = np.max(np.abs(hprev), axis=-1)
         cur = np.max(np.abs(g["h"]), axis=-1)
-        bound = np.maximum(prev, 1.0) * (1.0 + BOX_SLACK * u)
+        bound = np.maximum(prev, 1.0) * (1.0 + slack)
         bad = ~(cur <= bound)
         if bad.any():
             t, b = (int(i) for i in np.argwhere(bad)[0])
