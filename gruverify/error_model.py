@@ -65,7 +65,9 @@ real implementations: docs/measurements.md.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import hashlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -91,7 +93,6 @@ from gruverify.core.bounds import (
 from gruverify.core.params import GRUCellParams, StackParams, Variant
 from gruverify.core.problem import Gradients, Implementation, Outputs, Problem, rounded
 from gruverify.reference import numpy_reference as nr
-from gruverify.reference.numpy_reference import gru_forward
 
 # ARITHMETICS, CUDNN_FLOAT32, Arithmetic and arithmetic_for live in gruverify.core.arithmetic; they
 # are named here too because adapters, docs and tests have always imported them from here.
@@ -297,9 +298,18 @@ class ErrorModel:
         docstring). ``gruverify.conformance.diagnosis`` uses it to give each bug hypothesis its tolerance."""
         u = self.arithmetic.unit_roundoff
         H = problem.params.hidden_size
+        # one draw for every entry, cut in the order the entries are perturbed: the same numbers
+        # as one draw per array (a generator's uniform stream does not depend on the chunking)
+        sizes = [np.size(v) for row in problem.params.cells for c in row for _, v in c.items()]
+        sizes += [np.size(problem.x), 0 if problem.h0 is None else np.size(problem.h0)]
+        xi = rng.uniform(-1.0, 1.0, size=sum(sizes))
+        used = 0
 
         def jitter(a: np.ndarray, rel: float) -> np.ndarray:
-            return a * (1.0 + rel * rng.uniform(-1.0, 1.0, size=np.shape(a)))  # type: ignore[no-any-return]
+            nonlocal used
+            n = np.size(a)
+            used += n
+            return a * (1.0 + rel * xi[used - n : used].reshape(np.shape(a)))  # type: ignore[no-any-return]
 
         rows = []
         for row in problem.params.cells:
@@ -336,16 +346,16 @@ class ErrorModel:
             # the reference's step (nr.gru_step is gru_gates then gru_update), rounded in between
             c = nr.gru_gates(cell, x, h, variant)
 
-            def xi(a: np.ndarray) -> np.ndarray:
-                return rng.uniform(-1.0, 1.0, size=np.shape(a))
-
-            for k in ("r", "z", "one_minus_z", "n"):
+            # r, z, 1 - z, n and the new state are all (B, H): one draw for the five, the same
+            # numbers as five draws in this order
+            xi = rng.uniform(-1.0, 1.0, size=(5, *np.shape(c["r"])))
+            for i, k in enumerate(("r", "z", "one_minus_z", "n")):
                 # absolute, 2 u: the activation's own rounding and that of its derivative
                 # expression (1 - y^2, y (1 - y)), which an implementation forms from it
-                c[k] = c[k] + 2.0 * u * xi(c[k])
+                c[k] = c[k] + 2.0 * u * xi[i]
             hn = nr.gru_update(c, h)
             c["h_prev"] = h
-            c["h"] = hn * (1.0 + u * xi(hn))
+            c["h"] = hn * (1.0 + u * xi[4])
             return c["h"], c
 
         return step
@@ -358,16 +368,24 @@ class ErrorModel:
         """The reference outputs on the rounded problem and their tolerances (``forward_of`` for
         the float64 reference, rounding every step at random in the perturbed runs)."""
 
+        key = _cache_key(self, problem, variant)
+        if key is not None and key in _FORWARD_CACHE:
+            _FORWARD_CACHE.move_to_end(key)
+            ref, tol = _FORWARD_CACHE[key]
+            return Outputs(ref.output.copy(), ref.h_n.copy()), tol
+
         def run(pp: Problem, rng: np.random.Generator | None) -> Outputs:
-            if rng is None:
-                r = gru_forward(pp.params, pp.x, pp.h0, variant=variant,
-                                batch_first=pp.batch_first, lengths=pp.lengths)  # fmt: skip
-            else:
-                r = nr.stack_forward(self._rounding_step(rng), pp.params, pp.x, pp.h0, variant,
-                                     pp.batch_first, pp.lengths)  # fmt: skip
+            step = nr.gru_step if rng is None else self._rounding_step(rng)
+            r = nr.stack_forward(step, pp.params, pp.x, pp.h0, variant, pp.batch_first,
+                                 pp.lengths, traces=False)  # fmt: skip
             return Outputs(r.output, r.h_n)
 
-        return self.forward_of(run, problem)
+        ref, tol = self.forward_of(run, problem)
+        if key is not None:
+            _FORWARD_CACHE[key] = (Outputs(ref.output.copy(), ref.h_n.copy()), tol)
+            while len(_FORWARD_CACHE) > FORWARD_CACHE_ENTRIES:
+                _FORWARD_CACHE.popitem(last=False)
+        return ref, tol
 
     def judged_forward(
         self, problem: Problem, variant: Variant, why: str = ""
@@ -448,6 +466,39 @@ class ErrorModel:
         )  # fmt: skip
         out_tol = Tolerance(0.0, 0.0, tols, self.arithmetic, gradient_scale=scale)
         return Gradients(exact.dx, exact.dh0, exact.dparams), out_tol
+
+
+FORWARD_CACHE_ENTRIES = 256
+"""How many ``ErrorModel.forward`` results are kept (least recently used first out): the checks of a
+run ask again for problems they share (a metamorphic law's tolerance, the first, smallest draw of
+every check), about a fifth of the calls in the default run."""
+FORWARD_CACHE_ELEMENTS = 100_000
+"""A problem with more array entries than this is not cached: memory stays bounded (at most
+``FORWARD_CACHE_ENTRIES`` such results, a few hundred MB in the worst case)."""
+
+_FORWARD_CACHE: collections.OrderedDict[tuple[Any, ...], tuple[Outputs, Tolerance]] = (
+    collections.OrderedDict()
+)
+
+
+def _cache_key(model: ErrorModel, problem: Problem, variant: str) -> tuple[Any, ...] | None:
+    """The key of ``model.forward(problem, variant)``: the model (its type and every field), the
+    variant, the layout, the stack (layers, directions, bias: two layers and two directions of one
+    unit have the same arrays) and a digest of every array's dtype, shape and bytes; None for a
+    problem too large to cache (``FORWARD_CACHE_ELEMENTS``)."""
+    arrays = [problem.x, problem.h0, problem.lengths]
+    arrays += [getattr(c, k) for row in problem.params.cells for c in row for k in c.names]
+    if sum(int(np.size(a)) for a in arrays if a is not None) > FORWARD_CACHE_ELEMENTS:
+        return None
+    digest = hashlib.blake2b(digest_size=20)
+    layout = []
+    for a in arrays:
+        a = None if a is None else np.ascontiguousarray(a)
+        layout.append(None if a is None else (a.dtype.str, a.shape))
+        digest.update(b"" if a is None else a.tobytes())
+    stack = (problem.params.num_layers, problem.params.num_directions, problem.params.bias)
+    return (type(model), model, variant, problem.batch_first, stack, tuple(layout),
+            digest.digest())  # fmt: skip
 
 
 def _deviation(a: np.ndarray, b: np.ndarray) -> float:

@@ -157,30 +157,30 @@ def _tile_boundary(draw: st.DrawFn, lo: int, hi: int) -> int:
 
 def path_sizes(max_size: int, min_size: int = 1) -> st.SearchStrategy[int]:
     """Sizes from ``min_size`` to ``max_size`` where kernels change path: a multiple of 8, 16, 32,
-    64 or 128 or one either side (``TILES``), the maximum itself, the small corner cases of
-    ``sizes``, or any size in range."""
-    small = _clamped([*_SPECIAL_SIZES[:5], max_size], min_size, max_size)
-    parts: list[st.SearchStrategy[int]] = [st.sampled_from(small)]
+    64 or 128 or one either side (``TILES``; two draws in five), the maximum itself (one in
+    five), the small corner cases of ``sizes``, or any size in range."""
+    small = _clamped(list(_SPECIAL_SIZES[:5]), min_size, max_size)
+    parts: list[st.SearchStrategy[int]] = [st.sampled_from(small)] if small else []
     if max_size >= TILES[0] - 1:
-        parts += [_tile_boundary(min_size, max_size) for _ in range(2)]  # about half the draws
-    parts.append(st.integers(min_size, max_size))
+        parts += [_tile_boundary(min_size, max_size) for _ in range(2)]
+    parts += [st.just(max_size), st.integers(min_size, max_size)]
     return st.one_of(*parts)
 
 
 def path_steps(max_steps: int, min_steps: int = 1) -> st.SearchStrategy[int]:
     """Sequence lengths from ``min_steps`` to ``max_steps`` where kernels change path: a power of
-    two and one past it (time split into chunks of 2^k), the maximum itself, a short sequence, or
-    any length in range."""
+    two and one past it (time split into chunks of 2^k; two draws in five), the maximum itself
+    (one in five), a short sequence, or any length in range."""
     marks: list[int] = []
     k = 1
     while k <= max_steps:
         marks += [k, k + 1]
         k *= 2
-    special = _clamped([*marks, max_steps], min_steps, max_steps)
-    parts = [st.sampled_from(special) for _ in range(2)]  # about half the draws
+    special = _clamped(marks, min_steps, max_steps)
+    parts = [st.sampled_from(special) for _ in range(2)] if special else []
     if min_steps <= 12:
         parts.append(st.integers(min_steps, min(max_steps, 12)))
-    parts.append(st.integers(min_steps, max_steps))
+    parts += [st.just(max_steps), st.integers(min_steps, max_steps)]
     return st.one_of(*parts)
 
 

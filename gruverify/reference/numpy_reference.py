@@ -83,17 +83,13 @@ Trace = dict[str, np.ndarray]
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
     """Logistic function, stable for large |a| in real arithmetic, analytic for complex input."""
-    if np.iscomplexobj(a):
+    if a.dtype.kind == "c" if isinstance(a, np.ndarray) else np.iscomplexobj(a):
         # same branch split on the real part, so exp never overflows (complex step stays finite)
         neg = np.real(a) < 0
         e = np.exp(np.where(neg, a, -a))
         return np.where(neg, e / (1.0 + e), 1.0 / (1.0 + e))  # type: ignore[no-any-return]
-    out = np.empty_like(a)
-    pos = a >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-a[pos]))
-    e = np.exp(a[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
+    e = np.exp(-np.abs(a))  # exp(-a) where a >= 0, exp(a) below: never overflows
+    return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e))  # type: ignore[no-any-return]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +100,7 @@ class StackResult:
     reverse direction too): for the GRU ``a_r, a_z, a_n, r, z, one_minus_z, n, g, h_prev, h``
     (``g = W_hn h_prev + b_hn`` for reset-after, ``W_hn (r * h_prev) + b_hn`` for reset-before);
     for the RNN ``a, h_prev, h``. Steps beyond a sequence's length hold zeros; ``mask`` ``(T, B)``
-    says which steps ran.
+    says which steps ran. ``traces`` is empty from ``stack_forward(..., traces=False)``.
     """
 
     output: np.ndarray
@@ -279,7 +275,11 @@ def _prepare(
         h0a = state_to_batched(_as_array(h0, dtype), shape)
     steps = np.arange(shape.steps)[:, None]
     mask = steps < (lens if lens is not None else np.full(shape.batch, shape.steps))[None, :]
-    p = params.map(lambda v: _as_array(v, dtype))
+    arrays = [v for _, v in params.named()]
+    if all(isinstance(v, np.ndarray) and v.dtype == dtype for v in arrays):
+        p = params  # already float64 (complex128) arrays: no copy, no re-validation
+    else:
+        p = params.map(lambda v: _as_array(v, dtype))
     return p, xa, h0a, mask, shape
 
 
@@ -292,11 +292,42 @@ def _output_cotangent(seq: Any, shape: CallShape, dtype: Any) -> np.ndarray:
 
 def stack_forward(
     step: StepFn, params: StackParams[Any], x: Any, h0: Any, variant: Any,
-    batch_first: bool, lengths: Any,
+    batch_first: bool, lengths: Any, *, traces: bool = True,
 ) -> StackResult:  # fmt: skip
     """Run ``step`` over every layer, direction and time step of the stack (module docstring);
-    ``h0=None`` means zeros. ``gru_forward`` is ``stack_forward(gru_step, ...)``."""
+    ``h0=None`` means zeros. ``gru_forward`` is ``stack_forward(gru_step, ...)``. With
+    ``traces=False`` the result keeps no traces (``()``): outputs and final states only, in
+    memory ``O(T B H)`` instead of ten such arrays per layer and direction, and faster."""
+    if not traces:
+        return _forward_untraced(step, params, x, h0, variant, batch_first, lengths)
     return _forward_with_inputs(step, params, x, h0, variant, batch_first, lengths)[0]
+
+
+def _forward_untraced(
+    step: StepFn, params: StackParams[Any], x: Any, h0: Any, variant: Any,
+    batch_first: bool, lengths: Any,
+) -> StackResult:  # fmt: skip
+    """``stack_forward`` without traces: the same values, steps and masking."""
+    p, seq, h0a, mask, shape = _prepare(params, x, h0, batch_first, lengths)
+    T, D, H = shape.steps, p.num_directions, shape.hidden_size
+    full = bool(mask.all())  # no padding: every step is taken, nothing to mask
+    h_n = np.zeros_like(h0a)
+    for layer, row in enumerate(p.cells):
+        out = np.zeros((T, shape.batch, D * H), dtype=seq.dtype)
+        for d, cell in enumerate(row):
+            h = h0a[layer * D + d]
+            for t in range(T) if d == 0 else range(T - 1, -1, -1):
+                h_new = step(cell, seq[t], h, variant)[0]
+                if full:
+                    h = out[t, :, d * H : (d + 1) * H] = h_new
+                else:
+                    active = mask[t][:, None]
+                    h = np.where(active, h_new, h)
+                    out[t, :, d * H : (d + 1) * H] = np.where(active, h_new, 0.0)
+            h_n[layer * D + d] = h
+        seq = out
+    hn = state_from_batched(h_n, shape)
+    return StackResult(from_time_major(seq, shape), hn, (), mask, shape)
 
 
 def _forward_with_inputs(
