@@ -94,3 +94,17 @@ def test_finding_no_bias_crashes_the_process_and_is_declared_missing(target: Any
     assert run.returncode != 0 and "survived" not in run.stdout, (
         "paddle.nn.GRU without biases now runs: drop the finding and support bias_false"
     )
+
+
+def test_finding_saturated_reset_gate_gives_nan_gradients(target: Any) -> None:
+    """A large input (x = -300) saturates the gates: the forward is finite and right, the true
+    gradients are ~0 and finite, Paddle's backward returns NaN for dx and the reset gate's
+    parameters (the counterexample the checker shrank to: input (1, 1, 1), x = 3787.8)."""
+    problem = dataclasses.replace(
+        make_problem(I=1, H=2, T=1, B=1, h0=False, seed=1), x=np.full((1, 1, 1), -300.0)
+    )
+    assert_forward_matches(target, problem)
+    got = target.gradients(problem, np.ones((1, 1, 2)), None)
+    nan = {k for k, v in got.dparams.named() if not np.all(np.isfinite(v))}
+    assert not np.all(np.isfinite(got.dx)) and "l0.W_ir" in nan, (got.dx, nan)
+    assert nan <= {"l0.W_ir", "l0.W_hr", "l0.b_ir", "l0.b_hr"}, nan

@@ -21,6 +21,10 @@ Measured (paddlepaddle 3.3.1, CPU):
   the initial state and the reverse direction's parameters (e.g. ``dL/db_hz[0]`` 0.0135 where
   the finite difference of Paddle's own forward gives -0.0222, as the reference does). One
   direction with lengths, and two directions without, are right. The gradient checks report it.
+* **NaN gradients at saturated gates**: with a large input (x = -300 into a one-unit input) the
+  forward is finite and right, but the backward returns NaN for ``dx`` and the reset gate's
+  parameters (``W_ir``, ``W_hr``, ``b_ir``, ``b_hr``) where the true gradients are ~0. The checker
+  reports it as a broken output contract of ``gradients``.
 
 Missing: ``unbatched`` (the layer takes 3-D input only), ``bias_false`` (above). float32 only.
 """
