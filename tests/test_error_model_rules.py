@@ -92,6 +92,10 @@ def _gate_box_invariance() -> None:
     gates.law_gate_box_invariance(_problem(steps=4), "reset_after")
 
 
+def _box_invariance() -> None:
+    metamorphic.law_box_invariance(NumpyReference(), _problem(steps=4))
+
+
 def _closed_reset_gate() -> None:
     cell = gates.close_reset_gate(random_gru_params(3, 4, rng=1)).cell(0)
     rng = np.random.default_rng(0)
@@ -162,6 +166,7 @@ CASES: tuple[tuple[Any, str, Callable[[], None]], ...] = (
     (metamorphic, "agreement_tolerance", _h0_none_is_zeros),
     (equivalence, "agreement_tolerance", _device_agreement),
     (gates, "box_slack", _gate_box_invariance),
+    (metamorphic, "box_slack", _box_invariance),
     (gates, "closed_gate_slack", _closed_reset_gate),
     (carry_over, "carry_over_slack", _carry_over_bounds),
     (carry_over, "known_time_scale_tolerance", _known_time_scale),

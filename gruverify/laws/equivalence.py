@@ -25,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 
-from gruverify.core.bounds import BOX_SLACK, recurrent_reach, state_bound
+from gruverify.core.bounds import recurrent_reach, state_bound
 from gruverify.core.problem import Implementation, Outputs, Problem
 from gruverify.core.shapes import problem_shape
 from gruverify.error_model import (
@@ -33,6 +33,7 @@ from gruverify.error_model import (
     ErrorModel,
     Verdict,
     agreement_tolerance,
+    box_slack,
     compare,
     default_model,
     require_conditioned,
@@ -110,7 +111,7 @@ def _outside_box(got: np.ndarray, problem: Problem, arithmetic: Arithmetic) -> s
     h0 = 0.0 if problem.h0 is None else float(np.max(np.abs(problem.h0)))
     box = max(1.0, h0)
     top = float(np.max(g))
-    if top <= box * (1.0 + BOX_SLACK * arithmetic.unit_roundoff):
+    if top <= box * (1.0 + box_slack(arithmetic.unit_roundoff)):
         return ""
     return (
         f"; |h| = {top:.10g} leaves the box |h| <= max(|h0|, 1) = {box:.10g} (by "

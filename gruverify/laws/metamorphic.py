@@ -49,6 +49,7 @@ from gruverify.error_model import (
     ErrorModel,
     Tolerance,
     agreement_tolerance,
+    box_slack,
     carried_state_tolerance,
     compare,
     default_model,
@@ -208,7 +209,8 @@ def law_box_invariance(
     ``h_t = (1 - z) n + z h_{t-1}`` with ``z in [0, 1]`` and ``|n| <= 1`` is a convex combination,
     so no element can leave the box ``[-max(|h_{t-1},i|, 1), max(|h_{t-1},i|, 1)]``. The slack is
     ``BOX_SLACK u max(1, |h_{t-1},i|)`` = ``4 u max(1, |h_{t-1},i|)`` for the arithmetic's unit
-    roundoff ``u`` (as in ``gruverify.laws.gates``): with ``z``, ``n`` in their closed intervals,
+    roundoff ``u`` (``gruverify.error_model.box_slack``, as in ``gruverify.laws.gates``): with
+    ``z``, ``n`` in their closed intervals,
     three roundings (``1 - z``, the products, the sum) give at most ``max(1, |h|) (1 + u)^3 <
     max(1, |h|) (1 + 4 u)``. A state beyond that with ``|h_prev| <= 1`` means the candidate
     ``tanh`` (or a gate) left its closed interval; the message says so (onnxruntime 1.32's GRU
@@ -230,7 +232,7 @@ def law_box_invariance(
 
     def check(quantity: str, prev: np.ndarray, cur: np.ndarray, where: str) -> None:
         bound = np.maximum(np.abs(prev), 1.0)
-        excess = np.abs(cur) - bound * (1.0 + BOX_SLACK * u)
+        excess = np.abs(cur) - bound * (1.0 + box_slack(u))
         if not np.all(excess <= 0):  # NaN fails too
             i, _ = worst_entry(excess)
             over = abs(float(cur[i])) - float(bound[i])
