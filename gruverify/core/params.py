@@ -245,6 +245,24 @@ def _dirs(bidirectional: bool) -> int:
     return 2 if bidirectional else 1
 
 
+def _scales(
+    input_size: int,
+    hidden_size: int,
+    num_layers: int,
+    scale: float | None,
+    bias_scale: float | None,
+) -> tuple[float, float]:
+    """The sizes checked, and the weight and bias scales of the random initialisations: ``scale``
+    (default ``1/sqrt(H)``, torch's) and ``bias_scale`` (default the weight scale)."""
+    if input_size < 1 or hidden_size < 1 or num_layers < 1:
+        raise ParameterError(
+            f"sizes must be >= 1, got input_size={input_size}, hidden_size={hidden_size}, "
+            f"num_layers={num_layers}"
+        )
+    s = 1.0 / np.sqrt(hidden_size) if scale is None else float(scale)
+    return s, s if bias_scale is None else float(bias_scale)
+
+
 def random_gru_params(
     input_size: int,
     hidden_size: int,
@@ -267,13 +285,7 @@ def random_gru_params(
     torch's convention: ``b_iz + b_hz = log(U[1, T_max - 1])`` (stored in ``b_iz``, ``b_hz = 0``).
     """
     gen = np.random.default_rng(rng)
-    if input_size < 1 or hidden_size < 1 or num_layers < 1:
-        raise ParameterError(
-            f"sizes must be >= 1, got input_size={input_size}, hidden_size={hidden_size}, "
-            f"num_layers={num_layers}"
-        )
-    s = 1.0 / np.sqrt(hidden_size) if scale is None else float(scale)
-    bs = s if bias_scale is None else float(bias_scale)
+    s, bs = _scales(input_size, hidden_size, num_layers, scale, bias_scale)
     dirs = _dirs(bidirectional)
     rows = []
     for layer in range(num_layers):
@@ -320,13 +332,7 @@ def random_rnn_params(
     singular value is exactly that number.
     """
     gen = np.random.default_rng(rng)
-    if input_size < 1 or hidden_size < 1 or num_layers < 1:
-        raise ParameterError(
-            f"sizes must be >= 1, got input_size={input_size}, hidden_size={hidden_size}, "
-            f"num_layers={num_layers}"
-        )
-    s = 1.0 / np.sqrt(hidden_size) if scale is None else float(scale)
-    bs = s if bias_scale is None else float(bias_scale)
+    s, bs = _scales(input_size, hidden_size, num_layers, scale, bias_scale)
     dirs = _dirs(bidirectional)
     rows = []
     for layer in range(num_layers):
