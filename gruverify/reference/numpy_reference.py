@@ -345,15 +345,18 @@ def _forward_with_inputs(
         row_traces = []
         for d, cell in enumerate(row):
             h = h0a[layer * D + d]
-            steps: list[Trace | None] = [None] * T
+            trace: Trace = {}  # (T, ...) arrays, filled step by step: no per-step copies to stack
             for t in range(T) if d == 0 else range(T - 1, -1, -1):
                 active = mask[t][:, None]
                 h_new, c = step(cell, seq[t], h, variant)
                 h = np.where(active, h_new, h)
                 out[t, :, d * H : (d + 1) * H] = np.where(active, h_new, 0.0)
-                steps[t] = {k: np.where(active, v, 0.0) for k, v in c.items()}
+                for k, v in c.items():
+                    if k not in trace:
+                        trace[k] = np.zeros((T, *np.shape(v)), dtype=np.result_type(v, 0.0))
+                    trace[k][t] = np.where(active, v, 0.0)
             h_n[layer * D + d] = h
-            row_traces.append({k: np.stack([s[k] for s in steps if s]) for k in steps[0] or {}})
+            row_traces.append(trace)
         traces.append(tuple(row_traces))
         seq = out
     hn = state_from_batched(h_n, shape)
