@@ -269,20 +269,23 @@ def sized_configs(
     """Call configurations at production sizes (module docstring): the arguments of ``configs``,
     with sizes, batches and lengths drawn by ``path_sizes`` and ``path_steps``. ``work`` caps
     ``T * B * H * (I + H) * layers * directions`` (default: one layer and direction at the largest
-    sizes); past it an example keeps one direction and ``min_layers`` layers, so the largest sizes
-    are drawn with one layer."""
+    sizes) and the states ``T * B * H * layers * directions`` stay within one layer's at the
+    largest sizes (the memory of a check); past either an example keeps one direction and
+    ``min_layers`` layers, so the largest sizes are drawn with one layer."""
     T = draw(path_steps(max_steps, min_steps))
     is_batched = draw(st.booleans()) if (unbatched and not always_padded) else True
     B: int | None = draw(path_sizes(max_batch)) if is_batched else None
     H = draw(path_sizes(max_size, min_hidden))
     I = draw(path_sizes(max_size))
     budget = work if work is not None else max_steps * max_batch * max_size * 2 * max_size
-    one = T * (B or 1) * H * (I + H)
+    states = max_steps * max_batch * max_size  # memory: the states of one layer at the maximum
+    one, mem = T * (B or 1) * H * (I + H), T * (B or 1) * H
     bi = draw(st.booleans()) if bidirectional is None else bidirectional
-    if bidirectional is None and bi and 2 * one > budget:
+    if bidirectional is None and bi and (2 * one > budget or 2 * mem > states):
         bi = False
     dirs = 2 if bi else 1
-    layer_cap = max(min_layers, min(max_layers, budget // max(1, one * dirs)))
+    cap = min(budget // max(1, one * dirs), states // max(1, mem * dirs))
+    layer_cap = max(min_layers, min(max_layers, cap))
     L = draw(st.integers(min_layers, layer_cap))
     return Config(
         steps=T,
