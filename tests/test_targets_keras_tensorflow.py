@@ -11,11 +11,18 @@ already runs another backend (run them with ``KERAS_BACKEND=tensorflow``, in the
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
 
 pytest.importorskip("tensorflow", reason="tensorflow is an optional dependency")
+if os.environ.get("KERAS_BACKEND") != "tensorflow":  # never make keras TensorFlow for the suite
+    pytest.skip(
+        "run with KERAS_BACKEND=tensorflow in a process of its own (keras picks one backend per "
+        "process; the rest of the suite uses torch)",
+        allow_module_level=True,
+    )
 
 from test_targets_external import (
     BUG_MIN,
