@@ -14,6 +14,7 @@ from gruverify.core.problem import Implementation
 from gruverify.reference.implementations import NumpyReference, TorchReference
 from gruverify.targets.errors import TargetError
 from gruverify.targets.external import EXTERNAL_TARGETS
+from gruverify.targets.library_targets import LIBRARY_TARGETS
 from gruverify.targets.torch_module import TorchCellTarget, TorchModuleTarget
 
 __all__ = ["DEFAULT_TARGET", "TARGETS", "TargetFactory", "register"]
@@ -58,6 +59,7 @@ TARGETS: dict[str, tuple[TargetFactory, str]] = {
     "torch-reference": (_torch_reference, "gruverify's explicit-ops torch reference, any dtype"),
 }
 TARGETS.update(EXTERNAL_TARGETS)  # onnx-*, keras-*, flax-*: lazy imports (targets/external.py)
+TARGETS.update(LIBRARY_TARGETS)  # issue 15: onnx-reference, openvino, mlx, paddle, ... (lazy)
 
 
 def register(name: str, factory: TargetFactory, description: str) -> None:
