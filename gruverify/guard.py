@@ -20,9 +20,9 @@ give a verdict that says what happened, and leave the process as it found it. Th
   until the process exits. ``SystemExit`` (and any other ``BaseException``) raised by the call
   becomes ``TargetCrash``, so a target cannot end the checker's process (``os._exit`` still can;
   ``gruverify.isolation`` runs the target in a worker process, whose death is ``TargetDied``).
-  ``CallLimits`` is the per-call limit that adapts to the target: ``max(floor, 20 x`` the slowest
-  call seen so far, scaled to the call's size), at most the ceiling (``--timeout``), with a
-  short floor once the target is known to hang (the rules: ``CallLimits``, docs/checker.md).
+  ``CallLimits`` is the per-call limit that adapts to the target: ``max(10 s, 20 x`` the slowest
+  call seen so far), at most the ceiling (``--timeout``), and ``max(1 s, 5 x`` the slowest) once
+  the target is known to hang (the rules: ``CallLimits``, docs/checker.md).
 - **Output contract.** ``validate_outputs`` / ``validate_gradients`` check what an
   ``Implementation`` returns against the ``Problem``: the right types, shapes
   (``output (T, B, D H)``, ``h_n (L D, B, H)``; gradients shaped like what they differentiate) and,
@@ -59,7 +59,6 @@ __all__ = [
     "TargetCrash",
     "TargetDied",
     "call",
-    "call_work",
     "preserved",
     "validate_gradients",
     "validate_outputs",
@@ -132,45 +131,43 @@ class TargetCrash(Exception):
     """The target raised a ``BaseException`` that is not an ``Exception`` (e.g. ``SystemExit``)."""
 
 
-def call_work(problem: Problem) -> float:
-    """The size of one call on ``problem``: multiply-adds of its forward pass,
-    ``T B x L D x 3 H (n_in + H)`` (``n_in`` the widest layer input), at least 1."""
-    p = problem.params
-    dirs = 2 if p.bidirectional else 1
-    rows = float(np.size(problem.x)) / max(1, p.input_size)  # steps x batch
-    width = max(p.input_size, dirs * p.hidden_size) + p.hidden_size
-    return max(1.0, rows * p.num_layers * dirs * 3 * p.hidden_size * width)
-
-
 FLOOR_SECONDS = 10.0
 """Adaptive limit: the least a call gets while the target has not hung."""
-HUNG_FLOOR_SECONDS = 2.0
-"""Adaptive limit: the least a call gets once the target has hung (a target known to hang)."""
 SLOWEST_FACTOR = 20.0
-"""Adaptive limit: a call gets this many times the slowest call seen (scaled to its size)."""
+"""Adaptive limit: a call gets this many times the slowest call seen, until the target hangs."""
+HUNG_FLOOR_SECONDS = 1.0
+"""Adaptive limit: the least a call gets once the target has hung (a target known to hang)."""
+HUNG_FACTOR = 5.0
+"""Adaptive limit: a call gets this many times the slowest call seen, once the target has hung."""
+STARTUP_SECONDS = 60.0
+"""What building a target in a new worker may take beyond the ceiling (Python, the framework's
+import)."""
 
 
 @dataclasses.dataclass
 class CallLimits:
     """The time limit of each call into a target, learnt from the target's calls.
 
-    Rules (``adaptive``): a call of size ``w`` (``call_work``) gets
-    ``min(ceiling, max(floor, factor x slowest x max(1, w / w_slowest)))``: ``slowest`` is the
-    slowest call that returned so far and ``w_slowest`` its size (so a bigger call gets
-    proportionally more), ``factor`` 20, ``floor`` 10 s until the target first hangs and 2 s
-    after (``hangs``: every later call, in every later check, is judged with the short floor).
-    ``ceiling`` is ``--timeout`` (default 60 s; None: no limit at all). Not ``adaptive``
-    (``CallLimits.fixed``): every call gets ``ceiling``. One ``CallLimits`` is shared by every
-    check of a run, so what it learns carries over.
+    Rules (``adaptive``): until the target first hangs, a call gets
+    ``min(ceiling, max(10 s, 20 x slowest))``, ``slowest`` being the slowest call that returned
+    so far; once it has hung (``hangs`` > 0: the verdict is a failure already), every later call,
+    in every later check, gets ``min(ceiling, max(1 s, 5 x slowest))``, so that a target that
+    hangs on many inputs costs seconds per check, not the ceiling. ``ceiling`` is ``--timeout``
+    (default 60 s; None: no limit at all). Not ``adaptive`` (``CallLimits.fixed``): every call
+    gets ``ceiling``. One ``CallLimits`` is shared by every check of a run, so what it learns
+    carries over. Building the target in a worker process (``gruverify.isolation``: starting
+    Python, importing the framework, the probe call) may take ``build_limit()``, the ceiling plus
+    ``startup`` (60 s).
     """
 
     ceiling: float | None = DEFAULT_TIMEOUT
     adaptive: bool = True
     floor: float = FLOOR_SECONDS
-    hung_floor: float = HUNG_FLOOR_SECONDS
     factor: float = SLOWEST_FACTOR
+    hung_floor: float = HUNG_FLOOR_SECONDS
+    hung_factor: float = HUNG_FACTOR
+    startup: float = STARTUP_SECONDS
     slowest: float = 0.0
-    slowest_work: float = 1.0
     calls: int = 0
     hangs: int = 0
 
@@ -179,34 +176,37 @@ class CallLimits:
         """Every call gets ``seconds`` (None: no limit)."""
         return cls(ceiling=seconds, adaptive=False)
 
-    def _expected(self, work: float) -> float:
-        return self.slowest * max(1.0, work / self.slowest_work)
+    def _terms(self) -> tuple[float, float]:
+        return (self.hung_floor, self.hung_factor) if self.hangs else (self.floor, self.factor)
 
-    def limit(self, work: float = 1.0) -> float | None:
-        """Seconds a call of size ``work`` may take (None: no limit)."""
+    def limit(self) -> float | None:
+        """Seconds the next call may take (None: no limit)."""
         if self.ceiling is None or not self.adaptive:
             return self.ceiling
-        floor = self.hung_floor if self.hangs else self.floor
-        return min(self.ceiling, max(floor, self.factor * self._expected(work)))
+        floor, factor = self._terms()
+        return min(self.ceiling, max(floor, factor * self.slowest))
 
-    def rule(self, work: float = 1.0) -> str:
-        """How ``limit(work)`` was chosen, in words (for a timeout's message)."""
+    def build_limit(self) -> float | None:
+        """Seconds building the target in a new worker may take (None: no limit)."""
+        return None if self.ceiling is None else self.ceiling + self.startup
+
+    def rule(self) -> str:
+        """How ``limit()`` was chosen, in words (for a timeout's message)."""
         if self.ceiling is None:
             return "no limit"
         if not self.adaptive:
             return f"{self.ceiling:g} s; --timeout"
-        floor = self.hung_floor if self.hangs else self.floor
+        floor, factor = self._terms()
         return (
-            f"adaptive: max({floor:g} s{' once the target has hung' if self.hangs else ''}, "
-            f"{self.factor:g} x {self._expected(work):.3g} s expected from the slowest of "
-            f"{self.calls} calls), at most --timeout {self.ceiling:g} s"
+            f"adaptive: max({floor:g} s, {factor:g} x {self.slowest:.3g} s, the slowest of "
+            f"{self.calls} calls{', once the target has hung' if self.hangs else ''}), at most "
+            f"--timeout {self.ceiling:g} s"
         )
 
-    def record(self, seconds: float, work: float = 1.0) -> None:
-        """A call of size ``work`` returned after ``seconds``."""
+    def record(self, seconds: float) -> None:
+        """A call returned after ``seconds``."""
         self.calls += 1
-        if seconds > self.slowest:
-            self.slowest, self.slowest_work = seconds, max(1.0, work)
+        self.slowest = max(self.slowest, seconds)
 
     def record_hang(self) -> None:
         """A call did not return within its limit."""
@@ -575,18 +575,17 @@ class Guarded:
         return value
 
     def _timed(self, fn: Callable[[], T], what: str, problem: Problem) -> T:
-        """``fn()`` under the limit for ``problem``'s size; the limits learn from the call."""
-        work = call_work(problem)
+        """``fn()`` under the current limit; the limits learn from the call."""
         start = time.monotonic()
         try:
             result = call(
-                fn, timeout=self._limits.limit(work), what=what, case=problem.describe(),
-                rule=self._limits.rule(work),
+                fn, timeout=self._limits.limit(), what=what, case=problem.describe(),
+                rule=self._limits.rule(),
             )  # fmt: skip
         except CallTimeout:
             self._limits.record_hang()
             raise
-        self._limits.record(time.monotonic() - start, work)
+        self._limits.record(time.monotonic() - start)
         return result
 
     def _run(self, fn: Callable[[], T], what: str, problem: Problem, extra: list[Any]) -> T:

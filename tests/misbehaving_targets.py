@@ -4,10 +4,15 @@ Each class is ``torch.nn.GRU`` (so it is correct apart from its one misbehaviour
 ``forward``; most only misbehave on some configurations, so the checker's probe call (input size
 2, hidden size 3, 3 steps) succeeds and the checks find the misbehaviour. Used as
 ``misbehaving_targets:NAME`` targets (tests/ is on the path).
+
+The ones that end or exhaust their process (``Segfaults``, ``ExitsHard``, ``Aborts``,
+``AllocatesTooMuch``) are for isolated runs (``--isolate``, a worker process); in-process they
+would take the checker down with them, which is the point of isolation.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any
@@ -215,3 +220,106 @@ class ReturnsOnCPU(_Base):
 
     def twist(self, input: Any, out: Any, h_n: Any) -> Any:
         return out, h_n.cpu()
+
+
+class HangsAlways(_Base):
+    """Every call sleeps 300 s (the build's probe call hangs too)."""
+
+    def twist(self, input: Any, out: Any, h_n: Any) -> Any:
+        time.sleep(300)
+        return out, h_n
+
+
+class SpinsOnLargeInput(_Base):
+    """Busy-loops (holding a core, and the GIL) for 300 s when input_size >= 4: a hang that an
+    abandoned thread cannot hide."""
+
+    def twist(self, input: Any, out: Any, h_n: Any) -> Any:
+        if self.input_size >= 4:
+            end = time.monotonic() + 300
+            while time.monotonic() < end:
+                pass
+        return out, h_n
+
+
+def _wrong_state(module: nn.GRU, input: Any, hx: Any) -> bool:
+    if hx is None or not isinstance(input, torch.Tensor):
+        return False
+    batch = (input.shape[0 if module.batch_first else 1],) if input.dim() == 3 else ()
+    want = (module.num_layers * (2 if module.bidirectional else 1), *batch, module.hidden_size)
+    return tuple(hx.shape) != want
+
+
+class HangsOnBadState(_Base):
+    """Sleeps 300 s when given an initial state of the wrong shape (instead of raising)."""
+
+    def forward(self, input: Any, hx: Any = None) -> Any:
+        if _wrong_state(self, input, hx):
+            time.sleep(300)
+        return super().forward(input, hx)
+
+
+class SegfaultsOnBadState(_Base):
+    """A segmentation fault when given an initial state of the wrong shape (isolated runs only)."""
+
+    def forward(self, input: Any, hx: Any = None) -> Any:
+        if _wrong_state(self, input, hx):
+            _segfault()
+        return super().forward(input, hx)
+
+
+def _segfault() -> None:
+    import ctypes
+
+    ctypes.string_at(0)  # reads address 0: SIGSEGV
+
+
+class Segfaults(_Base):
+    """A segmentation fault (through ctypes) when input_size >= 3."""
+
+    def twist(self, input: Any, out: Any, h_n: Any) -> Any:
+        if self.input_size >= 3:
+            _segfault()
+        return out, h_n
+
+
+class ExitsHard(_Base):
+    """``os._exit(7)`` when input_size >= 3: no exception, no cleanup, the process is gone."""
+
+    def twist(self, input: Any, out: Any, h_n: Any) -> Any:
+        if self.input_size >= 3:
+            os._exit(7)
+        return out, h_n
+
+
+class Aborts(_Base):
+    """``os.abort()`` (SIGABRT, as a failed C assertion does) when input_size >= 3."""
+
+    def twist(self, input: Any, out: Any, h_n: Any) -> Any:
+        if self.input_size >= 3:
+            os.abort()
+        return out, h_n
+
+
+class AllocatesHuge(_Base):
+    """Asks numpy for 1 TiB when input_size >= 3 (more than the machine has: MemoryError)."""
+
+    def twist(self, input: Any, out: Any, h_n: Any) -> Any:
+        if self.input_size >= 3:
+            import numpy as np
+
+            np.ones(1 << 37)  # 2^37 float64 = 1 TiB
+        return out, h_n
+
+
+class AllocatesTooMuch(_Base):
+    """Maps 6 GiB (untouched, so it costs no memory) when input_size >= 3: more than a worker
+    with ``--memory-limit 2`` may map (MemoryError there), harmless elsewhere."""
+
+    def twist(self, input: Any, out: Any, h_n: Any) -> Any:
+        if self.input_size >= 3:
+            import numpy as np
+
+            block = np.empty(6 << 30, dtype=np.uint8)
+            del block
+        return out, h_n

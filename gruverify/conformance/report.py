@@ -6,6 +6,9 @@ JSON schema (``Report.to_dict``)::
      "verdict": "pass" | "fail", "arithmetic": str,            # e.g. "tf32 (u = 0.000488)"
      "devices": [{"device": str, "arithmetic": str}], "profile": str, "seed": int,
      "seconds": float, "gruverify_version": str,
+     "complete": bool,                     # false while the run goes on (the CLI rewrites the
+                                           # file after each check) and when it was stopped
+     "interrupted": str,                   # the signal that stopped it (SIGTERM, SIGINT), else absent
      "checks": [{"name": str, "device": str, "status": "passed"|"failed"|"skipped"|"error",
                  "message": str, "description": str, "cases": int, "inconclusive": int,
                  "seconds": float,
@@ -83,6 +86,11 @@ class Report:
     seed: int
     checks: list[CheckResult] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
+    complete: bool = True
+    """False while the run goes on, and for a run that was stopped (``interrupted``): the
+    report holds the checks that finished."""
+    interrupted: str | None = None
+    """The signal that stopped the run (``"SIGTERM"``, ``"SIGINT"``), or None."""
 
     @property
     def verdict(self) -> str:
@@ -106,6 +114,8 @@ class Report:
             "profile": self.profile,
             "seed": self.seed,
             "seconds": round(self.seconds, 3),
+            "complete": self.complete,
+            **({"interrupted": self.interrupted} if self.interrupted else {}),
             "gruverify_version": gruverify_version(),
             "checks": [c.to_dict() for c in self.checks],
         }

@@ -26,6 +26,13 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
 from hypothesis import seed as hypothesis_seed
 
+from gruverify.conformance.building import (
+    BUILD_FAILED,
+    REFUSED_DEVICE,
+    Isolation,
+    build_each,
+    closes_workers,
+)
 from gruverify.conformance.cases import CheckCase, check_cases
 from gruverify.conformance.checks import ALL_CHECKS, Check, Law, check_names
 from gruverify.conformance.counterexample import reproduction_blob
@@ -34,12 +41,20 @@ from gruverify.conformance.replay import save_counterexample
 from gruverify.conformance.report import CheckResult, Report
 from gruverify.core.problem import Implementation
 from gruverify.error_model import ErrorModel, arithmetic_of
-from gruverify.guard import DEFAULT_TIMEOUT, CallTimeout, Guarded, preserved
+from gruverify.guard import (
+    DEFAULT_TIMEOUT,
+    CallFailed,
+    CallLimits,
+    CallTimeout,
+    Guarded,
+    preserved,
+)
 from gruverify.laws.base import Inconclusive, LawViolation
 from gruverify.profiles import DEFAULT_PROFILE, PROFILES, register_profiles
-from gruverify.targets import TargetError, build_target
+from gruverify.targets import TargetError
 
 __all__ = [
+    "BUILD_FAILED",
     "REFUSED_DEVICE",
     "SHRINK_SECONDS",
     "available_devices",
@@ -48,9 +63,6 @@ __all__ = [
     "run_check",
     "run_checks",
 ]
-
-REFUSED_DEVICE = "all checks"
-"""The name of the skipped result that stands for every check on a device the target refuses."""
 
 SHRINK_SECONDS = {"quick": 5.0, "ci": 10.0, "thorough": 60.0}
 """How long a failing check may spend shrinking, per profile."""
@@ -89,7 +101,7 @@ def run_check(
     seed: int = 0,
     reproduce: str = "",
     law: Law | None = None,
-    timeout: float | None = DEFAULT_TIMEOUT,
+    timeout: float | CallLimits | None = DEFAULT_TIMEOUT,
     artifacts: str | None = None,
     spec: Mapping[str, Any] | None = None,
 ) -> CheckResult:
@@ -250,7 +262,7 @@ class _CheckRun:
             ce.update(law=self.check.name, formula="", numbers={})
         ce["reproduce"] = self.reproduce
         diagnosis = None
-        if status == "failed":
+        if status == "failed" and not isinstance(e, CallFailed):  # no call again to a hang
             diagnosis = explain_failure(self.check, self.guarded, case, self.model)
         if diagnosis is not None:
             ce["diagnosis"] = diagnosis
@@ -287,34 +299,6 @@ def _resolve_devices(device: str | Sequence[str] | None) -> list[str]:
     return devices
 
 
-def _resolve_each(
-    target: str,
-    devices: Sequence[str],
-    dtype: str | None,
-    cell: bool,
-    timeout: float | None,
-    skip_refused: bool,
-) -> tuple[dict[str, Implementation], dict[str, str]]:
-    """The target built on each device, and the devices it refused with the reason. A refusal
-    (``TargetError``) is kept as a reason when ``skip_refused`` (the devices were not asked for
-    by name) and another device works; otherwise it is raised."""
-    impls: dict[str, Implementation] = {}
-    refused: dict[str, str] = {}
-    first: TargetError | None = None
-    for d in devices:
-        try:
-            impls[d] = build_target(target, d, dtype, cell, timeout)
-        except TargetError as e:
-            if not skip_refused:
-                raise
-            first = first or e
-            refused[d] = str(e)
-    if not impls:
-        assert first is not None
-        raise first
-    return impls, refused
-
-
 def reproduce_command(
     target: str, device: str | None, dtype: str, profile: str, seed: int, check: str, cell: bool
 ) -> str:
@@ -347,6 +331,7 @@ def _seed(profile: str, seed: int | None) -> int:
     return (0 if profile == "ci" else random.randrange(2**31)) if seed is None else seed
 
 
+@closes_workers
 def run_checks(
     target: str | Implementation = "torch-gru",
     *,
@@ -357,8 +342,12 @@ def run_checks(
     checks: Sequence[str] | None = None,
     cell: bool = False,
     progress: Callable[[CheckResult], None] | None = None,
-    timeout: float | None = DEFAULT_TIMEOUT,
+    timeout: float | CallLimits | None = DEFAULT_TIMEOUT,
     artifacts: str | None = None,
+    isolate: bool | None = None,
+    python: str | None = None,
+    memory_limit: int | None = None,
+    on_result: Callable[[Report], None] | None = None,
 ) -> Report:
     """Check ``target`` (a registered name, ``module:attr``, or an ``Implementation``).
 
@@ -369,19 +358,28 @@ def run_checks(
     with each result as it completes. ``timeout``: seconds per call into the target (None: no
     limit); ``artifacts``: a directory for counterexample files (None: none written). Raises
     ``TargetError`` for an unknown or broken target, an unknown check or an unavailable device.
+    ``isolate``: run the target in a worker process (None: only when ``python`` names the
+    worker's interpreter), its memory limited to ``memory_limit`` bytes
+    (``gruverify.conformance.building``); a float ``timeout`` is the ceiling of the adaptive
+    per-call limit (``gruverify.guard.CallLimits``). ``on_result`` is called with the report
+    so far after each result (the CLI writes it as it goes).
     """
     register_profiles()
     start = time.monotonic()
     profile = profile or DEFAULT_PROFILE
     seed = _seed(profile, seed)
     selected = _selected(checks)
+    limits = timeout if isinstance(timeout, CallLimits) else CallLimits(ceiling=timeout)
     if isinstance(target, str):
-        impls, refused = _resolve_each(target, _resolve_devices(device), dtype, cell, timeout,
-                                       skip_refused=device is None)  # fmt: skip
+        impls, refused = build_each(
+            target, _resolve_devices(device), dtype, cell, limits=limits,
+            isolation=Isolation(isolate, python, memory_limit), skip_refused=device is None,
+        )  # fmt: skip
         spec = target
     else:
+        Isolation(isolate, python, memory_limit).applies(target)  # TargetError if it must
         impls, refused, spec = {target.device: target}, {}, target.name
-    dtype_used = next(iter(impls.values())).dtype
+    dtype_used = next((i.dtype for i in impls.values()), dtype or "float32")
     arithmetic = {d: str(arithmetic_of(i)) for d, i in impls.items()}
     report = Report(spec, list(impls), dtype_used, arithmetic, profile, seed)
 
@@ -389,23 +387,26 @@ def run_checks(
         report.checks.append(result)
         if progress is not None:
             progress(result)
+        if on_result is not None:
+            report.seconds = time.monotonic() - start
+            on_result(report)
 
-    for d, reason in refused.items():
-        add(CheckResult(REFUSED_DEVICE, d, "skipped", f"the target does not run on {d}: {reason}"))
+    for result in refused.values():  # a device refused (skipped), or its build failed
+        add(result)
     for d, impl in impls.items():
         model = ErrorModel(arithmetic_of(impl))
         for check in (c for c in selected if c.against is None):
             repro = reproduce_command(spec, d, impl.dtype, profile, seed, check.name, cell)
             add(run_check(check, impl, model=model, profile=profile, seed=seed, reproduce=repro,
-                          timeout=timeout, artifacts=artifacts,
+                          timeout=limits, artifacts=artifacts,
                           spec={"target": spec, "cell": cell}))  # fmt: skip
     for check in (c for c in selected if c.against is not None):
         assert check.against is not None
         checked = [d for d in impls if d != check.against.device]
         if check.against.device in impls and checked:
-            other = Guarded(impls[check.against.device], timeout=timeout)
+            other = Guarded(impls[check.against.device], timeout=limits)
             repro = reproduce_command(spec, None, dtype_used, profile, seed, check.name, cell)
             add(run_check(check.bound(other), impls[checked[0]], profile=profile, seed=seed,
-                          reproduce=repro, timeout=timeout))  # fmt: skip
+                          reproduce=repro, timeout=limits))  # fmt: skip
     report.seconds = time.monotonic() - start
     return report

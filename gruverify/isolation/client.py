@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,7 +42,6 @@ from gruverify.guard import (
     CallTimeout,
     TargetCrash,
     TargetDied,
-    call_work,
 )
 from gruverify.isolation.protocol import (
     PROTOCOL_VERSION,
@@ -63,6 +62,7 @@ __all__ = [
     "Worker",
     "build_isolated",
     "close_all",
+    "closing_new_workers",
     "default_memory_limit",
     "live_workers",
 ]
@@ -96,6 +96,17 @@ _LIVE: set[Worker] = set()
 def live_workers() -> list[int]:
     """The process ids of the workers running now (for tests: none after a run)."""
     return sorted(w.pid for w in _LIVE if w.pid is not None)
+
+
+@contextlib.contextmanager
+def closing_new_workers() -> Iterator[None]:
+    """Close every worker started (or restarted) inside the body when it ends, however it ends."""
+    before = set(_LIVE)
+    try:
+        yield
+    finally:
+        for worker in list(_LIVE - before):
+            worker.close()
 
 
 @atexit.register
@@ -246,7 +257,7 @@ class Worker:
         text = self.stderr.read().decode("utf-8", "replace").strip()
         self.stderr.close()
         self.stderr = None
-        return "\n".join(text.splitlines()[-lines:])
+        return _last_words(text, lines)
 
     def close(self) -> None:
         """Ask the worker to exit, then make sure it (and its process group) has."""
@@ -259,6 +270,16 @@ class Worker:
         except (OSError, subprocess.TimeoutExpired, AssertionError):
             pass
         self._reap(kill=True)
+
+
+def _last_words(text: str, lines: int) -> str:
+    """What to quote of a dead worker's stderr: from the faulthandler's ``Fatal Python error``
+    (its stack, most recent call first) when there is one, else the last ``lines`` lines."""
+    rows = text.splitlines()
+    fatal = [i for i, row in enumerate(rows) if row.startswith("Fatal Python error")]
+    if fatal:
+        return "\n".join(rows[fatal[-1] : fatal[-1] + lines])
+    return "\n".join(rows[-lines:])
 
 
 def _quote(tail: str) -> str:
@@ -317,13 +338,12 @@ class IsolatedTarget:
 
     def _with_dropout(self, dropout: float) -> IsolatedTarget:
         recipe = dataclasses.replace(self.recipe, handle=_next_handle(), dropout=dropout)
-        return _build(self.worker, recipe, self.limits, None)
+        return _build(self.worker, recipe, self.limits)
 
     def _call(self, op: str, problem: Problem, payload: dict[str, Any]) -> Any:
         what = f"{self.name}.{op}"
-        _ensure_built(self.worker, self.recipe, self.limits.ceiling)
-        work = call_work(problem)
-        limit, rule = self.limits.limit(work), self.limits.rule(work)
+        _ensure_built(self.worker, self.recipe, self.limits)
+        limit, rule = self.limits.limit(), self.limits.rule()
         start = time.monotonic()
         try:
             reply = self.worker.request(
@@ -335,7 +355,7 @@ class IsolatedTarget:
             raise CallTimeout(what, limit, problem.describe(), rule=rule, killed=True) from None
         except _Gone as gone:
             raise TargetDied(what, gone.how, problem.describe(), tail=gone.tail) from None
-        self.limits.record(time.monotonic() - start, work)
+        self.limits.record(time.monotonic() - start)
         if "error" in reply:
             raise decode_exception(reply["error"], LawViolation, _KNOWN)
         return reply["ok"]
@@ -359,18 +379,20 @@ def _next_handle() -> int:
     return next(_HANDLES)
 
 
-def _ensure_built(worker: Worker, recipe: _Recipe, limit: float | None) -> dict[str, Any]:
+def _ensure_built(worker: Worker, recipe: _Recipe, limits: CallLimits) -> dict[str, Any]:
     """Build ``recipe`` in ``worker`` unless it is there; its description. A build that hangs
     or kills the worker raises ``CallTimeout`` / ``TargetDied``; any other failure to build is a
     ``TargetError``."""
     if worker.proc is not None and recipe.handle in worker.built and worker.proc.poll() is None:
         return {}
     what = f"building {recipe.target} on {recipe.device} in a worker"
+    limit = limits.build_limit()
     try:
         reply = worker.request(recipe.message(), limit)
     except TimeoutError:
         assert limit is not None
-        raise CallTimeout(what, limit, rule=f"{limit:g} s; --timeout", killed=True) from None
+        rule = f"--timeout {limits.ceiling:g} s plus {limits.startup:g} s to start a worker"
+        raise CallTimeout(what, limit, rule=rule, killed=True) from None
     except _Gone as gone:
         raise TargetDied(what, gone.how, tail=gone.tail) from None
     if "error" in reply:
@@ -381,10 +403,8 @@ def _ensure_built(worker: Worker, recipe: _Recipe, limit: float | None) -> dict[
     return reply["ok"]  # type: ignore[no-any-return]
 
 
-def _build(
-    worker: Worker, recipe: _Recipe, limits: CallLimits, limit: float | None
-) -> IsolatedTarget:
-    info = _ensure_built(worker, recipe, limits.ceiling if limit is None else limit)
+def _build(worker: Worker, recipe: _Recipe, limits: CallLimits) -> IsolatedTarget:
+    info = _ensure_built(worker, recipe, limits)
     return IsolatedTarget(worker, recipe, limits, info)
 
 
@@ -409,7 +429,7 @@ def build_isolated(
     worker = Worker(python, memory)
     recipe = _Recipe(_next_handle(), target, device, dtype, cell)
     try:
-        return _build(worker, recipe, limits, None)
+        return _build(worker, recipe, limits)
     except CallFailed as e:
         worker.close()
         raise TargetError(e.detail) from e

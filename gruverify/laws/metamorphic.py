@@ -589,7 +589,9 @@ def law_rejects_bad_initial_state(
     would broadcast to ``(L*D, B, H)``: a size-1 axis in place of ``L*D``, ``B`` or ``H`` when
     that is above 1 (``(1, B, H)``, ``(L*D, 1, H)``, ``(L*D, B, 1)``; unbatched ``(1, H)``,
     ``(L*D, 1)``); on the problem without lengths (torch.nn.GRU itself indexes h0 rows for a
-    PackedSequence and accepts extra rows there).
+    PackedSequence and accepts extra rows there). Only an exception of the target counts as a
+    rejection: a ``LawViolation`` from the guard (a call that timed out, a worker that died, an
+    output contract broken) is raised, never taken for one.
     """
     problem = _without_lengths(problem)
     shape = _state_shape(problem)
@@ -603,6 +605,8 @@ def law_rejects_bad_initial_state(
         trial = dataclasses.replace(problem, h0=np.full(wrong, 0.5))
         try:
             impl.forward(trial)
+        except LawViolation:  # a timeout, a dead worker, a broken contract: never a rejection
+            raise
         except Exception:
             continue
         raise LawViolation(
