@@ -1,0 +1,208 @@
+"""The checker's plumbing, pinned where mutation testing found it unguarded (docs/mutation.md):
+the catalogue's entries, pinned cases, the explanation of a failure, the counterexample a check
+saves, the report's JSON and counts, the runner's error results and device handling."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+
+import pytest
+import torch
+
+from gruverify.conformance import CHECKS, Check, CheckResult, Report, run_check, run_checks
+from gruverify.conformance.cases import CheckCase, Pinned
+from gruverify.conformance.checks import Against
+from gruverify.conformance.explain import enlarged, explain_failure
+from gruverify.conformance.replay import save_counterexample
+from gruverify.core.features import BASIC
+from gruverify.core.problem import Capabilities, Problem
+from gruverify.error_model import ErrorModel, arithmetic_of
+from gruverify.laws import equivalence as eq
+from gruverify.reference.implementations import NumpyReference
+from gruverify.strategies import Config
+from gruverify.targets import TargetError, resolve_target
+
+BY_NAME = {c.name: c for c in CHECKS}
+
+
+# -- the catalogue ----------------------------------------------------------------------------------
+
+
+def test_forward_checks_force_their_feature_and_judge_equivalence() -> None:
+    forward = [c for c in CHECKS if c.name.startswith("forward[")]
+    assert [c.name for c in forward][:7] == [
+        "forward[basic]", "forward[multilayer]", "forward[bidirectional]", "forward[bias=False]",
+        "forward[batch_first]", "forward[unbatched]", "forward[lengths]",
+    ]  # fmt: skip
+    basic = BY_NAME["forward[basic]"]
+    assert basic.law is eq.law_forward_equivalence and basic.forced == BASIC
+    assert basic.requires == () and basic.diagnose is not None and basic.examples == 12
+    assert basic.description == (
+        "outputs and h_n equal the float64 reference (one layer, time-major, bias)"
+    )
+    for name, feature in (("multilayer", "multilayer"), ("bidirectional", "bidirectional"),
+                          ("bias=False", "bias_false"), ("batch_first", "batch_first"),
+                          ("unbatched", "unbatched"), ("lengths", "lengths")):  # fmt: skip
+        c = BY_NAME[f"forward[{name}]"]
+        assert c.law is eq.law_forward_equivalence, name
+        assert c.requires == (feature,) and dict(c.forced) == {feature: True}, name
+        assert c.description == f"outputs and h_n equal the float64 reference with {name}"
+        assert c.diagnose is not None and c.examples == 12, name
+
+
+def test_gradient_checks_name_their_loss() -> None:
+    for name, loss, law, formula in (
+        ("gradient[output]", "output", eq.law_gradient_output, "sum(d_out * output)"),
+        ("gradient[h_n]", "h_n", eq.law_gradient_h_n, "sum(d_hn * h_n)"),
+        ("gradient[output+h_n]", "both", eq.law_gradient_output_and_h_n,
+         "sum(d_out * output) + sum(d_hn * h_n)"),
+    ):  # fmt: skip
+        c = BY_NAME[name]
+        assert c.loss == loss and c.law is law and c.requires == ("gradients",), name
+        assert c.description == f"d/d(x, h0, params) of {formula} equal the reference"
+        assert c.examples == 10 and len(c.pinned) == 1, name
+        assert c.pinned[0].config.num_layers == 3
+
+
+def test_pinned_cases_keep_the_check_minimums() -> None:
+    check = dataclasses.replace(BY_NAME["chunked continuation"], min_steps=7, min_batch=3,
+                                pinned=(Pinned(Config(2, 1, 3, 3), "short"),))  # fmt: skip
+    (case,) = check.pinned_cases(Capabilities())
+    assert case.config.steps == 7 and case.config.batch == 3
+    assert case.config.bidirectional is False  # the check's forced feature
+
+
+def test_pinned_case_adapts_to_the_target() -> None:
+    pin = Pinned(Config(5, 2, 3, 3, bidirectional=True, padded=True, batch_first=True,
+                        num_layers=2), "why", lengths=(5, 1), h0_fill=1.0)  # fmt: skip
+    full = pin.case(Capabilities())
+    c = full.config
+    assert (c.padded, c.batch_first, c.bidirectional, c.num_layers) == (True, True, True, 2)
+    assert c.initial_state is True and full.lengths == (5, 1) and full.h0_fill == 1.0
+    assert full.problem().lengths.tolist() == [5, 1]
+    lacking = Capabilities(missing={"lengths": "no", "batch_first": "no", "initial_state": "no"})
+    bare = pin.case(lacking).config
+    assert (bare.padded, bare.batch_first, bare.initial_state) == (False, False, False)
+    assert pin.case(lacking).lengths is None
+    # lengths that no longer fit the configuration fall back to the drawn ones
+    assert pin.case(Capabilities(), min_batch=3).lengths is None
+    assert pin.case(Capabilities(), {"lengths": False}).config.padded is False
+
+
+def test_case_as_dict_names_what_it_fixed() -> None:
+    case = CheckCase(Config(2, 2, 1, 1), "ordinary", "zeros", 5)
+    d = case.as_dict()
+    assert "h0_fill" not in d and "lengths" not in d and d["h0_scale"] == 1.0
+    assert d["input_kind"] == "zeros" and d["seed"] == 5 and d["steps"] == 2
+    fixed = dataclasses.replace(case, h0_fill=0.5, lengths=(2, 1)).as_dict()
+    assert fixed["h0_fill"] == 0.5 and fixed["lengths"] == [2, 1]
+    assert "h0_fill=0.5" in dataclasses.replace(case, h0_fill=0.5).describe()
+
+
+def test_a_cross_device_check_binds_the_other_target() -> None:
+    seen: list[tuple[object, object, object]] = []
+    check = Check("pair", lambda i, p, m: None, "", against=Against("cpu", lambda a, b, p: seen.append((a, b, p))))  # fmt: skip
+    other, impl = NumpyReference(), NumpyReference()
+    problem = CheckCase(Config(1, 1, 1, 1), "ordinary", "ordinary", 0).problem()
+    check.bound(other).law(impl, problem, None)
+    assert seen == [(other, impl, problem)]
+    with pytest.raises(ValueError, match="is not a cross-device check"):
+        BY_NAME["determinism"].bound(other)
+
+
+# -- explaining a failure ----------------------------------------------------------------------------
+
+
+def test_a_failure_the_shrunk_case_cannot_explain_is_explained_on_it_enlarged() -> None:
+    """Reset-before on one step from no initial state equals reset-after: nothing to explain
+    there; enlarged (4 steps, an initial state) it is the other variant."""
+    impl = resolve_target("gruverify.zoo.mutants:ResetBefore", device="cpu", dtype="float32")
+    model = ErrorModel(arithmetic_of(impl))
+    check = BY_NAME["forward[basic]"]
+    tiny = CheckCase(Config(1, 1, 1, 1, initial_state=False), "ordinary", "ordinary", 0)
+    text = explain_failure(check, impl, tiny, model)
+    assert text is not None and text.startswith("the target matches the reset-before"), text
+    bigger = enlarged(tiny, impl)
+    assert text.endswith(f"(on the counterexample enlarged: {bigger.problem().describe()})")
+    assert (bigger.config.steps, bigger.config.batch, bigger.config.initial_state) == (4, 2, True)
+    # a case that shows the bug is explained on itself
+    shown = dataclasses.replace(tiny, config=bigger.config)
+    direct = explain_failure(check, impl, shown, model)
+    assert direct is not None and "enlarged" not in direct and "reset-before" in direct
+    assert explain_failure(BY_NAME["determinism"], impl, shown, model) is None
+
+
+# -- the saved counterexample ----------------------------------------------------------------------
+
+
+def test_save_counterexample_writes_the_spec_and_defaults(tmp_path: pathlib.Path) -> None:
+    impl = NumpyReference()
+    case = CheckCase(Config(2, 1, 2, 2), "ordinary", "ordinary", 3)
+    check = BY_NAME["gradient[h_n]"]
+    path = save_counterexample(str(tmp_path), check=check, impl=impl, case=case, seed=9,
+                               profile="quick", counterexample={"law": "L"},
+                               spec={"target": "pkg:GRU", "cell": True})  # fmt: skip
+    data = json.loads(pathlib.Path(path).read_text())
+    assert (data["target"], data["cell"], data["seed"], data["profile"]) == ("pkg:GRU", True, 9,
+                                                                           "quick")  # fmt: skip
+    assert (data["law"], data["numbers"], data["hypothesis_blob"]) == ("L", {}, None)
+    assert data["check"] == "gradient[h_n]" and data["case"] == case.as_dict()
+    assert data["cotangents"]["d_output"] is None and data["cotangents"]["d_h_n"] is not None
+    path2 = save_counterexample(str(tmp_path / "b"), check=BY_NAME["determinism"], impl=impl,
+                                case=case, seed=0, profile="ci", counterexample={}, spec={})  # fmt: skip
+    data2 = json.loads(pathlib.Path(path2).read_text())
+    assert (data2["target"], data2["cell"], data2["law"]) == (impl.name, False, "")
+    assert "cotangents" not in data2
+
+
+# -- the report --------------------------------------------------------------------------------------
+
+
+def _report() -> Report:
+    checks = [
+        CheckResult("a", "cpu", "passed", "1 case"), CheckResult("b", "cpu", "passed", "2 cases"),
+        CheckResult("c", "cpu", "failed", "wrong", counterexample={"case": {}}, diagnosis="d"),
+        CheckResult("e", "cpu", "skipped", "lacks"),
+    ]  # fmt: skip
+    return Report("t", ["cpu"], "float32", {"cpu": "float32"}, "ci", 0, checks, 1.23456)
+
+
+def test_report_json_keeps_what_it_promises() -> None:
+    d = _report().to_dict()
+    assert d["seconds"] == 1.235 and isinstance(d["gruverify_version"], str)
+    assert d["verdict"] == "fail" and d["target"] == "t" and d["seed"] == 0
+    plain = d["checks"][0]
+    assert "counterexample" not in plain and "diagnosis" not in plain
+    assert d["checks"][2]["diagnosis"] == "d" and d["checks"][2]["counterexample"] == {"case": {}}
+
+
+def test_report_counts_each_status() -> None:
+    text = _report().render()
+    assert "2 passed" in text and "1 failed" in text and "0 errors" in text
+    assert "1 skipped" in text
+
+
+# -- the runner ---------------------------------------------------------------------------------------
+
+
+class _Crashes(NumpyReference):
+    def forward(self, problem: Problem):  # type: ignore[no-untyped-def]
+        raise RuntimeError("boom")
+
+
+def test_a_crash_is_an_error_without_a_diagnosis() -> None:
+    result = run_check(BY_NAME["forward[basic]"], _Crashes())
+    assert result.status == "error" and result.message.startswith("RuntimeError: boom")
+    assert result.diagnosis is None and "diagnosis" not in (result.counterexample or {})
+    assert "diagnosis:" not in result.message
+
+
+def test_cuda_without_cuda_is_refused() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(TargetError, match="--device cuda: CUDA is not available"):
+        run_checks("torch-gru", device="cuda", checks=["determinism"])
+    with pytest.raises(TargetError, match="unknown device 'tpu'"):
+        run_checks("torch-gru", device="tpu", checks=["determinism"])

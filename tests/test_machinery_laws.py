@@ -1,0 +1,292 @@
+"""The laws' verdicts say what failed (docs/mutation.md: mutation testing found the names, details
+and figures of several violations unguarded, and a few inputs they never saw).
+
+A violation is what a user reads and what the JSON report stores: each law planted here must
+raise with its own name, the detail that says which bound broke, and the figures it promises.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+from test_laws_planted import _case, mutant_gates, with_update_bias
+
+from gruverify.core.params import Variant, random_gru_params, random_rnn_params
+from gruverify.core.problem import Outputs, Problem
+from gruverify.error_model import ARITHMETICS, carry_over_slack
+from gruverify.laws import carry_over as co
+from gruverify.laws.base import LawViolation
+from gruverify.laws.equivalence import law_forward_equivalence, saturated_problem
+from gruverify.laws.gates import (
+    close_reset_gate,
+    law_closed_reset_gate,
+    law_gate_bounds,
+    law_sequence_equals_unrolled_cell,
+    numpy_gates,
+)
+from gruverify.laws.gradients import problem_cotangents
+from gruverify.laws.metamorphic import (
+    law_batch_first_equals_time_major,
+    law_box_invariance,
+    law_layer_stacking,
+)
+from gruverify.laws.vanishing_ratio import (
+    construct_update_bias,
+    law_rnn_gradient_bound,
+    law_vanishing_ratio,
+)
+from gruverify.reference.implementations import NumpyReference, TorchReference
+from gruverify.strategies import Config, make_case
+
+F32 = ARITHMETICS["float32"]
+
+
+def _raised(fn: Any, *args: Any, **kw: Any) -> LawViolation:
+    with pytest.raises(LawViolation) as e:
+        fn(*args, **kw)
+    return e.value
+
+
+# -- LawViolation -----------------------------------------------------------------------------------
+
+
+def test_law_violation_text_and_fields() -> None:
+    e = LawViolation("L", "F", "D", {"a": 0.123456789, "b": (1, 2), "c": "x", "n": 3}, "case")
+    assert (e.law, e.formula, e.detail, e.case) == ("L", "F", "D", "case")
+    assert e.numbers == {"a": 0.123456789, "b": (1, 2), "c": "x", "n": 3}
+    assert str(e) == "L violated: D\n  law: F\n  a=0.123457, b=(1, 2), c=x, n=3\n  case: case"
+    bare = LawViolation("L", "F", "D")
+    assert str(bare) == "L violated: D\n  law: F" and bare.numbers == {} and bare.case == ""
+    assert isinstance(bare, AssertionError)
+
+
+# -- carry-over -------------------------------------------------------------------------------------
+
+
+def test_carry_over_slack_formula() -> None:
+    u = ARITHMETICS["float64"].unit_roundoff
+    got = carry_over_slack(np.array([2.0, 0.0]), np.array([3.0, 0.5]))
+    assert np.allclose(got, [16 * u * 3 * 4, 16 * u * 1 * 1.5], rtol=1e-15, atol=0)
+
+
+def test_carry_over_names_a_wrong_step_jacobian() -> None:
+    problem = with_update_bias(_case(steps=6), 12.0)
+
+    def doubled(cell: Any, x: Any, h: Any, variant: Variant) -> Any:
+        return 2.0 * co.analytic_jacobian(cell, x, h, variant)
+
+    e = _raised(co.law_carry_over_bounds, problem, "reset_after", numpy_gates, doubled)
+    assert e.law == "carry-over" and e.detail == "the step Jacobian is too far from the identity"
+    assert e.formula == "||J_t - I||_2 <= eps (1 + K)"
+    assert set(e.numbers) == {"got", "bound", "eps = max(1 - z)", "K", "||h_prev||_inf",
+                              "where", "variant"}  # fmt: skip
+    assert e.numbers["where"].startswith("layer 0, direction 0, t=0 (step 1), batch ")
+
+
+def test_carry_over_names_a_product_that_left_the_identity() -> None:
+    problem = _case(steps=2)
+    prod = co._Product.identity(2, 3)
+    prod.P = prod.P * 3.0
+    info = (np.zeros(2), np.zeros(2), np.zeros(2), "here", "reset_after", problem)
+    e = _raised(co._check_product, prod, np.array([False, True]), info)
+    assert e.detail == "the product of step Jacobians left the identity"
+    assert e.numbers["where"] == "here, batch 1" and e.numbers["got"] == pytest.approx(2.0)
+
+
+def test_carry_over_ignores_the_padding() -> None:
+    """Padded steps are no part of a sequence: gates that misbehave only on the padding (flipped
+    update gate where the input holds the sentinel 0.125) break no bound."""
+    p = with_update_bias(make_case(Config(5, 3, 2, 3, padded=True), "ordinary", "ordinary",
+                                   2).problem, 12.0)  # fmt: skip
+    p = dataclasses.replace(p, lengths=np.array([5, 2, 3]))
+    x = np.array(p.x)
+    for b, n in enumerate(p.lengths):
+        x[n:, b] = 0.125
+    p = dataclasses.replace(p, x=x)
+    flipped = mutant_gates("flipped_update")
+
+    def gates(cell: Any, xx: Any, h: Any, variant: Variant) -> Mapping[str, Any]:
+        pad = np.all(np.real(xx) == 0.125, axis=-1)[:, None]  # per sequence
+        good, bad = mutant_gates("none")(cell, xx, h, variant), flipped(cell, xx, h, variant)
+        return {k: np.where(pad, bad[k], v) for k, v in good.items()}
+
+    co.law_carry_over_bounds(p, "reset_after", gates, co.complex_step_jacobian_of(gates))
+    whole = dataclasses.replace(p, lengths=None)
+    e = _raised(co.law_carry_over_bounds, whole, "reset_after", gates,
+                co.complex_step_jacobian_of(gates))  # fmt: skip
+    assert e.law == "carry-over"
+
+
+# -- equivalence ------------------------------------------------------------------------------------
+
+
+def test_saturated_problem_scales_by_60_then_as_far_as_needed() -> None:
+    p = make_case(Config(3, 2, 3, 4), "ordinary", "ordinary", 1).problem
+    p = dataclasses.replace(p, x=np.asarray(p.x) * 1e-3)
+    for arith, target in ((F32, 100.0), (ARITHMETICS["float64"], 1000.0), (None, 100.0)):
+        s = saturated_problem(p, arith)
+        base = np.clip(np.asarray(p.x) * 60.0, -500.0, 500.0)
+        factor = s.x / base
+        assert np.allclose(factor, factor.flat[0]) and abs(factor.flat[0]) >= 1.0, arith
+        c = p.params.cell(0)
+        a = np.concatenate([s.x @ c.W_ir.T, s.x @ c.W_iz.T], axis=-1) * np.sign(factor.flat[0])
+        assert float(np.max(np.abs(a))) >= target, arith  # a gate surely driven that far
+    big = dataclasses.replace(p, x=np.asarray(p.x) * 1e6)
+    assert np.array_equal(np.abs(saturated_problem(big, F32).x).max(), 500.0)
+    zero = dataclasses.replace(p, x=np.zeros_like(p.x))
+    assert not np.any(saturated_problem(zero, F32).x)
+
+
+class _Overshoots(NumpyReference):
+    """Outputs 1.5 times too large: outside the box ``|h| <= max(|h0|, 1)`` where they reach 1."""
+
+    def forward(self, problem: Problem) -> Outputs:
+        r = super().forward(problem)
+        bound = 1.2 if np.max(np.abs(r.output)) > 0.9 else 0.99
+        return Outputs(np.clip(r.output * 1.5, -bound, bound), r.h_n)
+
+
+def test_forward_equivalence_says_when_outputs_leave_the_box() -> None:
+    p = make_case(Config(4, 2, 3, 4), "saturating", "large", 0).problem
+    p = dataclasses.replace(p, h0=np.asarray(p.h0) * 0.5)
+    e = _raised(law_forward_equivalence, _Overshoots(), p)
+    assert "leaves the box |h| <= max(|h0|, 1) = 1 " in e.detail, e.detail
+    small = dataclasses.replace(make_case(Config(4, 2, 3, 4), "ordinary", "ordinary", 0).problem)
+    e2 = _raised(law_forward_equivalence, _Overshoots(), small)
+    assert "leaves the box" not in e2.detail
+
+
+# -- gates ------------------------------------------------------------------------------------------
+
+
+def _with_gate(name: str, value: float) -> Any:
+    def gates(cell: Any, x: Any, h: Any, variant: Variant) -> Mapping[str, Any]:
+        g = dict(numpy_gates(cell, x, h, variant))
+        g[name] = np.full_like(np.asarray(g[name]), value)
+        return g
+
+    return gates
+
+
+def test_gate_bounds_name_the_broken_bound() -> None:
+    p = _case(steps=3)
+    out = _raised(law_gate_bounds, p, "reset_after", _with_gate("z", 1.5))
+    assert out.law == "gate bounds" and out.detail == "z outside the closed interval"
+    assert set(out.numbers) == {"a_z", "z", "where", "variant", "dtype"}
+    assert out.numbers["z"] == 1.5 and out.numbers["variant"] == "reset_after"
+    nan = _raised(law_gate_bounds, p, "reset_before", _with_gate("n", np.nan))
+    assert nan.detail == "n NaN" and nan.numbers["variant"] == "reset_before"
+
+
+def test_closed_reset_gate_and_unrolled_cell_give_their_figures() -> None:
+    cell = close_reset_gate(random_gru_params(3, 4, rng=1)).cell(0)
+    rng = np.random.default_rng(0)
+    x, h1, h2 = rng.standard_normal((5, 3)), rng.uniform(-1, 1, (5, 4)), rng.uniform(-1, 1, (5, 4))
+    e = _raised(
+        law_closed_reset_gate, cell, x, h1, h2, "reset_after", mutant_gates("flipped_reset")
+    )
+    assert e.detail == "the reset gate is not closed" and set(e.numbers) == {"a_r", "r", "where"}
+    e2 = _raised(law_closed_reset_gate, cell, x, h1, h2, "reset_after", _with_gate("n", 0.25))
+    assert e2.detail == "the candidate is not the closed-gate candidate"
+    assert {"expected", "got", "slack"} <= set(e2.numbers)
+
+    class Off(TorchReference):
+        def forward(self, problem: Problem) -> Outputs:
+            r = super().forward(problem)
+            return Outputs(r.output + 1e-3, r.h_n)
+
+    e3 = _raised(law_sequence_equals_unrolled_cell, Off(), _case(steps=4))
+    assert e3.law == "sequence equals unrolled cell"
+    assert set(e3.numbers) == {"error", "tolerance", "index", "expected", "got", "implementation"}
+
+
+# -- gradients --------------------------------------------------------------------------------------
+
+
+def test_problem_cotangents_are_a_function_of_the_seed() -> None:
+    p = _case(steps=3)
+    a, b = problem_cotangents(p, 4), problem_cotangents(p, 4)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], problem_cotangents(p, 5)[0])
+    assert np.array_equal(problem_cotangents(p)[0], problem_cotangents(p, 0)[0])
+
+
+# -- metamorphic ------------------------------------------------------------------------------------
+
+
+class _Scaled(NumpyReference):
+    def forward(self, problem: Problem) -> Outputs:
+        r = super().forward(problem)
+        return Outputs(r.output * 1.5, r.h_n)
+
+
+def test_box_invariance_gives_its_figures() -> None:
+    p = make_case(Config(4, 2, 3, 4), "saturating", "large", 0).problem
+    e = _raised(law_box_invariance, _Scaled(), p)
+    assert e.law == "box invariance"
+    assert {"quantity", "bound", "got", "h_prev", "excess", "slack", "index"} <= set(e.numbers)
+
+
+class _WrongShape(NumpyReference):
+    def forward(self, problem: Problem) -> Outputs:
+        r = super().forward(problem)
+        return Outputs(r.output[:-1], r.h_n)
+
+
+def test_a_wrong_output_shape_is_named() -> None:
+    e2 = _raised(law_box_invariance, _WrongShape(), _case(steps=3))
+    assert e2.law == "output shapes" and e2.numbers["quantity"] == "output"
+
+
+class _SwapsLayerStates(NumpyReference):
+    def forward(self, problem: Problem) -> Outputs:
+        r = super().forward(problem)
+        return Outputs(r.output, np.asarray(r.h_n)[::-1].copy())
+
+
+def test_layer_stacking_names_itself() -> None:
+    p = make_case(Config(3, 2, 2, 3, num_layers=2), "ordinary", "ordinary", 0).problem
+    e = _raised(law_layer_stacking, _SwapsLayerStates(), p)
+    assert e.law == "layer stacking" and e.numbers["quantity"] == "h_n"
+
+
+class _BatchFirstDropsH0(NumpyReference):
+    def forward(self, problem: Problem) -> Outputs:
+        if problem.batch_first:
+            problem = dataclasses.replace(problem, h0=None)
+        return super().forward(problem)
+
+
+def test_batch_first_law_carries_the_initial_state() -> None:
+    p = make_case(Config(3, 2, 2, 3), "ordinary", "ordinary", 0).problem
+    law_batch_first_equals_time_major(NumpyReference(), p)
+    e = _raised(law_batch_first_equals_time_major, _BatchFirstDropsH0(), p)
+    assert e.law == "batch_first equals time-major"
+
+
+# -- vanishing ratio --------------------------------------------------------------------------------
+
+
+def test_rnn_bound_and_ratio_violations_give_their_figures() -> None:
+    rng = np.random.default_rng(0)
+    rnn = random_rnn_params(3, 5, rng=rng, sigma_max=0.9, orthogonal=True).cell(0)
+    x, h0 = rng.standard_normal((30, 2, 3)), rng.uniform(-1, 1, (2, 5))
+
+    def wrong(c: Any, xx: Any, hh: Any) -> Any:
+        h_new = np.tanh(xx @ c.W_ih.T + c.b_ih + hh @ c.W_hh.T + c.b_hh)
+        return (1.0 + h_new**2)[:, :, None] * c.W_hh[None]
+
+    e = _raised(law_rnn_gradient_bound, rnn, x, h0, wrong)
+    assert e.law == "RNN gradient bound" and e.numbers["T"] == 30
+    assert e.numbers["sigma_max"] == pytest.approx(0.9)
+    gru = construct_update_bias(random_gru_params(3, 5, rng=rng).cell(0), 0.9, 4.0, "reset_after")
+    g = mutant_gates("flipped_update")
+    e2 = _raised(law_vanishing_ratio, gru, rnn, x, h0, "reset_after", gates=g,
+                 jacobian=co.complex_step_jacobian_of(g))  # fmt: skip
+    n = e2.numbers
+    assert e2.law == "vanishing ratio" and 0 < n["||RNN||"] < 1
+    assert n["ratio"] == pytest.approx(n["||GRU||"] / n["||RNN||"])
