@@ -20,7 +20,7 @@ import dataclasses
 import random
 import shlex
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
@@ -57,6 +57,7 @@ __all__ = [
     "BUILD_FAILED",
     "REFUSED_DEVICE",
     "SHRINK_SECONDS",
+    "allow_compilation",
     "available_devices",
     "examples_for",
     "reproduce_command",
@@ -331,6 +332,16 @@ def _seed(profile: str, seed: int | None) -> int:
     return (0 if profile == "ci" else random.randrange(2**31)) if seed is None else seed
 
 
+def allow_compilation(limits: CallLimits, impls: Iterable[Implementation]) -> None:
+    """A target that compiles per input shape declares ``compile_seconds`` (how long one
+    compilation may take): every call's adaptive limit, before and after a hang, is at least that
+    (still at most the ceiling, ``--timeout``), so a compilation is not taken for a hang."""
+    seconds = max((float(getattr(i, "compile_seconds", 0.0) or 0.0) for i in impls), default=0.0)
+    if seconds > 0 and limits.adaptive:
+        limits.floor = max(limits.floor, seconds)
+        limits.hung_floor = max(limits.hung_floor, seconds)
+
+
 @closes_workers
 def run_checks(
     target: str | Implementation = "torch-gru",
@@ -379,6 +390,7 @@ def run_checks(
     else:
         Isolation(isolate, python, memory_limit).applies(target)  # TargetError if it must
         impls, refused, spec = {target.device: target}, {}, target.name
+    allow_compilation(limits, impls.values())
     dtype_used = next((i.dtype for i in impls.values()), dtype or "float32")
     arithmetic = {d: str(arithmetic_of(i)) for d, i in impls.items()}
     report = Report(spec, list(impls), dtype_used, arithmetic, profile, seed)

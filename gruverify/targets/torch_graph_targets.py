@@ -253,19 +253,39 @@ def _check_dtype(name: str, dtype: str | None) -> str:
     return dtype
 
 
+class CompilingTarget(TorchModuleTarget):
+    """A ``TorchModuleTarget`` whose module exports or compiles once per input shape.
+
+    ``compile_seconds``: how long a call with a new shape may take; the checker's adaptive
+    per-call limit does not go below it (still at most ``--timeout``), so a compilation that
+    takes longer than the first call's usual 10 s is not taken for a hang."""
+
+    def __init__(self, *args: Any, compile_seconds: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.compile_seconds = compile_seconds
+
+
+EXPORT_SECONDS = 60.0
+"""torch.export + run_decompositions of a three-layer bidirectional GRU: ~5-15 s on 2 busy cores."""
+COMPILE_SECONDS = 300.0
+"""torch.compile's backward compilation of a three-layer GRU: over a minute on 2 cores."""
+
+
 def make_torch_export_target(device: str = "cpu", dtype: str | None = None) -> Implementation:
     """The ``torch-export`` target (module docstring)."""
     dt = _check_dtype("torch-export", dtype)
-    return TorchModuleTarget(
+    return CompilingTarget(
         ExportedGRU, name="torch-export" + ("" if dt == "float32" else f"[{dt}]"),
         device=device, dtype=dt, missing={"lengths": LENGTHS_REASON_EXPORT},
+        compile_seconds=EXPORT_SECONDS,
     )  # fmt: skip
 
 
 def make_torch_compile_target(device: str = "cpu", dtype: str | None = None) -> Implementation:
     """The ``torch-compile`` target (module docstring)."""
     dt = _check_dtype("torch-compile", dtype)
-    return TorchModuleTarget(
+    return CompilingTarget(
         CompiledGRU, name="torch-compile" + ("" if dt == "float32" else f"[{dt}]"),
         device=device, dtype=dt, missing={"lengths": LENGTHS_REASON_COMPILE},
+        compile_seconds=COMPILE_SECONDS,
     )  # fmt: skip
