@@ -8,7 +8,8 @@ The public API, by layer (each imported lazily, so ``import gruverify.core.param
   ``gru_forward_torch`` (explicit torch ops, any device)
 - interface: ``Problem``, ``Outputs``, ``Gradients``, ``Capabilities``, ``Implementation``
 - error model: ``ErrorModel``, ``arithmetic_for``
-- checker: ``run_checks``
+- checker: ``run_checks``; ``GruverifyWarning``, the category of the pytest plugin's warnings
+  (``-W error::gruverify.GruverifyWarning`` fails them)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ _EXPORTS = {
     "ErrorModel": "gruverify.error_model",
     "arithmetic_for": "gruverify.error_model",
     "run_checks": "gruverify.conformance",
+    "GruverifyWarning": "gruverify.conformance.report",
 }
 
 __all__ = ["__version__", *_EXPORTS]

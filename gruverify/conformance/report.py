@@ -1,22 +1,38 @@
 """The checker's report: one result per check, a verdict, JSON and terminal renderings.
 
+Statuses (``STATUSES``): ``passed``; ``failed`` (a law violated: the target computes something
+other than the GRU, or breaks its documented semantics); ``warning`` (a violation the check's
+policy calls lax rather than wrong: a bad input accepted, or an exact invariant broken by a few
+units of the target's arithmetic, ``gruverify.conformance.checks``); ``skipped`` (a missing
+feature, or every case inconclusive); ``error`` (the target crashed); ``xfail`` / ``xpass`` (an
+acknowledged finding that still fails / now passes; ``outcome`` keeps what it did); ``ignored``
+(acknowledged and not run). The verdict is ``"fail"`` when a check failed or errored, and under
+``strict`` also when one warned or xpassed (``FAILING``, ``STRICT_FAILING``); else ``"pass"``.
+
 JSON schema (``Report.to_dict``)::
 
     {"target": str, "device": "cpu" | "cuda" | "cpu,cuda", "dtype": str,
-     "verdict": "pass" | "fail", "arithmetic": str,            # e.g. "tf32 (u = 0.000488)"
+     "verdict": "pass" | "fail", "strict": bool, "arithmetic": str,   # e.g. "tf32 (u = 0.000488)"
+     "warnings": int,                      # how many checks warned
+     "counts": {status: int},              # every status of STATUSES
      "devices": [{"device": str, "arithmetic": str}], "profile": str, "seed": int,
      "seconds": float, "gruverify_version": str,
      "complete": bool,                     # false while the run goes on (the CLI rewrites the
                                            # file after each check) and when it was stopped
      "interrupted": str,                   # the signal that stopped it (SIGTERM, SIGINT), else absent
-     "checks": [{"name": str, "device": str, "status": "passed"|"failed"|"skipped"|"error",
+     "checks": [{"name": str, "device": str, "status": one of STATUSES,
                  "message": str, "description": str, "cases": int, "inconclusive": int,
                  "seconds": float,
+                 "outcome": str,            # xfail / xpass: the status it had (failed, warning,
+                                            # error / passed), else absent
+                 "reason": str,             # xfail / xpass / ignored: the acknowledgement's reason
+                 "finding": str,            # a built-in target's known finding that explains this
+                                            # check's result (gruverify.targets.findings), else absent
                  "diagnosis": str,          # failed forward checks whose outputs match a known
                                             # bug pattern (gruverify.conformance.diagnosis), else absent
                  "counterexample": {"case": {...}, "problem": str, "law": str, "formula": str,
                                     "numbers": {...}, "reproduce": str,
-                                    "diagnosis": str}}]}   # failed/error only; diagnosis as above
+                                    "diagnosis": str}}]}   # failed/warning/error; diagnosis as above
 """
 
 from __future__ import annotations
@@ -26,9 +42,34 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["STATUSES", "CheckResult", "Report", "gruverify_version", "jsonable"]
+__all__ = [
+    "FAILING",
+    "STATUSES",
+    "STRICT_FAILING",
+    "TAGS",
+    "CheckResult",
+    "GruverifyWarning",
+    "Report",
+    "acknowledge",
+    "gruverify_version",
+    "jsonable",
+]
 
-STATUSES = ("passed", "failed", "skipped", "error")
+STATUSES = ("passed", "failed", "warning", "skipped", "error", "xfail", "xpass", "ignored")
+TAGS = {
+    "passed": "PASS", "failed": "FAIL", "warning": "WARN", "skipped": "SKIP", "error": "ERROR",
+    "xfail": "XFAIL", "xpass": "XPASS", "ignored": "IGNORE",
+}  # fmt: skip
+"""The tag each status gets on the terminal."""
+FAILING = ("failed", "error")
+"""Statuses that fail the verdict."""
+STRICT_FAILING = (*FAILING, "warning", "xpass")
+"""Statuses that fail the verdict under ``strict`` (``--strict``)."""
+
+
+class GruverifyWarning(UserWarning):
+    """A check's warning, as the pytest plugin raises it (``-W error::gruverify.GruverifyWarning``
+    turns it into a failure, the pytest way)."""
 
 
 @dataclasses.dataclass
@@ -46,6 +87,13 @@ class CheckResult:
     counterexample: dict[str, Any] | None = None
     diagnosis: str | None = None
     """What the target computes instead (``gruverify.conformance.diagnosis``), for a failed forward check."""
+    outcome: str | None = None
+    """For ``xfail`` / ``xpass``: the status the check had before it was acknowledged."""
+    reason: str | None = None
+    """For ``xfail`` / ``xpass`` / ``ignored``: the acknowledgement's reason."""
+    finding: str | None = None
+    """A built-in target's known finding that explains this result (``gruverify.targets.findings``);
+    it never changes the status."""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -53,15 +101,14 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        if d["counterexample"] is None:
-            del d["counterexample"]
-        if d["diagnosis"] is None:
-            del d["diagnosis"]
+        for key in ("counterexample", "diagnosis", "outcome", "reason", "finding"):
+            if d[key] is None:
+                del d[key]
         return jsonable(d)  # type: ignore[no-any-return]
 
     def line(self) -> str:
-        tag = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "error": "ERROR"}[self.status]
-        extra = ""
+        """One terminal line: the tag, device, name, and what happened."""
+        first = self.message.splitlines()[0] if self.message else ""
         if self.status == "passed":
             extra = f"{self.cases} cases"
             if self.inconclusive:
@@ -69,9 +116,30 @@ class CheckResult:
             extra += f", {self.seconds:.1f} s"
         elif self.status == "skipped":
             extra = self.message
+        elif self.status == "ignored":
+            extra = f"not run, acknowledged: {self.reason}"
+        elif self.status == "xfail":
+            extra = f"acknowledged ({self.reason}); {self.outcome}: {first}"
+        elif self.status == "xpass":
+            extra = f"acknowledged ({self.reason}) but passed: {first}"
         else:
-            extra = self.message.splitlines()[0] if self.message else ""
-        return f"{tag:5}  {self.device:5} {self.name:26} {extra}"
+            extra = first
+        return f"{TAGS[self.status]:6} {self.device:5} {self.name:26} {extra}"
+
+    def notes(self) -> list[str]:
+        """Lines that go under ``line()``: the known finding that explains the result."""
+        return [f"{'':13} known finding: {self.finding}"] if self.finding else []
+
+
+def acknowledge(result: CheckResult, reason: str) -> CheckResult:
+    """``result`` of a check acknowledged as a known finding (``--xfail``, ``[[tool.gruverify.
+    xfail]]``) with ``reason``: a failure, warning or error becomes ``xfail``, a pass ``xpass``
+    (``outcome`` keeps the status it had); skipped stays skipped."""
+    if result.status in ("failed", "warning", "error"):
+        return dataclasses.replace(result, status="xfail", outcome=result.status, reason=reason)
+    if result.status == "passed":
+        return dataclasses.replace(result, status="xpass", outcome="passed", reason=reason)
+    return result
 
 
 @dataclasses.dataclass
@@ -91,15 +159,28 @@ class Report:
     report holds the checks that finished."""
     interrupted: str | None = None
     """The signal that stopped the run (``"SIGTERM"``, ``"SIGINT"``), or None."""
+    strict: bool = False
+    """Warnings and xpasses fail the verdict (``--strict``)."""
 
     @property
     def verdict(self) -> str:
-        """``"pass"`` when no check failed or errored (skipped checks do not fail a target)."""
-        return "fail" if any(c.status in ("failed", "error") for c in self.checks) else "pass"
+        """``"fail"`` when a check failed or errored, or under ``strict`` warned or xpassed;
+        else ``"pass"`` (skipped, ignored and xfail checks do not fail a target)."""
+        return "fail" if self.failures else "pass"
 
     @property
     def failures(self) -> list[CheckResult]:
-        return [c for c in self.checks if c.status in ("failed", "error")]
+        """The results that fail the verdict, in run order."""
+        failing = STRICT_FAILING if self.strict else FAILING
+        return [c for c in self.checks if c.status in failing]
+
+    @property
+    def warnings(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.status == "warning"]
+
+    def counts(self) -> dict[str, int]:
+        """How many checks ended with each status (every status of ``STATUSES``)."""
+        return {s: sum(c.status == s for c in self.checks) for s in STATUSES}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +188,9 @@ class Report:
             "device": ",".join(self.devices),
             "dtype": self.dtype,
             "verdict": self.verdict,
+            "strict": self.strict,
+            "warnings": len(self.warnings),
+            "counts": self.counts(),
             "arithmetic": "; ".join(
                 v if len(self.arithmetic) == 1 else f"{k}: {v}" for k, v in self.arithmetic.items()
             ),
@@ -134,6 +218,38 @@ class Report:
             f"profile {self.profile}  seed {self.seed}"
         )
 
+    def verdict_phrase(self) -> str:
+        """The verdict with what qualifies it: ``PASS``, ``PASS (1 warning: box invariance)``,
+        ``FAIL (--strict: 1 warning: box invariance)``, ``PASS (2 xfail)``, ..."""
+        extras = []
+        names = _names(self.warnings)
+        if names:
+            n = len(self.warnings)
+            extras.append(f"{n} warning{'s' * (n != 1)}: {names}")
+        counts = self.counts()
+        if counts["xpass"]:
+            xpassed = _names(c for c in self.checks if c.status == "xpass")
+            extras.append(f"{counts['xpass']} xpass: {xpassed}")
+        if counts["xfail"]:
+            extras.append(f"{counts['xfail']} xfail")
+        if counts["ignored"]:
+            extras.append(f"{counts['ignored']} ignored")
+        verdict = self.verdict.upper()
+        strict_only = self.strict and not any(c.status in FAILING for c in self.checks)
+        if strict_only and self.failures:
+            return f"{verdict} (--strict: {'; '.join(extras)})"
+        return f"{verdict} ({'; '.join(extras)})" if extras else verdict
+
+    def count_phrase(self) -> str:
+        """``19 passed, 1 warning, 0 failed, 0 errors, 3 skipped`` (acknowledged ones when any)."""
+        c = self.counts()
+        parts = [f"{c['passed']} passed"]
+        if c["warning"]:
+            parts.append(f"{c['warning']} warning{'s' * (c['warning'] != 1)}")
+        parts += [f"{c['failed']} failed", f"{c['error']} errors", f"{c['skipped']} skipped"]
+        parts += [f"{c[s]} {s}" for s in ("xfail", "xpass", "ignored") if c[s]]
+        return ", ".join(parts)
+
     def explain_first_failure(self) -> str:
         """Which law, its numbers, the minimal configuration and the command that reproduces it."""
         if not self.failures:
@@ -142,6 +258,8 @@ class Report:
         lines = [f"First failure: {c.name} on {c.device} ({c.status})", c.message.rstrip()]
         if c.diagnosis and c.diagnosis not in c.message:
             lines.append(f"diagnosis: {c.diagnosis}")
+        if c.finding:
+            lines.append(f"known finding: {c.finding}")
         ce = c.counterexample or {}
         if ce.get("case"):
             lines.append("minimal configuration: " + _kv(ce["case"]))
@@ -149,16 +267,45 @@ class Report:
             lines.append(f"reproduce: {ce['reproduce']}")
         return "\n".join(lines)
 
-    def render(self) -> str:
-        lines = [self.header(), *(c.line() for c in self.checks)]
-        counts = {s: sum(c.status == s for c in self.checks) for s in STATUSES}
-        lines.append(
-            f"verdict: {self.verdict.upper()}  ({counts['passed']} passed, {counts['failed']} "
-            f"failed, {counts['error']} errors, {counts['skipped']} skipped; {self.seconds:.1f} s)"
-        )
-        if self.failures:
-            lines += ["", self.explain_first_failure()]
+    def explain_warnings(self) -> str:
+        """Every warning (when not failing under ``strict``) and every acknowledged finding, one
+        entry each with its reason, so that nothing goes silent."""
+        lines = []
+        if self.warnings and not self.strict:
+            lines.append("Warnings (lax, not wrong; exit status 0, --strict fails them):")
+            for c in self.warnings:
+                lines.append(f"  {c.name} on {c.device}: {c.message.splitlines()[0]}")
+                lines += [f"    {x.strip()}" for x in c.message.splitlines()[1:]
+                          if x.strip().startswith("warning")]  # fmt: skip
+                if c.finding:
+                    lines.append(f"    known finding: {c.finding}")
+        acknowledged = [c for c in self.checks if c.status in ("xfail", "xpass", "ignored")]
+        if acknowledged:
+            lines.append("Acknowledged findings:")
+            for c in acknowledged:
+                lines.append(f"  {c.status} {c.name} on {c.device}: {c.reason}")
         return "\n".join(lines)
+
+    def render(self) -> str:
+        lines = [self.header()]
+        for c in self.checks:
+            lines += [c.line(), *c.notes()]
+        lines.append(
+            f"verdict: {self.verdict_phrase()}  ({self.count_phrase()}; {self.seconds:.1f} s)"
+        )
+        for block in (self.explain_warnings(), self.explain_first_failure()):
+            if block:
+                lines += ["", block]
+        return "\n".join(lines)
+
+
+def _names(results: Any) -> str:
+    """``box invariance, bad initial state rejected``: each check's name once, in run order."""
+    seen: list[str] = []
+    for c in results:
+        if c.name not in seen:
+            seen.append(c.name)
+    return ", ".join(seen)
 
 
 def gruverify_version() -> str:
