@@ -1,6 +1,6 @@
 """The error model: how far a correct implementation may be from the float64 reference.
 
-Tolerances are derived, not tuned. Four ingredients:
+Tolerances are derived, not tuned. Four ingredients, and a fifth when declared:
 
 1. **The arithmetic's unit roundoff u.** float64 2^-53, float32 2^-24, TF32 2^-11 (10 stored mantissa
    bits: cuDNN's GRU runs float32 matmuls in TF32 when ``torch.backends.cudnn.allow_tf32`` is set,
@@ -25,6 +25,17 @@ Tolerances are derived, not tuned. Four ingredients:
    implementation that computes ``y (1 - y)`` or ``1 - n^2`` from a rounded ``y`` near 1 keeps
    only an absolute ``u`` of a derivative that is much smaller than ``u`` (float64 torch autograd
    through ``sigmoid(-a)`` with ``a = -30`` is off by 0.1% there).
+5. **Declared activation error.** An implementation with approximate activations declares how
+   far its sigmoid and tanh values may be off (``Arithmetic.activation_error`` ``e``, from its
+   ``activation_error`` attribute, a class's ``gruverify_activation_error`` or
+   ``gruverify check --activation-error``). Six more reference runs each shift one of ``r``, ``z``
+   (``1 - z`` opposite), ``n`` and their derivatives ``dr/da``, ``dz/da``, ``dn/da`` by ``e`` at
+   every step and unit (coherent: the worst case for a carried state); the sum of the six
+   deviations' magnitudes, times ``safety``, is added to the tolerance
+   (``ErrorModel.activation_sensitivity``: the first-order worst case over the shifts' signs).
+   The declaration covers an implementation's derivatives too (its autograd through its
+   approximation, or ``1 - y^2`` from its ``y``). So the tolerance covers that error and not
+   more: a planted error several times ``e`` still fails (tests/test_activation_error.py).
 
 The tolerance is ``safety * s + floor * u * max(1, |reference|_inf)`` with ``safety = 3`` and
 ``floor = 4``: ``safety`` covers the difference between a random draw and the implementation's own
@@ -97,6 +108,7 @@ from gruverify.reference import numpy_reference as nr
 # ARITHMETICS, CUDNN_FLOAT32, Arithmetic and arithmetic_for live in gruverify.core.arithmetic; they
 # are named here too because adapters, docs and tests have always imported them from here.
 __all__ = [
+    "ACTIVATION_QUANTITIES",
     "ARITHMETICS",
     "CONDITIONING",
     "CUDNN_FLOAT32",
@@ -107,6 +119,7 @@ __all__ = [
     "Inconclusive",
     "Tolerance",
     "Verdict",
+    "activation_error_value",
     "agreement_tolerance",
     "arithmetic_for",
     "arithmetic_of",
@@ -116,6 +129,7 @@ __all__ = [
     "closed_gate_slack",
     "compare",
     "complex_step_tolerance",
+    "declared_activation_error",
     "default_model",
     "full_jacobian_tolerance",
     "jacobian_product_slack",
@@ -135,12 +149,35 @@ unperturbed run, else the draw's generator (to round at random on the way, or to
 
 def arithmetic_of(impl: Implementation) -> Arithmetic:
     """The arithmetic ``impl`` computes in: its own ``arithmetic`` attribute when it declares one
-    (e.g. cuDNN's float32 GRU), else ``arithmetic_for(dtype, device)`` (TF32 from torch's flags).
+    (e.g. cuDNN's float32 GRU), else ``arithmetic_for(dtype, device)`` (TF32 from torch's flags),
+    with the activation error it declares (``declared_activation_error``) when it declares one.
     Every tolerance for an implementation starts here, so a declared arithmetic is never ignored."""
     declared = getattr(impl, "arithmetic", None)
-    if isinstance(declared, Arithmetic):
-        return declared
-    return arithmetic_for(impl.dtype, impl.device)
+    arithmetic = (
+        declared if isinstance(declared, Arithmetic) else arithmetic_for(impl.dtype, impl.device)
+    )
+    error = declared_activation_error(impl)
+    if error and error != arithmetic.activation_error:
+        arithmetic = dataclasses.replace(arithmetic, activation_error=error)
+    return arithmetic
+
+
+def declared_activation_error(impl: object) -> float:
+    """The activation error ``impl`` declares: its ``activation_error`` attribute (e.g. set from a
+    class's ``gruverify_activation_error``), checked by ``activation_error_value``; 0.0 when none."""
+    return activation_error_value(getattr(impl, "activation_error", None))
+
+
+def activation_error_value(value: object) -> float:
+    """A declared activation error as a float: None is 0.0; a number in [0, 0.1) is itself;
+    ``ValueError`` for anything else (activations off by 10% would be no GRU any more)."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"activation_error must be a number, got {value!r}")
+    if not 0.0 <= value < 0.1:
+        raise ValueError(f"activation_error must be in [0, 0.1), got {value!r}")
+    return float(value)
 
 
 def default_model(impl: Implementation) -> ErrorModel:
@@ -345,7 +382,6 @@ class ErrorModel:
         def step(cell: Any, x: np.ndarray, h: np.ndarray, variant: Any) -> Any:
             # the reference's step (nr.gru_step is gru_gates then gru_update), rounded in between
             c = nr.gru_gates(cell, x, h, variant)
-
             # r, z, 1 - z, n and the new state are all (B, H): one draw for the five, the same
             # numbers as five draws in this order
             xi = rng.uniform(-1.0, 1.0, size=(5, *np.shape(c["r"])))
@@ -359,6 +395,45 @@ class ErrorModel:
             return c["h"], c
 
         return step
+
+    def _shifted_step(self, which: str) -> Any:
+        """The reference's GRU step with one activation quantity (``ACTIVATION_QUANTITIES``)
+        shifted by the declared activation error ``+e`` at every step and unit: a value (``r``,
+        ``z`` with ``1 - z`` opposite, ``n``) or a derivative (``dr_da``, ``dz_da``, ``dn_da``,
+        which ``numpy_reference.gru_step_backward`` takes from the trace)."""
+        e = self.arithmetic.activation_error
+
+        def step(cell: Any, x: np.ndarray, h: np.ndarray, variant: Any) -> Any:
+            c = nr.gru_gates(cell, x, h, variant)
+            c["dr_da"], c["dz_da"] = c["r"] * (1.0 - c["r"]), c["z"] * c["one_minus_z"]
+            c["dn_da"] = 1.0 - c["n"] * c["n"]
+            c[which] = c[which] + e
+            if which == "z":
+                c["one_minus_z"] = c["one_minus_z"] - e
+            c["h_prev"] = h
+            c["h"] = nr.gru_update(c, h)
+            return c["h"], c
+
+        return step
+
+    def activation_sensitivity(
+        self, quantities: Callable[[Any], dict[str, np.ndarray]], ref: dict[str, np.ndarray]
+    ) -> dict[str, float]:
+        """Ingredient 5: how far each quantity of ``ref`` (what ``quantities(nr.gru_step)``
+        gives) may move under the declared activation error ``e``, to first order and whatever
+        the signs: ``max_i sum_k |q_k - ref|_i`` over the six quantities ``k`` of
+        ``ACTIVATION_QUANTITIES``, ``q_k = quantities(step with k shifted by +e)``. Each
+        shift is coherent (the same at every step and unit: the worst case for a carried state,
+        whose errors then add up over T instead of averaging out), and the sum over ``k`` covers
+        every combination of signs. Zeros when no activation error is declared."""
+        if not self.arithmetic.activation_error:
+            return {k: 0.0 for k in ref}
+        total = {k: np.zeros(np.shape(v)) for k, v in ref.items()}
+        for which in ACTIVATION_QUANTITIES:
+            got = quantities(self._shifted_step(which))
+            for k in ref:
+                total[k] = total[k] + np.abs(np.asarray(got[k]) - ref[k])
+        return {k: float(np.max(v, initial=0.0)) for k, v in total.items()}
 
     def _floor(self, ref: np.ndarray) -> float:
         scale = float(np.max(np.abs(ref))) if np.size(ref) else 0.0
@@ -381,6 +456,19 @@ class ErrorModel:
             return Outputs(r.output, r.h_n)
 
         ref, tol = self.forward_of(run, problem)
+        if self.arithmetic.activation_error:
+            prob = self.reference_problem(problem)
+
+            def outputs(step: Any) -> dict[str, np.ndarray]:
+                r = nr.stack_forward(step, prob.params, prob.x, prob.h0, variant,
+                                     prob.batch_first, prob.lengths, traces=False)  # fmt: skip
+                return {"output": r.output, "h_n": r.h_n}
+
+            act = self.activation_sensitivity(outputs, {"output": ref.output, "h_n": ref.h_n})
+            tol = dataclasses.replace(
+                tol, output=tol.output + self.safety * act["output"],
+                h_n=tol.h_n + self.safety * act["h_n"],
+            )  # fmt: skip
         if key is not None:
             _FORWARD_CACHE[key] = (Outputs(ref.output.copy(), ref.h_n.copy()), tol)
             while len(_FORWARD_CACHE) > FORWARD_CACHE_ENTRIES:
@@ -438,8 +526,11 @@ class ErrorModel:
         dout = None if d_output is None else rounded_cotangent(d_output, self.arithmetic)
         dhn = None if d_h_n is None else rounded_cotangent(d_h_n, self.arithmetic)
 
-        def backward(p: Problem, rng: np.random.Generator | None = None) -> nr.StackGradients:
-            step = nr.gru_step if rng is None else self._rounding_step(rng)
+        def backward(
+            p: Problem, rng: np.random.Generator | None = None, step: Any = None
+        ) -> nr.StackGradients:
+            if step is None:
+                step = nr.gru_step if rng is None else self._rounding_step(rng)
             return nr.stack_backward(step, nr.gru_step_backward, p.params, p.x, p.h0, dout, dhn,
                                      variant, p.batch_first, p.lengths)  # fmt: skip
 
@@ -458,7 +549,8 @@ class ErrorModel:
         # same kind, since tiny entries carry absolute, not relative, rounding error
         top = max((float(np.max(np.abs(v))) for v in ref.values() if v.size), default=1.0)
         floor = self.floor * self.arithmetic.unit_roundoff * max(1.0, top)
-        tols = {k: self.safety * sens[k] + floor for k in ref}
+        act = self.activation_sensitivity(lambda step: grads(backward(prob, step=step)), ref)
+        tols = {k: self.safety * (sens[k] + act[k]) + floor for k in ref}
         scale = max(
             (float(np.max(np.abs(a))) for a in [exact.dx, *dict(exact.dparams.named()).values()]
              if a.size),
@@ -466,6 +558,11 @@ class ErrorModel:
         )  # fmt: skip
         out_tol = Tolerance(0.0, 0.0, tols, self.arithmetic, gradient_scale=scale)
         return Gradients(exact.dx, exact.dh0, exact.dparams), out_tol
+
+
+ACTIVATION_QUANTITIES = ("r", "z", "n", "dr_da", "dz_da", "dn_da")
+"""What a declared activation error shifts (``ErrorModel.activation_sensitivity``): the values of
+the gates and the candidate, and their derivatives."""
 
 
 FORWARD_CACHE_ENTRIES = 256

@@ -31,14 +31,24 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class Arithmetic:
-    """The arithmetic an implementation computes in: a storage dtype and an effective unit roundoff."""
+    """The arithmetic an implementation computes in: a storage dtype and an effective unit roundoff.
+
+    ``activation_error``: how far each sigmoid and tanh value may be from the exact one, as a
+    declared assumption (0: correctly rounded activations). Relative to the activations' unit
+    range, so an absolute bound: approximate activations (fast tanh/exp paths, rational
+    approximations, lookup tables) declare it and the error model folds it in
+    (``gruverify.error_model``)."""
 
     name: str
     storage: str
     unit_roundoff: float
+    activation_error: float = 0.0
 
     def __str__(self) -> str:
-        return f"{self.name} (u = {self.unit_roundoff:.3g})"
+        text = f"{self.name} (u = {self.unit_roundoff:.3g})"
+        if self.activation_error:
+            text += f", activations within {self.activation_error:.3g} (declared)"
+        return text
 
 
 ARITHMETICS: dict[str, Arithmetic] = {

@@ -111,7 +111,7 @@ def _outside_box(got: np.ndarray, problem: Problem, arithmetic: Arithmetic) -> s
     h0 = 0.0 if problem.h0 is None else float(np.max(np.abs(problem.h0)))
     box = max(1.0, h0)
     top = float(np.max(g))
-    if top <= box * (1.0 + box_slack(arithmetic.unit_roundoff)):
+    if top <= box * (1.0 + box_slack(arithmetic.unit_roundoff, arithmetic.activation_error)):
         return ""
     return (
         f"; |h| = {top:.10g} leaves the box |h| <= max(|h0|, 1) = {box:.10g} (by "

@@ -170,13 +170,15 @@ def gru_step_backward(
     cell: GRUCellParams[np.ndarray], x: np.ndarray, c: Trace, dh_new: np.ndarray, variant: Variant
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Backward of ``gru_step`` from its trace ``c`` and the cotangent ``dh_new`` of the new state:
-    ``(dx, dh, parameter gradients by name)``."""
+    ``(dx, dh, parameter gradients by name)``. The activations' derivatives are ``r (1 - r)``,
+    ``z (1 - z)``, ``1 - n^2`` from the trace's values, or the trace's own ``dr_da``, ``dz_da``,
+    ``dn_da`` where it has them (the error model's perturbed runs do)."""
     h, r, z, omz, n, g = c["h_prev"], c["r"], c["z"], c["one_minus_z"], c["n"], c["g"]
     dn = dh_new * omz
     dz = dh_new * (h - n)
     dh = dh_new * z
-    da_n = dn * (1.0 - n * n)
-    da_z = dz * z * omz
+    da_n = dn * (c["dn_da"] if "dn_da" in c else 1.0 - n * n)
+    da_z = dz * (c["dz_da"] if "dz_da" in c else z * omz)
     grads: dict[str, np.ndarray] = {}
     if variant == "reset_after":
         dr = da_n * g
@@ -190,7 +192,7 @@ def gru_step_backward(
         grads["b_hn"] = da_n.sum(0)
         dr = d_rh * h
         dh = dh + d_rh * r
-    da_r = dr * r * (1.0 - r)
+    da_r = dr * (c["dr_da"] if "dr_da" in c else r * (1.0 - r))
     grads["W_ir"] = da_r.T @ x
     grads["W_iz"] = da_z.T @ x
     grads["W_in"] = da_n.T @ x

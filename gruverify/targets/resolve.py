@@ -7,7 +7,8 @@ itself (a class or factory object): the object is resolved exactly like its ``mo
 (``target_spec`` gives that spec, which is also the target's name). The attribute is a class or
 factory with ``torch.nn.GRU``'s constructor (``torch.nn.GRUCell``'s with ``cell=True``), or a
 callable that returns an ``Implementation`` itself (the adapter API, docs/adapters.md); it may carry
-``gruverify_missing = {feature: reason}`` and ``gruverify_variant = "reset_before"``.
+``gruverify_missing = {feature: reason}``, ``gruverify_variant = "reset_before"`` and
+``gruverify_activation_error = e`` (its activations' declared error, ``gruverify.error_model``).
 
 ``build_target`` is ``resolve_target`` as the checker calls it: under a per-call timeout, leaving
 torch's state and the random generators as they were, every failure a ``TargetError``.
@@ -22,6 +23,7 @@ from typing import Any
 
 from gruverify.core.params import Variant
 from gruverify.core.problem import Implementation
+from gruverify.error_model import activation_error_value
 from gruverify.guard import CallTimeout, call, preserved
 from gruverify.targets.errors import TargetError
 from gruverify.targets.registry import TARGETS
@@ -97,19 +99,38 @@ def _from_attr(obj: Any, spec: str, device: str, dtype: str | None, cell: bool) 
     variant: Variant = getattr(obj, "gruverify_variant", "reset_after")
     if variant not in ("reset_after", "reset_before"):
         raise TargetError(f"{spec}: gruverify_variant must be 'reset_after' or 'reset_before'")
+    error = _activation_error(obj, spec)
+    impl: Implementation
     if _returns_implementation(obj):
         impl = obj(device=device, dtype=dtype or "float32")
         if not isinstance(impl, Implementation):
             raise TargetError(f"{spec} did not return a gruverify.interface.Implementation")
-        return impl
-    if cell:
-        return TorchCellTarget(
+        if error is None:
+            return impl
+    elif cell:
+        impl = TorchCellTarget(
             obj, name=spec, device=device, dtype=dtype or "float32", missing=missing,
             variant=variant,
         )  # fmt: skip
-    return TorchModuleTarget(
-        obj, name=spec, device=device, dtype=dtype or "float32", missing=missing, variant=variant
-    )
+    else:
+        impl = TorchModuleTarget(
+            obj, name=spec, device=device, dtype=dtype or "float32", missing=missing,
+            variant=variant,
+        )  # fmt: skip
+    if error is not None:
+        impl.activation_error = error  # type: ignore[attr-defined]
+    return impl
+
+
+def _activation_error(obj: Any, spec: str) -> float | None:
+    """The class's ``gruverify_activation_error`` (the declared error of its activations,
+    ``gruverify.error_model.declared_activation_error``), or None when it declares none."""
+    if getattr(obj, "gruverify_activation_error", None) is None:
+        return None
+    try:
+        return activation_error_value(obj.gruverify_activation_error)
+    except ValueError as e:
+        raise TargetError(f"{spec}: gruverify_{e}") from None
 
 
 def resolve_target(
