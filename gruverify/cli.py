@@ -2,13 +2,16 @@
 
     gruverify check [TARGET] [--device cpu|cuda] [--dtype float64|float32|float16|bfloat16]
                     [--profile quick|ci|thorough] [--seed N] [--json PATH] [--cell] [--check NAME]
-                    [--timeout SECONDS] [--artifacts DIR]
+                    [--timeout SECONDS] [--artifacts DIR] [--strict] [--xfail CHECK=REASON]
+                    [--ignore CHECK[=REASON]] [--config FILE] [--activation-error EPS]
     gruverify reproduce FILE [--timeout SECONDS]
     gruverify targets
     gruverify vanishing ...            (when gruverify.analysis.vanishing_cli is installed)
 
-Exit status: 0 the target conforms, 1 a check failed (or crashed), 2 a usage or import error
-(one line on stderr, no traceback). ``check`` with no TARGET checks torch.nn.GRU on every device
+Exit status: 0 the target conforms (warnings, acknowledged findings and skips do not fail it), 1 a
+check failed (or crashed; with --strict also a warning or an xpass), 2 a usage or import error
+(one line on stderr, no traceback), a bad settings file included. Settings come from
+``[tool.gruverify]`` in ./pyproject.toml or ``--config FILE``; the command line wins. ``check`` with no TARGET checks torch.nn.GRU on every device
 of this machine (the CPU, plus CUDA when available). A failing check saves its case to a
 counterexample file (under --artifacts, default: the --json report's directory, else
 ./.gruverify/) that ``gruverify reproduce FILE`` replays (exit 0 it holds now, 1 it fails again).
@@ -22,7 +25,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from gruverify.core.dtypes import DTYPES
 
@@ -101,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where failing cases are saved (default: the --json report's directory, else "
         "./.gruverify)",
     )  # fmt: skip
+    _add_verdict_options(check)
     rep = sub.add_parser(
         "reproduce", help="replay a saved counterexample file",
         description="Rerun the check saved in FILE (written by 'gruverify check' when a check "
@@ -113,7 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"limit per call into the target (default {DEFAULT_TIMEOUT:g})",
     )  # fmt: skip
     sub.add_parser("targets", help="list the built-in targets")
-    _add_matrix_parser(sub)
     try:
         from gruverify.analysis.vanishing_cli import add_vanishing_parser
     except ImportError:  # pragma: no cover - optional subcommand
@@ -123,12 +126,76 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _activation_error(text: str) -> float:
+    """A declared activation error in [0, 0.1) (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < 0.1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 0.1), got {text!r}")
+    return value
+
+
+def _add_verdict_options(check: argparse.ArgumentParser) -> None:
+    """``check``'s options for the verdict: strictness, acknowledged findings, declared
+    arithmetic, the settings file."""
+    check.add_argument(
+        "--strict", action="store_true", default=None,
+        help="warnings (and xpasses of acknowledged findings) fail the verdict: exit 1",
+    )  # fmt: skip
+    check.add_argument(
+        "--xfail", action="append", default=[], metavar="CHECK=REASON",
+        help="acknowledge a known finding: CHECK still runs; failing is xfail, passing xpass "
+        "(repeatable)",
+    )  # fmt: skip
+    check.add_argument(
+        "--ignore", action="append", default=[], metavar="CHECK[=REASON]",
+        help="do not run CHECK; it is listed as ignored (repeatable)",
+    )  # fmt: skip
+    check.add_argument(
+        "--config", metavar="FILE",
+        help="read [tool.gruverify] from FILE (default: ./pyproject.toml when it has one)",
+    )  # fmt: skip
+    check.add_argument(
+        "--activation-error", type=_activation_error, default=None, metavar="EPS",
+        help="the target's sigmoid and tanh values may be off by EPS (declared approximate "
+        "activations; folded into the tolerances and printed)",
+    )  # fmt: skip
+
+
+def _verdict_settings(args: argparse.Namespace, target: str) -> dict[str, object]:
+    """``run_checks`` keywords from the settings file and the command line (which wins);
+    ``ConfigError`` for either's mistakes."""
+    from gruverify.conformance.config import load_config, parse_acknowledgement
+
+    settings = load_config(args.config)
+    xfail, ignore = settings.acknowledged(target)
+    for text in args.xfail:
+        check, reason = parse_acknowledgement(text, "--xfail", need_reason=True)
+        xfail[check] = reason
+    for text in args.ignore:
+        check, reason = parse_acknowledgement(text, "--ignore", need_reason=False)
+        ignore[check] = reason
+    if args.profile is None:
+        args.profile = settings.profile
+    if args.seed is None:
+        args.seed = settings.seed
+    return {
+        "strict": bool(args.strict if args.strict is not None else settings.strict),
+        "xfail": xfail, "ignore": ignore,
+        "activation_error": args.activation_error if args.activation_error is not None
+        else settings.activation_error,
+    }  # fmt: skip
+
+
 def _err(message: str) -> int:
     print(f"gruverify: error: {message}", file=sys.stderr)
     return 2
 
 
 def _check(args: argparse.Namespace) -> int:
+    from gruverify.conformance.config import ConfigError
     from gruverify.conformance.report import CheckResult
     from gruverify.conformance.runner import run_checks
     from gruverify.targets import DEFAULT_TARGET, TARGETS, TargetError
@@ -148,9 +215,15 @@ def _check(args: argparse.Namespace) -> int:
     )
     if os.path.exists(artifacts) and not os.path.isdir(artifacts):
         return _err(f"--artifacts {artifacts}: exists and is not a directory")
+    try:
+        verdict_settings = _verdict_settings(args, target)
+    except ConfigError as e:
+        return _err(str(e).splitlines()[0])
 
     def progress(result: CheckResult) -> None:
         print(result.line(), flush=True)
+        for note in result.notes():
+            print(note)
         ce = result.counterexample or {}
         if ce.get("file"):
             print(f"{'':13} counterexample saved: {ce['file']} (gruverify reproduce {ce['file']})")
@@ -161,21 +234,18 @@ def _check(args: argparse.Namespace) -> int:
         report = run_checks(
             target, device=args.device, dtype=args.dtype, profile=args.profile, seed=args.seed,
             checks=args.check, cell=args.cell, progress=progress, timeout=args.timeout,
-            artifacts=artifacts,
+            artifacts=artifacts, **verdict_settings,  # type: ignore[arg-type]
         )  # fmt: skip
     except TargetError as e:
         return _err(str(e).splitlines()[0])
-    counts = {
-        s: sum(c.status == s for c in report.checks)
-        for s in ("passed", "failed", "error", "skipped")
-    }
     print(
-        f"{report.target}: {report.verdict.upper()} on {', '.join(report.devices)} in "
+        f"{report.target}: {report.verdict_phrase()} on {', '.join(report.devices)} in "
         f"{report.dtype}, arithmetic {', '.join(f'{d}: {a}' for d, a in report.arithmetic.items())}; "
-        f"{counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors, "
-        f"{counts['skipped']} skipped; profile {report.profile}, seed {report.seed}, "
+        f"{report.count_phrase()}; profile {report.profile}, seed {report.seed}, "
         f"{report.seconds:.1f} s"
     )
+    if report.explain_warnings():
+        print("\n" + report.explain_warnings())
     if report.failures:
         print("\n" + report.explain_first_failure())
         ce = report.failures[0].counterexample or {}
@@ -213,121 +283,6 @@ def _targets() -> int:
     return 0
 
 
-def _target_value(text: str) -> tuple[str, str]:
-    """``NAME=VALUE`` (argparse type for --python-for and --timeout-for)."""
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip() or not value.strip():
-        raise argparse.ArgumentTypeError(f"expected TARGET=VALUE, got {text!r}")
-    return name.strip(), value.strip()
-
-
-def _add_matrix_parser(sub: Any) -> None:
-    from gruverify.conformance.checks import check_names
-    from gruverify.profiles import PROFILES
-
-    matrix = sub.add_parser(
-        "matrix", help="check every built-in target that can run here; a table and a picture",
-        description="Check each built-in target in a process of its own (JOBS at a time) and "
-        "write OUT/matrix.json, OUT/matrix.md and OUT/matrix.png (docs/conformance-matrix.md). "
-        "A target whose framework is not installed for its interpreter is 'unavailable', with "
-        "the reason. Settings may also come from [tool.gruverify.matrix] (targets, python, "
-        "timeout, jobs). Exit 0 when it ran, whatever the verdicts; 1 with --fail-on-regression "
-        "when something got worse; 2 a usage error.",
-    )  # fmt: skip
-    matrix.add_argument("--targets", metavar="NAME,...", help="default: every built-in target")
-    matrix.add_argument("--profile", choices=PROFILES, default="ci", help="default ci")
-    matrix.add_argument("--seed", type=int, default=0, help="the checks' seed (default 0)")
-    matrix.add_argument(
-        "--out", metavar="DIR", default="gruverify-matrix", help="default ./gruverify-matrix"
-    )
-    matrix.add_argument(
-        "--jobs", type=int, default=None, metavar="N", help="targets checked at once (default 1)"
-    )
-    matrix.add_argument(
-        "--python-for", type=_target_value, action="append", default=[], metavar="TARGET=PYTHON",
-        help="check TARGET with this interpreter, e.g. paddle=.venv-paddle/bin/python (repeatable)",
-    )  # fmt: skip
-    matrix.add_argument(
-        "--timeout-for", type=_target_value, action="append", default=[], metavar="TARGET=SECONDS",
-        help="check --timeout for TARGET (default: torch-compile=300, others the checker's)",
-    )  # fmt: skip
-    matrix.add_argument(
-        "--target-limit", type=_seconds, default=1800.0, metavar="SECONDS",
-        help="the most one target's whole check may take (default 1800); then it is an error",
-    )  # fmt: skip
-    matrix.add_argument(
-        "--fail-on-regression",
-        metavar="PREVIOUS.json",
-        help="exit 1 when a verdict or a check's status is worse than there",
-    )
-    matrix.add_argument("--config", metavar="FILE", help="read [tool.gruverify.matrix] from FILE")
-    matrix.add_argument(
-        "--check", action="append", default=[], metavar="NAME", choices=check_names(),
-        help="run only this check on every target (repeatable)",
-    )  # fmt: skip
-
-
-def _matrix_plan(args: argparse.Namespace) -> Any:
-    from gruverify.conformance.matrix import MatrixError, MatrixPlan, load_matrix_table
-    from gruverify.targets import TARGETS
-
-    table = load_matrix_table(args.config)
-    names = args.targets.split(",") if args.targets else table.get("targets", list(TARGETS))
-    names = [n.strip() for n in names if n.strip()]
-    for name in names:
-        if name not in TARGETS:
-            close = difflib.get_close_matches(name, list(TARGETS), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else " (run `gruverify targets`)"
-            raise MatrixError(f"unknown target {name!r}{hint}")
-    python_for = {k: str(v) for k, v in table.get("python", {}).items()}
-    python_for.update(dict(args.python_for))
-    timeout_for = {k: float(v) for k, v in table.get("timeout", {}).items()}
-    try:
-        timeout_for.update({k: float(v) for k, v in args.timeout_for})
-    except ValueError as e:
-        raise MatrixError(f"--timeout-for: {e}") from None
-    jobs = args.jobs if args.jobs is not None else int(table.get("jobs", 1))
-    if jobs < 1:
-        raise MatrixError(f"--jobs must be at least 1, got {jobs}")
-    return MatrixPlan(
-        tuple(dict.fromkeys(names)), args.out, profile=args.profile, seed=args.seed, jobs=jobs,
-        python_for=python_for, timeout_for=timeout_for, target_limit=args.target_limit,
-        checks=tuple(args.check),
-    )  # fmt: skip
-
-
-def _matrix(args: argparse.Namespace) -> int:
-    import json
-
-    from gruverify.conformance.matrix import MatrixError, regressions, run_matrix, write_matrix
-
-    try:
-        plan = _matrix_plan(args)
-        previous = None
-        if args.fail_on_regression:
-            with open(args.fail_on_regression, encoding="utf-8") as f:
-                previous = json.load(f)
-    except (MatrixError, OSError, ValueError) as e:
-        return _err(str(e))
-
-    def progress(row: dict[str, Any]) -> None:
-        reason = f": {row['reason']}" if row["reason"] else ""
-        print(
-            f"{row['verdict'].upper():11} {row['target']} ({row['seconds']:g} s){reason}",
-            flush=True,
-        )
-
-    doc = run_matrix(plan, on_row=progress)
-    for path in write_matrix(doc, plan.out):
-        print(f"wrote {path}")
-    if previous is not None:
-        worse = regressions(previous, doc)
-        for line in worse:
-            print(f"REGRESSION {line}")
-        return 1 if worse else 0
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gruverify`` console script; returns the exit status."""
     if "" not in sys.path and os.getcwd() not in sys.path:
@@ -339,8 +294,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "targets":
             return _targets()
-        if args.command == "matrix":
-            return _matrix(args)
         if args.command == "reproduce":
             return _reproduce(args)
         if args.command == "vanishing":

@@ -17,12 +17,26 @@ reason):
 
 Options: ``--gru-target`` (repeatable), ``--gru-cell`` (targets are GRUCell-shaped),
 ``--gru-device`` (default: cpu, plus cuda when available), ``--gru-dtype``, ``--gru-profile``
-(hypothesis profile, default ci), ``--gru-seed``.
+(hypothesis profile, default ci), ``--gru-seed``, and the verdict's: ``--gru-strict``,
+``--gru-xfail CHECK=REASON``, ``--gru-ignore CHECK``, ``--gru-activation-error EPS``,
+``--gru-config FILE`` (default: ``[tool.gruverify]`` in the rootdir's pyproject.toml, read when
+the first check runs; the options win over it).
+
+Verdicts are the checker's (``gruverify.conformance.report``): a failure or crash fails the test; a
+warning passes it with a ``gruverify.GruverifyWarning`` (``-W error::gruverify.GruverifyWarning``
+or ``filterwarnings = ["error::gruverify.GruverifyWarning"]`` makes warnings fail, the pytest
+way; so does strict); an acknowledged finding (``xfail``) is marked ``xfail`` with its reason, so
+it shows as xfailed while it fails and as XPASS once it passes (a failure under strict); an
+ignored check is skipped with its reason; a built-in target's known finding is added to the
+message (``gruverify.targets.findings``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+import os
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -32,6 +46,8 @@ from gruverify.core.dtypes import DTYPES
 __all__ = ["GruCheckItem", "conformance_tests", "run_one_check"]
 
 _CACHE: dict[tuple[Any, ...], Any] = {}
+_SESSION: dict[str, Any] = {}
+"""The running session's pytest config (``"config"``) and its settings once read (``"settings"``)."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,18 +62,123 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gru-profile", default=None, choices=("quick", "ci", "thorough"),
                     help="hypothesis profile for the checks (default ci)")  # fmt: skip
     group.addoption("--gru-seed", default=None, type=int, help="fix the draw")
+    group.addoption("--gru-strict", action="store_true", default=None,
+                    help="gruverify warnings and xpasses fail")  # fmt: skip
+    group.addoption("--gru-xfail", action="append", default=[], metavar="CHECK=REASON",
+                    help="acknowledge a known finding (repeatable)")  # fmt: skip
+    group.addoption("--gru-ignore", action="append", default=[], metavar="CHECK[=REASON]",
+                    help="skip this check (repeatable)")  # fmt: skip
+    group.addoption("--gru-activation-error", default=None, type=float, metavar="EPS",
+                    help="the targets' declared activation error")  # fmt: skip
+    group.addoption("--gru-config", default=None, metavar="FILE",
+                    help="gruverify settings (default: [tool.gruverify] in pyproject.toml)")  # fmt: skip
     parser.addini("gru_targets", "GRU targets to check (like --gru-target)", type="linelist")
 
 
-def _impl(target: Any, device: str, dtype: str | None, cell: bool) -> Any:
+def pytest_configure(config: pytest.Config) -> None:
+    _SESSION.clear()
+    _SESSION["config"] = config
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """Keep the running test item, which an acknowledged check marks xfail."""
+    _SESSION["item"] = item
+    try:
+        yield
+    finally:
+        _SESSION.pop("item", None)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Verdicts:
+    """How one check's result becomes a test outcome: the session's settings for one target."""
+
+    strict: bool = False
+    xfail: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    ignore: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    activation_error: float | None = None
+    profile: str | None = None
+    seed: int | None = None
+
+
+def _settings() -> Any:
+    """The settings file of this session (``--gru-config``, else the rootdir's or working
+    directory's pyproject.toml), read once; a mistake in it is a usage error."""
+    if "settings" not in _SESSION:
+        from gruverify.conformance.config import ConfigError, load_config
+
+        config = _SESSION.get("config")
+        path = config.getoption("gru_config") if config is not None else None
+        directory = str(config.rootpath) if config is not None else os.getcwd()
+        try:
+            _SESSION["settings"] = load_config(path, directory=directory)
+        except ConfigError as e:
+            raise pytest.UsageError(f"gruverify: {e}") from None
+    return _SESSION["settings"]
+
+
+def _verdicts(spec: str) -> _Verdicts:
+    """The settings file's, overridden by the session's ``--gru-*`` options, for ``spec``."""
+    from gruverify.conformance.config import ConfigError, parse_acknowledgement
+
+    settings = _settings()
+    xfail, ignore = settings.acknowledged(spec)
+    config = _SESSION.get("config")
+    opt = config.getoption if config is not None else (lambda name: None)
+    try:
+        for text in opt("gru_xfail") or ():
+            check, reason = parse_acknowledgement(text, "--gru-xfail", need_reason=True)
+            xfail[check] = reason
+        for text in opt("gru_ignore") or ():
+            check, reason = parse_acknowledgement(text, "--gru-ignore", need_reason=False)
+            ignore[check] = reason
+    except ConfigError as e:
+        raise pytest.UsageError(f"gruverify: {e}") from None
+    strict = opt("gru_strict")
+    error = opt("gru_activation_error")
+    return _Verdicts(
+        bool(settings.strict if strict is None else strict), xfail, ignore,
+        settings.activation_error if error is None else error, settings.profile, settings.seed,
+    )  # fmt: skip
+
+
+def _impl(
+    target: Any, device: str, dtype: str | None, cell: bool, activation_error: float | None = None
+) -> Any:
     """The ``Implementation`` for a target spec or the class itself (cached per session); the
-    class is resolved exactly like its ``module:attr`` (``gruverify.targets.resolve_target``)."""
-    key = (target, device, dtype, cell)
+    class is resolved exactly like its ``module:attr`` (``gruverify.targets.resolve_target``),
+    with ``activation_error`` in place of its own declaration when given."""
+    key = (target, device, dtype, cell, activation_error)
     if key not in _CACHE:
         from gruverify.targets import resolve_target
 
-        _CACHE[key] = resolve_target(target, device=device, dtype=dtype, cell=cell)
+        impl = resolve_target(target, device=device, dtype=dtype, cell=cell)
+        if activation_error is not None:
+            impl.activation_error = activation_error  # type: ignore[attr-defined]
+        _CACHE[key] = impl
     return _CACHE[key]
+
+
+def _explained(check: str, device: str, result: Any, repro: str, finding: Any) -> str:
+    """The test's message: the result, the minimal configuration, the known finding, the
+    command that reproduces it."""
+    lines = [f"{check} {result.status} on {device}:", result.message.rstrip()]
+    ce = result.counterexample or {}
+    if ce.get("case"):
+        lines.append(
+            "minimal configuration: " + ", ".join(f"{k}={v}" for k, v in ce["case"].items())
+        )
+    if finding is not None:
+        lines.append(f"known finding: {finding}")
+    lines.append(f"reproduce: {repro}")
+    return "\n".join(lines)
+
+
+def _acknowledge(node: Any, reason: str, strict: bool) -> None:
+    """Mark the running test ``xfail`` (it fails: xfailed; it passes: XPASS, failing if strict)."""
+    if node is not None:
+        node.add_marker(pytest.mark.xfail(reason=f"gruverify: {reason}", strict=strict))
 
 
 def run_one_check(
@@ -69,34 +190,59 @@ def run_one_check(
     cell: bool = False,
     profile: str | None = None,
     seed: int | None = None,
+    strict: bool | None = None,
+    xfail: str | None = None,
+    ignore: str | None = None,
+    activation_error: float | None = None,
+    node: Any = None,
 ) -> None:
-    """Run one named check; ``pytest.fail`` with the explanation, ``pytest.skip`` with the reason."""
+    """Run one named check as a test: ``pytest.fail`` for a failure (or crash), a
+    ``GruverifyWarning`` for a warning (a failure when strict), ``pytest.skip`` for a skip or an
+    ignored check; an acknowledged one (``xfail``: its reason) marks ``node`` (default: the
+    running test item) xfail. Keywords left None come from the session (``--gru-*`` options,
+    the settings file)."""
     from gruverify.conformance.checks import CHECKS
+    from gruverify.conformance.report import GruverifyWarning
     from gruverify.conformance.runner import reproduce_command, run_check
     from gruverify.targets import TargetError, target_spec
+    from gruverify.targets.findings import finding_for
 
-    try:
-        impl = _impl(target, device, dtype, cell)
-    except TargetError as e:
-        pytest.fail(f"gruverify: {e}", pytrace=False)
+    spec = target_spec(target)
+    session = _verdicts(spec)
+    strict = session.strict if strict is None else strict
+    xfail = session.xfail.get(check) if xfail is None else xfail
+    ignore = session.ignore.get(check) if ignore is None else ignore
+    error = session.activation_error if activation_error is None else activation_error
     by_name = {c.name: c for c in CHECKS}
     if check not in by_name:
         raise ValueError(f"unknown check {check!r}; known: {sorted(by_name)}")
-    profile = profile or "ci"
-    seed = 0 if seed is None else seed
-    repro = reproduce_command(target_spec(target), device, impl.dtype, profile, seed, check, cell)
+    if ignore is not None:
+        pytest.skip(f"gruverify: {check} ignored: {ignore}")
+    try:
+        impl = _impl(target, device, dtype, cell, error)
+    except TargetError as e:
+        pytest.fail(f"gruverify: {e}", pytrace=False)
+    node = node if node is not None else _SESSION.get("item")
+    if xfail is not None:
+        _acknowledge(node, xfail, strict)
+    profile = profile or session.profile or "ci"
+    seed = (0 if session.seed is None else session.seed) if seed is None else seed
+    options = (["--strict"] if strict else []) + (
+        ["--activation-error", repr(float(error))] if error is not None else []
+    )
+    repro = reproduce_command(spec, device, impl.dtype, profile, seed, check, cell, options=options)
     result = run_check(by_name[check], impl, profile=profile, seed=seed, reproduce=repro)
     if result.status == "skipped":
         pytest.skip(result.message)
-    if result.status in ("failed", "error"):
-        lines = [f"{check} {result.status} on {device}:", result.message.rstrip()]
-        ce = result.counterexample or {}
-        if ce.get("case"):
-            lines.append(
-                "minimal configuration: " + ", ".join(f"{k}={v}" for k, v in ce["case"].items())
-            )
-        lines.append(f"reproduce: {repro}")
-        pytest.fail("\n".join(lines), pytrace=False)
+    if result.status == "passed":
+        return
+    text = _explained(check, device, result, repro, finding_for(spec, check))
+    if result.status == "warning" and not strict and xfail is None:
+        warnings.warn(GruverifyWarning(text), stacklevel=2)
+        return
+    if xfail is not None and node is None:
+        pytest.xfail(f"gruverify: {xfail}\n{text}")
+    pytest.fail(text, pytrace=False)
 
 
 def _devices(device: str | None) -> list[str]:
@@ -116,24 +262,38 @@ def conformance_tests(
     checks: Sequence[str] | None = None,
     profile: str | None = None,
     seed: int | None = None,
+    strict: bool | None = None,
+    xfail: Mapping[str, str] | None = None,
+    ignore: Mapping[str, str] | Sequence[str] | None = None,
+    activation_error: float | None = None,
 ) -> Callable[..., None]:
     """A test function parametrized over gruverify's checks for ``target``.
 
     ``target``: a built-in name, ``"package.module:attr"`` or the module class itself (checked
     exactly as its ``"module:qualname"``, which the reproduce commands name).
-    ``device`` None means every available device. Assign the result to a ``test_*`` name.
+    ``device`` None means every available device. ``strict``, ``xfail`` (check -> reason),
+    ``ignore`` (check -> reason, or names) and ``activation_error`` add to, or override, the
+    session's settings (module docstring). Assign the result to a ``test_*`` name.
     """
     from gruverify.conformance.checks import CHECKS
+    from gruverify.conformance.config import check_name
 
     names = list(checks) if checks else [c.name for c in CHECKS]
     params = [(d, n) for d in _devices(device) for n in names]
+    xfails = dict(xfail or {})
+    ignored = (
+        dict(ignore) if isinstance(ignore, Mapping) else dict.fromkeys(ignore or (), "ignored")
+    )
+    for name in (*names, *xfails, *ignored):
+        check_name(name, "conformance_tests")
 
     @pytest.mark.parametrize(
         ("gru_device", "gru_check"), params, ids=[f"{d}-{n}" for d, n in params]
     )
     def test_gru_conformance(gru_device: str, gru_check: str) -> None:
         run_one_check(target, gru_check, device=gru_device, dtype=dtype, cell=cell,
-                      profile=profile, seed=seed)  # fmt: skip
+                      profile=profile, seed=seed, strict=strict, xfail=xfails.get(gru_check),
+                      ignore=ignored.get(gru_check), activation_error=activation_error)  # fmt: skip
 
     return test_gru_conformance
 
@@ -148,7 +308,8 @@ class GruCheckItem(pytest.Item):
     def runtest(self) -> None:
         opt = self.config.getoption
         run_one_check(self.target, self.check, device=self.device, dtype=opt("gru_dtype"),
-                      cell=opt("gru_cell"), profile=opt("gru_profile"), seed=opt("gru_seed"))  # fmt: skip
+                      cell=opt("gru_cell"), profile=opt("gru_profile"), seed=opt("gru_seed"),
+                      node=self)  # fmt: skip
 
     def reportinfo(self) -> tuple[str, int | None, str]:
         return "gruverify", None, self.name

@@ -10,8 +10,9 @@
   per seed is tests/test_kill_rate.py): the saturated input reaches a gate pre-activation of 100,
   wrong initial states include every broadcastable shape, and the guard's output contract no
   longer turns an accepted wrong h0 into a rejection;
-- a state outside the box ``|h| <= max(|h0|, 1)`` (onnxruntime's tanh returns 1 + 8 u) fails box
-  invariance (slack 4 u) with a message naming tanh > 1, and forward failures say so too.
+- a state outside the box ``|h| <= max(|h0|, 1)`` (onnxruntime's tanh returns 1 + 8 u) breaks box
+  invariance (slack 4 u) with a message naming tanh > 1 (a warning: within 16 u), and forward
+  failures say so too.
 """
 
 from __future__ import annotations
@@ -335,8 +336,9 @@ def test_a_tanh_above_one_fails_box_invariance_with_a_clear_message() -> None:
     law_box_invariance(_target("torch-gru"), problem)  # torch's tanh(100) is exactly 1
     report = run_checks("test_checker_integration:OvershootingTanh", device="cpu",
                         checks=["box invariance"])  # fmt: skip
-    assert report.checks[0].status == "failed", report.render()
-    assert "tanh > 1" in report.checks[0].message
+    # 8 u is within a few units of the arithmetic: a warning (docs/checker.md), not a failure
+    assert report.checks[0].status == "warning", report.render()
+    assert report.verdict == "pass" and "tanh > 1" in report.checks[0].message
 
 
 def test_onnxruntime_tanh_overshoot_is_reported_as_leaving_the_box() -> None:

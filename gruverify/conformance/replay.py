@@ -25,7 +25,12 @@ from gruverify.conformance.counterexample import (
     write_counterexample,
 )
 from gruverify.core.problem import Implementation, Problem
-from gruverify.error_model import ErrorModel, arithmetic_of
+from gruverify.error_model import (
+    ErrorModel,
+    activation_error_value,
+    arithmetic_of,
+    declared_activation_error,
+)
 from gruverify.guard import DEFAULT_TIMEOUT, Guarded, preserved
 from gruverify.laws.base import Inconclusive
 from gruverify.laws.equivalence import cotangents
@@ -57,6 +62,7 @@ def save_counterexample(
         "seed": seed, "hypothesis_blob": counterexample.get("hypothesis_blob"),
         "law": counterexample.get("law", ""), "numbers": counterexample.get("numbers", {}),
         "case": case.as_dict(), "rerun_check": counterexample.get("reproduce", ""),
+        "activation_error": declared_activation_error(impl),
     }  # fmt: skip
     tangents = None if check.loss is None else cotangents(problem, check.loss)
     return write_counterexample(directory, metadata, problem, tangents)
@@ -73,11 +79,15 @@ def _judge(
     check: Check, impl: Implementation, problem: Problem, timeout: float, head: str
 ) -> tuple[int, str] | None:
     """Run ``check``'s law once, guarded: None when it holds, else the exit status and report."""
+    arithmetic = arithmetic_of(impl)
     try:
-        check.law(Guarded(impl, timeout=timeout), problem, ErrorModel(arithmetic_of(impl)))
+        check.law(Guarded(impl, timeout=timeout), problem, ErrorModel(arithmetic))
     except Inconclusive as e:
         return 0, f"INCONCLUSIVE  {head}\n{e}"
     except AssertionError as e:
+        lax = check.warning(e, arithmetic)
+        if lax is not None:  # as the checker reports it: a warning, exit status 0
+            return 0, f"WARN  {head}\n{e}\n  warning, not a failure: {lax}"
         return 1, f"FAIL  {head}\n{e}"
     except Exception as e:
         return 1, f"ERROR  {head}\n{type(e).__name__}: {e}"
@@ -96,6 +106,8 @@ def replay(path: str, *, timeout: float | None = None) -> tuple[int, str]:
     head = f"{name} on {target} ({device}, {dtype}), case: {problem.describe()}"
     with preserved():
         impl = build_target(target, device, dtype, cell, timeout)
+        if data.get("activation_error"):  # declared for the run that saved the case
+            impl.activation_error = activation_error_value(data["activation_error"])  # type: ignore[attr-defined]
         check = _check_named(name, path)
         if check.against is not None:
             other = build_target(target, check.against.device, dtype, cell, timeout)

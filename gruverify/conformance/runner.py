@@ -7,6 +7,31 @@ the reason), runs every check of ``CHECKS`` on each device (and the cross-device
 ``CROSS_DEVICE_CHECKS``: the CPU-vs-CUDA agreement, when both devices run), and returns a
 ``Report``.
 
+The keywords of run_checks:
+
+``device`` None means every available device (one the target refuses is skipped, with the
+reason, as long as another runs); ``dtype`` None the target's default;
+``profile`` ``quick`` | ``ci`` (default) | ``thorough``; ``seed`` None means 0 under ``ci`` and
+a fresh random seed otherwise; ``checks`` restricts to the named checks. ``progress`` is called
+with each result as it completes. ``timeout``: seconds per call into the target (None: no
+limit); ``artifacts``: a directory for counterexample files (None: none written).
+``strict``, ``xfail``, ``ignore``, ``activation_error``: the verdict's settings ("Verdicts"
+below). ``isolate``: run the target in a worker process (None: only when ``python`` names the
+worker's interpreter), its memory limited to ``memory_limit`` bytes
+(``gruverify.conformance.building``); a float ``timeout`` is the ceiling of the adaptive
+per-call limit (``gruverify.guard.CallLimits``). ``on_result`` is called with the report
+so far after each result (the CLI writes it as it goes).
+
+Verdicts: ``strict`` makes warnings and xpasses fail the verdict; ``xfail`` (check -> reason)
+acknowledges known findings: those checks run and are reported as xfail (still failing or
+warning) or xpass (passing); ``ignore`` (check -> reason, or names) lists checks not to run,
+reported as ignored; ``activation_error`` is the targets' activation error for this run, in place
+of what they declare (``gruverify.error_model.declared_activation_error``). A built-in target's
+known finding (``gruverify.targets.findings``) is attached to the result it explains, which keeps
+its status. A check's warning policy (``Check.warns``) is applied while its cases run: a
+violation it calls a warning is kept aside and the search goes on for a failure; only when none
+turns up is the warning shrunk (a second search) and reported.
+
 Each check is one ``@given`` run under the chosen profile's settings with an explicit seed (the
 ``ci`` profile uses seed 0 unless told otherwise, so it is derandomized; ``quick`` and ``thorough``
 draw a fresh seed and report it), no example database, and no deadline. A failing case is shrunk
@@ -34,13 +59,14 @@ from gruverify.conformance.building import (
     closes_workers,
 )
 from gruverify.conformance.cases import CheckCase, check_cases
-from gruverify.conformance.checks import ALL_CHECKS, Check, Law, check_names
+from gruverify.conformance.checks import ALL_CHECKS, Check, Law
+from gruverify.conformance.config import ConfigError, check_name
 from gruverify.conformance.counterexample import reproduction_blob
 from gruverify.conformance.explain import explain_failure
 from gruverify.conformance.replay import save_counterexample
-from gruverify.conformance.report import CheckResult, Report
+from gruverify.conformance.report import CheckResult, Report, acknowledge
 from gruverify.core.problem import Implementation
-from gruverify.error_model import ErrorModel, arithmetic_of
+from gruverify.error_model import ErrorModel, activation_error_value, arithmetic_of
 from gruverify.guard import (
     DEFAULT_TIMEOUT,
     CallFailed,
@@ -52,6 +78,7 @@ from gruverify.guard import (
 from gruverify.laws.base import Inconclusive, LawViolation
 from gruverify.profiles import DEFAULT_PROFILE, PROFILES, register_profiles
 from gruverify.targets import TargetError
+from gruverify.targets.findings import finding_for
 
 __all__ = [
     "BUILD_FAILED",
@@ -127,9 +154,14 @@ def run_check(
             start,
         )  # fmt: skip
         search = _Search(
-            law or check.law, run.guarded, run.model, SHRINK_SECONDS.get(profile, 10.0)
-        )
+            law or check.law, run.guarded, run.model, SHRINK_SECONDS.get(profile, 10.0),
+            lenient=check,
+        )  # fmt: skip
         failure = _search(check, impl, search, profile, seed)
+        if failure is None and search.warned is not None:  # no failure: shrink the warning
+            again = dataclasses.replace(search, lenient=None, failures={}, first_failure=None)
+            shrunk = _search(check, impl, again, profile, seed)
+            failure = shrunk if hasattr(shrunk, "gruverify_case") else search.warned
         return run.passed(search) if failure is None else run.failed(search, failure)
 
 
@@ -147,6 +179,11 @@ class _Search:
     inconclusive: int = 0
     failures: dict[CheckCase, BaseException] = dataclasses.field(default_factory=dict)
     first_failure: float | None = None
+    lenient: Check | None = None
+    """While set, a violation its warning policy calls a warning is kept (``warned``, the first)
+    instead of raised, so the search goes on for a failure; the runner then shrinks the warning
+    in a second search without ``lenient``."""
+    warned: Exception | None = None
 
     def __call__(self, case: CheckCase) -> None:
         if case in self.failures:
@@ -160,6 +197,10 @@ class _Search:
             self.inconclusive += 1
         except Exception as e:  # a violation or a crash of the target, both kept with the case
             e.gruverify_case = case  # type: ignore[attr-defined]
+            if self.lenient and self.lenient.warning(e, self.model.arithmetic) is not None:
+                if self.warned is None:
+                    self.warned = e
+                return
             self.failures[case] = e
             if self.first_failure is None:
                 self.first_failure = time.monotonic()
@@ -250,12 +291,16 @@ class _CheckRun:
         return self.result("passed", f"{search.cases} cases", search)
 
     def failed(self, search: _Search, e: Exception) -> CheckResult:
-        """Failed (a law violated) or error (a crash), with the counterexample and its file."""
+        """Failed (a law violated), warning (a violation the check's policy calls lax) or error
+        (a crash), with the counterexample and its file."""
         case: CheckCase | None = getattr(e, "gruverify_case", None)
         if case is None:  # hypothesis itself failed (flaky target, health check): an error
             return self.result("error", f"{type(e).__name__}: {e}", search)
         status = "failed" if isinstance(e, LawViolation) else "error"
         message = str(e) if status == "failed" else f"{type(e).__name__}: {e}"
+        lax = self.check.warning(e, self.model.arithmetic)
+        if lax is not None:
+            status, message = "warning", f"{message.rstrip()}\n  warning, not a failure: {lax}"
         ce: dict[str, Any] = {"case": case.as_dict(), "problem": case.problem().describe()}
         if isinstance(e, LawViolation):
             ce.update(law=e.law, formula=e.formula, numbers=e.numbers)
@@ -301,27 +346,112 @@ def _resolve_devices(device: str | Sequence[str] | None) -> list[str]:
 
 
 def reproduce_command(
-    target: str, device: str | None, dtype: str, profile: str, seed: int, check: str, cell: bool
+    target: str,
+    device: str | None,
+    dtype: str,
+    profile: str,
+    seed: int,
+    check: str,
+    cell: bool,
+    *,
+    options: Sequence[str] = (),
 ) -> str:
-    """The CLI command that reruns one check with the same draw."""
+    """The CLI command that reruns one check with the same draw (``options``: more of the run's
+    options that change its verdict, e.g. ``--strict``)."""
     parts = ["gruverify", "check", target]
     if cell:
         parts.append("--cell")
     if device is not None:
         parts += ["--device", device]
-    parts += ["--dtype", dtype, "--profile", profile, "--seed", str(seed)]
+    parts += ["--dtype", dtype, "--profile", profile, "--seed", str(seed), *options]
     parts += ["--check", check]
     return shlex.join(parts)
+
+
+def _verdict_options(strict: bool, activation_error: float | None) -> list[str]:
+    """The options of a run that a reproduce command repeats: ``--strict``,
+    ``--activation-error``."""
+    options = ["--strict"] if strict else []
+    if activation_error is not None:
+        options += ["--activation-error", repr(float(activation_error))]
+    return options
+
+
+def _known(name: str, where: str) -> str:
+    """``name`` if a check has it, else ``TargetError`` (a usage error) with the closest name."""
+    try:
+        return check_name(name, where)
+    except ConfigError as e:
+        raise TargetError(str(e)) from None
 
 
 def _selected(checks: Sequence[str] | None) -> list[Check]:
     """The checks to run (every one when ``checks`` is empty); ``TargetError`` for an unknown
     name."""
-    known = check_names()
     for name in checks or ():
-        if name not in known:
-            raise TargetError(f"unknown check {name!r}; known: {', '.join(known)}")
+        _known(name, "--check")
     return [c for c in ALL_CHECKS if not checks or c.name in checks]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Acknowledged:
+    """A run's acknowledged findings (``xfail``, ``ignore``: check -> reason) and the built-in
+    targets' known findings, applied to each result as it comes."""
+
+    spec: str
+    xfail: Mapping[str, str]
+    ignore: Mapping[str, str]
+
+    @staticmethod
+    def of(
+        spec: str, xfail: Mapping[str, str] | None, ignore: Mapping[str, str] | Sequence[str] | None
+    ) -> _Acknowledged:
+        if ignore is not None and not isinstance(ignore, Mapping):
+            ignore = {name: "ignored" for name in ignore}
+        for name in (*(xfail or {}), *(ignore or {})):
+            _known(name, "--xfail" if name in (xfail or {}) else "--ignore")
+        return _Acknowledged(spec, dict(xfail or {}), dict(ignore or {}))
+
+    def ignored(self, check: Check, device: str) -> CheckResult | None:
+        """The ``ignored`` result that stands for ``check`` on ``device``, or None: run it."""
+        if check.name not in self.ignore:
+            return None
+        return CheckResult(check.name, device, "ignored", "not run", check.description,
+                           reason=self.ignore[check.name])  # fmt: skip
+
+    def apply(self, result: CheckResult) -> CheckResult:
+        """``result`` with the known finding that explains it and, when acknowledged, as xfail
+        or xpass."""
+        if result.status in ("failed", "warning", "error"):
+            finding = finding_for(self.spec, result.name)
+            if finding is not None:
+                result = dataclasses.replace(result, finding=str(finding))
+        if result.name in self.xfail:
+            result = acknowledge(result, self.xfail[result.name])
+        return result
+
+
+def _declare_activation_error(
+    impls: Mapping[str, Implementation], error: float | None, strict: bool
+) -> list[str]:
+    """Give every target the activation error declared for this run (``activation_error``),
+    in place of its own declaration; the reproduce commands' options for the verdict
+    (``_verdict_options``). ``TargetError`` for a bad value or a target that cannot take it."""
+    if error is None:
+        return _verdict_options(strict, error)
+    try:
+        value = activation_error_value(error)
+    except ValueError as e:
+        raise TargetError(f"--activation-error: {e}") from None
+    for impl in impls.values():
+        try:
+            impl.activation_error = value  # type: ignore[attr-defined]
+        except (AttributeError, TypeError) as e:
+            raise TargetError(
+                f"{impl.name}: cannot declare its activation error ({e}); give the "
+                "Implementation an activation_error attribute"
+            ) from None
+    return _verdict_options(strict, value)
 
 
 def _seed(profile: str, seed: int | None) -> int:
@@ -359,46 +489,40 @@ def run_checks(
     python: str | None = None,
     memory_limit: int | None = None,
     on_result: Callable[[Report], None] | None = None,
+    strict: bool = False,
+    xfail: Mapping[str, str] | None = None,
+    ignore: Mapping[str, str] | Sequence[str] | None = None,
+    activation_error: float | None = None,
 ) -> Report:
-    """Check ``target`` (a registered name, ``module:attr``, or an ``Implementation``).
-
-    ``device`` None means every available device (one the target refuses is skipped, with the
-    reason, as long as another runs); ``dtype`` None the target's default;
-    ``profile`` ``quick`` | ``ci`` (default) | ``thorough``; ``seed`` None means 0 under ``ci`` and
-    a fresh random seed otherwise; ``checks`` restricts to the named checks. ``progress`` is called
-    with each result as it completes. ``timeout``: seconds per call into the target (None: no
-    limit); ``artifacts``: a directory for counterexample files (None: none written). Raises
-    ``TargetError`` for an unknown or broken target, an unknown check or an unavailable device.
-    ``isolate``: run the target in a worker process (None: only when ``python`` names the
-    worker's interpreter), its memory limited to ``memory_limit`` bytes
-    (``gruverify.conformance.building``); a float ``timeout`` is the ceiling of the adaptive
-    per-call limit (``gruverify.guard.CallLimits``). ``on_result`` is called with the report
-    so far after each result (the CLI writes it as it goes).
-    """
+    """Check ``target`` (a registered name, ``module:attr``, or an ``Implementation``); the
+    keywords: the module docstring. ``TargetError`` for an unknown or broken target, an unknown
+    check (with the closest name) or an unavailable device."""
     register_profiles()
     start = time.monotonic()
     profile = profile or DEFAULT_PROFILE
     seed = _seed(profile, seed)
     selected = _selected(checks)
+    spec = target if isinstance(target, str) else target.name
+    acks = _Acknowledged.of(spec, xfail, ignore)
     limits = timeout if isinstance(timeout, CallLimits) else CallLimits(ceiling=timeout)
     if isinstance(target, str):
         impls, refused = build_each(
             target, _resolve_devices(device), dtype, cell, limits=limits,
             isolation=Isolation(isolate, python, memory_limit), skip_refused=device is None,
         )  # fmt: skip
-        spec = target
     else:
         Isolation(isolate, python, memory_limit).applies(target)  # TargetError if it must
-        impls, refused, spec = {target.device: target}, {}, target.name
+        impls, refused = {target.device: target}, {}
+    options = _declare_activation_error(impls, activation_error, strict)
     allow_compilation(limits, impls.values())
     dtype_used = next((i.dtype for i in impls.values()), dtype or "float32")
     arithmetic = {d: str(arithmetic_of(i)) for d, i in impls.items()}
-    report = Report(spec, list(impls), dtype_used, arithmetic, profile, seed)
+    report = Report(spec, list(impls), dtype_used, arithmetic, profile, seed, strict=strict)
 
     def add(result: CheckResult) -> None:
-        report.checks.append(result)
+        report.checks.append(acks.apply(result))
         if progress is not None:
-            progress(result)
+            progress(report.checks[-1])
         if on_result is not None:
             report.seconds = time.monotonic() - start
             on_result(report)
@@ -408,17 +532,21 @@ def run_checks(
     for d, impl in impls.items():
         model = ErrorModel(arithmetic_of(impl))
         for check in (c for c in selected if c.against is None):
-            repro = reproduce_command(spec, d, impl.dtype, profile, seed, check.name, cell)
-            add(run_check(check, impl, model=model, profile=profile, seed=seed, reproduce=repro,
-                          timeout=limits, artifacts=artifacts,
-                          spec={"target": spec, "cell": cell}))  # fmt: skip
+            repro = reproduce_command(spec, d, impl.dtype, profile, seed, check.name, cell,
+                                      options=options)  # fmt: skip
+            add(acks.ignored(check, d) or run_check(
+                check, impl, model=model, profile=profile, seed=seed, reproduce=repro,
+                timeout=limits, artifacts=artifacts,
+                spec={"target": spec, "cell": cell}))  # fmt: skip
     for check in (c for c in selected if c.against is not None):
         assert check.against is not None
         checked = [d for d in impls if d != check.against.device]
         if check.against.device in impls and checked:
             other = Guarded(impls[check.against.device], timeout=limits)
-            repro = reproduce_command(spec, None, dtype_used, profile, seed, check.name, cell)
-            add(run_check(check.bound(other), impls[checked[0]], profile=profile, seed=seed,
-                          reproduce=repro, timeout=limits))  # fmt: skip
+            repro = reproduce_command(spec, None, dtype_used, profile, seed, check.name, cell,
+                                      options=options)  # fmt: skip
+            add(acks.ignored(check, checked[0]) or run_check(
+                check.bound(other), impls[checked[0]], profile=profile, seed=seed,
+                reproduce=repro, timeout=limits))  # fmt: skip
     report.seconds = time.monotonic() - start
     return report

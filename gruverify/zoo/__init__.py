@@ -2,9 +2,11 @@
 
 Every module has ``torch.nn.GRU``'s constructor, state-dict names and call semantics
 (``gruverify.zoo.base.ZooGRU``). ``MUTANTS`` maps a name to ``(class, the bug pattern, the check
-expected to catch it)``; ``CORRECT`` maps a name to ``(class, how it differs from torch, "")``.
-The mutants mirror the defects of docs/real-bugs.md (each class docstring cites its
-tracker thread). Usage: ``gruverify check gruverify.zoo.mutants:NoResetBias``.
+expected to catch it, "failure" or "warning")``: every mutant whose bug changes numbers,
+gradients or semantics is a failure; ``AcceptsBadInitialState``, whose only fault is lax
+validation, is a warning (a failure under ``--strict``). ``CORRECT`` maps a name to ``(class, how
+it differs from torch, "")``. The mutants mirror the defects of docs/real-bugs.md (each class
+docstring cites its tracker thread). Usage: ``gruverify check gruverify.zoo.mutants:NoResetBias``.
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ __all__ = ["CORRECT", "MUTANTS", "Gates", "ZooEntry", "ZooGRU", "flip_valid"]
 
 
 class ZooEntry(NamedTuple):
-    """A zoo module: its class, what it does wrong (or differently), the check that should see it."""
+    """A zoo module: its class, what it does wrong (or differently), the check that should see it,
+    and how that check reports it: ``"failure"`` (the bug changes numbers, gradients or
+    semantics) or ``"warning"`` (the mutant computes the GRU and is only lax about bad input:
+    a warning by default, a failure under ``--strict``)."""
 
     cls: type[ZooGRU]
     pattern: str
     check: str
+    severity: str = "failure"
 
 
 _M = mutants
@@ -54,7 +60,7 @@ MUTANTS: dict[str, ZooEntry] = {
         ZooEntry(_M.MutatesInput, "input overwritten in place (silently, via .data)",
                  "gradient[output]"),
         ZooEntry(_M.AcceptsBadInitialState, "wrong-shaped h0 silently broadcast",
-                 "bad initial state rejected"),
+                 "bad initial state rejected", "warning"),
         ZooEntry(_M.LastLayerStateOnly, "h_n holds the last layer only", "layer stacking"),
         ZooEntry(_M.UpdateConventionFlipped, "h' = z n + (1 - z) h", _F),
         ZooEntry(_M.OneMinusZSign, "(1 - z) computed as z - 1", _F),
