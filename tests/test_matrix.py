@@ -274,3 +274,19 @@ def test_bad_matrix_arguments_exit_2_with_one_line(
     code, _, err = run_main(capsys, "matrix", "--out", str(tmp_path), *args)
     assert code == 2 and says in err, err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_compiling_targets_start_first_and_rows_keep_the_order_asked_for(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    started: list[str] = []
+
+    def fake(plan: MatrixPlan, target: str) -> dict[str, Any]:
+        started.append(target)
+        return {**_row(target), "python": sys.executable, "library": ""}
+
+    monkeypatch.setattr(matrix, "run_target", fake)
+    names = ("torch-gru", "torch-export", "mlx", "torch-compile")
+    doc = run_matrix(MatrixPlan(names, str(tmp_path), jobs=1))
+    assert started == ["torch-compile", "torch-export", "torch-gru", "mlx"]
+    assert [r["target"] for r in doc["targets"]] == list(names)

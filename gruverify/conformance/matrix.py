@@ -99,7 +99,8 @@ DEFAULT_TIMEOUTS: dict[str, float] = {"torch-compile": 300.0}
 backward compilation of a three-layer GRU takes over a minute on 2 cores with a cold cache."""
 
 SLOW = ("torch-compile", "torch-export", "tflite", "onnx-dynamo")
-"""Targets that compile per input shape: started first, so the others run beside them."""
+"""Targets that compile per input shape, slowest first: started first, in this order, so the
+others run beside them."""
 
 STATUS_RANK = {
     "passed": 0, "xpass": 0, "skipped": 1, "ignored": 1, "inconclusive": 1,
@@ -295,7 +296,7 @@ def run_matrix(
     start = time.monotonic()
     rows: dict[str, dict[str, Any]] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, plan.jobs)) as pool:
-        slow_first = sorted(plan.targets, key=lambda t: t not in SLOW)
+        slow_first = sorted(plan.targets, key=lambda t: SLOW.index(t) if t in SLOW else len(SLOW))
         futures = {pool.submit(run_target, plan, t): t for t in slow_first}
         for future in concurrent.futures.as_completed(futures):
             row = future.result()
