@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import pathlib
 import random
 import subprocess
@@ -34,8 +35,13 @@ GENERATE = "gruverify.error_model.x_compare__mutmut_1"
 """One mutant run first: generating it generates them all and collects the test statistics."""
 
 
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""One BLAS / OpenMP thread: mutants run in processes forked from a server that imported numpy and
+torch, and a thread pool started before the fork spins or hangs in the child."""
+
+
 def _mutmut(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["mutmut", *args], capture_output=True, text=True)
+    return subprocess.run(["mutmut", *args], capture_output=True, text=True, env=ENV)
 
 
 def statuses() -> dict[str, str]:
@@ -107,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         chosen = sample(list(status), args.per_module, args.seed)
     print(f"{len(status)} mutants; running {len(chosen)}", flush=True)
-    subprocess.run(["mutmut", "run", *jobs, *chosen], stdout=subprocess.DEVNULL)
+    subprocess.run(["mutmut", "run", *jobs, *chosen], stdout=subprocess.DEVNULL, env=ENV)
     status = statuses()
     pathlib.Path("mutants", "sample.json").write_text(
         json.dumps({n: status.get(n) for n in chosen}, indent=1)

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from gruverify.conformance import CHECKS, Check, CheckResult, Report, run_check, run_checks
-from gruverify.conformance.cases import CheckCase, Pinned
+from gruverify.conformance import checks as checks_module
+from gruverify.conformance.cases import CheckCase, Pinned, Sizes
 from gruverify.conformance.checks import Against
 from gruverify.conformance.explain import enlarged, explain_failure
 from gruverify.conformance.replay import save_counterexample
@@ -31,12 +32,15 @@ BY_NAME = {c.name: c for c in CHECKS}
 
 
 def test_forward_checks_force_their_feature_and_judge_equivalence() -> None:
+    """The catalogue's entries, and the factories that build them (called here, so mutation
+    testing sees them run under a test, not only at import)."""
     forward = [c for c in CHECKS if c.name.startswith("forward[")]
     assert [c.name for c in forward][:7] == [
         "forward[basic]", "forward[multilayer]", "forward[bidirectional]", "forward[bias=False]",
         "forward[batch_first]", "forward[unbatched]", "forward[lengths]",
     ]  # fmt: skip
-    basic = BY_NAME["forward[basic]"]
+    basic = checks_module._forward("basic", None)
+    assert basic == BY_NAME["forward[basic]"] and basic.name == "forward[basic]"
     assert basic.law is eq.law_forward_equivalence and basic.forced == BASIC
     assert basic.requires == () and basic.diagnose is not None and basic.examples == 12
     assert basic.description == (
@@ -45,11 +49,14 @@ def test_forward_checks_force_their_feature_and_judge_equivalence() -> None:
     for name, feature in (("multilayer", "multilayer"), ("bidirectional", "bidirectional"),
                           ("bias=False", "bias_false"), ("batch_first", "batch_first"),
                           ("unbatched", "unbatched"), ("lengths", "lengths")):  # fmt: skip
-        c = BY_NAME[f"forward[{name}]"]
+        c = checks_module._forward(name, feature)
+        assert c == BY_NAME[f"forward[{name}]"] and c.name == f"forward[{name}]"
         assert c.law is eq.law_forward_equivalence, name
-        assert c.requires == (feature,) and dict(c.forced) == {feature: True}, name
+        assert c.requires == (feature,) and c.forced[feature] is True, name
+        assert not any(on for f, on in c.forced.items() if f != feature), name
         assert c.description == f"outputs and h_n equal the float64 reference with {name}"
         assert c.diagnose is not None and c.examples == 12, name
+    assert checks_module._forward("basic", None, examples=3).examples == 3
 
 
 def test_gradient_checks_name_their_loss() -> None:
@@ -59,7 +66,8 @@ def test_gradient_checks_name_their_loss() -> None:
         ("gradient[output+h_n]", "both", eq.law_gradient_output_and_h_n,
          "sum(d_out * output) + sum(d_hn * h_n)"),
     ):  # fmt: skip
-        c = BY_NAME[name]
+        c = checks_module._gradient(loss)  # type: ignore[arg-type]
+        assert c == BY_NAME[name] and c.name == name
         assert c.loss == loss and c.law is law and c.requires == ("gradients",), name
         assert c.description == f"d/d(x, h0, params) of {formula} equal the reference"
         assert c.examples == 10 and len(c.pinned) == 1, name
@@ -99,6 +107,14 @@ def test_case_as_dict_names_what_it_fixed() -> None:
     fixed = dataclasses.replace(case, h0_fill=0.5, lengths=(2, 1)).as_dict()
     assert fixed["h0_fill"] == 0.5 and fixed["lengths"] == [2, 1]
     assert "h0_fill=0.5" in dataclasses.replace(case, h0_fill=0.5).describe()
+
+
+def test_size_limits_must_be_positive_integers() -> None:
+    assert Sizes().max_hidden == 9 and Sizes(hidden=64).max_hidden == 64
+    for bad in ({"hidden": 0}, {"steps": 2.5}, {"batch": True}):
+        (name,) = bad
+        with pytest.raises(ValueError, match=f"^max_{name} must be a positive integer, got"):
+            Sizes(**bad)  # type: ignore[arg-type]
 
 
 def test_a_cross_device_check_binds_the_other_target() -> None:

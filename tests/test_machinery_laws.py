@@ -215,6 +215,30 @@ def test_problem_cotangents_are_a_function_of_the_seed() -> None:
     assert np.array_equal(problem_cotangents(p)[0], problem_cotangents(p, 0)[0])
 
 
+def test_finite_difference_step_and_scales_follow_the_documented_formulas() -> None:
+    """``F = sum |d_out| |output| + sum |d_hn| |h_n|``, ``S = (sum |d_out| + sum |d_hn|)
+    max(1, ||x||_inf)`` for parameters (``max(1, max |W|)`` otherwise), ``h = 1e-2 / max(1,
+    ||x||_inf)`` for parameters (``1e-2`` otherwise), at most ``1e-2 max(F, 1) / ||g||``."""
+    from gruverify.laws import gradients as gr
+
+    p = _case(steps=4)
+    p = dataclasses.replace(p, x=np.asarray(p.x) * 3.0)
+    d_out, d_hn = (1e-3 * d for d in problem_cotangents(p, 0))
+    ref = NumpyReference().forward(p)
+    F = float(np.sum(np.abs(d_out * ref.output)) + np.sum(np.abs(d_hn * ref.h_n)))
+    x_inf = float(np.max(np.abs(p.x)))
+    w_inf = max(float(np.max(np.abs(v))) for _, v in p.params.named())
+    total = float(np.sum(np.abs(d_out)) + np.sum(np.abs(d_hn)))
+    assert F < 1.0 < x_inf and w_inf != x_inf
+    h, F_got, terms = gr._step_and_scales(p, "reset_after", "params", d_out, d_hn, 0.0)
+    assert F_got == pytest.approx(F) and h == pytest.approx(1e-2 / x_inf)
+    assert terms == pytest.approx(total * x_inf)
+    h, _, terms = gr._step_and_scales(p, "reset_after", "x", d_out, d_hn, 0.0)
+    assert h == 1e-2 and terms == pytest.approx(total * max(1.0, w_inf))
+    h, _, _ = gr._step_and_scales(p, "reset_after", "x", d_out, d_hn, 50.0)
+    assert h == pytest.approx(1e-2 / 50.0)  # capped, with max(F, 1) = 1
+
+
 # -- metamorphic ------------------------------------------------------------------------------------
 
 
