@@ -25,7 +25,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from gruverify.core.dtypes import DTYPES
 
@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"limit per call into the target (default {DEFAULT_TIMEOUT:g})",
     )  # fmt: skip
     sub.add_parser("targets", help="list the built-in targets")
+    _add_matrix_parser(sub)
     try:
         from gruverify.analysis.vanishing_cli import add_vanishing_parser
     except ImportError:  # pragma: no cover - optional subcommand
@@ -283,6 +284,121 @@ def _targets() -> int:
     return 0
 
 
+def _target_value(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` (argparse type for --python-for and --timeout-for)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected TARGET=VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
+def _add_matrix_parser(sub: Any) -> None:
+    from gruverify.conformance.checks import check_names
+    from gruverify.profiles import PROFILES
+
+    matrix = sub.add_parser(
+        "matrix", help="check every built-in target that can run here; a table and a picture",
+        description="Check each built-in target in a process of its own (JOBS at a time) and "
+        "write OUT/matrix.json, OUT/matrix.md and OUT/matrix.png (docs/conformance-matrix.md). "
+        "A target whose framework is not installed for its interpreter is 'unavailable', with "
+        "the reason. Settings may also come from [tool.gruverify.matrix] (targets, python, "
+        "timeout, jobs). Exit 0 when it ran, whatever the verdicts; 1 with --fail-on-regression "
+        "when something got worse; 2 a usage error.",
+    )  # fmt: skip
+    matrix.add_argument("--targets", metavar="NAME,...", help="default: every built-in target")
+    matrix.add_argument("--profile", choices=PROFILES, default="ci", help="default ci")
+    matrix.add_argument("--seed", type=int, default=0, help="the checks' seed (default 0)")
+    matrix.add_argument(
+        "--out", metavar="DIR", default="gruverify-matrix", help="default ./gruverify-matrix"
+    )
+    matrix.add_argument(
+        "--jobs", type=int, default=None, metavar="N", help="targets checked at once (default 1)"
+    )
+    matrix.add_argument(
+        "--python-for", type=_target_value, action="append", default=[], metavar="TARGET=PYTHON",
+        help="check TARGET with this interpreter, e.g. paddle=.venv-paddle/bin/python (repeatable)",
+    )  # fmt: skip
+    matrix.add_argument(
+        "--timeout-for", type=_target_value, action="append", default=[], metavar="TARGET=SECONDS",
+        help="check --timeout for TARGET (default: torch-compile=300, others the checker's)",
+    )  # fmt: skip
+    matrix.add_argument(
+        "--target-limit", type=_seconds, default=1800.0, metavar="SECONDS",
+        help="the most one target's whole check may take (default 1800); then it is an error",
+    )  # fmt: skip
+    matrix.add_argument(
+        "--fail-on-regression",
+        metavar="PREVIOUS.json",
+        help="exit 1 when a verdict or a check's status is worse than there",
+    )
+    matrix.add_argument("--config", metavar="FILE", help="read [tool.gruverify.matrix] from FILE")
+    matrix.add_argument(
+        "--check", action="append", default=[], metavar="NAME", choices=check_names(),
+        help="run only this check on every target (repeatable)",
+    )  # fmt: skip
+
+
+def _matrix_plan(args: argparse.Namespace) -> Any:
+    from gruverify.conformance.matrix import MatrixError, MatrixPlan, load_matrix_table
+    from gruverify.targets import TARGETS
+
+    table = load_matrix_table(args.config)
+    names = args.targets.split(",") if args.targets else table.get("targets", list(TARGETS))
+    names = [n.strip() for n in names if n.strip()]
+    for name in names:
+        if name not in TARGETS:
+            close = difflib.get_close_matches(name, list(TARGETS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else " (run `gruverify targets`)"
+            raise MatrixError(f"unknown target {name!r}{hint}")
+    python_for = {k: str(v) for k, v in table.get("python", {}).items()}
+    python_for.update(dict(args.python_for))
+    timeout_for = {k: float(v) for k, v in table.get("timeout", {}).items()}
+    try:
+        timeout_for.update({k: float(v) for k, v in args.timeout_for})
+    except ValueError as e:
+        raise MatrixError(f"--timeout-for: {e}") from None
+    jobs = args.jobs if args.jobs is not None else int(table.get("jobs", 1))
+    if jobs < 1:
+        raise MatrixError(f"--jobs must be at least 1, got {jobs}")
+    return MatrixPlan(
+        tuple(dict.fromkeys(names)), args.out, profile=args.profile, seed=args.seed, jobs=jobs,
+        python_for=python_for, timeout_for=timeout_for, target_limit=args.target_limit,
+        checks=tuple(args.check),
+    )  # fmt: skip
+
+
+def _matrix(args: argparse.Namespace) -> int:
+    import json
+
+    from gruverify.conformance.matrix import MatrixError, regressions, run_matrix, write_matrix
+
+    try:
+        plan = _matrix_plan(args)
+        previous = None
+        if args.fail_on_regression:
+            with open(args.fail_on_regression, encoding="utf-8") as f:
+                previous = json.load(f)
+    except (MatrixError, OSError, ValueError) as e:
+        return _err(str(e))
+
+    def progress(row: dict[str, Any]) -> None:
+        reason = f": {row['reason']}" if row["reason"] else ""
+        print(
+            f"{row['verdict'].upper():11} {row['target']} ({row['seconds']:g} s){reason}",
+            flush=True,
+        )
+
+    doc = run_matrix(plan, on_row=progress)
+    for path in write_matrix(doc, plan.out):
+        print(f"wrote {path}")
+    if previous is not None:
+        worse = regressions(previous, doc)
+        for line in worse:
+            print(f"REGRESSION {line}")
+        return 1 if worse else 0
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gruverify`` console script; returns the exit status."""
     if "" not in sys.path and os.getcwd() not in sys.path:
@@ -294,6 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "targets":
             return _targets()
+        if args.command == "matrix":
+            return _matrix(args)
         if args.command == "reproduce":
             return _reproduce(args)
         if args.command == "vanishing":
