@@ -341,6 +341,16 @@ def test_a_bad_settings_file_exits_2_with_one_line(
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
 
 
+def test_the_matrix_table_belongs_to_gruverify_matrix(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.gruverify]\nstrict = true\n[tool.gruverify.matrix]\njobs = 2\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert load_config().strict is True
+
+
 def test_a_pyproject_without_the_table_is_no_settings(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
