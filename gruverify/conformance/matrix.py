@@ -10,7 +10,7 @@ whose framework cannot be imported there is ``unavailable``, with the checker's 
 Written to the output directory: ``matrix.json`` (schema below), ``matrix.md`` (``render_markdown``)
 and ``matrix.png`` (``gruverify.conformance.matrix_plot``, when matplotlib is installed)::
 
-    {"date": ISO 8601, "machine": {"platform", "python", "cpus", "processor"},
+    {"date": ISO 8601, "machine": {"platform", "python", "cpus", "processor", "load_average"},
      "gruverify_version": str, "profile": str, "seed": int, "jobs": int, "seconds": float,
      "checks": [check name, ...],                  # the columns, in the checker's order
      "targets": [{"target": str, "library": str, "version": str,
@@ -282,6 +282,7 @@ def _machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "cpus": os.cpu_count() or 0,
         "processor": platform.processor() or platform.machine(),
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else [],
     }
 
 
@@ -369,7 +370,10 @@ def _header(doc: Mapping[str, Any]) -> list[str]:
         f"gruverify {doc['gruverify_version']}, profile `{doc['profile']}`, seed {doc['seed']}, "
         f"{doc['date']}; {m['platform']}, Python {m['python']}, {m['cpus']} CPUs "
         f"({m['processor']}); {len(doc['targets'])} targets in {doc['seconds']:g} s "
-        f"with {doc['jobs']} jobs.",
+        f"with {doc['jobs']} jobs"
+        + (
+            f", load average {m['load_average'][0]:g} at the end." if m.get("load_average") else "."
+        ),
         "",
     ]
 
@@ -407,16 +411,24 @@ def _grid(doc: Mapping[str, Any]) -> list[str]:
 
 
 def _finding_lines(doc: Mapping[str, Any]) -> list[str]:
-    lines = []
+    """One line per finding: a target's checks that one known explanation covers share a line;
+    an unexplained result has a line of its own."""
+    groups: dict[tuple[str, str], list[Mapping[str, str]]] = {}
     for row in doc["targets"]:
         for f in row["findings"]:
-            text = f"- `{row['target']}` / `{f['check']}` ({f['status']}): "
-            if f["explanation"]:
-                text += f"{f['explanation']} (seen in {f['seen_in']}"
-                text += f"; upstream: {f['upstream']})" if f["upstream"] else ")"
-            else:
-                text += f"not explained yet: {f['message']}"
-            lines.append(text)
+            key = (row["target"], f["explanation"] or f"{f['check']}: {f['message']}")
+            groups.setdefault(key, []).append(f)
+    lines = []
+    for (target, _), group in groups.items():
+        f = group[0]
+        checks = ", ".join(f"`{g['check']}` ({g['status']})" for g in group)
+        text = f"- `{target}`: {checks}: "
+        if f["explanation"]:
+            text += f"{f['explanation']} (seen in {f['seen_in']}"
+            text += f"; upstream: {f['upstream']})" if f["upstream"] else ")"
+        else:
+            text += f"not explained yet: {f['message']}"
+        lines.append(text)
     return lines or ["- none"]
 
 
