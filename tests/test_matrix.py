@@ -290,3 +290,18 @@ def test_compiling_targets_start_first_and_rows_keep_the_order_asked_for(
     doc = run_matrix(MatrixPlan(names, str(tmp_path), jobs=1))
     assert started == ["torch-compile", "torch-export", "torch-gru", "mlx"]
     assert [r["target"] for r in doc["targets"]] == list(names)
+
+
+def test_every_finding_in_the_published_matrix_is_explained() -> None:
+    """docs/conformance-matrix.json (scripts/conformance_matrix.sh): each failed, warning or error
+    check carries a known explanation from gruverify/targets/findings.py, still current."""
+    from gruverify.targets.findings import finding_for
+
+    published = Path(__file__).resolve().parents[1] / "docs" / "conformance-matrix.json"
+    doc = json.loads(published.read_text(encoding="utf-8"))
+    assert len(doc["targets"]) >= 16
+    for row in doc["targets"]:
+        assert row["verdict"] != "unavailable", row["target"]
+        for f in row["findings"]:
+            known = finding_for(row["target"], f["check"])
+            assert known is not None and f["explanation"] == known.what, (row["target"], f)
