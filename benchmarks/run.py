@@ -14,7 +14,8 @@ torch's second thread made ``gruverify check`` about 3x slower (benchmark 1 show
 Benchmarks: ``check`` (1, wall time of ``gruverify check``), ``gradients`` (2, gradient verdict
 cost vs torch.autograd.gradcheck), ``reference`` (3, numpy reference vs torch float64),
 ``sensitivity`` (4, smallest weight perturbation flagged), ``detection`` (5, examples until a
-planted mutant is found). The figures are printed, never asserted.
+planted mutant is found), ``isolation`` (6, the overhead of ``--isolate`` on the default check and
+the verdict times of planted misbehaving targets). The figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ BENCHMARKS = {
     "reference": "benchmarks.reference_speed",
     "sensitivity": "benchmarks.sensitivity",
     "detection": "benchmarks.detection",
+    "isolation": "benchmarks.isolation",
 }
 
 

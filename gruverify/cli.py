@@ -20,11 +20,15 @@ counterexample file (under --artifacts, default: the --json report's directory, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import os
 import re
+import signal
 import sys
-from collections.abc import Sequence
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 from gruverify.core.dtypes import DTYPES
@@ -95,9 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only this check (repeatable)",
     )  # fmt: skip
     check.add_argument(
-        "--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-        help=f"limit per call into the target (default {DEFAULT_TIMEOUT:g}); a call that "
-        "does not return fails its check",
+        "--timeout", type=_seconds, default=None, metavar="SECONDS",
+        help=f"the most one call into the target may take (default {DEFAULT_TIMEOUT:g}); each "
+        "call gets a limit below it that adapts to the target's speed and shortens once it has "
+        "hung (docs/checker.md); a call that does not return fails its check",
     )  # fmt: skip
     check.add_argument(
         "--artifacts", metavar="DIR",
@@ -105,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         "./.gruverify)",
     )  # fmt: skip
     _add_verdict_options(check)
+    _add_isolation_options(check)
     rep = sub.add_parser(
         "reproduce", help="replay a saved counterexample file",
         description="Rerun the check saved in FILE (written by 'gruverify check' when a check "
@@ -116,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
         help=f"limit per call into the target (default {DEFAULT_TIMEOUT:g})",
     )  # fmt: skip
+    _add_isolation_options(rep)
     sub.add_parser("targets", help="list the built-in targets")
     _add_matrix_parser(sub)
     try:
@@ -187,7 +194,136 @@ def _verdict_settings(args: argparse.Namespace, target: str) -> dict[str, object
         "xfail": xfail, "ignore": ignore,
         "activation_error": args.activation_error if args.activation_error is not None
         else settings.activation_error,
+        **_isolation_settings(args, settings),
     }  # fmt: skip
+
+
+def _gibibytes(text: str) -> float:
+    """A memory size in GiB, 0 for none (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of GiB: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or positive GiB, got {text!r}")
+    return value
+
+
+def _add_isolation_options(check: argparse.ArgumentParser) -> None:
+    """``check``'s options for running the target in a worker process (``isolate`` in the
+    settings)."""
+    check.add_argument(
+        "--isolate", action=argparse.BooleanOptionalAction, default=None,
+        help="run the target in a worker process (the default for a named target): a call past "
+        "its limit kills the worker, a crash (segfault, abort, os._exit) fails its check, and "
+        "the run goes on with a new worker; --no-isolate runs it in this process",
+    )  # fmt: skip
+    check.add_argument(
+        "--python", metavar="PATH",
+        help="run the worker under this Python (another virtualenv); it needs numpy, gruverify "
+        "(pip install --no-deps) and the target's framework",
+    )  # fmt: skip
+    check.add_argument(
+        "--memory-limit", type=_gibibytes, default=None, metavar="GIB",
+        help="the worker's address-space limit in GiB (default: half the machine's memory, at "
+        "least 4; none on CUDA; 0: none); an allocation beyond it raises MemoryError",
+    )  # fmt: skip
+
+
+def _isolation_settings(args: argparse.Namespace, settings: Any) -> dict[str, object]:
+    """``run_checks`` keywords for isolation and time limits, from the command line and the
+    settings (the command line wins)."""
+    from gruverify.conformance.building import DEFAULT_ISOLATE
+    from gruverify.guard import DEFAULT_TIMEOUT
+
+    limit = None if args.memory_limit is None else int(args.memory_limit * 2**30)
+    timeout = args.timeout if args.timeout is not None else settings.timeout
+    return {
+        "isolate": next(
+            v for v in (args.isolate, settings.isolate, DEFAULT_ISOLATE) if v is not None
+        ),
+        "python": args.python, "memory_limit": limit,
+        "timeout": DEFAULT_TIMEOUT if timeout is None else float(timeout),
+    }  # fmt: skip
+
+
+class _Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM during a check run (a KeyboardInterrupt, so no code under test and no
+    hypothesis search takes it for a failure)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _interrupts_raised() -> Iterator[None]:
+    """SIGINT and SIGTERM raise ``_Interrupted`` in the body (the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Interrupted(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _write_json(report: Any, path: str) -> None:
+    """The report as JSON at ``path``, atomically (a reader never sees half a file)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".gruverify-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(report.to_json() + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class _PartialReport:
+    """The report as the run goes: rewritten (``complete`` false) after every result, so a run
+    stopped from outside leaves every finished check on disk; its summary when interrupted."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.report: Any = None
+
+    def update(self, report: Any) -> None:
+        self.report = report
+        report.complete = False
+        if self.path:
+            with contextlib.suppress(OSError):  # the final write reports a bad path
+                _write_json(report, self.path)
+
+    def interrupted(self, signum: int) -> int:
+        """Say what finished before signal ``signum`` and write it; the exit status."""
+        name = signal.Signals(signum).name
+        report = self.report
+        if report is None:
+            print(f"gruverify: interrupted by {name} before any check finished", file=sys.stderr)
+            return 128 + signum
+        report.complete, report.interrupted = False, name
+        print(
+            f"\n{report.target}: INTERRUPTED by {name} after {len(report.checks)} results "
+            f"(verdict so far {report.verdict.upper()}; incomplete); {report.count_phrase()}; "
+            f"{report.seconds:.1f} s"
+        )
+        if report.failures:
+            print("\n" + report.explain_first_failure())
+        if self.path:
+            try:
+                _write_json(report, self.path)
+            except OSError as e:
+                return _err(f"cannot write {self.path}: {e}")
+        return 128 + signum
 
 
 def _err(message: str) -> int:
@@ -231,14 +367,20 @@ def _check(args: argparse.Namespace) -> int:
         elif ce.get("file_error"):
             print(f"{'':13} {ce['file_error']}")
 
+    partial = _PartialReport(args.json)
     try:
-        report = run_checks(
-            target, device=args.device, dtype=args.dtype, profile=args.profile, seed=args.seed,
-            checks=args.check, cell=args.cell, progress=progress, timeout=args.timeout,
-            artifacts=artifacts, **verdict_settings,  # type: ignore[arg-type]
-        )  # fmt: skip
+        with _interrupts_raised():
+            report = run_checks(
+                target, device=args.device, dtype=args.dtype, profile=args.profile,
+                seed=args.seed, checks=args.check, cell=args.cell, progress=progress,
+                artifacts=artifacts, on_result=partial.update,
+                **verdict_settings,  # type: ignore[arg-type]
+            )  # fmt: skip
     except TargetError as e:
         return _err(str(e).splitlines()[0])
+    except _Interrupted as e:
+        return partial.interrupted(e.signum)
+    report.complete = True
     print(
         f"{report.target}: {report.verdict_phrase()} on {', '.join(report.devices)} in "
         f"{report.dtype}, arithmetic {', '.join(f'{d}: {a}' for d, a in report.arithmetic.items())}; "
@@ -256,19 +398,24 @@ def _check(args: argparse.Namespace) -> int:
             print(f"replay this case: gruverify reproduce {ce['file']}")
     if args.json:
         try:
-            report.to_json(args.json)
+            _write_json(report, args.json)
         except OSError as e:
             return _err(f"cannot write {args.json}: {e}")
     return 0 if report.verdict == "pass" else 1
 
 
 def _reproduce(args: argparse.Namespace) -> int:
+    from gruverify.conformance.building import DEFAULT_ISOLATE, Isolation
     from gruverify.conformance.counterexample import CounterexampleError
     from gruverify.conformance.replay import replay
     from gruverify.targets import TargetError
 
+    isolate = DEFAULT_ISOLATE if args.isolate is None else args.isolate
+    limit = None if args.memory_limit is None else int(args.memory_limit * 2**30)
     try:
-        code, text = replay(args.file, timeout=args.timeout)
+        code, text = replay(
+            args.file, timeout=args.timeout, isolation=Isolation(isolate, args.python, limit)
+        )
     except (CounterexampleError, TargetError) as e:
         return _err(str(e).splitlines()[0])
     print(text)

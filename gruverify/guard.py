@@ -170,6 +170,9 @@ class CallLimits:
     slowest: float = 0.0
     calls: int = 0
     hangs: int = 0
+    deaths: int = 0
+    """Calls that killed their worker (``TargetDied``): the runner shrinks through deaths only
+    in the first check where one happens (each costs a new worker)."""
 
     @classmethod
     def fixed(cls, seconds: float | None) -> CallLimits:
@@ -211,6 +214,10 @@ class CallLimits:
     def record_hang(self) -> None:
         """A call did not return within its limit."""
         self.hangs += 1
+
+    def record_death(self) -> None:
+        """A call ended the process running it."""
+        self.deaths += 1
 
 
 def _torch() -> Any:

@@ -283,12 +283,13 @@ def test_reproduce_cli_replays_and_passes_once_the_target_is_fixed(
 
 
 def test_the_process_survives_a_hang(tmp_path: pathlib.Path) -> None:
-    """Through the real entry point: exit 1 soon after the 1 s timeouts (the hung threads, asleep
-    for 300 s, are abandoned, not waited for), with the report and nothing on stderr."""
+    """Through the real entry point, in-process (isolated: tests/test_isolation_cli.py): exit 1
+    soon after the 1 s timeouts (the hung threads, asleep for 300 s, are abandoned, not waited
+    for), with the report and nothing on stderr."""
     env = child_env()
     start = time.monotonic()
     r = subprocess.run(
-        [sys.executable, "-m", "gruverify", "check", "misbehaving_targets:Hangs",
+        [sys.executable, "-m", "gruverify", "check", "misbehaving_targets:Hangs", "--no-isolate",
          "--check", "forward[basic]", "--check", "determinism", "--timeout", "1"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240,
     )  # fmt: skip

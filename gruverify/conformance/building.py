@@ -37,6 +37,7 @@ __all__ = [
     "REFUSED_DEVICE",
     "Isolation",
     "build_each",
+    "build_one",
     "closes_workers",
 ]
 
@@ -81,10 +82,12 @@ class Isolation:
         return wanted
 
 
-def _build(
+def build_one(
     target: str, device: str, dtype: str | None, cell: bool, limits: CallLimits,
     isolation: Isolation,
 ) -> Implementation:  # fmt: skip
+    """``target`` built on ``device``, in a worker when ``isolation`` says so; ``TargetError``
+    when it cannot be (its cause a ``CallFailed`` when building hung or killed the worker)."""
     if isolation.applies(target):
         return build_isolated(
             target, device, dtype, cell, limits=limits, python=isolation.python,
@@ -111,7 +114,7 @@ def build_each(
     try:
         for d in devices:
             try:
-                impls[d] = _build(target, d, dtype, cell, limits, isolation)
+                impls[d] = build_one(target, d, dtype, cell, limits, isolation)
             except TargetError as e:
                 if isinstance(e.__cause__, CallFailed):
                     results[d] = CheckResult(BUILD_FAILED, d, "failed", str(e.__cause__))

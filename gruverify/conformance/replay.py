@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gruverify.conformance.building import Isolation, build_one, closes_workers
 from gruverify.conformance.cases import CheckCase
 from gruverify.conformance.checks import ALL_CHECKS, Check
 from gruverify.conformance.counterexample import (
@@ -31,10 +32,9 @@ from gruverify.error_model import (
     arithmetic_of,
     declared_activation_error,
 )
-from gruverify.guard import DEFAULT_TIMEOUT, Guarded, preserved
+from gruverify.guard import DEFAULT_TIMEOUT, CallLimits, Guarded, preserved
 from gruverify.laws.base import Inconclusive
 from gruverify.laws.equivalence import cotangents
-from gruverify.targets import build_target
 
 __all__ = ["replay", "save_counterexample"]
 
@@ -94,10 +94,14 @@ def _judge(
     return None
 
 
-def replay(path: str, *, timeout: float | None = None) -> tuple[int, str]:
+@closes_workers
+def replay(
+    path: str, *, timeout: float | None = None, isolation: Isolation | None = None
+) -> tuple[int, str]:
     """Rerun the saved check on the saved problem: ``(0, text)`` if it holds, ``(1, text)`` if it
     fails (or the target crashes) again. Raises ``CounterexampleError`` or ``TargetError`` when the
-    file or its target cannot be used."""
+    file or its target cannot be used. ``isolation``: build the target in a worker process
+    (``gruverify.conformance.building``; default: in this process)."""
     data = read_counterexample(path)
     problem = load_problem(data["problem"])
     timeout = DEFAULT_TIMEOUT if timeout is None else timeout
@@ -105,12 +109,13 @@ def replay(path: str, *, timeout: float | None = None) -> tuple[int, str]:
     cell = bool(data.get("cell", False))
     head = f"{name} on {target} ({device}, {dtype}), case: {problem.describe()}"
     with preserved():
-        impl = build_target(target, device, dtype, cell, timeout)
+        limits, isolation = CallLimits.fixed(timeout), isolation or Isolation()
+        impl = build_one(target, device, dtype, cell, limits, isolation)
         if data.get("activation_error"):  # declared for the run that saved the case
             impl.activation_error = activation_error_value(data["activation_error"])  # type: ignore[attr-defined]
         check = _check_named(name, path)
         if check.against is not None:
-            other = build_target(target, check.against.device, dtype, cell, timeout)
+            other = build_one(target, check.against.device, dtype, cell, limits, isolation)
             check = check.bound(Guarded(other, timeout=timeout))
         verdict = _judge(check, impl, problem, timeout, head)
     if verdict is not None:

@@ -73,6 +73,7 @@ from gruverify.guard import (
     CallLimits,
     CallTimeout,
     Guarded,
+    TargetDied,
     preserved,
 )
 from gruverify.laws.base import Inconclusive, LawViolation
@@ -204,9 +205,19 @@ class _Search:
             self.failures[case] = e
             if self.first_failure is None:
                 self.first_failure = time.monotonic()
-            if isinstance(e, CallTimeout):  # no shrinking through more hanging calls
-                self.first_failure = -float("inf")
+            if isinstance(e, CallTimeout) or _died_before(e, self.impl, self.failures):
+                self.first_failure = -float("inf")  # no shrinking through more hangs or deaths
             raise
+
+
+def _died_before(e: Exception, impl: Implementation, failures: Mapping[Any, Any]) -> bool:
+    """``e`` is a death (``TargetDied``) and the target had killed its worker before this check:
+    only the first check that kills it shrinks through deaths (each costs a new worker)."""
+    limits = getattr(impl, "limits", None)
+    if not isinstance(e, TargetDied) or limits is None:
+        return False
+    deaths_here = sum(isinstance(f, TargetDied) for f in failures.values())
+    return bool(limits.deaths > deaths_here)
 
 
 def _settings(check: Check, profile: str) -> settings:

@@ -354,6 +354,7 @@ class IsolatedTarget:
             assert limit is not None
             raise CallTimeout(what, limit, problem.describe(), rule=rule, killed=True) from None
         except _Gone as gone:
+            self.limits.record_death()
             raise TargetDied(what, gone.how, problem.describe(), tail=gone.tail) from None
         self.limits.record(time.monotonic() - start)
         if "error" in reply:

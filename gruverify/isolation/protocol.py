@@ -4,11 +4,13 @@ Every message is one frame on a pipe::
 
     b"GRUV"  u16 protocol version  u32 header length  u64 data length  header  data
 
-(integers big-endian). The header is JSON; each numpy array in a message is replaced in the
-header by ``{"__nd__": i, "dtype": "<f8", "shape": [...]}`` and its bytes are the ``i``-th slice
-of the data (C order). ``Problem``, ``Outputs``, ``Gradients``, ``StackParams`` and the cell
-parameters travel as ``{"__dc__": name, "fields": {...}}``, tuples as ``{"__tuple__": [...]}``;
-nothing is pickled, so either side may run another Python, numpy or framework version.
+(integers big-endian). The header is JSON, ``{"message": ..., "arrays": [[dtype, shape], ...]}``;
+each numpy array in the message is ``{"__nd__": i}`` there and its bytes are the ``i``-th slice of
+the data (C order). A ``StackParams`` is one array of all its parameters (``named()`` order) with
+their shapes (``{"__stack__": i, "cell": ..., "bias": ..., "dirs": ..., "shapes": [...]}``);
+``Problem``, ``Outputs``, ``Gradients`` travel as ``{"__dc__": name, "fields": {...}}``, tuples
+as ``{"__tuple__": [...]}``; nothing is pickled, so either side may run another Python, numpy or
+framework version.
 
 The worker speaks first (``hello``: its protocol version, gruverify's version, Python's and
 numpy's); a frame of another protocol version, or bytes that are not a frame, are refused with
@@ -26,6 +28,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import json
+import math
 import os
 import select
 import struct
@@ -90,15 +93,36 @@ class RemoteError(Exception):
     module are kept (``type(e).__name__`` reads as the original's)."""
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {
+    c: tuple(f.name for f in dataclasses.fields(c)) for c in _CLASSES.values()
+}
+
+
+def _encode_stack(v: StackParams[Any], arrays: list[np.ndarray]) -> Any:
+    """A parameter stack as one float array (``named()`` order) and the shapes to cut it."""
+    values = [np.asarray(a) for _, a in v.named()]
+    if not all(a.dtype == values[0].dtype for a in values):  # pragma: no cover - mixed dtypes
+        fields = {"cells": _encode(v.cells, arrays), "bias": v.bias}
+        return {"__dc__": "StackParams", "fields": fields}
+    arrays.append(np.concatenate([a.ravel() for a in values]))
+    return {
+        "__stack__": len(arrays) - 1, "cell": type(v.cells[0][0]).__name__, "bias": v.bias,
+        "dirs": v.num_directions, "shapes": [list(a.shape) for a in values],
+    }  # fmt: skip
+
+
 def _encode(v: Any, arrays: list[np.ndarray]) -> Any:
     if isinstance(v, np.ndarray):
-        arrays.append(np.ascontiguousarray(v))
-        return {"__nd__": len(arrays) - 1, "dtype": v.dtype.str, "shape": list(v.shape)}
+        arrays.append(v)
+        return {"__nd__": len(arrays) - 1}
+    if isinstance(v, StackParams):
+        return _encode_stack(v, arrays)
+    fields = _FIELDS.get(type(v))
+    if fields is not None:
+        encoded = {name: _encode(getattr(v, name), arrays) for name in fields}
+        return {"__dc__": type(v).__name__, "fields": encoded}
     if isinstance(v, np.generic):
         return v.item()
-    if dataclasses.is_dataclass(v) and type(v).__name__ in _CLASSES:
-        fields = {f.name: _encode(getattr(v, f.name), arrays) for f in dataclasses.fields(v)}
-        return {"__dc__": type(v).__name__, "fields": fields}
     if isinstance(v, tuple):
         return {"__tuple__": [_encode(x, arrays) for x in v]}
     if isinstance(v, list):
@@ -110,6 +134,21 @@ def _encode(v: Any, arrays: list[np.ndarray]) -> Any:
     return str(v)
 
 
+def _decode_stack(v: dict[str, Any], buffers: list[np.ndarray]) -> StackParams[Any]:
+    flat, cell = buffers[v["__stack__"]], _CLASSES[v["cell"]]
+    names, per_cell = cell.names, len(cell.names)  # type: ignore[attr-defined]
+    values, offset = [], 0
+    for shape in v["shapes"]:
+        size = math.prod(shape)
+        values.append(flat[offset : offset + size].reshape(shape))
+        offset += size
+    cells = [cell(**dict(zip(names, values[k : k + per_cell], strict=True)))
+             for k in range(0, len(values), per_cell)]  # fmt: skip
+    dirs = int(v["dirs"])
+    rows = tuple(tuple(cells[k : k + dirs]) for k in range(0, len(cells), dirs))
+    return StackParams(rows, bias=bool(v["bias"]))
+
+
 def _decode(v: Any, buffers: list[np.ndarray]) -> Any:
     if isinstance(v, list):
         return [_decode(x, buffers) for x in v]
@@ -117,6 +156,8 @@ def _decode(v: Any, buffers: list[np.ndarray]) -> Any:
         return v
     if "__nd__" in v:
         return buffers[v["__nd__"]]
+    if "__stack__" in v:
+        return _decode_stack(v, buffers)
     if "__tuple__" in v:
         return tuple(_decode(x, buffers) for x in v["__tuple__"])
     if "__dc__" in v:
@@ -127,39 +168,31 @@ def _decode(v: Any, buffers: list[np.ndarray]) -> Any:
     return {k: _decode(x, buffers) for k, x in v.items()}
 
 
-def _arrays_in(header: Any, out: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if isinstance(header, list):
-        for x in header:
-            _arrays_in(x, out)
-    elif isinstance(header, dict):
-        if "__nd__" in header:
-            out.append(header)
-        else:
-            for x in header.values():
-                _arrays_in(x, out)
-    return out
-
-
 def encode(message: Any) -> bytes:
     """``message`` (JSON-like, with arrays and the classes above) as one frame."""
     arrays: list[np.ndarray] = []
-    header = json.dumps(_encode(message, arrays)).encode()
-    data = b"".join(a.tobytes() for a in arrays)
+    tree = _encode(message, arrays)
+    header = json.dumps(
+        {"message": tree, "arrays": [[a.dtype.str, list(a.shape)] for a in arrays]}
+    ).encode()
+    data = b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)
     return _HEAD.pack(MAGIC, PROTOCOL_VERSION, len(header), len(data)) + header + data
 
 
 def decode(header: bytes, data: bytes) -> Any:
-    """The message of one frame's header and data."""
+    """The message of one frame's header and data (its arrays writable, sharing one copy of
+    the data)."""
     tree = json.loads(header)
-    specs = sorted(_arrays_in(tree, []), key=lambda s: s["__nd__"])
+    writable = bytearray(data)
     buffers, offset = [], 0
-    for spec in specs:
-        dtype = np.dtype(spec["dtype"])
-        count = int(np.prod(spec["shape"], dtype=np.int64))
-        a = np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(spec["shape"])
-        buffers.append(a.copy())  # writable, owning its memory
+    for dtype_str, shape in tree["arrays"]:
+        dtype = np.dtype(dtype_str)
+        count = math.prod(shape)
+        buffers.append(
+            np.frombuffer(writable, dtype=dtype, count=count, offset=offset).reshape(shape)
+        )
         offset += count * dtype.itemsize
-    return _decode(tree, buffers)
+    return _decode(tree["message"], buffers)
 
 
 def write_frame(fd: int, message: Any) -> None:

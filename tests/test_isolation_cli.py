@@ -1,0 +1,187 @@
+"""Isolation through the real entry point (issue 12): ``gruverify check`` isolates by default, a
+crash or a hang is exit 1 that says what happened, a run stopped by SIGTERM or SIGINT leaves a
+report of every finished check (``complete: false``), ``--python`` checks a target in a second
+virtualenv, and no process is left running afterwards.
+
+The second virtualenv: ``GRUVERIFY_TEST_WORKER_PYTHON`` names its Python (CI creates it:
+``.ci/run``); without it, one is created once per session in a temporary directory (numpy from
+constraints.txt, gruverify with ``--no-deps``: no torch, no hypothesis). Failing to create it
+fails the test: it never skips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"
+WORKER_PYTHON_ENV = "GRUVERIFY_TEST_WORKER_PYTHON"
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture
+def env() -> Iterator[dict[str, str]]:
+    """The CLI's environment: tests/ on the path, and a marker every worker inherits; after the
+    test, no process holding the marker may remain."""
+    marker = f"GRUVERIFY_TEST_MARK={uuid.uuid4().hex}"
+    key, value = marker.split("=")
+    yield {**os.environ, "PYTHONPATH": str(TESTS), key: value}
+    deadline = time.monotonic() + 5
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _processes_with(marker), "a process of the run outlived it"
+
+
+def _check(
+    args: list[str], env: dict[str, str], cwd: pathlib.Path
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gruverify", "check", *args], capture_output=True, text=True,
+        env=env, cwd=cwd, timeout=300,
+    )  # fmt: skip
+
+
+def test_a_segfault_is_exit_1_by_default_and_the_report_is_complete(
+    tmp_path: pathlib.Path, env: dict[str, str]
+) -> None:
+    r = _check(
+        ["misbehaving_targets:Segfaults", "--device", "cpu", "--profile", "quick",
+         "--check", "forward[basic]", "--check", "h0=None equals zeros", "--json", "r.json"],
+        env, tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "killed by SIGSEGV: a segmentation fault" in r.stdout, r.stdout
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["complete"] is True and "interrupted" not in report
+    assert [c["status"] for c in report["checks"]] == ["failed", "failed"], report
+    saved = report["checks"][0]["counterexample"]["file"]
+    again = subprocess.run(
+        [sys.executable, "-m", "gruverify", "reproduce", saved], capture_output=True, text=True,
+        env=env, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert again.returncode == 1, again.stdout + again.stderr  # replayed in a worker: it survives
+    assert "killed by SIGSEGV" in again.stdout, again.stdout
+
+
+def test_a_target_that_hangs_on_every_call_is_exit_1_not_a_usage_error(
+    tmp_path: pathlib.Path, env: dict[str, str]
+) -> None:
+    r = _check(
+        ["misbehaving_targets:HangsAlways", "--device", "cpu", "--timeout", "1",
+         "--no-isolate", "--check", "forward[basic]"],
+        env, tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "target builds" in r.stdout and "did not return within 1 s" in r.stdout, r.stdout
+
+
+def _wait_for_results(path: pathlib.Path, count: int, proc: subprocess.Popen[str]) -> dict:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError):  # not written yet (never half-written: atomic)
+            report = {"checks": []}
+        if len(report["checks"]) >= count:
+            return report  # type: ignore[no-any-return]
+        time.sleep(0.2)
+    raise AssertionError(f"fewer than {count} checks finished in time")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_run_stopped_by_a_signal_reports_every_finished_check(
+    tmp_path: pathlib.Path, env: dict[str, str], sig: signal.Signals
+) -> None:
+    """The JSON is rewritten after each check (``complete: false``) and once more on the way out
+    (``interrupted``); the summary says what finished; the worker is gone."""
+    path = tmp_path / "r.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gruverify", "check", "torch-gru", "--device", "cpu",
+         "--json", str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        partial = _wait_for_results(path, 2, proc)
+        assert partial["complete"] is False, partial
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + sig, (proc.returncode, out, err)
+    report = json.loads(path.read_text())
+    assert report["complete"] is False and report["interrupted"] == sig.name, report
+    finished = len(report["checks"])
+    assert finished >= 2 and all(c["status"] == "passed" for c in report["checks"]), report
+    assert f"INTERRUPTED by {sig.name} after {finished} results" in out, out
+    assert "verdict so far PASS" in out, out
+
+
+@pytest.fixture(scope="session")
+def worker_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The Python of a second virtualenv with numpy and gruverify (no deps): CI's, or one made
+    here once per session. Never skipped: a failure to make it fails the test."""
+    given = os.environ.get(WORKER_PYTHON_ENV)
+    if given:
+        assert os.access(given, os.X_OK), f"{WORKER_PYTHON_ENV}={given} is not executable"
+        return given
+    venv = tmp_path_factory.mktemp("worker-venv") / "venv"
+    python = venv / "bin" / "python"
+    steps = [
+        [sys.executable, "-m", "venv", str(venv)],
+        [str(python), "-m", "pip", "install", "-q", "-c", str(REPO / "constraints.txt"), "numpy"],
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(REPO)],
+    ]
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, f"{' '.join(step)} failed:\n{done.stdout}\n{done.stderr}"
+    return str(python)
+
+
+def test_python_checks_a_target_in_a_second_virtualenv(
+    tmp_path: pathlib.Path, env: dict[str, str], worker_python: str
+) -> None:
+    no_torch = subprocess.run([worker_python, "-c", "import torch"], capture_output=True)
+    assert no_torch.returncode != 0, "the worker environment has torch: it proves nothing"
+    prefix = subprocess.run(
+        [worker_python, "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True
+    ).stdout.strip()
+    base = ["--python", worker_python, "--device", "cpu", "--dtype", "float64"]
+    ok = _check(
+        ["worker_env_targets:numpy_gru", *base, "--check", "forward[basic]",
+         "--check", "gradient[output]", "--check", "determinism"],
+        env, tmp_path,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    crash = _check(
+        ["worker_env_targets:numpy_gru_segfaults", *base, "--profile", "quick",
+         "--check", "forward[basic]"],
+        env, tmp_path,
+    )  # fmt: skip
+    assert crash.returncode == 1, crash.stdout + crash.stderr
+    assert f"numpy-gru under {prefix}.forward ended the process" in crash.stdout, crash.stdout
+    assert "killed by SIGSEGV" in crash.stdout, crash.stdout
