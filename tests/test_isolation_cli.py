@@ -20,6 +20,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -97,7 +98,7 @@ def test_a_target_that_hangs_on_every_call_is_exit_1_not_a_usage_error(
     assert "target builds" in r.stdout and "did not return within 1 s" in r.stdout, r.stdout
 
 
-def _wait_for_results(path: pathlib.Path, count: int, proc: subprocess.Popen[str]) -> dict:
+def _wait_for_results(path: pathlib.Path, count: int, proc: subprocess.Popen[Any]) -> dict:
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the run ended before it could be interrupted"
@@ -139,6 +140,55 @@ def test_a_run_stopped_by_a_signal_reports_every_finished_check(
     assert finished >= 2 and all(c["status"] == "passed" for c in report["checks"]), report
     assert f"INTERRUPTED by {sig.name} after {finished} results" in out, out
     assert "verdict so far PASS" in out, out
+
+
+def test_a_checker_killed_outright_leaves_its_report_so_far_and_no_worker(
+    tmp_path: pathlib.Path, env: dict[str, str]
+) -> None:
+    """SIGKILL cannot be caught: the report on disk is the one written after the last finished
+    check, and the worker dies with the checker (PR_SET_PDEATHSIG); the ``env`` fixture checks
+    that no process of the run remains."""
+    path = tmp_path / "r.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gruverify", "check", "torch-gru", "--device", "cpu",
+         "--json", str(path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        _wait_for_results(path, 2, proc)
+        proc.kill()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    report = json.loads(path.read_text())
+    assert report["complete"] is False and len(report["checks"]) >= 2, report
+
+
+def test_a_worker_in_a_hung_call_dies_with_its_checker(
+    tmp_path: pathlib.Path, env: dict[str, str]
+) -> None:
+    """The worker is asleep in the target's constructor (300 s) when the checker is killed: it
+    must not sleep on (``env`` checks within 5 s that no process of the run remains)."""
+    marker = next(f"{k}={v}" for k, v in env.items() if k == "GRUVERIFY_TEST_MARK")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gruverify", "check", "misbehaving_targets:HangsAlways",
+         "--device", "cpu"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while len(_processes_with(marker)) < 2:  # the checker and its worker
+            assert time.monotonic() < deadline and proc.poll() is None, "no worker started"
+            time.sleep(0.2)
+        time.sleep(3)  # the worker is in the target's constructor by now
+        proc.kill()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture(scope="session")
