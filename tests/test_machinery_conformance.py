@@ -150,6 +150,17 @@ def test_a_failure_the_shrunk_case_cannot_explain_is_explained_on_it_enlarged() 
     assert explain_failure(BY_NAME["determinism"], impl, shown, model) is None
 
 
+def test_an_ambiguity_the_enlarged_case_does_not_resolve_stays_on_the_shrunk_case() -> None:
+    """Without biases r/z swapped in weights and biases is r/z swapped in the weights: both fit
+    at every size, so the enlarged case explains no better and the shrunk one is reported."""
+    impl = resolve_target("gruverify.zoo.mutants:GateOrderZRN", device="cpu", dtype="float32")
+    model = ErrorModel(arithmetic_of(impl))
+    case = CheckCase(Config(3, 2, 3, 3, bias=False), "ordinary", "ordinary", 0)
+    text = explain_failure(BY_NAME["forward[basic]"], impl, case, model)
+    assert text is not None and "also consistent with" in text, text
+    assert "enlarged" not in text, text
+
+
 # -- the saved counterexample ----------------------------------------------------------------------
 
 

@@ -192,7 +192,7 @@ def test_closed_reset_gate_and_unrolled_cell_give_their_figures() -> None:
     assert e.detail == "the reset gate is not closed" and set(e.numbers) == {"a_r", "r", "where"}
     e2 = _raised(law_closed_reset_gate, cell, x, h1, h2, "reset_after", _with_gate("n", 0.25))
     assert e2.detail == "the candidate is not the closed-gate candidate"
-    assert {"expected", "got", "slack"} <= set(e2.numbers)
+    assert {"expected", "got", "slack", "where"} <= set(e2.numbers)
 
     class Off(TorchReference):
         def forward(self, problem: Problem) -> Outputs:
