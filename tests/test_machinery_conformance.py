@@ -233,3 +233,18 @@ def test_cuda_without_cuda_is_refused() -> None:
         run_checks("torch-gru", device="cuda", checks=["determinism"])
     with pytest.raises(TargetError, match="unknown device 'tpu'"):
         run_checks("torch-gru", device="tpu", checks=["determinism"])
+
+
+def test_a_default_device_the_target_refuses_is_one_skipped_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With CUDA present (pretended), a CPU-only target is checked on the CPU, and the CUDA
+    device it refuses is one skipped result that gives the reason."""
+    from gruverify.conformance import runner
+
+    monkeypatch.setattr(runner, "available_devices", lambda: ["cpu", "cuda"])
+    report = run_checks("numpy-reference", checks=["determinism"])
+    refused = [c for c in report.checks if c.name == runner.REFUSED_DEVICE]
+    assert len(refused) == 1 and (refused[0].device, refused[0].status) == ("cuda", "skipped")
+    assert refused[0].message.startswith("the target does not run on cuda: "), refused[0].message
+    assert [c.status for c in report.checks if c.name == "determinism"] == ["passed"]
