@@ -4,6 +4,7 @@
                     [--profile quick|ci|thorough] [--seed N] [--json PATH] [--cell] [--check NAME]
                     [--timeout SECONDS] [--artifacts DIR] [--strict] [--xfail CHECK=REASON]
                     [--ignore CHECK[=REASON]] [--config FILE] [--activation-error EPS]
+                    [--max-hidden N] [--max-steps T] [--max-batch B]
     gruverify reproduce FILE [--timeout SECONDS]
     gruverify targets
     gruverify vanishing ...            (when gruverify.analysis.vanishing_cli is installed)
@@ -30,6 +31,12 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
+
+# numpy's BLAS single-threaded unless the user says otherwise, set before numpy is imported: the
+# reference's matmuls are small and step by step, and a second OpenBLAS thread spins while it
+# waits (8x the CPU time, 6x the wall time of a --max-hidden 256 check on a loaded 2-core machine;
+# docs/benchmarks.md). torch's threads, which the target uses, are left as they are.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from gruverify.core.dtypes import DTYPES
 
@@ -110,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         "./.gruverify)",
     )  # fmt: skip
     _add_verdict_options(check)
+    _add_size_options(check)
     _add_isolation_options(check)
     rep = sub.add_parser(
         "reproduce", help="replay a saved counterexample file",
@@ -172,6 +180,36 @@ def _add_verdict_options(check: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _size(text: str) -> int:
+    """A positive integer size (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def _add_size_options(check: argparse.ArgumentParser) -> None:
+    """``check``'s size options (``max_hidden``, ``max_steps``, ``max_batch`` in the settings)."""
+    check.add_argument(
+        "--max-hidden", type=_size, metavar="N",
+        help="draw input and hidden sizes up to N, favouring tile boundaries (multiples of 8, "
+        "16, 32, 64, 128 and one either side) and N itself (default 9)",
+    )  # fmt: skip
+    check.add_argument(
+        "--max-steps", type=_size, metavar="T",
+        help="draw sequences of up to T steps, favouring powers of two and one past them, and T "
+        "(default 9; the forward[long] check runs 33 to max(130, T) steps)",
+    )  # fmt: skip
+    check.add_argument(
+        "--max-batch", type=_size, metavar="B",
+        help="draw batches of up to B, favouring multiples of 8 to 128 and one either side, and "
+        "B (default 4)",
+    )  # fmt: skip
+
+
 def _verdict_settings(args: argparse.Namespace, target: str) -> dict[str, object]:
     """``run_checks`` keywords from the settings file and the command line (which wins);
     ``ConfigError`` for either's mistakes."""
@@ -194,6 +232,8 @@ def _verdict_settings(args: argparse.Namespace, target: str) -> dict[str, object
         "xfail": xfail, "ignore": ignore,
         "activation_error": args.activation_error if args.activation_error is not None
         else settings.activation_error,
+        **{k: getattr(args, k) if getattr(args, k) is not None else getattr(settings, k)
+           for k in ("max_hidden", "max_steps", "max_batch")},
         **_isolation_settings(args, settings),
     }  # fmt: skip
 
@@ -352,6 +392,7 @@ def _check(args: argparse.Namespace) -> int:
     )
     if os.path.exists(artifacts) and not os.path.isdir(artifacts):
         return _err(f"--artifacts {artifacts}: exists and is not a directory")
+
     try:
         verdict_settings = _verdict_settings(args, target)
     except ConfigError as e:

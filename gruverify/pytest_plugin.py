@@ -20,7 +20,9 @@ Options: ``--gru-target`` (repeatable), ``--gru-cell`` (targets are GRUCell-shap
 (hypothesis profile, default ci), ``--gru-seed``, and the verdict's: ``--gru-strict``,
 ``--gru-xfail CHECK=REASON``, ``--gru-ignore CHECK``, ``--gru-activation-error EPS``,
 ``--gru-config FILE`` (default: ``[tool.gruverify]`` in the rootdir's pyproject.toml, read when
-the first check runs; the options win over it).
+the first check runs; the options win over it), and the sizes drawn: ``--gru-max-hidden N``,
+``--gru-max-steps T``, ``--gru-max-batch B`` (``max_hidden``, ``max_steps``, ``max_batch`` in the
+settings; ``gruverify check --max-hidden`` etc.).
 
 Verdicts are the checker's (``gruverify.conformance.report``): a failure or crash fails the test; a
 warning passes it with a ``gruverify.GruverifyWarning`` (``-W error::gruverify.GruverifyWarning``
@@ -72,6 +74,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the targets' declared activation error")  # fmt: skip
     group.addoption("--gru-config", default=None, metavar="FILE",
                     help="gruverify settings (default: [tool.gruverify] in pyproject.toml)")  # fmt: skip
+    for name, what in (("hidden", "input and hidden sizes"), ("steps", "sequence lengths"),
+                       ("batch", "batches")):  # fmt: skip
+        group.addoption(f"--gru-max-{name}", default=None, type=int, metavar="N",
+                        help=f"draw {what} up to N (gruverify check --max-{name})")  # fmt: skip
     parser.addini("gru_targets", "GRU targets to check (like --gru-target)", type="linelist")
 
 
@@ -143,6 +149,25 @@ def _verdicts(spec: str) -> _Verdicts:
     )  # fmt: skip
 
 
+def _sizes(**given: int | None) -> Any:
+    """The sizes drawn (``conformance.cases.Sizes``): ``given`` (``max_hidden=`` etc.), else the
+    session's ``--gru-max-*`` options, else the settings file's ``max_*`` keys."""
+    from gruverify.conformance.cases import Sizes
+
+    settings = _settings()
+    config = _SESSION.get("config")
+    opt = config.getoption if config is not None else (lambda name: None)
+    values = []
+    for name in ("hidden", "steps", "batch"):
+        v = given.get(f"max_{name}")
+        v = opt(f"gru_max_{name}") if v is None else v
+        values.append(getattr(settings, f"max_{name}") if v is None else v)
+    try:
+        return Sizes(*values)
+    except ValueError as e:
+        raise pytest.UsageError(f"gruverify: {e}") from None
+
+
 def _impl(
     target: Any, device: str, dtype: str | None, cell: bool, activation_error: float | None = None
 ) -> Any:
@@ -195,12 +220,15 @@ def run_one_check(
     ignore: str | None = None,
     activation_error: float | None = None,
     node: Any = None,
+    max_hidden: int | None = None,
+    max_steps: int | None = None,
+    max_batch: int | None = None,
 ) -> None:
     """Run one named check as a test: ``pytest.fail`` for a failure (or crash), a
     ``GruverifyWarning`` for a warning (a failure when strict), ``pytest.skip`` for a skip or an
     ignored check; an acknowledged one (``xfail``: its reason) marks ``node`` (default: the
     running test item) xfail. Keywords left None come from the session (``--gru-*`` options,
-    the settings file)."""
+    the settings file); ``max_hidden``, ``max_steps``, ``max_batch``: the sizes drawn."""
     from gruverify.conformance.checks import CHECKS
     from gruverify.conformance.report import GruverifyWarning
     from gruverify.conformance.runner import reproduce_command, run_check
@@ -230,8 +258,11 @@ def run_one_check(
     options = (["--strict"] if strict else []) + (
         ["--activation-error", repr(float(error))] if error is not None else []
     )
+    sizes = _sizes(max_hidden=max_hidden, max_steps=max_steps, max_batch=max_batch)
+    options += sizes.options()
     repro = reproduce_command(spec, device, impl.dtype, profile, seed, check, cell, options=options)
-    result = run_check(by_name[check], impl, profile=profile, seed=seed, reproduce=repro)
+    result = run_check(by_name[check], impl, profile=profile, seed=seed, reproduce=repro,
+                       sizes=sizes)  # fmt: skip
     if result.status == "skipped":
         pytest.skip(result.message)
     if result.status == "passed":
@@ -266,6 +297,9 @@ def conformance_tests(
     xfail: Mapping[str, str] | None = None,
     ignore: Mapping[str, str] | Sequence[str] | None = None,
     activation_error: float | None = None,
+    max_hidden: int | None = None,
+    max_steps: int | None = None,
+    max_batch: int | None = None,
 ) -> Callable[..., None]:
     """A test function parametrized over gruverify's checks for ``target``.
 
@@ -273,7 +307,8 @@ def conformance_tests(
     exactly as its ``"module:qualname"``, which the reproduce commands name).
     ``device`` None means every available device. ``strict``, ``xfail`` (check -> reason),
     ``ignore`` (check -> reason, or names) and ``activation_error`` add to, or override, the
-    session's settings (module docstring). Assign the result to a ``test_*`` name.
+    session's settings (module docstring); ``max_hidden``, ``max_steps``, ``max_batch`` the sizes
+    drawn (``gruverify check --max-hidden`` etc.). Assign the result to a ``test_*`` name.
     """
     from gruverify.conformance.checks import CHECKS
     from gruverify.conformance.config import check_name
@@ -293,7 +328,8 @@ def conformance_tests(
     def test_gru_conformance(gru_device: str, gru_check: str) -> None:
         run_one_check(target, gru_check, device=gru_device, dtype=dtype, cell=cell,
                       profile=profile, seed=seed, strict=strict, xfail=xfails.get(gru_check),
-                      ignore=ignored.get(gru_check), activation_error=activation_error)  # fmt: skip
+                      ignore=ignored.get(gru_check), activation_error=activation_error,
+                      max_hidden=max_hidden, max_steps=max_steps, max_batch=max_batch)  # fmt: skip
 
     return test_gru_conformance
 

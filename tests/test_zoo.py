@@ -10,6 +10,7 @@ show its defect where it lives (gradients, repeated calls, the input, shapes, de
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Any
 
 import numpy as np
@@ -190,6 +191,7 @@ FORWARD_EXPOSURE: dict[str, tuple[Case, Case | None]] = {
     "PerturbedWeightBlock": (Case(), None),
     "UpdateGateBiasOffset": (Case(), None),
     "UnstableSigmoid": (Case(x_scale=1e3), Case()),
+    "ChunkBoundaryState": (Case(steps=33), Case(steps=32)),
 }
 
 GRADIENT_ONLY = {
@@ -216,7 +218,8 @@ def test_every_mutant_is_exercised() -> None:
     assert len(MUTANTS) >= 20
     for name, entry in MUTANTS.items():
         assert entry.cls.__doc__ and entry.pattern and entry.check, name
-        assert getattr(M, name) is entry.cls, f"gruverify.zoo.mutants:{name} is not importable"
+        module = sys.modules[entry.cls.__module__]  # gruverify.zoo.mutants or .scale
+        assert getattr(module, name) is entry.cls, f"{module.__name__}:{name} is not importable"
 
 
 @pytest.mark.parametrize("name", sorted(FORWARD_EXPOSURE))

@@ -36,7 +36,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 
-from gruverify.conformance.cases import CheckCase, Pinned
+from hypothesis.strategies import SearchStrategy
+
+from gruverify.conformance.cases import CheckCase, Pinned, Sizes, check_cases
 from gruverify.core.bounds import BOX_SLACK
 from gruverify.core.features import BASIC
 from gruverify.core.problem import Capabilities, Implementation, Problem
@@ -134,6 +136,9 @@ class Check:
     needs_method: str | None = None
     diagnose: Callable[[Problem, Arithmetic], Problem] | None = None
     pinned: tuple[Pinned, ...] = ()
+    long: bool = False
+    """A long-sequence check: its cases run ``cases.LONG_STEPS`` (33 to 130) steps, or up to
+    ``--max-steps`` when larger; skipped when ``--max-steps`` is below 33."""
     loss: LossOn | None = None
     """A gradient check's loss: on the outputs, on ``h_n`` or on both (its cotangents)."""
     against: Against | None = None
@@ -156,6 +161,17 @@ class Check:
             compare(other, impl, problem)
 
         return dataclasses.replace(self, law=law)
+
+    def cases(
+        self, capabilities: Capabilities, sizes: Sizes | None = None
+    ) -> SearchStrategy[CheckCase]:
+        """The strategy of this check's drawn cases for a target with ``capabilities`` at
+        ``sizes`` (a long-sequence check: ``Sizes.long_steps()`` steps)."""
+        sizes = sizes or Sizes()
+        return check_cases(
+            capabilities, self.forced, min_steps=self.min_steps, min_batch=self.min_batch,
+            big_h0=self.big_h0, sizes=sizes, steps=sizes.long_steps() if self.long else None,
+        )  # fmt: skip
 
     def pinned_cases(self, capabilities: Capabilities) -> list[CheckCase]:
         """This check's pinned cases, adapted to a target with ``capabilities``."""
@@ -240,6 +256,10 @@ CHECKS: tuple[Check, ...] = (
     _forward("batch_first", "batch_first"),
     _forward("unbatched", "unbatched"),
     _forward("lengths", "lengths"),
+    Check("forward[long]", eq.law_forward_equivalence,
+          "outputs and h_n over 33 to 130 steps (the state crosses the chunk boundaries at 32, "
+          "64 and 128 steps) equal the reference", forced=BASIC, examples=4,
+          diagnose=_as_drawn, long=True),
     Check("forward[saturated]", eq.law_forward_saturated,
           "with the input scaled by 60 (saturated gates) outputs are finite and equal the reference",
           examples=10, big_h0=True, diagnose=eq.saturated_problem, pinned=(_PIN_SATURATED,)),

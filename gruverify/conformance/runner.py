@@ -16,7 +16,8 @@ a fresh random seed otherwise; ``checks`` restricts to the named checks. ``progr
 with each result as it completes. ``timeout``: seconds per call into the target (None: no
 limit); ``artifacts``: a directory for counterexample files (None: none written).
 ``strict``, ``xfail``, ``ignore``, ``activation_error``: the verdict's settings ("Verdicts"
-below). ``isolate``: run the target in a worker process (None: only when ``python`` names the
+below). ``max_hidden``, ``max_steps``, ``max_batch``: the largest sizes drawn (``cases.Sizes``).
+``isolate``: run the target in a worker process (None: only when ``python`` names the
 worker's interpreter), its memory limited to ``memory_limit`` bytes
 (``gruverify.conformance.building``); a float ``timeout`` is the ceiling of the adaptive
 per-call limit (``gruverify.guard.CallLimits``). ``on_result`` is called with the report
@@ -58,7 +59,7 @@ from gruverify.conformance.building import (
     build_each,
     closes_workers,
 )
-from gruverify.conformance.cases import CheckCase, check_cases
+from gruverify.conformance.cases import CheckCase, Sizes
 from gruverify.conformance.checks import ALL_CHECKS, Check, Law
 from gruverify.conformance.config import ConfigError, check_name
 from gruverify.conformance.counterexample import reproduction_blob
@@ -66,7 +67,7 @@ from gruverify.conformance.explain import explain_failure
 from gruverify.conformance.replay import save_counterexample
 from gruverify.conformance.report import CheckResult, Report, acknowledge
 from gruverify.core.problem import Implementation
-from gruverify.error_model import ErrorModel, activation_error_value, arithmetic_of
+from gruverify.error_model import ErrorModel, activation_error_value, arithmetic_of, default_model
 from gruverify.guard import (
     DEFAULT_TIMEOUT,
     CallFailed,
@@ -111,6 +112,21 @@ def examples_for(check: Check, profile: str) -> int:
     return max(1, round(check.examples * active / base))
 
 
+def _size_skip(check: Check, sizes: Sizes | None) -> str | None:
+    """Why a long-sequence check cannot run at ``sizes`` (``--max-steps`` below its lengths)."""
+    if check.long and sizes is not None and sizes.long_steps() is None:
+        return f"--max-steps {sizes.max_steps}: shorter than a long sequence (33 steps or more)"
+    return None
+
+
+def _sizes(max_hidden: int | None, max_steps: int | None, max_batch: int | None) -> Sizes:
+    """``Sizes`` from the run's options; ``TargetError`` (a usage error) for a bad value."""
+    try:
+        return Sizes(max_hidden, max_steps, max_batch)
+    except ValueError as e:
+        raise TargetError(str(e)) from None
+
+
 def _skip_reason(check: Check, impl: Implementation) -> str | None:
     caps = impl.capabilities
     for feature in (*check.requires, *(f for f, on in check.forced.items() if on)):
@@ -133,6 +149,7 @@ def run_check(
     timeout: float | CallLimits | None = DEFAULT_TIMEOUT,
     artifacts: str | None = None,
     spec: Mapping[str, Any] | None = None,
+    sizes: Sizes | None = None,
 ) -> CheckResult:
     """Run one check on one implementation; never raises for a target's failure or crash.
 
@@ -141,27 +158,28 @@ def run_check(
     restored afterwards. A failure's counterexample carries the seed and hypothesis' reproduction
     blob; with ``artifacts`` (a directory) it is also saved there as a file that
     ``gruverify reproduce FILE`` replays (``spec``: ``{"target": ..., "cell": ...}`` for it).
-    ``law`` replaces the check's own law (e.g. one that counts its calls).
+    ``law`` replaces the check's own law (e.g. one that counts its calls). ``sizes``: the largest
+    sizes drawn (``cases.Sizes``; None: the small defaults).
     """
     with preserved():
         register_profiles()
         start = time.monotonic()
-        reason = _skip_reason(check, impl)
+        reason = _skip_reason(check, impl) or _size_skip(check, sizes)
         if reason is not None:
             return CheckResult(check.name, impl.device, "skipped", reason, check.description)
         run = _CheckRun(
             check, impl, impl if isinstance(impl, Guarded) else Guarded(impl, timeout=timeout),
-            model or ErrorModel(arithmetic_of(impl)), profile, seed, reproduce, artifacts, spec,
+            model or default_model(impl), profile, seed, reproduce, artifacts, spec,
             start,
         )  # fmt: skip
         search = _Search(
             law or check.law, run.guarded, run.model, SHRINK_SECONDS.get(profile, 10.0),
             lenient=check,
         )  # fmt: skip
-        failure = _search(check, impl, search, profile, seed)
+        failure = _search(check, impl, search, profile, seed, sizes)
         if failure is None and search.warned is not None:  # no failure: shrink the warning
             again = dataclasses.replace(search, lenient=None, failures={}, first_failure=None)
-            shrunk = _search(check, impl, again, profile, seed)
+            shrunk = _search(check, impl, again, profile, seed, sizes)
             failure = shrunk if hasattr(shrunk, "gruverify_case") else search.warned
         return run.passed(search) if failure is None else run.failed(search, failure)
 
@@ -238,14 +256,16 @@ def _settings(check: Check, profile: str) -> settings:
 
 
 def _search(
-    check: Check, impl: Implementation, body: _Search, profile: str, seed: int
+    check: Check,
+    impl: Implementation,
+    body: _Search,
+    profile: str,
+    seed: int,
+    sizes: Sizes | None = None,
 ) -> Exception | None:
-    """Run ``body`` over the check's pinned cases, then its drawn ones (shrinking a failure);
-    the exception it ended with, or None."""
-    strategy = check_cases(
-        impl.capabilities, check.forced, min_steps=check.min_steps, min_batch=check.min_batch,
-        big_h0=check.big_h0,
-    )  # fmt: skip
+    """Run ``body`` over the check's pinned cases, then its drawn ones at ``sizes`` (shrinking a
+    failure); the exception it ended with, or None."""
+    strategy = check.cases(impl.capabilities, sizes)
 
     @_settings(check, profile)
     @hypothesis_seed(seed)
@@ -483,6 +503,28 @@ def allow_compilation(limits: CallLimits, impls: Iterable[Implementation]) -> No
         limits.hung_floor = max(limits.hung_floor, seconds)
 
 
+def _built(
+    target: str | Implementation,
+    device: str | Sequence[str] | None,
+    dtype: str | None,
+    cell: bool,
+    limits: CallLimits,
+    isolation: Isolation,
+) -> tuple[dict[str, Implementation], dict[str, CheckResult]]:
+    """The target built on each device (``build_each``; an ``Implementation`` is itself), and
+    ``limits`` told how long it compiles (``allow_compilation``)."""
+    if isinstance(target, str):
+        impls, refused = build_each(
+            target, _resolve_devices(device), dtype, cell, limits=limits, isolation=isolation,
+            skip_refused=device is None,
+        )  # fmt: skip
+    else:
+        isolation.applies(target)  # TargetError if it must
+        impls, refused = {target.device: target}, {}
+    allow_compilation(limits, impls.values())
+    return impls, refused
+
+
 @closes_workers
 def run_checks(
     target: str | Implementation = "torch-gru",
@@ -504,6 +546,9 @@ def run_checks(
     xfail: Mapping[str, str] | None = None,
     ignore: Mapping[str, str] | Sequence[str] | None = None,
     activation_error: float | None = None,
+    max_hidden: int | None = None,
+    max_steps: int | None = None,
+    max_batch: int | None = None,
 ) -> Report:
     """Check ``target`` (a registered name, ``module:attr``, or an ``Implementation``); the
     keywords: the module docstring. ``TargetError`` for an unknown or broken target, an unknown
@@ -516,16 +561,11 @@ def run_checks(
     spec = target if isinstance(target, str) else target.name
     acks = _Acknowledged.of(spec, xfail, ignore)
     limits = timeout if isinstance(timeout, CallLimits) else CallLimits(ceiling=timeout)
-    if isinstance(target, str):
-        impls, refused = build_each(
-            target, _resolve_devices(device), dtype, cell, limits=limits,
-            isolation=Isolation(isolate, python, memory_limit), skip_refused=device is None,
-        )  # fmt: skip
-    else:
-        Isolation(isolate, python, memory_limit).applies(target)  # TargetError if it must
-        impls, refused = {target.device: target}, {}
-    options = _declare_activation_error(impls, activation_error, strict)
-    allow_compilation(limits, impls.values())
+    impls, refused = _built(
+        target, device, dtype, cell, limits, Isolation(isolate, python, memory_limit)
+    )
+    sizes = _sizes(max_hidden, max_steps, max_batch)
+    options = _declare_activation_error(impls, activation_error, strict) + sizes.options()
     dtype_used = next((i.dtype for i in impls.values()), dtype or "float32")
     arithmetic = {d: str(arithmetic_of(i)) for d, i in impls.items()}
     report = Report(spec, list(impls), dtype_used, arithmetic, profile, seed, strict=strict)
@@ -541,13 +581,13 @@ def run_checks(
     for result in refused.values():  # a device refused (skipped), or its build failed
         add(result)
     for d, impl in impls.items():
-        model = ErrorModel(arithmetic_of(impl))
+        model = default_model(impl)
         for check in (c for c in selected if c.against is None):
             repro = reproduce_command(spec, d, impl.dtype, profile, seed, check.name, cell,
                                       options=options)  # fmt: skip
             add(acks.ignored(check, d) or run_check(
                 check, impl, model=model, profile=profile, seed=seed, reproduce=repro,
-                timeout=limits, artifacts=artifacts,
+                timeout=limits, artifacts=artifacts, sizes=sizes,
                 spec={"target": spec, "cell": cell}))  # fmt: skip
     for check in (c for c in selected if c.against is not None):
         assert check.against is not None
@@ -558,6 +598,6 @@ def run_checks(
                                       options=options)  # fmt: skip
             add(acks.ignored(check, checked[0]) or run_check(
                 check.bound(other), impls[checked[0]], profile=profile, seed=seed,
-                reproduce=repro, timeout=limits))  # fmt: skip
+                reproduce=repro, timeout=limits, sizes=sizes))  # fmt: skip
     report.seconds = time.monotonic() - start
     return report

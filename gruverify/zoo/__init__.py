@@ -7,16 +7,32 @@ gradients or semantics is a failure; ``AcceptsBadInitialState``, whose only faul
 validation, is a warning (a failure under ``--strict``). ``CORRECT`` maps a name to ``(class, how
 it differs from torch, "")``. The mutants mirror the defects of docs/real-bugs.md (each class
 docstring cites its tracker thread). Usage: ``gruverify check gruverify.zoo.mutants:NoResetBias``.
+
+``SCALE_MUTANTS`` (``gruverify.zoo.scale``) are wrong only where production kernels change path
+(a hidden-unit tile tail, a batch-block tail, a state spilled on long runs, a chunk boundary in
+time); ``SCALE_OPTIONS`` gives the size options that expose each (``gruverify check
+gruverify.zoo.scale:HiddenTileTail --max-hidden 64``). They pass the default sizes, except
+``ChunkBoundaryState``, which the default ``forward[long]`` check catches and which is in
+``MUTANTS`` too.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from gruverify.zoo import correct, mutants
+from gruverify.zoo import correct, mutants, scale
 from gruverify.zoo.base import Gates, ZooGRU, flip_valid
 
-__all__ = ["CORRECT", "MUTANTS", "Gates", "ZooEntry", "ZooGRU", "flip_valid"]
+__all__ = [
+    "CORRECT",
+    "MUTANTS",
+    "SCALE_MUTANTS",
+    "SCALE_OPTIONS",
+    "Gates",
+    "ZooEntry",
+    "ZooGRU",
+    "flip_valid",
+]
 
 
 class ZooEntry(NamedTuple):
@@ -79,8 +95,31 @@ MUTANTS: dict[str, ZooEntry] = {
         ZooEntry(_M.ClampedState, "state clamped to [-0.999, 0.999]", "carry-over"),
         ZooEntry(_M.PerturbedWeightBlock, "W_hz off by a relative 1e-3", _F),
         ZooEntry(_M.UpdateGateBiasOffset, "update-gate bias off by 1e-2", _F),
+        ZooEntry(scale.ChunkBoundaryState, "state reloaded from h0 every 32 steps",
+                 "forward[long]"),
     )
 }  # fmt: skip
+
+SCALE_MUTANTS: dict[str, ZooEntry] = {
+    e.cls.__name__: e
+    for e in (
+        ZooEntry(scale.HiddenTileTail, "tail tile of hidden units (H % 32) skips the reset gate",
+                 _F),
+        ZooEntry(scale.BatchBlockTail, "tail block of the batch (B % 8) never carries its state",
+                 _F),
+        ZooEntry(scale.LongSequenceSpill, "state rounded to float16 from step 256 on", _F),
+        ZooEntry(scale.ChunkBoundaryState, "state reloaded from h0 every 32 steps",
+                 "forward[long]"),
+    )
+}  # fmt: skip
+
+SCALE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "HiddenTileTail": ("--max-hidden", "64"),
+    "BatchBlockTail": ("--max-batch", "16"),
+    "LongSequenceSpill": ("--max-steps", "300"),
+    "ChunkBoundaryState": (),
+}
+"""The size options under which each scale mutant is flagged (none: by the default check)."""
 
 CORRECT: dict[str, ZooEntry] = {
     e.cls.__name__: e
