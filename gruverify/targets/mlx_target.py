@@ -53,7 +53,7 @@ class MlxGRUTarget:
         except ImportError as e:
             raise TargetError(f"the mlx target needs mlx (pip install 'mlx[cpu]'): {e}") from e
         self.mx = mx
-        self.nn = mlx.nn
+        self.nn: Any = mlx.nn  # mlx.nn.GRU is missing from mlx's type stubs
         self.dtype = dtype
         self.device = device
         self.name = "mlx"
