@@ -136,6 +136,7 @@ __all__ = [
     "known_time_scale_tolerance",
     "require_conditioned",
     "require_gradients_conditioned",
+    "require_gradients_in_range",
     "require_in_range",
     "richardson_tolerance",
     "study_product_slack",
@@ -182,7 +183,7 @@ def activation_error_value(value: object) -> float:
 
 def default_model(impl: Implementation) -> ErrorModel:
     """The error model for ``impl``'s arithmetic (see ``arithmetic_of``)."""
-    return ErrorModel(arithmetic_of(impl))
+    return ErrorModel(arithmetic_of(impl), device=str(impl.device))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,6 +286,22 @@ RANGE_MARGIN = 4.0
 """``require_in_range``'s factor below the storage format's largest finite number."""
 
 
+def require_gradients_in_range(ref: Gradients, arithmetic: Arithmetic, problem: Problem) -> None:
+    """``Inconclusive`` when the reference gradients (``dx``, ``dh0``, every parameter's) come
+    within a factor 4 (``RANGE_MARGIN``) of the storage dtype's largest number: exploding
+    gradients (a long sequence through large weights reaches 1e170 at 64 steps, hidden 256) then
+    overflow to inf or NaN in that format, which is the format's doing, not the target's."""
+    largest = LARGEST_FINITE[arithmetic.storage]
+    arrays = [ref.dx, ref.dh0, *(v for _, v in ref.dparams.named())]
+    top = max((float(np.max(np.abs(a))) for a in arrays if np.size(a)), default=0.0)
+    if not np.isfinite(top) or top > largest / RANGE_MARGIN:
+        raise Inconclusive(
+            f"reference gradients up to {top:.3g} exceed the range of {arithmetic.storage} "
+            f"(max {largest:.3g}): overflow is the format's, not the target's "
+            f"({problem.describe()})"
+        )
+
+
 def require_in_range(problem: Problem, arithmetic: Arithmetic) -> None:
     """``Inconclusive`` when the problem's data or a bound on its gate pre-activations
     (``core.bounds.preactivation_bound``: ``sum_j |W_ij| |x_j|_max + sum_j |U_ij| max(1, |h0|_max)
@@ -323,6 +340,9 @@ class ErrorModel:
     floor: float = 4.0
     draws: int = 3
     seed: int = 0
+    device: str = "cpu"
+    """Where the target runs: on a CUDA device the float64 reference of ``forward`` runs there too
+    for problems large enough to gain from it (``reference_device``)."""
 
     def reference_problem(self, problem: Problem) -> Problem:
         """The problem as the implementation sees it (rounded to its storage dtype)."""
@@ -376,8 +396,19 @@ class ErrorModel:
         the backward pass takes its activation derivatives (``1 - n^2``, ``z (1 - z)``) from the
         rounded activations, which is all that is left of them when a unit saturates (torch's
         sigmoid backward computes ``y (1 - y)``: absolute error ``u`` once ``y`` rounds near 1).
+
+        A saturated update gate also rounds the same way at every step: ``z`` rounds to 1 (or
+        ``1 - z`` to a multiple of ``u``) while its pre-activation stays about the same, so an
+        implementation that forms ``1 - z`` from ``z``, or updates as ``(h - n) z + n``, loses
+        the same ``1 - z`` leak at every step and its state drifts by ``T (1 - z) |h - n|``, not
+        by a random walk. So each unit of each layer and direction gets, besides the random
+        rounding, a drift ``d ~ u U(-1, 1)`` (one per draw, the same at every step and batch row)
+        added to ``z`` and taken from ``1 - z`` (measured: torch.nn.GRU's CPU float32 kernel, 300
+        steps, three bidirectional layers, saturating biases, errors up to 2.9 times the
+        tolerance without it, 0.5 with it; docs/benchmarks.md).
         """
         u = ARITHMETICS[self.arithmetic.storage].unit_roundoff  # elementwise: the storage format
+        drift: dict[int, np.ndarray] = {}  # per cell (layer and direction): (H,), drawn once
 
         def step(cell: Any, x: np.ndarray, h: np.ndarray, variant: Any) -> Any:
             # the reference's step (nr.gru_step is gru_gates then gru_update), rounded in between
@@ -389,6 +420,9 @@ class ErrorModel:
                 # absolute, 2 u: the activation's own rounding and that of its derivative
                 # expression (1 - y^2, y (1 - y)), which an implementation forms from it
                 c[k] = c[k] + 2.0 * u * xi[i]
+            if id(cell) not in drift:  # the coherent part: the same at every step
+                drift[id(cell)] = u * rng.uniform(-1.0, 1.0, size=(np.shape(c["z"])[-1],))
+            c["z"], c["one_minus_z"] = c["z"] + drift[id(cell)], c["one_minus_z"] - drift[id(cell)]
             hn = nr.gru_update(c, h)
             c["h_prev"] = h
             c["h"] = hn * (1.0 + u * xi[4])
@@ -449,13 +483,8 @@ class ErrorModel:
             ref, tol = _FORWARD_CACHE[key]
             return Outputs(ref.output.copy(), ref.h_n.copy()), tol
 
-        def run(pp: Problem, rng: np.random.Generator | None) -> Outputs:
-            step = nr.gru_step if rng is None else self._rounding_step(rng)
-            r = nr.stack_forward(step, pp.params, pp.x, pp.h0, variant, pp.batch_first,
-                                 pp.lengths, traces=False)  # fmt: skip
-            return Outputs(r.output, r.h_n)
-
-        ref, tol = self.forward_of(run, problem)
+        ref, tol = self.forward_of(self.reference_run(variant, self.reference_device(problem)),
+                                   problem)  # fmt: skip
         if self.arithmetic.activation_error:
             prob = self.reference_problem(problem)
 
@@ -474,6 +503,40 @@ class ErrorModel:
             while len(_FORWARD_CACHE) > FORWARD_CACHE_ENTRIES:
                 _FORWARD_CACHE.popitem(last=False)
         return ref, tol
+
+    def reference_device(self, problem: Problem) -> str | None:
+        """Where ``forward`` runs the float64 reference: None (numpy on the CPU), or the target's
+        CUDA device (torch float64) when the model's ``device`` is one, torch sees it, the problem's
+        largest layer does at least ``DEVICE_REFERENCE_WORK`` multiply-adds per step
+        (``B H (I + H)``: below that, launching kernels step by step is slower than numpy) and
+        no activation error is declared (that perturbation is numpy's alone)."""
+        if not self.device.startswith("cuda") or self.arithmetic.activation_error:
+            return None
+        batch = int(np.prod(np.shape(problem.x)[:-1])) // max(1, problem.steps)
+        H = problem.params.hidden_size
+        work = max(batch * H * (c.input_size + H) for row in problem.params.cells for c in row)
+        if work < DEVICE_REFERENCE_WORK:
+            return None
+        import torch
+
+        return self.device if torch.cuda.is_available() else None
+
+    def reference_run(self, variant: Variant, device: str | None = None) -> ForwardRun:
+        """The float64 reference as ``forward_of``'s ``run``: unperturbed with ``rng`` None, else
+        rounding every step at random (``_rounding_step``). ``device`` None: numpy; a torch device
+        (``"cuda"``, or ``"cpu"`` to test it): torch float64 there (``torch_reference`` with the
+        same rounding, its random numbers from a torch generator seeded by ``rng``: the same
+        distribution, other draws)."""
+        if device is None:
+
+            def run(pp: Problem, rng: np.random.Generator | None) -> Outputs:
+                step = nr.gru_step if rng is None else self._rounding_step(rng)
+                r = nr.stack_forward(step, pp.params, pp.x, pp.h0, variant, pp.batch_first,
+                                     pp.lengths, traces=False)  # fmt: skip
+                return Outputs(r.output, r.h_n)
+
+            return run
+        return _torch_run(self.arithmetic, variant, device)
 
     def judged_forward(
         self, problem: Problem, variant: Variant, why: str = ""
@@ -539,6 +602,8 @@ class ErrorModel:
 
         exact = backward(prob)
         ref = grads(exact)
+        result = Gradients(exact.dx, exact.dh0, exact.dparams)
+        del exact  # its forward's traces: one traced pass in memory at a time, not two
         rng = np.random.default_rng(self.seed)
         sens = {k: 0.0 for k in ref}
         for _ in range(self.draws):
@@ -552,17 +617,62 @@ class ErrorModel:
         act = self.activation_sensitivity(lambda step: grads(backward(prob, step=step)), ref)
         tols = {k: self.safety * (sens[k] + act[k]) + floor for k in ref}
         scale = max(
-            (float(np.max(np.abs(a))) for a in [exact.dx, *dict(exact.dparams.named()).values()]
+            (float(np.max(np.abs(a))) for a in [result.dx, *dict(result.dparams.named()).values()]
              if a.size),
             default=0.0,
         )  # fmt: skip
         out_tol = Tolerance(0.0, 0.0, tols, self.arithmetic, gradient_scale=scale)
-        return Gradients(exact.dx, exact.dh0, exact.dparams), out_tol
+        return result, out_tol
 
 
 ACTIVATION_QUANTITIES = ("r", "z", "n", "dr_da", "dz_da", "dn_da")
 """What a declared activation error shifts (``ErrorModel.activation_sensitivity``): the values of
 the gates and the candidate, and their derivatives."""
+
+DEVICE_REFERENCE_WORK = 200_000
+"""Multiply-adds per step (``B H (I + H)``, the largest layer) from which ``ErrorModel.forward``
+runs the float64 reference on the target's CUDA device (``ErrorModel.reference_device``). Below
+it a step's kernels are launch-bound and numpy on the CPU is faster. Not measured on a GPU yet:
+an estimate (a step is about 20 kernel launches of some 10 us each, numpy does 2e5
+multiply-adds in about 0.1 ms)."""
+
+
+def _torch_run(arithmetic: Arithmetic, variant: Variant, device: str) -> ForwardRun:
+    """``ErrorModel.reference_run`` on a torch ``device``: the torch reference's gates in float64,
+    rounded at random as ``ErrorModel._rounding_step`` rounds them (``r``, ``z``, ``1 - z``, ``n``
+    plus ``2 u xi``, the new state times ``1 + u xi``, ``u`` of the storage format)."""
+    import torch
+
+    from gruverify.reference import torch_reference as tr
+
+    u = ARITHMETICS[arithmetic.storage].unit_roundoff
+
+    def run(pp: Problem, rng: np.random.Generator | None) -> Outputs:
+        params = tr.params_to_torch(pp.params, torch.float64, device)
+        x = torch.as_tensor(np.asarray(pp.x), dtype=torch.float64, device=device)
+        h0 = (
+            None
+            if pp.h0 is None
+            else torch.as_tensor(np.asarray(pp.h0), dtype=torch.float64, device=device)
+        )
+        step: Any = tr.gru_step
+        if rng is not None:
+            gen = torch.Generator(device=device)
+            gen.manual_seed(int(rng.integers(2**62)))
+
+            def step(c: Any, xt: torch.Tensor, h: torch.Tensor, v: str) -> torch.Tensor:
+                g = tr.gru_gates(c, xt, h, v)
+                xi = torch.rand((5, *g["r"].shape), generator=gen, dtype=torch.float64,
+                                device=device) * 2.0 - 1.0  # fmt: skip
+                for i, k in enumerate(("r", "z", "one_minus_z", "n")):
+                    g[k] = g[k] + 2.0 * u * xi[i]
+                return tr.gru_update(g, h) * (1.0 + u * xi[4])
+
+        with torch.no_grad():
+            out, h_n = tr.run_stack(step, params, x, h0, variant, pp.batch_first, pp.lengths)
+        return Outputs(out.cpu().numpy(), h_n.cpu().numpy())
+
+    return run
 
 
 FORWARD_CACHE_ENTRIES = 256

@@ -38,6 +38,7 @@ from gruverify.error_model import (
     default_model,
     require_conditioned,
     require_gradients_conditioned,
+    require_gradients_in_range,
     require_in_range,
 )
 from gruverify.laws.base import LawViolation
@@ -197,6 +198,7 @@ def law_gradient_equivalence(
     require_in_range(problem, model.arithmetic)
     d_out, d_hn = cotangents(problem, on)
     ref, tol = model.backward(problem, impl.variant, d_out, d_hn)
+    require_gradients_in_range(ref, model.arithmetic, problem)
     got = impl.gradients(problem, d_out, d_hn)
     law = f"gradient equivalence (loss on {on})"
     formula = "max|dL/dq - dL/dq_ref| <= tol_q for q in x, h0, every parameter"

@@ -36,6 +36,7 @@ __all__ = [
     "gru_forward_torch",
     "gru_gates",
     "gru_step",
+    "gru_update",
     "params_to_torch",
     "rnn_forward_torch",
     "rnn_step",
@@ -82,8 +83,14 @@ def gru_gates(
     n = torch.tanh(a_n)
     z = torch.sigmoid(a_z)
     omz = torch.sigmoid(-a_z)
-    h_new = omz * n + z * h
+    h_new = gru_update({"one_minus_z": omz, "n": n, "z": z}, h)
     return dict(a_r=a_r, a_z=a_z, a_n=a_n, r=r, z=z, one_minus_z=omz, n=n, h=h_new)
+
+
+def gru_update(gates: dict[str, torch.Tensor], h: torch.Tensor) -> torch.Tensor:
+    """The state update ``h' = (1 - z) n + z h`` from the gates' ``one_minus_z``, ``n`` and ``z``
+    (the error model passes gates it rounded)."""
+    return gates["one_minus_z"] * gates["n"] + gates["z"] * h
 
 
 def gru_step(

@@ -14,12 +14,14 @@ import torch
 from torch import Tensor
 
 from gruverify.zoo.base import Gates, ZooGRU, flip_valid
+from gruverify.zoo.scale import ChunkBoundaryState  # scale-only, in MUTANTS: caught by default
 
 __all__ = [
     "AcceptsBadInitialState",
     "BackwardDropsUpdateGatePath",
     "BhnOutsideReset",
     "BiasAddedTwice",
+    "ChunkBoundaryState",
     "BidirectionalInterleaved",
     "ClampedState",
     "DetachedFinalState",
