@@ -32,6 +32,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
+from gruverify.core.names import closest_name
+
 # numpy's BLAS single-threaded unless the user says otherwise, set before numpy is imported: the
 # reference's matmuls are small and step by step, and a second OpenBLAS thread spins while it
 # waits (8x the CPU time, 6x the wall time of a --max-hidden 256 check on a loaded 2-core machine;
@@ -55,11 +57,8 @@ def _did_you_mean(message: str) -> str:
     m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
     if not m:
         return message
-    choices = re.findall(r"'([^']*)'", m.group(2))
-    close = difflib.get_close_matches(m.group(1), choices, n=1, cutoff=0.5)
-    if not close:
-        close = [c for c in choices if c.startswith(m.group(1))][:1]
-    return message + (f"; did you mean {close[0]!r}?" if close else "")
+    close = closest_name(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
+    return message + (f"; did you mean {close!r}?" if close else "")
 
 
 def _seconds(text: str) -> float:

@@ -35,7 +35,6 @@ CHECK=REASON`` and ``--ignore CHECK``.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -47,6 +46,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from gruverify.conformance.checks import check_names
+from gruverify.core.names import closest_name
 
 __all__ = [
     "KEYS",
@@ -123,8 +123,8 @@ class Settings:
 
 
 def _suggest(name: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+    close = closest_name(name, known)
+    return f"; did you mean {close!r}?" if close else f"; known: {', '.join(known)}"
 
 
 def check_name(name: str, where: str) -> str:
