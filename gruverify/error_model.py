@@ -401,14 +401,19 @@ class ErrorModel:
         ``1 - z`` to a multiple of ``u``) while its pre-activation stays about the same, so an
         implementation that forms ``1 - z`` from ``z``, or updates as ``(h - n) z + n``, loses
         the same ``1 - z`` leak at every step and its state drifts by ``T (1 - z) |h - n|``, not
-        by a random walk. So each unit of each layer and direction gets, besides the random
-        rounding, a drift ``d ~ u U(-1, 1)`` (one per draw, the same at every step and batch row)
-        added to ``z`` and taken from ``1 - z`` (measured: torch.nn.GRU's CPU float32 kernel, 300
-        steps, three bidirectional layers, saturating biases, errors up to 2.9 times the
-        tolerance without it, 0.5 with it; docs/benchmarks.md).
+        by a random walk (and ``(h - n) z + n`` rounds ``(h - n) z`` by ``u z |h - n|`` with a sign
+        that stays while ``h`` and ``n`` do). So each unit of each layer and direction gets, besides
+        the random rounding, a drift ``d = xi u z`` (``xi ~ U(-1, 1)`` one per unit and draw, the
+        same at every step and batch row; nothing where the gate is open, ``u`` where it carries)
+        added to ``z`` and taken from ``1 - z`` (measured: torch.nn.GRU's CPU
+        float32 kernel, 300 steps, three bidirectional layers, saturating biases, errors up to
+        2.9 times the tolerance without it, 0.58 with it; docs/benchmarks.md). Its numbers come
+        from a child generator, so the random rounding draws what it drew before.
         """
         u = ARITHMETICS[self.arithmetic.storage].unit_roundoff  # elementwise: the storage format
         drift: dict[int, np.ndarray] = {}  # per cell (layer and direction): (H,), drawn once
+        # from a child generator: rng's own stream (the random rounding) stays as it was
+        drift_rng = rng.spawn(1)[0]
 
         def step(cell: Any, x: np.ndarray, h: np.ndarray, variant: Any) -> Any:
             # the reference's step (nr.gru_step is gru_gates then gru_update), rounded in between
@@ -420,9 +425,10 @@ class ErrorModel:
                 # absolute, 2 u: the activation's own rounding and that of its derivative
                 # expression (1 - y^2, y (1 - y)), which an implementation forms from it
                 c[k] = c[k] + 2.0 * u * xi[i]
-            if id(cell) not in drift:  # the coherent part: the same at every step
-                drift[id(cell)] = u * rng.uniform(-1.0, 1.0, size=(np.shape(c["z"])[-1],))
-            c["z"], c["one_minus_z"] = c["z"] + drift[id(cell)], c["one_minus_z"] - drift[id(cell)]
+            if id(cell) not in drift:  # the coherent part: the same sign and size at every step
+                drift[id(cell)] = drift_rng.uniform(-1.0, 1.0, size=(np.shape(c["z"])[-1],))
+            d = drift[id(cell)] * u * np.clip(c["z"], 0.0, 1.0)
+            c["z"], c["one_minus_z"] = c["z"] + d, c["one_minus_z"] - d
             hn = nr.gru_update(c, h)
             c["h_prev"] = h
             c["h"] = hn * (1.0 + u * xi[4])
