@@ -24,13 +24,14 @@ from typing import Any
 import numpy as np
 
 from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
-from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
+from gruverify.core.problem import Capabilities, Problem
 from gruverify.layouts.equinox_layout import (
     EQUINOX_FIELDS,
     gru_cell_from_equinox,
     gru_cell_to_equinox,
 )
 from gruverify.targets.errors import TargetError
+from gruverify.targets.jax_compiled import JaxCompiledTarget
 
 __all__ = ["EQUINOX_MISSING", "EquinoxGRUCellTarget"]
 
@@ -43,7 +44,7 @@ EQUINOX_MISSING = {
 }
 
 
-class EquinoxGRUCellTarget:
+class EquinoxGRUCellTarget(JaxCompiledTarget):
     """``equinox.nn.GRUCell`` under ``jax.lax.scan`` (and ``jax.vmap`` over the batch)."""
 
     variant: Variant = "reset_after"
@@ -67,7 +68,7 @@ class EquinoxGRUCellTarget:
         self._fns: dict[tuple[Any, ...], tuple[Any, Any]] = {}
         self._weights: tuple[str, Any] | None = None
 
-    def _fields(self, params: GRUParams) -> tuple[Any, ...]:
+    def _tree(self, params: GRUParams) -> tuple[Any, ...]:
         import jax.numpy as jnp
 
         digest = hashlib.sha1(params.flat().tobytes()).hexdigest() + str(params.bias)
@@ -136,38 +137,10 @@ class EquinoxGRUCellTarget:
 
     # -- Implementation -----------------------------------------------------------------------
 
-    def forward(self, problem: Problem) -> Outputs:
-        import jax
-
-        with jax.default_device(jax.devices("cpu")[0]):
-            x, h0 = self._inputs(problem)
-            run, _ = self._compiled(problem)
-            out, h_n = run(self._fields(problem.params), x, h0)
-        return Outputs(np.asarray(out, np.float64), np.asarray(h_n, np.float64))
-
-    def gradients(
-        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
-    ) -> Gradients:
-        import jax
-        import jax.numpy as jnp
-
-        with jax.default_device(jax.devices("cpu")[0]):
-            x, h0 = self._inputs(problem)
-            run, vjp = self._compiled(problem)
-            fields = self._fields(problem.params)
-            out, h_n = jax.eval_shape(run, fields, x, h0)
-            d_out, d_hn = (
-                jnp.zeros(s.shape, jnp.float32) if d is None else jnp.asarray(d, jnp.float32)
-                for s, d in ((out, d_output), (h_n, d_h_n))
-            )
-            g_fields, g_x, g_h0 = vjp(fields, x, h0, d_out, d_hn)
+    def _dparams(self, problem: Problem, g_tree: Any) -> GRUParams:
         names = self._names(problem.params.bias)
         tree: dict[str, Any] = {k: None for k in EQUINOX_FIELDS}
-        tree.update({k: np.asarray(g, np.float64) for k, g in zip(names, g_fields, strict=True)})
+        tree.update({k: np.asarray(g, np.float64) for k, g in zip(names, g_tree, strict=True)})
         cell: GRUCellParams[np.ndarray] = gru_cell_from_equinox(tree)
         cell = cell.replace(b_hr=cell.b_ir.copy(), b_hz=cell.b_iz.copy())
-        dh0 = np.asarray(g_h0, np.float64)
-        if problem.h0 is None:
-            dh0 = np.zeros_like(dh0)
-        dparams: GRUParams = StackParams(((cell,),), bias=problem.params.bias)
-        return Gradients(np.asarray(g_x, np.float64), dh0, dparams)
+        return StackParams(((cell,),), bias=problem.params.bias)

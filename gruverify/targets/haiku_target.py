@@ -32,9 +32,10 @@ from typing import Any
 import numpy as np
 
 from gruverify.core.params import GRUParams, StackParams, Variant
-from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
+from gruverify.core.problem import Capabilities, Problem
 from gruverify.layouts.haiku_layout import gru_cell_from_haiku, gru_cell_to_haiku
 from gruverify.targets.errors import TargetError
+from gruverify.targets.jax_compiled import JaxCompiledTarget
 
 __all__ = ["HAIKU_MISSING", "HaikuGRUTarget", "haiku_module_name"]
 
@@ -58,7 +59,7 @@ def _digest(params: GRUParams) -> str:
     return hashlib.sha1(params.flat().tobytes()).hexdigest() + str(params.bias)
 
 
-class HaikuGRUTarget:
+class HaikuGRUTarget(JaxCompiledTarget):
     """``haiku.GRU`` stacks under ``hk.dynamic_unroll`` (module docstring)."""
 
     variant: Variant = "reset_before"
@@ -169,31 +170,7 @@ class HaikuGRUTarget:
 
     # -- Implementation -----------------------------------------------------------------------
 
-    def forward(self, problem: Problem) -> Outputs:
-        import jax
-
-        with jax.default_device(jax.devices("cpu")[0]):
-            x, h0 = self._inputs(problem)
-            run, _ = self._compiled(problem)
-            out, h_n = run(self._tree(problem.params), x, h0)
-        return Outputs(np.asarray(out, np.float64), np.asarray(h_n, np.float64))
-
-    def gradients(
-        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
-    ) -> Gradients:
-        import jax
-        import jax.numpy as jnp
-
-        with jax.default_device(jax.devices("cpu")[0]):
-            x, h0 = self._inputs(problem)
-            run, vjp = self._compiled(problem)
-            tree = self._tree(problem.params)
-            out, h_n = jax.eval_shape(run, tree, x, h0)
-            d_out, d_hn = (
-                jnp.zeros(s.shape, jnp.float32) if d is None else jnp.asarray(d, jnp.float32)
-                for s, d in ((out, d_output), (h_n, d_h_n))
-            )
-            g_tree, g_x, g_h0 = vjp(tree, x, h0, d_out, d_hn)
+    def _dparams(self, problem: Problem, g_tree: Any) -> GRUParams:
         p = problem.params
         rows = []
         for layer, row in enumerate(p.cells):
@@ -203,5 +180,4 @@ class HaikuGRUTarget:
                 c = gru_cell_from_haiku({k: np.asarray(v, np.float64) for k, v in g.items()})
                 cells.append(c.replace(b_hr=c.b_ir.copy(), b_hz=c.b_iz.copy(), b_hn=c.b_in.copy()))
             rows.append(tuple(cells))
-        dh0 = np.zeros(np.shape(h_n)) if h0 is None else np.asarray(g_h0, np.float64)
-        return Gradients(np.asarray(g_x, np.float64), dh0, StackParams(tuple(rows), bias=p.bias))
+        return StackParams(tuple(rows), bias=p.bias)

@@ -1,0 +1,62 @@
+"""What the JAX library targets (equinox, haiku) share: a jitted run and its VJP, on the CPU.
+
+A subclass gives ``_tree(params)`` (the library's parameter pytree), ``_inputs(problem)`` (input
+and initial state as jax arrays), ``_compiled(problem)`` (``run(tree, x, h0) -> (out, h_n)`` and
+``vjp(tree, x, h0, d_out, d_hn) -> (g_tree, g_x, g_h0)``) and ``_dparams(problem, g_tree)`` (the
+parameter gradients in canonical names). This base turns them into ``forward`` and ``gradients``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gruverify.core.params import GRUParams
+from gruverify.core.problem import Gradients, Outputs, Problem
+
+__all__ = ["JaxCompiledTarget"]
+
+
+class JaxCompiledTarget:
+    """``forward`` and ``gradients`` of a jitted JAX GRU, run on the CPU device."""
+
+    def _tree(self, params: GRUParams) -> Any:
+        raise NotImplementedError
+
+    def _inputs(self, problem: Problem) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def _compiled(self, problem: Problem) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def _dparams(self, problem: Problem, g_tree: Any) -> GRUParams:
+        raise NotImplementedError
+
+    def forward(self, problem: Problem) -> Outputs:
+        import jax
+
+        with jax.default_device(jax.devices("cpu")[0]):
+            x, h0 = self._inputs(problem)
+            run, _ = self._compiled(problem)
+            out, h_n = run(self._tree(problem.params), x, h0)
+        return Outputs(np.asarray(out, np.float64), np.asarray(h_n, np.float64))
+
+    def gradients(
+        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
+    ) -> Gradients:
+        import jax
+        import jax.numpy as jnp
+
+        with jax.default_device(jax.devices("cpu")[0]):
+            x, h0 = self._inputs(problem)
+            run, vjp = self._compiled(problem)
+            tree = self._tree(problem.params)
+            out, h_n = jax.eval_shape(run, tree, x, h0)
+            d_out, d_hn = (
+                jnp.zeros(s.shape, jnp.float32) if d is None else jnp.asarray(d, jnp.float32)
+                for s, d in ((out, d_output), (h_n, d_h_n))
+            )
+            g_tree, g_x, g_h0 = vjp(tree, x, h0, d_out, d_hn)
+        dh0 = np.zeros(tuple(h_n.shape)) if problem.h0 is None else np.asarray(g_h0, np.float64)
+        return Gradients(np.asarray(g_x, np.float64), dh0, self._dparams(problem, g_tree))
