@@ -22,6 +22,7 @@ every computation can use one code path; converters omit them.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
@@ -202,6 +203,11 @@ class StackParams(Generic[C]):
     def flat(self) -> np.ndarray:
         """All parameters as one float vector, in ``named()`` order."""
         return np.concatenate([np.ravel(np.asarray(v)) for _, v in self.named()])
+
+    def digest(self) -> str:
+        """A fingerprint of every value and the bias flag: a cache key for weights a target has
+        already loaded into its library (equal digests, equal parameters)."""
+        return hashlib.sha1(self.flat().tobytes()).hexdigest() + str(self.bias)
 
     def unflat(self, vector: np.ndarray) -> StackParams[C]:
         """Inverse of ``flat``: a stack of the same shapes filled from ``vector``."""

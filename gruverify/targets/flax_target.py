@@ -25,7 +25,6 @@ GPU whenever it has one, where float32 matmuls default to reduced (TF32-like) pr
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Literal
 
 import numpy as np
@@ -123,7 +122,7 @@ class FlaxGRUCellTarget:
         import jax
         import jax.numpy as jnp
 
-        digest = hashlib.sha1(params.flat().tobytes()).hexdigest()
+        digest = params.digest()
         if self._weights is not None and self._weights[0] == digest:
             return self._weights[1]
         cell: GRUCellParams[np.ndarray] = params.cell(0, 0)

@@ -26,7 +26,6 @@ not stop it), ``dropout`` (none). float32 only (float64 needs the process-wide `
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
@@ -53,10 +52,6 @@ def haiku_module_name(layer: int, direction: int, num_directions: int) -> str:
     if num_directions == 1:
         return f"gru_l{layer}"
     return f"gru_l{layer}_d{direction}"
-
-
-def _digest(params: GRUParams) -> str:
-    return hashlib.sha1(params.flat().tobytes()).hexdigest() + str(params.bias)
 
 
 class HaikuGRUTarget(JaxCompiledTarget):
@@ -86,7 +81,7 @@ class HaikuGRUTarget(JaxCompiledTarget):
     def _tree(self, params: GRUParams) -> dict[str, dict[str, Any]]:
         import jax.numpy as jnp
 
-        digest = _digest(params)
+        digest = params.digest()
         if self._weights is not None and self._weights[0] == digest:
             return self._weights[1]  # type: ignore[no-any-return]
         D = params.num_directions

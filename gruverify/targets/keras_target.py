@@ -41,7 +41,6 @@ Conventions and measured limits (keras 3.15.1, torch 2.13, CPU):
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from typing import Any
@@ -92,10 +91,6 @@ def import_keras() -> Any:
     return keras
 
 
-def _digest(params: GRUParams) -> str:
-    return hashlib.sha1(params.flat().tobytes()).hexdigest() + str(params.bias)
-
-
 class KerasGRUTarget:
     """``keras.layers.GRU(reset_after=...)`` stacks on the torch backend (module docstring)."""
 
@@ -141,7 +136,7 @@ class KerasGRUTarget:
                 gru.build((None, None, params.input_size if layer == 0 else D * H))
                 layers.append(gru)
             self._stacks[key] = layers
-        digest = _digest(params)
+        digest = params.digest()
         if self._loaded.get(key) != digest:
             for gru, weights in zip(layers, gru_to_keras(params, self.reset_after), strict=True):
                 gru.set_weights([np.asarray(w, dtype=self.dtype) for w in weights])

@@ -24,7 +24,6 @@ layer, not between layers). float32 only.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from typing import Any
@@ -97,10 +96,6 @@ def keras_gru_stack(keras: Any, params: GRUParams, reset_after: bool) -> list[An
     return layers
 
 
-def _digest(params: GRUParams) -> str:
-    return hashlib.sha1(params.flat().tobytes()).hexdigest() + str(params.bias)
-
-
 class KerasTensorFlowGRUTarget:
     """``keras.layers.GRU(reset_after=...)`` stacks on the TensorFlow backend, CPU, float32."""
 
@@ -126,7 +121,7 @@ class KerasTensorFlowGRUTarget:
         if layers is None:
             layers = keras_gru_stack(self.keras, params, self.reset_after)
             self._stacks[key] = layers
-        digest = _digest(params)
+        digest = params.digest()
         if self._loaded.get(key) != digest:
             for gru, weights in zip(layers, gru_to_keras(params, self.reset_after), strict=True):
                 gru.set_weights([np.asarray(w, dtype=np.float32) for w in weights])

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import hashlib
 import io
 import logging
 import os
@@ -129,10 +128,6 @@ def _replay_map(
             idx = np.where(is_tag, np.round(k), -1).astype(np.int64)
             out[init.name] = (a.shape, idx, np.where(is_tag, 0.0, flat))
     return out
-
-
-def _digest(params: GRUParams) -> str:
-    return hashlib.sha1(params.flat().tobytes()).hexdigest() + str(params.bias)
 
 
 class OnnxExportTarget:
@@ -272,7 +267,7 @@ class OnnxExportTarget:
             self._graphs[key] = graph
         if graph.replay_error is None:
             return graph
-        exact_key = self._key(problem, _digest(problem.params))
+        exact_key = self._key(problem, problem.params.digest())
         exact = self._graphs.get(exact_key)
         if exact is None:
             model, seconds = self._export(problem, problem.params)
@@ -286,7 +281,7 @@ class OnnxExportTarget:
         from onnx import numpy_helper
 
         graph = self._graph(problem)
-        key = (id(graph), _digest(problem.params))
+        key = (id(graph), problem.params.digest())
         session = self._sessions.get(key)
         if session is not None:
             self._sessions.move_to_end(key)

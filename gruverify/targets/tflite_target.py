@@ -28,7 +28,6 @@ Missing: ``gradients`` (an inference interpreter), ``unbatched`` (Keras needs a 
 from __future__ import annotations
 
 import collections
-import hashlib
 from typing import Any
 
 import numpy as np
@@ -147,7 +146,7 @@ class TFLiteGRUTarget:
 
     def _runner(self, problem: Problem, B: int) -> Any:
         p = problem.params
-        digest = None if self.weights_as_inputs else hashlib.sha1(p.flat().tobytes()).hexdigest()
+        digest = None if self.weights_as_inputs else p.digest()
         key = (p.input_size, p.hidden_size, p.num_layers, p.num_directions, p.bias, B,
                problem.steps, problem.h0 is not None, problem.lengths is not None, digest)  # fmt: skip
         runner = self._runners.get(key)

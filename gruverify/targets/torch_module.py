@@ -16,7 +16,6 @@ needs it; dropout is 0 there).
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -26,7 +25,7 @@ import numpy as np
 from gruverify import error_model
 from gruverify.core.dtypes import DTYPES
 from gruverify.core.features import FEATURES
-from gruverify.core.params import GRUCellParams, StackParams, Variant, random_gru_params
+from gruverify.core.params import GRUCellParams, Variant, random_gru_params
 from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
 from gruverify.error_model import Arithmetic, arithmetic_for
 from gruverify.guard import validate_tensor, watch
@@ -76,10 +75,6 @@ def _to_np(t: Any) -> np.ndarray:
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"expected a tensor, got {type(t).__name__}")
     return t.detach().to("cpu", torch.float64).numpy()  # type: ignore[no-any-return]
-
-
-def _digest(params: StackParams[Any]) -> str:
-    return hashlib.sha1(params.flat().tobytes()).hexdigest() + str(params.bias)
 
 
 def _check_unchanged(before: list[Any], after: list[Any], problem: Problem) -> None:
@@ -290,7 +285,7 @@ class TorchModuleTarget(_TorchBase):
                 )  # fmt: skip
             module = module.to(device=self.device, dtype=self._dt)
             self._modules[key] = module
-        digest = _digest(p)
+        digest = p.digest()
         if self._loaded.get(key) != digest:
             import torch
 
@@ -384,7 +379,7 @@ class TorchCellTarget(_TorchBase):
             module = self.factory(p.input_size, p.hidden_size, bias=p.bias)
             module = module.to(device=self.device, dtype=self._dt)
             self._modules[key] = module
-        digest = _digest(p)
+        digest = p.digest()
         if self._loaded.get(key) != digest:
             import torch
 
