@@ -47,18 +47,13 @@ from typing import Any
 
 import numpy as np
 
-from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
+from gruverify.core.params import Variant
 from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
-from gruverify.layouts.keras_layout import gru_cell_from_keras, gru_to_keras
 from gruverify.targets.errors import TargetError
+from gruverify.targets.keras_stack import KERAS_MISSING, KerasStackTarget
 
 __all__ = ["KerasGRUTarget", "import_keras"]
 
-UNBATCHED_REASON = "keras.layers.GRU needs a batch axis (inputs are (batch, time, features))"
-DROPOUT_REASON = (
-    "Keras' dropout / recurrent_dropout act inside a layer (inputs and recurrent state), not "
-    "between layers as torch's dropout does; the eval-mode dropout law does not apply"
-)
 FLOAT64_LENGTHS_REASON = (
     "a mask sends Keras through GRUCell.call, whose keras.ops.matmul computes float64 in float32 "
     "(keras 3.15: dtypes.result_type forces 64-bit results to 32 bits)"
@@ -91,7 +86,7 @@ def import_keras() -> Any:
     return keras
 
 
-class KerasGRUTarget:
+class KerasGRUTarget(KerasStackTarget):
     """``keras.layers.GRU(reset_after=...)`` stacks on the torch backend (module docstring)."""
 
     def __init__(self, reset_after: bool = True, *, dtype: str = "float32", device: str = "cpu"):
@@ -101,6 +96,7 @@ class KerasGRUTarget:
             raise TargetError(f"the Keras targets run float32 (or float64), not {dtype!r}")
         if dtype == "float64" and not reset_after:
             raise TargetError(f"keras-reset-before in float64: {FLOAT64_RESET_BEFORE_REASON}")
+        super().__init__()
         self.keras = import_keras()
         self.reset_after = reset_after
         self.variant: Variant = "reset_after" if reset_after else "reset_before"
@@ -109,39 +105,10 @@ class KerasGRUTarget:
         self.name = f"keras-{self.variant.replace('_', '-')}" + (
             f"[{dtype}]" if dtype != "float32" else ""
         )
-        missing = {"unbatched": UNBATCHED_REASON, "dropout": DROPOUT_REASON}
+        missing = dict(KERAS_MISSING)
         if dtype == "float64":
             missing["lengths"] = FLOAT64_LENGTHS_REASON
         self.capabilities = Capabilities(missing)
-        self._stacks: dict[tuple[Any, ...], list[Any]] = {}
-        self._loaded: dict[tuple[Any, ...], str] = {}
-
-    # -- layers -------------------------------------------------------------------------------
-
-    def _layers(self, params: GRUParams) -> list[Any]:
-        keras = self.keras
-        key = (params.input_size, params.hidden_size, params.num_layers, params.bidirectional,
-               params.bias)  # fmt: skip
-        layers = self._stacks.get(key)
-        if layers is None:
-            H, D = params.hidden_size, params.num_directions
-            layers = []
-            for layer in range(params.num_layers):
-                gru = keras.layers.GRU(
-                    H, return_sequences=True, return_state=True, reset_after=self.reset_after,
-                    use_bias=params.bias, dtype=self.dtype,
-                )  # fmt: skip
-                if params.bidirectional:
-                    gru = keras.layers.Bidirectional(gru, merge_mode="concat", dtype=self.dtype)
-                gru.build((None, None, params.input_size if layer == 0 else D * H))
-                layers.append(gru)
-            self._stacks[key] = layers
-        digest = params.digest()
-        if self._loaded.get(key) != digest:
-            for gru, weights in zip(layers, gru_to_keras(params, self.reset_after), strict=True):
-                gru.set_weights([np.asarray(w, dtype=self.dtype) for w in weights])
-            self._loaded[key] = digest
-        return layers
 
     def _tensor(self, a: np.ndarray | None, requires_grad: bool = False) -> Any:
         import torch
@@ -160,27 +127,14 @@ class KerasGRUTarget:
     def _run_on_device(self, problem: Problem, x: Any, h0: Any) -> tuple[Any, Any, list[Any]]:
         import torch
 
-        if not problem.batched:
-            raise ValueError(f"{self.name}: {UNBATCHED_REASON}")
-        p = problem.params
-        D = p.num_directions
-        layers = self._layers(p)
-        if h0 is not None and (h0.ndim != 3 or h0.shape[0] != p.num_layers * D):
-            raise ValueError(
-                f"{self.name}: h0 has shape {tuple(h0.shape)}, expected "
-                f"({p.num_layers * D}, batch, {p.hidden_size})"
-            )
+        self._check_call(problem, h0)
+        layers = self._layers(problem.params)
         seq = x if problem.batch_first else x.transpose(0, 1)  # (B, T, I)
         mask = None
         if problem.lengths is not None:
             steps = torch.arange(problem.steps)[None, :]
             mask = steps < torch.as_tensor(np.asarray(problem.lengths))[:, None]
-        finals = []
-        for layer, gru in enumerate(layers):
-            init = None if h0 is None else [h0[layer * D + d] for d in range(D)]
-            result = gru(seq, initial_state=init, mask=mask)
-            seq = result[0]
-            finals.extend(result[1 : 1 + D])
+        seq, finals = self._through(layers, seq, h0, mask, problem.params.num_directions)
         if mask is not None:
             seq = seq * mask[:, :, None].to(seq.dtype)
         out = seq if problem.batch_first else seq.transpose(0, 1)
@@ -212,36 +166,7 @@ class KerasGRUTarget:
                 loss = loss + (h_n * self._tensor(d_h_n)).sum()
             leaves = [x] + ([h0] if h0 is not None else []) + [v.value for v in variables]
             grads = torch.autograd.grad(loss, leaves, allow_unused=True)
-        as_np = [
-            np.zeros(tuple(v.shape)) if g is None else _np(g)
-            for g, v in zip(grads, leaves, strict=True)
-        ]
-        dx, rest = as_np[0], as_np[1:]
-        if h0 is not None:
-            dh0, rest = rest[0], rest[1:]
-        else:
-            dh0 = np.zeros(tuple(h_n.shape))
-        return Gradients(dx, dh0, self._canonical_grads(problem.params, rest))
-
-    def _canonical_grads(self, params: GRUParams, flat: list[np.ndarray]) -> GRUParams:
-        """Keras-layout weight gradients -> canonical names. Kernels are a permutation and
-        transposition of the canonical matrices, so the layout converter maps gradients too; a
-        folded bias (reset_after=False) gives its gradient to both b_i* and b_h*."""
-        per_dir = 3 if params.bias else 2
-        rows = []
-        i = 0
-        for _ in range(params.num_layers):
-            row = []
-            for _ in range(params.num_directions):
-                cell: GRUCellParams[np.ndarray] = gru_cell_from_keras(
-                    flat[i : i + per_dir], self.reset_after if params.bias else None
-                )
-                i += per_dir
-                if params.bias and not self.reset_after:
-                    cell = cell.replace(b_hr=cell.b_ir, b_hz=cell.b_iz, b_hn=cell.b_in)
-                row.append(cell)
-            rows.append(tuple(row))
-        return StackParams(tuple(rows), bias=params.bias)
+        return self._gradients_from(problem, list(grads), leaves, tuple(h_n.shape), _np)
 
 
 def _np(t: Any) -> np.ndarray:

@@ -36,7 +36,8 @@ from gruverify.core.params import GRUParams, Variant
 from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
 from gruverify.layouts.keras_layout import gru_to_keras
 from gruverify.targets.errors import TargetError
-from gruverify.targets.keras_tensorflow_target import import_keras_tensorflow, keras_gru_stack
+from gruverify.targets.keras_stack import keras_gru_stack
+from gruverify.targets.keras_tensorflow_target import import_keras_tensorflow
 
 __all__ = ["TFLITE_MISSING", "TFLiteGRUTarget", "convert_keras_gru_to_tflite"]
 
