@@ -240,3 +240,18 @@ def test_sigma_max_rescales_rnn_w_hh(orthogonal: bool) -> None:
             assert abs(s[0] - 0.9) <= 1e-14, f"l{layer} dir {d}: sigma_max {s[0]!r}"
             if orthogonal:
                 assert np.allclose(s, 0.9, rtol=0, atol=1e-14), f"not a scaled orthogonal: {s}"
+
+
+def test_split_leaf_gradients_zeros_what_autodiff_left_out() -> None:
+    """The one split every autodiff adapter uses: a ``None`` gradient becomes zeros of its leaf's
+    shape, ``dh0`` comes from the second leaf only when ``h0`` was given, zeros of h_n otherwise."""
+    from gruverify.core.problem import split_leaf_gradients
+
+    x, h0, w = np.ones((2, 3)), np.ones((1, 3)), np.ones((4,))
+    dx, dh0, rest = split_leaf_gradients(
+        [x * 2, None, w * 3], [x, h0, w], True, (9,), lambda g: g + 0.5
+    )
+    assert np.array_equal(dx, np.full((2, 3), 2.5)) and np.array_equal(dh0, np.zeros((1, 3)))
+    assert len(rest) == 1 and np.array_equal(rest[0], np.full(4, 3.5))
+    dx, dh0, rest = split_leaf_gradients([x, None], [x, w], False, (1, 2, 3), lambda g: g)
+    assert np.array_equal(dh0, np.zeros((1, 2, 3))) and np.array_equal(rest[0], np.zeros(4))

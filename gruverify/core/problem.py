@@ -14,7 +14,7 @@ float64 reference can be run on exactly that data and only the arithmetic error 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -29,6 +29,7 @@ __all__ = [
     "Outputs",
     "Problem",
     "rounded",
+    "split_leaf_gradients",
 ]
 
 
@@ -89,6 +90,26 @@ class Gradients:
     dx: np.ndarray
     dh0: np.ndarray
     dparams: StackParams[Any]
+
+
+def split_leaf_gradients(
+    grads: Sequence[Any],
+    leaves: Sequence[Any],
+    h0_given: bool,
+    h_n_shape: tuple[int, ...],
+    to_numpy: Callable[[Any], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """``(dx, dh0, weight gradients)`` from an autodiff answer for ``leaves = [x, h0 (when
+    given), *weights]``, in numpy (``to_numpy``). A leaf autodiff gives no gradient (``None``) gets
+    zeros of its shape; ``dh0`` is zeros of ``h_n_shape`` when no ``h0`` was given."""
+    as_np = [
+        np.zeros(tuple(v.shape)) if g is None else to_numpy(g)
+        for g, v in zip(grads, leaves, strict=True)
+    ]
+    dx, rest = as_np[0], as_np[1:]
+    if h0_given:
+        return dx, rest[0], rest[1:]
+    return dx, np.zeros(h_n_shape), rest
 
 
 @dataclasses.dataclass(frozen=True)

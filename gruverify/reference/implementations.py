@@ -12,7 +12,13 @@ from typing import Any
 import numpy as np
 
 from gruverify.core.params import Variant
-from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
+from gruverify.core.problem import (
+    Capabilities,
+    Gradients,
+    Outputs,
+    Problem,
+    split_leaf_gradients,
+)
 from gruverify.reference.numpy_reference import gru_backward, gru_forward
 
 __all__ = ["NumpyReference", "TorchReference"]
@@ -108,16 +114,9 @@ class TorchReference:
             loss = loss + (h_n * torch.as_tensor(d_h_n, dtype=h_n.dtype, device=h_n.device)).sum()
         leaves = [x] + ([h0] if h0 is not None else []) + [v for _, v in p.named()]
         grads = torch.autograd.grad(loss, leaves, allow_unused=True)
-        as_np = [
-            np.zeros(tuple(v.shape)) if g is None else _to_np(g)
-            for g, v in zip(grads, leaves, strict=True)
-        ]
-        dx = as_np[0]
-        rest = as_np[1:]
-        if h0 is not None:
-            dh0, rest = rest[0], rest[1:]
-        else:
-            dh0 = np.zeros(tuple(h_n.shape))
+        dx, dh0, rest = split_leaf_gradients(
+            grads, leaves, h0 is not None, tuple(h_n.shape), _to_np
+        )
         flat = np.concatenate([np.ravel(a) for a in rest])
         return Gradients(dx, dh0, problem.params.unflat(flat))
 

@@ -12,13 +12,13 @@ weight gradients mapped back to canonical names. A subclass sets ``keras``, ``re
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from gruverify.core.params import GRUCellParams, GRUParams, StackParams
-from gruverify.core.problem import Gradients, Problem
+from gruverify.core.problem import Gradients, Problem, split_leaf_gradients
 from gruverify.layouts.keras_layout import gru_cell_from_keras, gru_to_keras
 
 __all__ = [
@@ -112,22 +112,16 @@ class KerasStackTarget:
     def _gradients_from(
         self,
         problem: Problem,
-        grads: list[Any],
-        leaves: list[Any],
+        grads: Sequence[Any],
+        leaves: Sequence[Any],
         h_n_shape: tuple[int, ...],
         to_numpy: Callable[[Any], np.ndarray],
     ) -> Gradients:
         """``Gradients`` from autodiff's answer for ``leaves`` = [x, h0 (when given), the layers'
-        weights in order]; a leaf without gradient (``None``) gets zeros."""
-        as_np = [
-            np.zeros(tuple(v.shape)) if g is None else to_numpy(g)
-            for g, v in zip(grads, leaves, strict=True)
-        ]
-        dx, rest = as_np[0], as_np[1:]
-        if problem.h0 is not None:
-            dh0, rest = rest[0], rest[1:]
-        else:
-            dh0 = np.zeros(h_n_shape)
+        weights in order] (``split_leaf_gradients``)."""
+        dx, dh0, rest = split_leaf_gradients(
+            grads, leaves, problem.h0 is not None, h_n_shape, to_numpy
+        )
         return Gradients(dx, dh0, self._canonical_grads(problem.params, rest))
 
     def _canonical_grads(self, params: GRUParams, flat: list[np.ndarray]) -> GRUParams:

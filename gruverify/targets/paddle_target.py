@@ -37,7 +37,13 @@ from typing import Any
 import numpy as np
 
 from gruverify.core.params import Variant
-from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
+from gruverify.core.problem import (
+    Capabilities,
+    Gradients,
+    Outputs,
+    Problem,
+    split_leaf_gradients,
+)
 from gruverify.layouts.paddle_layout import gru_from_paddle, gru_to_paddle, paddle_direction
 from gruverify.targets.errors import TargetError
 
@@ -156,11 +162,11 @@ class PaddleGRUTarget:
         params = dict(layer.named_parameters())
         leaves = [x] + ([h0] if h0 is not None else []) + [params[k] for k in names]
         grads = paddle.grad([loss], leaves, allow_unused=True)
-        as_np = [np.zeros(tuple(v.shape)) if g is None else np.asarray(g.numpy(), np.float64)
-                 for g, v in zip(grads, leaves, strict=True)]  # fmt: skip
-        dx, rest = as_np[0], as_np[1:]
-        if h0 is not None:
-            dh0, rest = rest[0], rest[1:]
-        else:
-            dh0 = np.zeros(tuple(h_n.shape))
+        dx, dh0, rest = split_leaf_gradients(
+            grads, leaves, h0 is not None, tuple(h_n.shape), _paddle_np
+        )
         return Gradients(dx, dh0, gru_from_paddle(dict(zip(names, rest, strict=True))))
+
+
+def _paddle_np(t: Any) -> np.ndarray:
+    return np.asarray(t.numpy(), np.float64)

@@ -26,7 +26,13 @@ from gruverify import error_model
 from gruverify.core.dtypes import DTYPES
 from gruverify.core.features import FEATURES
 from gruverify.core.params import GRUCellParams, Variant, random_gru_params
-from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
+from gruverify.core.problem import (
+    Capabilities,
+    Gradients,
+    Outputs,
+    Problem,
+    split_leaf_gradients,
+)
 from gruverify.error_model import Arithmetic, arithmetic_for
 from gruverify.guard import validate_tensor, watch
 from gruverify.laws.base import LawViolation
@@ -175,15 +181,9 @@ class _TorchBase:
             grads = torch.autograd.grad(
                 self._loss(out, h_n, d_output, d_h_n), leaves, allow_unused=True
             )
-        as_np = [
-            np.zeros(tuple(v.shape)) if g is None else _to_np(g)
-            for g, v in zip(grads, leaves, strict=True)
-        ]
-        dx, rest = as_np[0], as_np[1:]
-        if h0 is not None:
-            dh0, rest = rest[0], rest[1:]
-        else:
-            dh0 = np.zeros(tuple(h_n.shape))
+        dx, dh0, rest = split_leaf_gradients(
+            grads, leaves, h0 is not None, tuple(h_n.shape), _to_np
+        )
         return Gradients(dx, dh0, gru_from_torch(self._state_dict(named, rest)))
 
 
