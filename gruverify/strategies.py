@@ -239,11 +239,28 @@ def configs(
         hidden_size=draw(sizes(max_size, min_hidden)),
         num_layers=L,
         bidirectional=bi,
-        bias=draw(st.booleans()) if no_bias else True,
-        batch_first=draw(st.booleans()) if (batch_first and B is not None) else False,
-        initial_state=draw(st.booleans()) if none_h0 else True,
-        padded=always_padded or (draw(st.booleans()) if (padded and B is not None) else False),
+        **_draw_flags(draw, B, no_bias, batch_first, none_h0, padded, always_padded),
     )
+
+
+def _draw_flags(
+    draw: st.DrawFn,
+    batch: int | None,
+    no_bias: bool,
+    batch_first: bool,
+    none_h0: bool,
+    padded: bool,
+    always_padded: bool,
+) -> dict[str, bool]:
+    """The flags ``configs`` and ``sized_configs`` draw last, each only where allowed (batch-first
+    and lengths need a batch axis), in this order: the order is part of what a seed draws."""
+    return {
+        "bias": draw(st.booleans()) if no_bias else True,
+        "batch_first": draw(st.booleans()) if (batch_first and batch is not None) else False,
+        "initial_state": draw(st.booleans()) if none_h0 else True,
+        "padded": always_padded
+        or (draw(st.booleans()) if (padded and batch is not None) else False),
+    }
 
 
 @st.composite
@@ -294,10 +311,7 @@ def sized_configs(
         hidden_size=H,
         num_layers=L,
         bidirectional=bi,
-        bias=draw(st.booleans()) if no_bias else True,
-        batch_first=draw(st.booleans()) if (batch_first and B is not None) else False,
-        initial_state=draw(st.booleans()) if none_h0 else True,
-        padded=always_padded or (draw(st.booleans()) if (padded and B is not None) else False),
+        **_draw_flags(draw, B, no_bias, batch_first, none_h0, padded, always_padded),
     )
 
 
