@@ -12,13 +12,7 @@ from typing import Any
 import numpy as np
 
 from gruverify.core.params import Variant
-from gruverify.core.problem import (
-    Capabilities,
-    Gradients,
-    Outputs,
-    Problem,
-    split_leaf_gradients,
-)
+from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem, split_leaf_gradients
 from gruverify.reference.numpy_reference import gru_backward, gru_forward
 
 __all__ = ["NumpyReference", "TorchReference"]

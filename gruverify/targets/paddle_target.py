@@ -37,13 +37,7 @@ from typing import Any
 import numpy as np
 
 from gruverify.core.params import Variant
-from gruverify.core.problem import (
-    Capabilities,
-    Gradients,
-    Outputs,
-    Problem,
-    split_leaf_gradients,
-)
+from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem, split_leaf_gradients
 from gruverify.layouts.paddle_layout import gru_from_paddle, gru_to_paddle, paddle_direction
 from gruverify.targets.errors import TargetError
 

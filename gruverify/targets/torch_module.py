@@ -26,13 +26,7 @@ from gruverify import error_model
 from gruverify.core.dtypes import DTYPES
 from gruverify.core.features import FEATURES
 from gruverify.core.params import GRUCellParams, Variant, random_gru_params
-from gruverify.core.problem import (
-    Capabilities,
-    Gradients,
-    Outputs,
-    Problem,
-    split_leaf_gradients,
-)
+from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem, split_leaf_gradients
 from gruverify.error_model import Arithmetic, arithmetic_for
 from gruverify.guard import validate_tensor, watch
 from gruverify.laws.base import LawViolation
