@@ -340,18 +340,23 @@ def watch(what: str, case: str = "") -> Iterator[None]:
 @contextlib.contextmanager
 def preserved() -> Iterator[None]:
     """Restore ``GlobalState`` and the random generators (torch CPU and initialised CUDA devices,
-    numpy's global, Python's ``random``) on exit, whatever the body did."""
-    torch = _torch()
+    numpy's global, Python's ``random``) on exit, whatever the body did. torch's only when
+    something had imported it on entry: a checker whose target runs in a worker never imports
+    torch, and a torch first imported by the body starts from torch's defaults anyway."""
+    torch = _torch_if_loaded()
     state = GlobalState.capture()
-    cpu_rng = torch.get_rng_state()
-    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    cpu_rng = None if torch is None else torch.get_rng_state()
+    cuda_rng = None
+    if torch is not None and torch.cuda.is_initialized():
+        cuda_rng = torch.cuda.get_rng_state_all()
     np_rng = np.random.get_state()
     py_rng = random.getstate()
     try:
         yield
     finally:
         state.restore()
-        torch.set_rng_state(cpu_rng)
+        if torch is not None:
+            torch.set_rng_state(cpu_rng)
         if cuda_rng is not None:
             torch.cuda.set_rng_state_all(cuda_rng)
         np.random.set_state(np_rng)

@@ -182,14 +182,25 @@ def cpu_only_gru(device: str = "cpu", dtype: str = "float32") -> Any:
 cpu_only_gru.gruverify_adapter = True  # type: ignore[attr-defined]
 
 
+def cuda_only_gru(device: str = "cuda", dtype: str = "float32") -> Any:
+    """An adapter that refuses every device but CUDA; on a machine without CUDA (or with it
+    pretended) every device refuses it."""
+    from gruverify.targets import TargetError
+
+    raise TargetError(f"cuda_only_gru runs on the cuda only, not {device}")
+
+
+cuda_only_gru.gruverify_adapter = True  # type: ignore[attr-defined]
+
+
 def test_a_refused_default_device_is_skipped_with_its_reason(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """No ``--device`` on a CUDA machine (simulated): the CPU-only target runs on the CPU, CUDA is
     one skipped result carrying the target's reason, and the verdict is the CPU's."""
-    from gruverify.conformance import runner
+    from gruverify.conformance import building, runner
 
-    monkeypatch.setattr(runner, "available_devices", lambda: ["cpu", "cuda"])
+    monkeypatch.setattr(building, "available_devices", lambda: ["cpu", "cuda"])
     report = run_checks("test_checker_integration:cpu_only_gru", checks=["forward[basic]"])
     assert report.devices == ["cpu"] and report.verdict == "pass", report.render()
     by_device = {c.device: c for c in report.checks}
@@ -205,12 +216,12 @@ def test_a_refused_default_device_is_skipped_with_its_reason(
 
 def test_a_refused_device_asked_for_by_name_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """``--device`` named explicitly, or every device refused: a ``TargetError``, as before."""
-    from gruverify.conformance import runner
+    from gruverify.conformance import building, runner
     from gruverify.targets import TargetError
 
-    monkeypatch.setattr(runner, "available_devices", lambda: ["cuda"])
-    with pytest.raises(TargetError, match="runs on the cpu only, not cuda"):
-        run_checks("test_checker_integration:cpu_only_gru", checks=["forward[basic]"])
+    monkeypatch.setattr(building, "available_devices", lambda: ["cpu", "cuda"])
+    with pytest.raises(TargetError, match="runs on the cuda only, not cpu"):
+        run_checks("test_checker_integration:cuda_only_gru", checks=["forward[basic]"])
     monkeypatch.setattr(runner, "_resolve_devices", lambda device: ["cpu", "cuda"])
     with pytest.raises(TargetError, match="runs on the cpu only, not cuda"):
         run_checks("test_checker_integration:cpu_only_gru", device=["cpu", "cuda"],

@@ -240,9 +240,9 @@ def test_a_default_device_the_target_refuses_is_one_skipped_result(
 ) -> None:
     """With CUDA present (pretended), a CPU-only target is checked on the CPU, and the CUDA
     device it refuses is one skipped result that gives the reason."""
-    from gruverify.conformance import runner
+    from gruverify.conformance import building, runner
 
-    monkeypatch.setattr(runner, "available_devices", lambda: ["cpu", "cuda"])
+    monkeypatch.setattr(building, "available_devices", lambda: ["cpu", "cuda"])
     report = run_checks("numpy-reference", checks=["determinism"])
     refused = [c for c in report.checks if c.name == runner.REFUSED_DEVICE]
     assert len(refused) == 1 and (refused[0].device, refused[0].status) == ("cuda", "skipped")

@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_ISOLATE",
     "REFUSED_DEVICE",
     "Isolation",
+    "available_devices",
     "build_each",
     "build_one",
     "closes_workers",
@@ -96,9 +97,24 @@ def build_one(
     return build_target(target, device, dtype, cell, limits.ceiling)
 
 
+def available_devices() -> list[str]:
+    """``["cpu"]``, plus ``"cuda"`` when torch sees a CUDA device (this imports torch)."""
+    import torch
+
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _devices_seen(first: Implementation | None) -> list[str]:
+    """The devices to check on when none was named: those torch saw in the worker that built the
+    target on the CPU (``devices_seen``: a torch target's worker imports torch anyway, so this
+    process need not), else those this process's torch sees (``available_devices``)."""
+    seen = getattr(first, "devices_seen", None)
+    return list(seen) if seen is not None else available_devices()
+
+
 def build_each(
     target: str,
-    devices: Sequence[str],
+    devices: Sequence[str] | None,
     dtype: str | None,
     cell: bool,
     *,
@@ -106,25 +122,30 @@ def build_each(
     isolation: Isolation,
     skip_refused: bool,
 ) -> tuple[dict[str, Implementation], dict[str, CheckResult]]:
-    """The target built on each device, and a result for each device where it was not (see the
-    module doc). Raises ``TargetError`` when no device was built and none failed the target."""
+    """The target built on each device (``devices`` None: the CPU, then every other device
+    ``_devices_seen`` finds), and a result for each device where it was not (see the module
+    doc). Raises ``TargetError`` when no device was built and none failed the target."""
     impls: dict[str, Implementation] = {}
     results: dict[str, CheckResult] = {}
     first: TargetError | None = None
+    pending = ["cpu"] if devices is None else list(devices)
     try:
-        for d in devices:
+        while pending:
+            d = pending.pop(0)
             try:
                 impls[d] = build_one(target, d, dtype, cell, limits, isolation)
             except TargetError as e:
                 if isinstance(e.__cause__, CallFailed):
                     results[d] = CheckResult(BUILD_FAILED, d, "failed", str(e.__cause__))
-                    continue
-                if not skip_refused:
+                elif not skip_refused:
                     raise
-                first = first or e
-                results[d] = CheckResult(
-                    REFUSED_DEVICE, d, "skipped", f"the target does not run on {d}: {e}"
-                )
+                else:
+                    first = first or e
+                    results[d] = CheckResult(
+                        REFUSED_DEVICE, d, "skipped", f"the target does not run on {d}: {e}"
+                    )
+            if devices is None and d == "cpu":  # then every other device there is
+                pending = [o for o in _devices_seen(impls.get("cpu")) if o != "cpu"]
     except BaseException:
         close_all(list(impls.values()))
         raise

@@ -56,6 +56,7 @@ from gruverify.conformance.building import (
     BUILD_FAILED,
     REFUSED_DEVICE,
     Isolation,
+    available_devices,
     build_each,
     closes_workers,
 )
@@ -96,13 +97,6 @@ __all__ = [
 
 SHRINK_SECONDS = {"quick": 5.0, "ci": 10.0, "thorough": 60.0}
 """How long a failing check may spend shrinking, per profile."""
-
-
-def available_devices() -> list[str]:
-    """``["cpu"]``, plus ``"cuda"`` when torch sees a CUDA device."""
-    import torch
-
-    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def examples_for(check: Check, profile: str) -> int:
@@ -362,17 +356,17 @@ class _CheckRun:
             ce["file_error"] = f"cannot save the counterexample under {self.artifacts}: {err}"
 
 
-def _resolve_devices(device: str | Sequence[str] | None) -> list[str]:
-    import torch
-
+def _resolve_devices(device: str | Sequence[str] | None) -> list[str] | None:
+    """The devices named (checked: cpu, or cuda when torch sees it), or None for every device
+    there is (found while building: ``build_each``)."""
     if device is None:
-        return available_devices()
+        return None
     devices = [device] if isinstance(device, str) else list(device)
     for d in devices:
-        if d.startswith("cuda") and not torch.cuda.is_available():
-            raise TargetError(f"--device {d}: CUDA is not available on this machine")
         if not (d == "cpu" or d.startswith("cuda")):
             raise TargetError(f"unknown device {d!r}; expected cpu or cuda")
+        if d.startswith("cuda") and "cuda" not in available_devices():
+            raise TargetError(f"--device {d}: CUDA is not available on this machine")
     return devices
 
 

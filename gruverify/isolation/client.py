@@ -327,6 +327,7 @@ class IsolatedTarget:
         self.capabilities = Capabilities(dict(info["missing"]))
         self.arithmetic = Arithmetic(*info["arithmetic"])
         self.methods: tuple[str, ...] = tuple(info["methods"])
+        self.devices_seen: list[str] | None = info.get("devices")
         for key, value in info.get("attributes", {}).items():
             if not hasattr(self, key):
                 setattr(self, key, value)

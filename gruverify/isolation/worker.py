@@ -103,8 +103,17 @@ def describe(impl: Any) -> dict[str, Any]:
         "device": str(impl.device), "missing": dict(impl.capabilities.missing),
         "arithmetic": [a.name, a.storage, a.unit_roundoff],
         "methods": [m for m in ("with_dropout",) if callable(getattr(impl, m, None))],
-        "attributes": attributes,
+        "attributes": attributes, "devices": _devices_seen(),
     }  # fmt: skip
+
+
+def _devices_seen() -> list[str] | None:
+    """The devices torch sees here, when the target imported torch (else None: the checker
+    finds them itself), so that the checker's process need not import torch to know."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 class _Session:

@@ -16,6 +16,7 @@ torch's state and the random generators as they were, every failure a ``TargetEr
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import inspect
@@ -155,6 +156,8 @@ def build_target(
     """``resolve_target`` under the per-call timeout, leaving torch's state and generators as
     they were; any failure to build the target is a ``TargetError`` (a usage error)."""
     spec = target_spec(target)
+    with contextlib.suppress(ImportError):  # preserved() keeps torch's state if imported on entry
+        import torch  # noqa: F401
     try:
         with preserved():
             return call(
