@@ -32,6 +32,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
+from gruverify.core.arguments import positive_int
 from gruverify.core.names import closest_name
 
 # numpy's BLAS single-threaded unless the user says otherwise, set before numpy is imported: the
@@ -179,31 +180,20 @@ def _add_verdict_options(check: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _size(text: str) -> int:
-    """A positive integer size (argparse type)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
-    return value
-
-
 def _add_size_options(check: argparse.ArgumentParser) -> None:
     """``check``'s size options (``max_hidden``, ``max_steps``, ``max_batch`` in the settings)."""
     check.add_argument(
-        "--max-hidden", type=_size, metavar="N",
+        "--max-hidden", type=positive_int, metavar="N",
         help="draw input and hidden sizes up to N, favouring tile boundaries (multiples of 8, "
         "16, 32, 64, 128 and one either side) and N itself (default 9)",
     )  # fmt: skip
     check.add_argument(
-        "--max-steps", type=_size, metavar="T",
+        "--max-steps", type=positive_int, metavar="T",
         help="draw sequences of up to T steps, favouring powers of two and one past them, and T "
         "(default 9; the forward[long] check runs 33 to max(130, T) steps)",
     )  # fmt: skip
     check.add_argument(
-        "--max-batch", type=_size, metavar="B",
+        "--max-batch", type=positive_int, metavar="B",
         help="draw batches of up to B, favouring multiples of 8 to 128 and one either side, and "
         "B (default 4)",
     )  # fmt: skip

@@ -417,6 +417,23 @@ def test_cli_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert "sigma and orthogonal apply to an RNN" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("text", "message"), [("0", "must be at least 1, got '0'"),
+                                               ("2.5", "not a whole number: '2.5'")])  # fmt: skip
+def test_cli_sizes_take_the_checkers_whole_number_type(
+    capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    """``--hidden-size`` and ``gruverify check --max-hidden`` share one argparse type
+    (``core.arguments.positive_int``): the same refusal, exit 2."""
+    from gruverify.cli import main
+
+    for call in (lambda: cli_main(["--hidden-size", text]),
+                 lambda: main(["check", "--max-hidden", text])):  # fmt: skip
+        with pytest.raises(SystemExit) as exc:
+            call()
+        assert exc.value.code == 2
+        assert message in capsys.readouterr().err
+
+
 def test_plots_written(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="plots need the optional matplotlib extra")
     out = tmp_path / "v.png"

@@ -31,6 +31,7 @@ from gruverify.analysis.vanishing import (
     parse_model,
     vanishing_analysis,
 )
+from gruverify.core.arguments import positive_int
 from gruverify.core.params import VARIANTS
 
 __all__ = ["add_vanishing_parser", "build_parser", "format_report", "main", "run_vanishing"]
@@ -69,28 +70,18 @@ def _steps_arg(text: str) -> list[int]:
     return steps
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
-
-
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--hidden-size", type=_positive_int, default=32, help="H (default 32)")
-    p.add_argument("--input-size", type=_positive_int, default=8, help="I (default 8)")
-    p.add_argument("--t-max", type=_positive_int, default=1000, help="largest T (default 1000)")
+    p.add_argument("--hidden-size", type=positive_int, default=32, help="H (default 32)")
+    p.add_argument("--input-size", type=positive_int, default=8, help="I (default 8)")
+    p.add_argument("--t-max", type=positive_int, default=1000, help="largest T (default 1000)")
     p.add_argument(
         "--points",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="number of log-spaced T from 1 to --t-max (default: 1, 2, 5, 10, 20, 50, ...)",
     )
     p.add_argument("--steps", type=_steps_arg, default=None, help="explicit T list, e.g. 1,10,100")
-    p.add_argument("--seeds", type=_positive_int, default=20, help="seeds per model (default 20)")
+    p.add_argument("--seeds", type=positive_int, default=20, help="seeds per model (default 20)")
     p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     p.add_argument(
         "--model", dest="models", action="append", type=_model_arg, default=None, help=_MODEL_HELP
