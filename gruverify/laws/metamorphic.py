@@ -124,6 +124,14 @@ def _make(
     )
 
 
+def _agree_runs(
+    law: str, formula: str, first: Outputs, second: Outputs, tol: Tolerance, problem: Problem
+) -> None:
+    """Two runs of one problem agree: ``output``, then ``h_n``, each within ``2 tol``."""
+    _agree(law, formula, "output", first.output, second.output, (tol.output, tol.output), problem)
+    _agree(law, formula, "h_n", first.h_n, second.h_n, (tol.h_n, tol.h_n), problem)
+
+
 def _state_shape(problem: Problem) -> tuple[int, ...]:
     p = problem.params
     batch = (int(np.shape(problem.x)[0 if problem.batch_first else 1]),) if problem.batched else ()
@@ -194,10 +202,7 @@ def law_h0_none_is_zeros(
     tol = _tol(model, p_none, impl)
     b = impl.forward(p_zero)  # first, so state leaking from it into the None call shows
     a = impl.forward(p_none)
-    formula = "f(x, None) == f(x, zeros)"
-    _agree("h0=None equals zeros", formula, "output", b.output, a.output,
-           (tol.output, tol.output), problem)  # fmt: skip
-    _agree("h0=None equals zeros", formula, "h_n", b.h_n, a.h_n, (tol.h_n, tol.h_n), problem)
+    _agree_runs("h0=None equals zeros", "f(x, None) == f(x, zeros)", b, a, tol, problem)
 
 
 def law_box_invariance(
@@ -427,8 +432,7 @@ def law_batch_first_equals_time_major(
     y_bf, h_bf = _outputs_tm(impl.forward(bf), bf)
     law = "batch_first equals time-major"
     formula = "f(x.transpose(0, 1), batch_first=True) == f(x).transpose(0, 1), same h_n"
-    _agree(law, formula, "output", y_tm, y_bf, (tol.output, tol.output), problem)
-    _agree(law, formula, "h_n", h_tm, h_bf, (tol.h_n, tol.h_n), problem)
+    _agree_runs(law, formula, Outputs(y_tm, h_tm), Outputs(y_bf, h_bf), tol, problem)
 
 
 def law_direction_alignment(
@@ -539,8 +543,7 @@ def law_eval_without_dropout(
     a, b = impl.forward(problem), dropped.forward(problem)
     law = "eval mode is free of dropout"
     formula = "eval(): f_dropout=0.5(x) == f_dropout=0(x)"
-    _agree(law, formula, "output", a.output, b.output, (tol.output, tol.output), problem)
-    _agree(law, formula, "h_n", a.h_n, b.h_n, (tol.h_n, tol.h_n), problem)
+    _agree_runs(law, formula, a, b, tol, problem)
 
 
 def law_deterministic(
@@ -583,8 +586,7 @@ def law_instance_reuse(
     again = impl.forward(problem)
     law = "instance reuse (no state carried between calls)"
     formula = "f(p); f(q); f(p) gives the first answer again"
-    _agree(law, formula, "output", first.output, again.output, (tol.output, tol.output), problem)
-    _agree(law, formula, "h_n", first.h_n, again.h_n, (tol.h_n, tol.h_n), problem)
+    _agree_runs(law, formula, first, again, tol, problem)
 
 
 def law_rejects_bad_initial_state(
