@@ -201,7 +201,10 @@ def test_closed_reset_gate_and_unrolled_cell_give_their_figures() -> None:
 
     e3 = _raised(law_sequence_equals_unrolled_cell, Off(), _case(steps=4))
     assert e3.law == "sequence equals unrolled cell"
-    assert set(e3.numbers) == {"error", "tolerance", "index", "expected", "got", "implementation"}
+    assert set(e3.numbers) == {
+        "quantity", "error", "tolerance", "index", "expected", "got", "implementation"
+    }  # fmt: skip
+    assert e3.numbers["quantity"] == "output" and e3.numbers["implementation"] == Off().name
 
 
 # -- gradients --------------------------------------------------------------------------------------

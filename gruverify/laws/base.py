@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gruverify.error_model import Inconclusive  # the error model decides what is inconclusive
+# the error model decides what is inconclusive, and compares (Verdict)
+from gruverify.error_model import Inconclusive, Verdict
 
-__all__ = ["LawViolation", "Inconclusive"]
+__all__ = ["LawViolation", "Inconclusive", "verdict_violation"]
 
 
 class LawViolation(AssertionError):
@@ -40,3 +41,21 @@ class LawViolation(AssertionError):
 
 def _fmt(v: Any) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def verdict_violation(
+    law: str, formula: str, v: Verdict, case: str, extra: str = "", **more: Any
+) -> LawViolation:
+    """The ``LawViolation`` of a failed comparison ``v`` (``error_model.compare``): ``v`` as the
+    detail (then ``extra``), its quantity, expected, got, error, tolerance and index as the
+    numbers (then ``more``)."""
+    numbers = {
+        "quantity": v.quantity,
+        "expected": v.expected,
+        "got": v.got,
+        "error": v.error,
+        "tolerance": v.tolerance,
+        "index": v.index,
+        **more,
+    }
+    return LawViolation(law, formula, f"{v}{extra}", numbers, case)

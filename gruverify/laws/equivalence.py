@@ -31,7 +31,6 @@ from gruverify.core.shapes import problem_shape
 from gruverify.error_model import (
     Arithmetic,
     ErrorModel,
-    Verdict,
     agreement_tolerance,
     box_slack,
     compare,
@@ -41,7 +40,7 @@ from gruverify.error_model import (
     require_gradients_in_range,
     require_in_range,
 )
-from gruverify.laws.base import LawViolation
+from gruverify.laws.base import LawViolation, verdict_violation
 
 __all__ = [
     "cotangents",
@@ -59,25 +58,6 @@ __all__ = [
 LossOn = Literal["output", "h_n", "both"]
 
 _ROUNDING_ALONE = ": rounding alone can explain any difference"
-
-
-def _violation(
-    law: str, formula: str, v: Verdict, problem: Problem, extra: str = ""
-) -> LawViolation:
-    return LawViolation(
-        law,
-        formula,
-        f"{v}{extra}",
-        {
-            "quantity": v.quantity,
-            "expected": v.expected,
-            "got": v.got,
-            "error": v.error,
-            "tolerance": v.tolerance,
-            "index": v.index,
-        },
-        problem.describe(),
-    )
 
 
 def law_forward_equivalence(
@@ -100,7 +80,7 @@ def law_forward_equivalence(
         v = compare(name, exp, g, t)
         if not v.ok:
             extra = f" [{tol.arithmetic}]" + _outside_box(g, problem, model.arithmetic)
-            raise _violation("forward equivalence", formula, v, problem, extra)
+            raise verdict_violation("forward equivalence", formula, v, problem.describe(), extra)
 
 
 def _outside_box(got: np.ndarray, problem: Problem, arithmetic: Arithmetic) -> str:
@@ -219,7 +199,7 @@ def law_gradient_equivalence(
             )  # fmt: skip
         v = compare(name, exp, g, tol.gradients[name])
         if not v.ok:
-            raise _violation(law, formula, v, problem, f" [{tol.arithmetic}]")
+            raise verdict_violation(law, formula, v, problem.describe(), f" [{tol.arithmetic}]")
 
 
 def law_gradient_output(
@@ -273,7 +253,7 @@ def law_device_agreement(
     ):
         v = compare(name, x, y, t)
         if not v.ok:
-            raise _violation(
-                f"{a.device} vs {b.device} agreement", formula, v, problem,
+            raise verdict_violation(
+                f"{a.device} vs {b.device} agreement", formula, v, problem.describe(),
                 f" [{ta.arithmetic} vs {tb.arithmetic}]; expected = {a.name}, got = {b.name}",
             )  # fmt: skip

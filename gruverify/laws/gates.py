@@ -53,7 +53,7 @@ from gruverify.error_model import (
     default_model,
     require_conditioned,
 )
-from gruverify.laws.base import LawViolation
+from gruverify.laws.base import LawViolation, verdict_violation
 from gruverify.reference.numpy_reference import Trace, gru_cell_step, gru_forward, stack_forward
 
 __all__ = [
@@ -302,19 +302,12 @@ def law_sequence_equals_unrolled_cell(
     ):
         v = compare(name, want, np.asarray(have), t)
         if not v.ok:
-            raise LawViolation(
+            raise verdict_violation(
                 "sequence equals unrolled cell",
                 "GRU(x, h0) = (h_1..h_T, h_T) with h_t = cell(x_t, h_{t-1}) per layer and direction",
-                str(v),
-                {
-                    "error": v.error,
-                    "tolerance": v.tolerance,
-                    "index": v.index,
-                    "expected": v.expected,
-                    "got": v.got,
-                    "implementation": impl.name,
-                },
+                v,
                 problem.describe(),
+                implementation=impl.name,
             )
 
 

@@ -54,7 +54,7 @@ from gruverify.error_model import (
     default_model,
     require_in_range,
 )
-from gruverify.laws.base import Inconclusive, LawViolation
+from gruverify.laws.base import Inconclusive, LawViolation, verdict_violation
 from gruverify.reference.numpy_reference import sigmoid
 
 __all__ = [
@@ -165,20 +165,7 @@ def _agree(
         )  # fmt: skip
     v = compare(quantity, expected, got, agreement_tolerance(*tolerances))
     if not v.ok:
-        raise LawViolation(
-            law,
-            formula,
-            str(v),
-            {
-                "quantity": quantity,
-                "expected": v.expected,
-                "got": v.got,
-                "error": v.error,
-                "tolerance": v.tolerance,
-                "index": v.index,
-            },
-            problem.describe(),
-        )
+        raise verdict_violation(law, formula, v, problem.describe())
 
 
 def _without_lengths(problem: Problem) -> Problem:
