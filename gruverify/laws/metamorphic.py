@@ -132,6 +132,17 @@ def _agree_runs(
     _agree(law, formula, "h_n", first.h_n, second.h_n, (tol.h_n, tol.h_n), problem)
 
 
+def _run_from_stored_h0(
+    impl: Implementation, problem: Problem, storage: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``impl``'s output and ``h_n``, time-major, and the initial state they start from as
+    ``impl`` stores it (rounded to ``storage``; zeros for ``h0=None``), time-major ``(L * D, B,
+    H)``: what the laws that follow the state from ``h0`` compare against."""
+    out, h_n = _outputs_tm(impl.forward(problem), problem)
+    h0 = _tm_state(rounded(problem, storage).h0, problem)
+    return out, h_n, np.zeros(np.shape(h_n)) if h0 is None else h0
+
+
 def _state_shape(problem: Problem) -> tuple[int, ...]:
     p = problem.params
     batch = (int(np.shape(problem.x)[0 if problem.batch_first else 1]),) if problem.batched else ()
@@ -216,13 +227,10 @@ def law_box_invariance(
     slack = box_slack(u, model.arithmetic.activation_error)
     problem = _without_lengths(problem)
     require_in_range(problem, model.arithmetic)
-    out, h_n = _outputs_tm(impl.forward(problem), problem)
+    out, h_n, h0 = _run_from_stored_h0(impl, problem, model.arithmetic.storage)
     p = problem.params
     L, D, H = p.num_layers, p.num_directions, p.hidden_size
-    T, B = out.shape[0], out.shape[1]
-    h0 = _tm_state(rounded(problem, model.arithmetic.storage).h0, problem)
-    if h0 is None:
-        h0 = np.zeros((L * D, B, H))
+    T = out.shape[0]
     law = "box invariance"
     formula = "|h_t,i| <= max(|h_{t-1},i|, 1) (convex combination of h_{t-1} and n in (-1, 1))"
 
@@ -305,13 +313,10 @@ def law_carry_over(impl: Implementation, problem: Problem, model: ErrorModel | N
     problem = _without_lengths(problem)
     carry = dataclasses.replace(problem, params=_carry_params(problem))
     require_in_range(carry, model.arithmetic)
-    out, h_n = _outputs_tm(impl.forward(carry), carry)
+    out, h_n, h0 = _run_from_stored_h0(impl, carry, model.arithmetic.storage)
     p = carry.params
     L, D, H = p.num_layers, p.num_directions, p.hidden_size
     T, B = out.shape[0], out.shape[1]
-    h0 = _tm_state(rounded(carry, model.arithmetic.storage).h0, carry)
-    if h0 is None:
-        h0 = np.zeros((L * D, B, H))
     hinf = state_bound(h0)
     eps = float(sigmoid(np.array(-CARRY_MARGIN))) + model.arithmetic.activation_error
     tol = carried_state_tolerance(T, eps, hinf, u)
