@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
-from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
+from gruverify.core.problem import Capabilities, Problem
 from gruverify.layouts.flax_layout import (
     gru_cell_from_flax_linen,
     gru_cell_from_flax_nnx,
@@ -38,6 +38,7 @@ from gruverify.layouts.flax_layout import (
     gru_cell_to_flax_nnx,
 )
 from gruverify.targets.errors import TargetError
+from gruverify.targets.jax_compiled import JaxCompiledTarget
 
 __all__ = ["FLAX_KINDS", "FlaxGRUCellTarget", "FlaxKind"]
 
@@ -54,7 +55,7 @@ CELL_MISSING = {
 NNX_NO_B_HN = "flax.nnx.GRUCell has no b_hn parameter"
 
 
-class FlaxGRUCellTarget:
+class FlaxGRUCellTarget(JaxCompiledTarget):
     """``flax.linen.GRUCell`` (``kind="linen"``) or ``flax.nnx.GRUCell`` (``kind="nnx"``) stepped
     over time (module docstring)."""
 
@@ -118,7 +119,7 @@ class FlaxGRUCellTarget:
         self._cells[(I, H)] = fn
         return fn
 
-    def _flax_weights(self, params: GRUParams) -> Any:
+    def _tree(self, params: GRUParams) -> Any:
         import jax
         import jax.numpy as jnp
 
@@ -178,6 +179,7 @@ class FlaxGRUCellTarget:
     def _inputs(self, problem: Problem) -> tuple[Any, Any]:
         import jax.numpy as jnp
 
+        self._check(problem)
         x = jnp.asarray(np.asarray(problem.x, np.float32))
         if problem.h0 is None:
             B = (np.shape(problem.x)[0 if problem.batch_first else 1],) if problem.batched else ()
@@ -193,62 +195,15 @@ class FlaxGRUCellTarget:
             h0 = jnp.asarray(np.asarray(problem.h0, np.float32))
         return x, h0
 
-    # -- Implementation -----------------------------------------------------------------------
-
-    def _on_cpu(self) -> Any:
-        """A context placing new jax arrays on the cpu (jax would pick a GPU whenever it has one,
-        and its float32 GPU matmuls default to reduced precision)."""
+    def _dparams(self, problem: Problem, g_tree: Any) -> GRUParams:
+        """Flax-layout gradients -> canonical names; a folded bias's gradient goes to both halves
+        (module docstring)."""
         import jax
 
-        return jax.default_device(jax.devices("cpu")[0])
-
-    def forward(self, problem: Problem) -> Outputs:
-        with self._on_cpu():
-            return self._forward(problem)
-
-    def gradients(
-        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
-    ) -> Gradients:
-        with self._on_cpu():
-            return self._gradients(problem, d_output, d_h_n)
-
-    def _forward(self, problem: Problem) -> Outputs:
-        self._check(problem)
-        x, h0 = self._inputs(problem)
-        run, _ = self._compiled(problem)
-        out, h_n = run(self._flax_weights(problem.params), x, h0)
-        return Outputs(np.asarray(out, np.float64), np.asarray(h_n, np.float64))
-
-    def _gradients(
-        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
-    ) -> Gradients:
-        import jax
-        import jax.numpy as jnp
-
-        self._check(problem)
-        x, h0 = self._inputs(problem)
-        run, vjp = self._compiled(problem)
-        weights = self._flax_weights(problem.params)
-        out, h_n = jax.eval_shape(run, weights, x, h0)
-        d_out = (
-            jnp.zeros(out.shape, jnp.float32)
-            if d_output is None
-            else jnp.asarray(np.asarray(d_output, np.float32))
-        )
-        d_hn = (
-            jnp.zeros(h_n.shape, jnp.float32)
-            if d_h_n is None
-            else jnp.asarray(np.asarray(d_h_n, np.float32))
-        )
-        g_weights, g_x, g_h0 = vjp(weights, x, h0, d_out, d_hn)
-        g_tree = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), g_weights)
+        g_tree = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), g_tree)
         if self.kind == "linen":
             cell = gru_cell_from_flax_linen(g_tree)
         else:
             cell = gru_cell_from_flax_nnx(g_tree)  # b_hn: 0, nnx does not depend on it
         cell = cell.replace(b_hr=cell.b_ir.copy(), b_hz=cell.b_iz.copy())
-        dparams: GRUParams = StackParams(((cell,),), bias=problem.params.bias)
-        dh0 = np.asarray(g_h0, np.float64)
-        if problem.h0 is None:
-            dh0 = np.zeros_like(dh0)
-        return Gradients(np.asarray(g_x, np.float64), dh0, dparams)
+        return StackParams(((cell,),), bias=problem.params.bias)

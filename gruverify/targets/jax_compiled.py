@@ -1,4 +1,4 @@
-"""What the JAX library targets (equinox, haiku) share: a jitted run and its VJP, on the CPU.
+"""What the JAX library targets (equinox, haiku, flax) share: a jitted run and its VJP, on the CPU.
 
 A subclass gives ``_tree(params)`` (the library's parameter pytree), ``_inputs(problem)`` (input
 and initial state as jax arrays), ``_compiled(problem)`` (``run(tree, x, h0) -> (out, h_n)`` and
