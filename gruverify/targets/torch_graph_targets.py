@@ -273,19 +273,29 @@ COMPILE_SECONDS = 300.0
 
 def make_torch_export_target(device: str = "cpu", dtype: str | None = None) -> Implementation:
     """The ``torch-export`` target (module docstring)."""
-    dt = _check_dtype("torch-export", dtype)
-    return CompilingTarget(
-        ExportedGRU, name="torch-export" + ("" if dt == "float32" else f"[{dt}]"),
-        device=device, dtype=dt, missing={"lengths": LENGTHS_REASON_EXPORT},
-        compile_seconds=EXPORT_SECONDS,
-    )  # fmt: skip
+    return _compiling_target(
+        "torch-export", ExportedGRU, LENGTHS_REASON_EXPORT, EXPORT_SECONDS, device, dtype
+    )
 
 
 def make_torch_compile_target(device: str = "cpu", dtype: str | None = None) -> Implementation:
     """The ``torch-compile`` target (module docstring)."""
-    dt = _check_dtype("torch-compile", dtype)
+    return _compiling_target(
+        "torch-compile", CompiledGRU, LENGTHS_REASON_COMPILE, COMPILE_SECONDS, device, dtype
+    )
+
+
+def _compiling_target(
+    name: str,
+    module: type,
+    lengths_reason: str,
+    compile_seconds: float,
+    device: str,
+    dtype: str | None,
+) -> CompilingTarget:
+    """``name`` (``name[dtype]`` off float32) running ``module``, without lengths."""
+    dt = _check_dtype(name, dtype)
     return CompilingTarget(
-        CompiledGRU, name="torch-compile" + ("" if dt == "float32" else f"[{dt}]"),
-        device=device, dtype=dt, missing={"lengths": LENGTHS_REASON_COMPILE},
-        compile_seconds=COMPILE_SECONDS,
+        module, name=name + ("" if dt == "float32" else f"[{dt}]"), device=device, dtype=dt,
+        missing={"lengths": lengths_reason}, compile_seconds=compile_seconds,
     )  # fmt: skip
