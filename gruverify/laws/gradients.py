@@ -139,6 +139,21 @@ def _numeric_derivatives(
     return attempts
 
 
+def _problem_loss(
+    problem: Problem,
+    variant: Variant,
+    wrt: Wrt,
+    d_out: np.ndarray | None,
+    d_hn: np.ndarray | None,
+) -> FlatLoss:
+    """The numpy reference's loss on ``problem`` as a function of ``wrt`` (``reference_loss``)."""
+    p = problem
+    return reference_loss(
+        "gru", p.params, p.x, p.h0, d_out, d_hn,
+        wrt=wrt, variant=variant, batch_first=p.batch_first, lengths=p.lengths,
+    )  # fmt: skip
+
+
 def law_gradient_finite_differences(
     problem: Problem,
     variant: Variant,
@@ -152,19 +167,7 @@ def law_gradient_finite_differences(
     (module docstring). ``gradients`` defaults to the numpy reference's backward pass."""
     grad_fn = gradients or _default(variant)
     d_out, d_hn = problem_cotangents(problem, seed)
-    p = problem
-    loss = reference_loss(
-        "gru",
-        p.params,
-        p.x,
-        p.h0,
-        d_out,
-        d_hn,
-        wrt=wrt,
-        variant=variant,
-        batch_first=p.batch_first,
-        lengths=p.lengths,
-    )
+    loss = _problem_loss(problem, variant, wrt, d_out, d_hn)
     g = _flat(grad_fn(problem, d_out, d_hn), wrt)
     if g.shape != loss.point.shape:
         raise LawViolation(
@@ -216,18 +219,7 @@ def law_full_jacobian(
     Jacobian's size)."""
     grad_fn = gradients or _default(variant)
     p = problem
-    base = reference_loss(
-        "gru",
-        p.params,
-        p.x,
-        p.h0,
-        None,
-        None,
-        wrt=wrt,
-        variant=variant,
-        batch_first=p.batch_first,
-        lengths=p.lengths,
-    )
+    base = _problem_loss(problem, variant, wrt, None, None)
     fwd = gru_forward(
         p.params, p.x, p.h0, variant=variant, batch_first=p.batch_first, lengths=p.lengths
     )
