@@ -101,6 +101,7 @@ from gruverify.core.bounds import (
     preactivation_bound,
     state_bound,
 )
+from gruverify.core.dtypes import DTYPES
 from gruverify.core.params import GRUCellParams, StackParams, Variant
 from gruverify.core.problem import Gradients, Implementation, Outputs, Problem, rounded
 from gruverify.reference import numpy_reference as nr
@@ -113,12 +114,14 @@ __all__ = [
     "CONDITIONING",
     "CUDNN_FLOAT32",
     "RANGE_MARGIN",
+    "RESULT_ROUNDINGS",
     "Arithmetic",
     "ErrorModel",
     "ForwardRun",
     "Inconclusive",
     "Tolerance",
     "Verdict",
+    "accumulator_value",
     "activation_error_value",
     "agreement_tolerance",
     "arithmetic_for",
@@ -129,6 +132,7 @@ __all__ = [
     "closed_gate_slack",
     "compare",
     "complex_step_tolerance",
+    "declared_accumulator",
     "declared_activation_error",
     "default_model",
     "full_jacobian_tolerance",
@@ -150,16 +154,27 @@ unperturbed run, else the draw's generator (to round at random on the way, or to
 
 def arithmetic_of(impl: Implementation) -> Arithmetic:
     """The arithmetic ``impl`` computes in: its own ``arithmetic`` attribute when it declares one
-    (e.g. cuDNN's float32 GRU), else ``arithmetic_for(dtype, device)`` (TF32 from torch's flags),
-    with the activation error it declares (``declared_activation_error``) when it declares one.
-    Every tolerance for an implementation starts here, so a declared arithmetic is never ignored."""
+    (e.g. cuDNN's float32 GRU, torch's targets with torch's accumulator), else
+    ``arithmetic_for(dtype, device)`` (TF32 from torch's flags) without an accumulator (kernels
+    not known to accumulate in float32 are judged as accumulating in their own format), with the
+    accumulator (``declared_accumulator``) and the activation error
+    (``declared_activation_error``) it declares when it declares them (its attributes, which
+    the command line's ``--activation-error`` sets, win over what its arithmetic says). Every
+    tolerance for an implementation starts here, so a declared arithmetic is never ignored."""
     declared = getattr(impl, "arithmetic", None)
-    arithmetic = (
-        declared if isinstance(declared, Arithmetic) else arithmetic_for(impl.dtype, impl.device)
-    )
-    error = declared_activation_error(impl)
-    if error and error != arithmetic.activation_error:
-        arithmetic = dataclasses.replace(arithmetic, activation_error=error)
+    if isinstance(declared, Arithmetic):
+        arithmetic = declared
+    else:
+        arithmetic = arithmetic_for(impl.dtype, impl.device)
+        if arithmetic.accumulator is not None:
+            arithmetic = dataclasses.replace(arithmetic, accumulator=None)
+    accumulator = declared_accumulator(impl)
+    if accumulator is not None and accumulator != arithmetic.accumulator:
+        arithmetic = dataclasses.replace(arithmetic, accumulator=accumulator)
+    if getattr(impl, "activation_error", None) is not None:  # the attribute has the last word
+        error = declared_activation_error(impl)  # (--activation-error 0 overrides a class's)
+        if error != arithmetic.activation_error:
+            arithmetic = dataclasses.replace(arithmetic, activation_error=error)
     return arithmetic
 
 
@@ -167,6 +182,22 @@ def declared_activation_error(impl: object) -> float:
     """The activation error ``impl`` declares: its ``activation_error`` attribute (e.g. set from a
     class's ``gruverify_activation_error``), checked by ``activation_error_value``; 0.0 when none."""
     return activation_error_value(getattr(impl, "activation_error", None))
+
+
+def declared_accumulator(impl: object) -> str | None:
+    """The accumulator ``impl`` declares: its ``accumulator`` attribute (e.g. set from a class's
+    ``gruverify_accumulator``), checked by ``accumulator_value``; None when none."""
+    return accumulator_value(getattr(impl, "accumulator", None))
+
+
+def accumulator_value(value: object) -> str | None:
+    """A declared accumulator: None, or the name of a storage format (``DTYPES``: "float32", ...);
+    ``ValueError`` for anything else."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in DTYPES:
+        raise ValueError(f"accumulator must be None or one of {DTYPES}, got {value!r}")
+    return value
 
 
 def activation_error_value(value: object) -> float:
@@ -352,7 +383,11 @@ class ErrorModel:
         """``problem`` with every weight and bias perturbed by a relative ``u sqrt(k)`` (``k`` the
         layer's dot-product length ``I_k + H + 2``) and the input and initial state by a relative
         ``u``, each entry times ``xi ~ U(-1, 1)`` drawn from ``rng`` (ingredient 3 of the module
-        docstring). ``gruverify.conformance.diagnosis`` uses it to give each bug hypothesis its tolerance."""
+        docstring). ``gruverify.conformance.diagnosis`` uses it to give each bug hypothesis its
+        tolerance. An arithmetic that declares its accumulator is perturbed as its products
+        round instead (``perturbed_accumulated``)."""
+        if self.arithmetic.accumulator is not None:
+            return self.perturbed_accumulated(problem, rng)
         u = self.arithmetic.unit_roundoff
         H = problem.params.hidden_size
         # one draw for every entry, cut in the order the entries are perturbed: the same numbers
@@ -384,6 +419,51 @@ class ErrorModel:
         )
 
     _perturbed = perturbed  # the former private name
+
+    def perturbed_accumulated(self, problem: Problem, rng: np.random.Generator) -> Problem:
+        """``perturbed`` for an arithmetic that declares its accumulator (ingredient 3b of the
+        module docstring): every weight ``w_ij`` (row ``i``: output unit ``i`` of a gate block)
+        and bias ``b_i`` of a layer becomes
+
+            w_ij (1 + (o + u_acc sqrt(k)) xi_ij + R u_s eta_i),   b_i (1 + (o + u_acc sqrt(k)) xi_i + R u_s eta'_i)
+
+        with ``xi, eta, eta' ~ U(-1, 1)`` (``eta`` one per row: the same for every weight of the
+        row), ``k = I_k + H + 2``, ``u_acc`` the accumulator's unit roundoff, ``u_s`` the storage
+        format's, ``o = 2 u`` when the arithmetic rounds its operands to a coarser ``u`` than they
+        are stored in (TF32: both factors of each product, weight and state, round to 10 bits),
+        else 0 (float16, bfloat16: the operands are stored in that format, and their products are
+        exact in float32), and ``R = RESULT_ROUNDINGS`` the roundings to storage between a
+        product's result and its gate's activation. The input and initial state are perturbed by a
+        relative ``u`` as in ``perturbed``."""
+        a = self.arithmetic
+        u, u_s = a.unit_roundoff, ARITHMETICS[a.storage].unit_roundoff
+        u_acc = a.accumulator_roundoff
+        assert u_acc is not None
+        operands = 2.0 * u if u > u_s else 0.0
+        result = RESULT_ROUNDINGS * u_s
+        H = problem.params.hidden_size
+
+        def jitter(v: np.ndarray, rel: float) -> np.ndarray:
+            shape = np.shape(v)
+            xi = rng.uniform(-1.0, 1.0, size=shape)
+            # one rounding of the result per output unit: a weight matrix's rows share it
+            eta = rng.uniform(-1.0, 1.0, size=shape[:1] + (1,) * (len(shape) - 1))
+            return v * (1.0 + rel * xi + result * eta)  # type: ignore[no-any-return]
+
+        rows = []
+        for row in problem.params.cells:
+            new_row = []
+            for cell in row:
+                rel = operands + u_acc * math.sqrt(cell.input_size + H + 2)
+                new_row.append(GRUCellParams(**{k: jitter(v, rel) for k, v in cell.items()}))
+            rows.append(tuple(new_row))
+        params: StackParams[Any] = StackParams(tuple(rows), bias=problem.params.bias)
+
+        def scaled(v: np.ndarray) -> np.ndarray:
+            return v * (1.0 + u * rng.uniform(-1.0, 1.0, size=np.shape(v)))  # type: ignore[no-any-return]
+
+        h0 = None if problem.h0 is None else scaled(problem.h0)
+        return dataclasses.replace(problem, params=params, x=scaled(problem.x), h0=h0)
 
     def _rounding_step(self, rng: np.random.Generator) -> Any:
         """The reference's GRU step with every elementwise result rounded at random: ``r``, ``z``,
@@ -630,6 +710,15 @@ class ErrorModel:
         out_tol = Tolerance(0.0, 0.0, tols, self.arithmetic, gradient_scale=scale)
         return result, out_tol
 
+
+RESULT_ROUNDINGS = 4
+"""How many roundings to the storage format a matrix product's result (or a bias) may pass through
+before its gate's activation, in an arithmetic that declares its accumulator
+(``ErrorModel.perturbed_accumulated``): torch's explicit equations (``reference.torch_reference``)
+round ``W_ir x`` by the product, ``+ b_ir``, ``+ W_hr h`` and ``+ b_hr`` (4), and ``W_hn h`` by the
+product, ``+ b_hn``, ``r *`` and ``+`` (4); torch's fused ``linear`` adds the bias within the
+product (2 to 3). Each rounding is a relative ``u_s`` of a partial sum, which the backward error
+puts on its terms: a relative ``R u_s`` on each product's result and each bias covers them all."""
 
 ACTIVATION_QUANTITIES = ("r", "z", "n", "dr_da", "dz_da", "dn_da")
 """What a declared activation error shifts (``ErrorModel.activation_sensitivity``): the values of

@@ -325,7 +325,7 @@ class IsolatedTarget:
         self.dtype: str = info["dtype"]
         self.device: str = info["device"]
         self.capabilities = Capabilities(dict(info["missing"]))
-        self.arithmetic = Arithmetic(*info["arithmetic"])
+        self.arithmetic = Arithmetic(**info["arithmetic"])
         self.methods: tuple[str, ...] = tuple(info["methods"])
         self.devices_seen: list[str] | None = info.get("devices")
         for key, value in info.get("attributes", {}).items():

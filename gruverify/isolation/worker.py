@@ -84,7 +84,10 @@ def _hello() -> dict[str, Any]:
 
 def describe(impl: Any) -> dict[str, Any]:
     """What the checker needs to know of a built target: the ``Implementation`` attributes, its
-    arithmetic, its optional methods and its other simple public attributes."""
+    arithmetic (every field: the declared accumulator and activation error too), its optional
+    methods and its other simple public attributes."""
+    import dataclasses
+
     from gruverify.error_model import arithmetic_of
 
     a = arithmetic_of(impl)
@@ -101,7 +104,7 @@ def describe(impl: Any) -> dict[str, Any]:
     return {
         "name": impl.name, "variant": impl.variant, "dtype": impl.dtype,
         "device": str(impl.device), "missing": dict(impl.capabilities.missing),
-        "arithmetic": [a.name, a.storage, a.unit_roundoff],
+        "arithmetic": dataclasses.asdict(a),
         "methods": [m for m in ("with_dropout",) if callable(getattr(impl, m, None))],
         "attributes": attributes, "devices": _devices_seen(),
     }  # fmt: skip

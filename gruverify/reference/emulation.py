@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gruverify.core.arithmetic import TORCH_TF32, Arithmetic
 from gruverify.core.params import Variant
 from gruverify.core.problem import Capabilities
 from gruverify.reference.implementations import TorchReference
@@ -66,8 +67,8 @@ def tf32_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class Tf32Reference(TorchReference):
     """The torch reference in float32 with TF32-emulated matmuls (forward and backward), on CPU.
 
-    Its arithmetic is ``error_model.ARITHMETICS["tf32"]``: the torch reference's equations with
-    ``matmul=tf32_matmul``.
+    Its arithmetic is ``core.arithmetic.TORCH_TF32`` (TF32 with a float32 accumulator): the torch
+    reference's equations with ``matmul=tf32_matmul``.
     """
 
     capabilities = Capabilities()
@@ -75,3 +76,8 @@ class Tf32Reference(TorchReference):
     def __init__(self, variant: Variant = "reset_after", device: str = "cpu") -> None:
         super().__init__(variant, "float32", device, matmul=tf32_matmul)
         self.name = f"tf32-emulated-reference[{variant}, {device}]"
+
+    @property
+    def arithmetic(self) -> Arithmetic:
+        """``TORCH_TF32``: TF32 operands, float32 accumulation, as on CUDA."""
+        return TORCH_TF32

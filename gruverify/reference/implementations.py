@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from gruverify.core.arithmetic import Arithmetic, arithmetic_for
 from gruverify.core.params import Variant
 from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem, split_leaf_gradients
 from gruverify.reference.numpy_reference import gru_backward, gru_forward
@@ -67,6 +68,12 @@ class TorchReference:
         self.device = device
         self.matmul = matmul
         self.name = f"torch-reference[{variant}, {dtype}, {device}]"
+
+    @property
+    def arithmetic(self) -> Arithmetic:
+        """``arithmetic_for(dtype, device)``: torch's (its float32 accumulator for TF32, float16
+        and bfloat16 included: the products are torch's matmuls)."""
+        return arithmetic_for(self.dtype, self.device)
 
     def _run(self, problem: Problem, requires_grad: bool) -> tuple[Any, ...]:
         import torch

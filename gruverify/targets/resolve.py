@@ -8,7 +8,9 @@ itself (a class or factory object): the object is resolved exactly like its ``mo
 factory with ``torch.nn.GRU``'s constructor (``torch.nn.GRUCell``'s with ``cell=True``), or a
 callable that returns an ``Implementation`` itself (the adapter API, docs/adapters.md); it may carry
 ``gruverify_missing = {feature: reason}``, ``gruverify_variant = "reset_before"`` and
-``gruverify_activation_error = e`` (its activations' declared error, ``gruverify.error_model``).
+``gruverify_activation_error = e`` (its activations' declared error, ``gruverify.error_model``)
+and ``gruverify_accumulator = "float32"`` (the format its matrix products accumulate in,
+``Arithmetic.accumulator``).
 
 ``build_target`` is ``resolve_target`` as the checker calls it: under a per-call timeout, leaving
 torch's state and the random generators as they were, every failure a ``TargetError``.
@@ -24,7 +26,7 @@ from typing import Any
 
 from gruverify.core.params import Variant
 from gruverify.core.problem import Implementation
-from gruverify.error_model import activation_error_value
+from gruverify.error_model import accumulator_value, activation_error_value
 from gruverify.guard import CallTimeout, call, preserved
 from gruverify.targets.errors import TargetError
 from gruverify.targets.registry import TARGETS
@@ -101,12 +103,13 @@ def _from_attr(obj: Any, spec: str, device: str, dtype: str | None, cell: bool) 
     if variant not in ("reset_after", "reset_before"):
         raise TargetError(f"{spec}: gruverify_variant must be 'reset_after' or 'reset_before'")
     error = _activation_error(obj, spec)
+    accumulator = _accumulator(obj, spec)
     impl: Implementation
     if _returns_implementation(obj):
         impl = obj(device=device, dtype=dtype or "float32")
         if not isinstance(impl, Implementation):
             raise TargetError(f"{spec} did not return a gruverify.interface.Implementation")
-        if error is None:
+        if error is None and accumulator is None:
             return impl
     elif cell:
         impl = TorchCellTarget(
@@ -120,6 +123,8 @@ def _from_attr(obj: Any, spec: str, device: str, dtype: str | None, cell: bool) 
         )  # fmt: skip
     if error is not None:
         impl.activation_error = error  # type: ignore[attr-defined]
+    if accumulator is not None:
+        impl.accumulator = accumulator  # type: ignore[attr-defined]
     return impl
 
 
@@ -130,6 +135,15 @@ def _activation_error(obj: Any, spec: str) -> float | None:
         return None
     try:
         return activation_error_value(obj.gruverify_activation_error)
+    except ValueError as e:
+        raise TargetError(f"{spec}: gruverify_{e}") from None
+
+
+def _accumulator(obj: Any, spec: str) -> str | None:
+    """The class's ``gruverify_accumulator`` (the format its products accumulate in,
+    ``gruverify.error_model.declared_accumulator``), or None when it declares none."""
+    try:
+        return accumulator_value(getattr(obj, "gruverify_accumulator", None))
     except ValueError as e:
         raise TargetError(f"{spec}: gruverify_{e}") from None
 

@@ -117,6 +117,12 @@ class _TorchBase:
         self._modules: dict[tuple[Any, ...], Any] = {}
         self._loaded: dict[tuple[Any, ...], str] = {}
 
+    @property
+    def arithmetic(self) -> Arithmetic:
+        """``arithmetic_for(dtype, device)``: torch's arithmetic, its float32 accumulator for
+        TF32, float16 and bfloat16 included (torch's kernels); read at each call."""
+        return arithmetic_for(self.dtype, self.device)
+
     def _tensor(self, a: np.ndarray | None, requires_grad: bool = False) -> Any:
         import torch
 
