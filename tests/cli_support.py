@@ -1,10 +1,14 @@
-"""Running the CLI in the test process, shared by the CLI tests, and the environment for running
-it in a child process."""
+"""Running the CLI in the test process, shared by the CLI tests, the environment for running it in
+a child process, and the check that no child process outlives a test."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
+import time
+import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -34,3 +38,31 @@ def child_env() -> dict[str, str]:
     rest = os.environ.get("PYTHONPATH", "")
     path = os.pathsep.join([str(TREE), str(TESTS), *([rest] if rest else [])])
     return {**os.environ, "PYTHONPATH": path}
+
+
+def processes_with(marker: str) -> list[int]:
+    """Processes (other than this one) whose environment holds ``marker``."""
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@contextlib.contextmanager
+def no_process_left(message: str) -> Iterator[tuple[str, str]]:
+    """A fresh marker ``(name, value)`` for the environment of the processes the block starts
+    (children inherit it); on leaving the block, waits up to 5 s for every process holding it to
+    end, then fails with ``message`` if one is left."""
+    marker = f"GRUVERIFY_TEST_MARK={uuid.uuid4().hex}"
+    key, value = marker.split("=")
+    yield key, value
+    deadline = time.monotonic() + 5
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not processes_with(marker), message

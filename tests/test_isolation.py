@@ -12,6 +12,7 @@ import dataclasses
 import os
 import pathlib
 import stat
+import subprocess
 import sys
 import time
 import uuid
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from cli_support import no_process_left
 
 from gruverify.conformance import run_checks
 from gruverify.conformance.building import BUILD_FAILED
@@ -48,31 +50,12 @@ def _problem(seed: int = 0, **kw: int) -> Problem:
     return Problem(params, x)
 
 
-def _processes_with(marker: str) -> list[int]:
-    """Processes (other than this one) whose environment holds ``marker``."""
-    found = []
-    for entry in pathlib.Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if marker.encode() in (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
 @pytest.fixture
 def nothing_left(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The test leaves no worker process behind (workers inherit a marker in their environment)."""
-    marker = f"GRUVERIFY_TEST_MARK={uuid.uuid4().hex}"
-    key, value = marker.split("=")
-    monkeypatch.setenv(key, value)
-    yield
-    deadline = time.monotonic() + 5
-    while _processes_with(marker) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _processes_with(marker), "a worker process outlived the run"
+    with no_process_left("a worker process outlived the run") as (key, value):
+        monkeypatch.setenv(key, value)
+        yield
     assert live_workers() == []
 
 
@@ -100,6 +83,25 @@ def _run(
 
 # ---------------------------------------------------------------------------------------------
 # The protocol.
+
+
+def test_no_process_left_fails_for_a_process_that_outlives_the_block() -> None:
+    """The check behind ``nothing_left`` (and test_isolation_cli's ``env``) can fail: a child
+    holding the marker that is still running 5 s after the block fails it; an ended one does not."""
+    with no_process_left("ended") as (key, value):
+        subprocess.run([sys.executable, "-c", "pass"], env={**os.environ, key: value}, check=True)
+    children = []
+    try:
+        with (
+            pytest.raises(AssertionError, match="a child outlived the block"),
+            no_process_left("a child outlived the block") as (key, value),
+        ):
+            sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+            children.append(subprocess.Popen(sleeper, env={**os.environ, key: value}))
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
 
 
 def test_protocol_round_trips_problems_results_and_violations() -> None:

@@ -18,41 +18,23 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cli_support import no_process_left, processes_with
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"
 WORKER_PYTHON_ENV = "GRUVERIFY_TEST_WORKER_PYTHON"
 
 
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in pathlib.Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if marker.encode() in (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
 @pytest.fixture
 def env() -> Iterator[dict[str, str]]:
     """The CLI's environment: tests/ on the path, and a marker every worker inherits; after the
     test, no process holding the marker may remain."""
-    marker = f"GRUVERIFY_TEST_MARK={uuid.uuid4().hex}"
-    key, value = marker.split("=")
-    yield {**os.environ, "PYTHONPATH": str(TESTS), key: value}
-    deadline = time.monotonic() + 5
-    while _processes_with(marker) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _processes_with(marker), "a process of the run outlived it"
+    with no_process_left("a process of the run outlived it") as (key, value):
+        yield {**os.environ, "PYTHONPATH": str(TESTS), key: value}
 
 
 def _check(
@@ -179,7 +161,7 @@ def test_a_worker_in_a_hung_call_dies_with_its_checker(
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        while len(_processes_with(marker)) < 2:  # the checker and its worker
+        while len(processes_with(marker)) < 2:  # the checker and its worker
             assert time.monotonic() < deadline and proc.poll() is None, "no worker started"
             time.sleep(0.2)
         time.sleep(3)  # the worker is in the target's constructor by now
