@@ -24,11 +24,12 @@ from test_layouts import (  # noqa: E402
     BUG_MIN,
     F32_TOL,
     SIZES,
-    assert_arrays_equal,
     assert_cells_equal,
+    assert_round_trip,
+    cell_data,
+    cell_reference,
     max_abs,
     one_cell,
-    stack_of,
 )
 
 from gruverify.layouts.equinox_layout import (  # noqa: E402
@@ -38,9 +39,6 @@ from gruverify.layouts.equinox_layout import (  # noqa: E402
     gru_cell_to_equinox,
 )
 from gruverify.layouts.errors import LayoutError, UnsupportedParameterError  # noqa: E402
-from gruverify.reference.numpy_reference import gru_forward  # noqa: E402
-
-T, B = 6, 3
 
 
 def load(cell: Any, fields: dict[str, Any]) -> Any:
@@ -62,18 +60,12 @@ def run(cell: Any, x: np.ndarray, h0: np.ndarray) -> np.ndarray:
     return np.asarray(ys)
 
 
-def data(I: int, H: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal((T, B, I)), 0.5 * rng.standard_normal((B, H))
-
-
 @pytest.mark.parametrize(("I", "H"), SIZES)
 def test_equinox_round_trip_is_exact(I: int, H: int) -> None:
     c = one_cell(I, H, 60)
     w = gru_cell_to_equinox(c)
     f = equinox_canonical_form(c)
-    assert_cells_equal(gru_cell_from_equinox(w), f, "equinox")
-    assert_arrays_equal(gru_cell_to_equinox(gru_cell_from_equinox(w)), w, "equinox fields")
+    assert_round_trip(w, gru_cell_from_equinox, gru_cell_to_equinox, f, "equinox")
     assert np.array_equal(f.b_ir, c.b_ir + c.b_hr) and np.array_equal(f.b_iz, c.b_iz + c.b_hz)
     assert np.array_equal(w["bias_n"], c.b_hn) and np.array_equal(w["weight_ih"][:H], c.W_ir)
 
@@ -98,18 +90,18 @@ def test_equinox_gru_cell_computes_the_reference(I: int, H: int, use_bias: bool)
     c = one_cell(I, H, 62)
     if not use_bias:
         c = c.replace(**{k: np.zeros(H) for k, _ in c.items() if k.startswith("b_")})
-    x, h0 = data(I, H, 0)
+    x, h0 = cell_data(I, H, 0)
     cell = load(eqx.nn.GRUCell(I, H, use_bias=use_bias, key=jax.random.key(0)),
                 gru_cell_to_equinox(c, use_bias=use_bias))  # fmt: skip
-    err = max_abs(run(cell, x, h0), gru_forward(stack_of(c), x, h0[None]).output)
+    err = max_abs(run(cell, x, h0), cell_reference(c, x, h0))
     assert err <= F32_TOL, f"equinox.nn.GRUCell: max abs error {err:.3g} > {F32_TOL}"
 
 
 def test_weights_read_from_an_equinox_cell_reproduce_it() -> None:
     I, H = 4, 3
     cell = eqx.nn.GRUCell(I, H, key=jax.random.key(1))  # random nonzero bias and bias_n
-    x, h0 = data(I, H, 1)
-    want = gru_forward(stack_of(gru_cell_from_equinox(cell)), x, h0[None]).output
+    x, h0 = cell_data(I, H, 1)
+    want = cell_reference(gru_cell_from_equinox(cell), x, h0)
     assert max_abs(run(cell, x, h0), want) <= F32_TOL
 
 
@@ -120,7 +112,7 @@ def test_a_planted_gate_swap_in_the_equinox_converter_is_caught() -> None:
     w_ih = w["weight_ih"]
     assert w_ih is not None
     w["weight_ih"] = np.concatenate([w_ih[H : 2 * H], w_ih[:H], w_ih[2 * H :]])  # r <-> z
-    x, h0 = data(I, H, 2)
+    x, h0 = cell_data(I, H, 2)
     cell = load(eqx.nn.GRUCell(I, H, key=jax.random.key(0)), w)
-    err = max_abs(run(cell, x, h0), gru_forward(stack_of(c), x, h0[None]).output)
+    err = max_abs(run(cell, x, h0), cell_reference(c, x, h0))
     assert err > BUG_MIN, f"r/z swap went unnoticed: error {err:.3g} <= {BUG_MIN}"

@@ -21,8 +21,16 @@ nn = pytest.importorskip("flax.linen", reason="flax is an optional dependency (g
 nnx = pytest.importorskip("flax.nnx", reason="flax.nnx needs flax >= 0.8 (gruverify[flax])")
 
 import jax.numpy as jnp  # noqa: E402
+from test_layouts import (  # noqa: E402
+    BUG_MIN,
+    F32_TOL,
+    B,
+    cell_data,
+    cell_reference,
+    max_abs,
+)
 
-from gruverify.core.params import GRUCellParams, GRUParams, StackParams, random_gru_params  # noqa: E402
+from gruverify.core.params import random_gru_params  # noqa: E402
 from gruverify.layouts import (  # noqa: E402
     UnsupportedParameterError,
     gru_cell_from_flax_linen,
@@ -31,19 +39,6 @@ from gruverify.layouts import (  # noqa: E402
     gru_cell_to_flax_nnx,
 )
 from gruverify.reference.numpy_reference import gru_forward  # noqa: E402
-
-F32_TOL = 1e-5  # float32 vs float64 reference at T <= 6, H <= 5; measured ~1e-7 (measurements.md)
-BUG_MIN = 1e-2
-
-T, B = 6, 3
-
-
-def max_abs(a: Any, b: Any) -> float:
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
-
-
-def stack_of(cell: GRUCellParams[np.ndarray]) -> GRUParams:
-    return StackParams(((cell,),))
 
 
 def f32(tree: Any) -> Any:
@@ -75,15 +70,10 @@ def run_nnx(cell: Any, x: np.ndarray, h0: np.ndarray) -> np.ndarray:
     return np.stack(outs)
 
 
-def data(I: int, H: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal((T, B, I)), 0.5 * rng.standard_normal((B, H))
-
-
 @pytest.mark.parametrize(("I", "H"), [(3, 5), (6, 2)])
 def test_flax_linen_gru_cell_computes_the_reference(I: int, H: int) -> None:
     p = random_gru_params(I, H, rng=40, bias_scale=0.8)
-    x, h0 = data(I, H, 0)
+    x, h0 = cell_data(I, H, 0)
     y = run_linen(f32(gru_cell_to_flax_linen(p.cells[0][0])), H, x, h0)
     err = max_abs(y, gru_forward(p, x, h0[None]).output)
     assert err <= F32_TOL, f"flax.linen.GRUCell: max abs error {err:.3g} > {F32_TOL}"
@@ -93,10 +83,10 @@ def test_flax_linen_gru_cell_computes_the_reference(I: int, H: int) -> None:
 def test_flax_nnx_gru_cell_computes_the_reference_when_b_hn_is_zero(I: int, H: int) -> None:
     p = random_gru_params(I, H, rng=41, bias_scale=0.8)
     cell = p.cells[0][0].replace(b_hn=np.zeros(H))
-    x, h0 = data(I, H, 1)
+    x, h0 = cell_data(I, H, 1)
     module = nnx.GRUCell(I, H, rngs=nnx.Rngs(0))
     load_nnx(module, gru_cell_to_flax_nnx(cell))
-    err = max_abs(run_nnx(module, x, h0), gru_forward(stack_of(cell), x, h0[None]).output)
+    err = max_abs(run_nnx(module, x, h0), cell_reference(cell, x, h0))
     assert err <= F32_TOL, f"flax.nnx.GRUCell: max abs error {err:.3g} > {F32_TOL}"
 
 
@@ -105,7 +95,7 @@ def test_flax_nnx_converter_refuses_b_hn_and_dropping_it_changes_the_gru() -> No
     p = random_gru_params(I, H, rng=42, bias_scale=0.8)
     with pytest.raises(UnsupportedParameterError, match=r"b_hn.*max \|b_hn\| = 0\.\d+"):
         gru_cell_to_flax_nnx(p.cells[0][0])
-    x, h0 = data(I, H, 2)
+    x, h0 = cell_data(I, H, 2)
     module = nnx.GRUCell(I, H, rngs=nnx.Rngs(0))
     load_nnx(module, gru_cell_to_flax_nnx(p.cells[0][0], drop_b_hn=True))
     err = max_abs(run_nnx(module, x, h0), gru_forward(p, x, h0[None]).output)
@@ -115,17 +105,17 @@ def test_flax_nnx_converter_refuses_b_hn_and_dropping_it_changes_the_gru() -> No
 def test_weights_read_from_flax_cells_reproduce_them() -> None:
     """``from_flax_*`` direction, independent of ``to_flax_*``: Flax-initialised random biases."""
     I, H = 4, 3
-    x, h0 = data(I, H, 3)
+    x, h0 = cell_data(I, H, 3)
     bias_init = nn.initializers.normal(0.5)
     linen = nn.GRUCell(features=H, bias_init=bias_init)
     variables = linen.init(jax.random.key(0), jnp.zeros((B, H)), jnp.zeros((B, I)))
     y = run_linen(variables, H, x, h0)
-    want = gru_forward(stack_of(gru_cell_from_flax_linen(variables)), x, h0[None]).output
+    want = cell_reference(gru_cell_from_flax_linen(variables), x, h0)
     assert max_abs(y, want) <= F32_TOL, f"from linen: {max_abs(y, want):.3g} > {F32_TOL}"
     module = nnx.GRUCell(I, H, bias_init=bias_init, rngs=nnx.Rngs(1))
     pure = nnx.to_pure_dict(nnx.state(module, nnx.Param))
     y = run_nnx(module, x, h0)
-    want = gru_forward(stack_of(gru_cell_from_flax_nnx(pure)), x, h0[None]).output
+    want = cell_reference(gru_cell_from_flax_nnx(pure), x, h0)
     assert max_abs(y, want) <= F32_TOL, f"from nnx: {max_abs(y, want):.3g} > {F32_TOL}"
 
 
@@ -134,6 +124,6 @@ def test_a_planted_module_swap_in_the_linen_converter_is_caught() -> None:
     p = random_gru_params(I, H, rng=43, bias_scale=0.8)
     v = gru_cell_to_flax_linen(p.cells[0][0])
     v["params"]["ir"], v["params"]["iz"] = v["params"]["iz"], v["params"]["ir"]
-    x, h0 = data(I, H, 4)
+    x, h0 = cell_data(I, H, 4)
     err = max_abs(run_linen(f32(v), H, x, h0), gru_forward(p, x, h0[None]).output)
     assert err > BUG_MIN, f"ir/iz swap went unnoticed: error {err:.3g} <= {BUG_MIN}"

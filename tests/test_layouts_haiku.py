@@ -24,11 +24,13 @@ from test_layouts import (  # noqa: E402
     BUG_MIN,
     F32_TOL,
     SIZES,
-    assert_arrays_equal,
-    assert_cells_equal,
+    B,
+    T,
+    assert_round_trip,
+    cell_data,
+    cell_reference,
     max_abs,
     one_cell,
-    stack_of,
 )
 
 from gruverify.layouts.errors import LayoutError, UnsupportedParameterError  # noqa: E402
@@ -37,9 +39,6 @@ from gruverify.layouts.haiku_layout import (  # noqa: E402
     gru_cell_to_haiku,
     haiku_canonical_form,
 )
-from gruverify.reference.numpy_reference import gru_forward  # noqa: E402
-
-T, B = 6, 3
 
 
 def unroll(H: int, **core_kw: Any) -> Any:
@@ -56,18 +55,12 @@ def run(params: dict[str, Any], H: int, x: np.ndarray, h0: np.ndarray) -> np.nda
     return np.asarray(out)
 
 
-def data(I: int, H: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal((T, B, I)), 0.5 * rng.standard_normal((B, H))
-
-
 @pytest.mark.parametrize(("I", "H"), SIZES)
 def test_haiku_round_trip_is_exact_and_flips_the_update_gate(I: int, H: int) -> None:
     c = one_cell(I, H, 70)
     w = gru_cell_to_haiku(c)
     assert w["w_i"].shape == (I, 3 * H) and w["w_h"].shape == (H, 3 * H)
-    assert_cells_equal(gru_cell_from_haiku(w), haiku_canonical_form(c), "haiku")
-    assert_arrays_equal(gru_cell_to_haiku(gru_cell_from_haiku(w)), w, "haiku params")
+    assert_round_trip(w, gru_cell_from_haiku, gru_cell_to_haiku, haiku_canonical_form(c), "haiku")
     assert np.array_equal(w["w_i"][:, :H], -c.W_iz.T) and np.array_equal(w["w_h"][:, :H], -c.W_hz.T)
     assert np.array_equal(w["b"][:H], -(c.b_iz + c.b_hz))
     assert np.array_equal(w["b"][2 * H :], c.b_in + c.b_hn)
@@ -87,22 +80,21 @@ def test_haiku_converter_errors() -> None:
 @pytest.mark.parametrize(("I", "H"), SIZES)
 def test_haiku_gru_computes_the_reset_before_reference(I: int, H: int) -> None:
     c = one_cell(I, H, 72)
-    x, h0 = data(I, H, 0)
+    x, h0 = cell_data(I, H, 0)
     y = run(gru_cell_to_haiku(c), H, x, h0)
-    want = gru_forward(stack_of(c), x, h0[None], variant="reset_before").output
+    want = cell_reference(c, x, h0, "reset_before")
     assert max_abs(y, want) <= F32_TOL, f"haiku.GRU: {max_abs(y, want):.3g} > {F32_TOL}"
-    other = gru_forward(stack_of(c), x, h0[None], variant="reset_after").output
+    other = cell_reference(c, x, h0, "reset_after")
     assert max_abs(y, other) > BUG_MIN
 
 
 def test_weights_read_from_a_haiku_core_reproduce_it() -> None:
     I, H = 4, 3
-    x, h0 = data(I, H, 1)
+    x, h0 = cell_data(I, H, 1)
     f = unroll(H, b_init=hk.initializers.RandomNormal(0.5))
     params = f.init(jax.random.key(0), jnp.zeros((T, B, I)), jnp.zeros((B, H)))
     y = np.asarray(f.apply(params, jnp.asarray(x, jnp.float32), jnp.asarray(h0, jnp.float32)))
-    want = gru_forward(stack_of(gru_cell_from_haiku(params["gru"])), x, h0[None],
-                       variant="reset_before").output  # fmt: skip
+    want = cell_reference(gru_cell_from_haiku(params["gru"]), x, h0, "reset_before")
     assert max_abs(y, want) <= F32_TOL
 
 
@@ -114,7 +106,7 @@ def test_a_converter_without_the_sign_flip_is_caught() -> None:
     w["w_i"][:, :H] *= -1
     w["w_h"][:, :H] *= -1
     w["b"][:H] *= -1  # Haiku's z taken as the canonical z
-    x, h0 = data(I, H, 2)
-    want = gru_forward(stack_of(c), x, h0[None], variant="reset_before").output
+    x, h0 = cell_data(I, H, 2)
+    want = cell_reference(c, x, h0, "reset_before")
     err = max_abs(run(w, H, x, h0), want)
     assert err > BUG_MIN, f"the unflipped update gate went unnoticed: error {err:.3g}"

@@ -25,22 +25,15 @@ if keras.backend.backend() != "torch":  # pragma: no cover - depends on the envi
         allow_module_level=True,
     )
 
-from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant, random_gru_params  # noqa: E402
+from test_layouts import BUG_MIN, F32_TOL, B, T, max_abs, stack_of  # noqa: E402
+
+from gruverify.core.params import Variant, random_gru_params  # noqa: E402
 from gruverify.layouts import gru_cell_from_keras, gru_cell_to_keras, gru_to_keras  # noqa: E402
 from gruverify.reference.numpy_reference import gru_forward  # noqa: E402
-
-F32_TOL = 1e-5  # float32 vs float64 reference at T <= 6, H <= 5; measured ~1e-7 (measurements.md)
-BUG_MIN = 1e-2
-
-T, B = 6, 3
 
 
 def variant_of(reset_after: bool) -> Variant:
     return "reset_after" if reset_after else "reset_before"
-
-
-def max_abs(a: Any, b: Any) -> float:
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
 
 def keras_gru(
@@ -65,10 +58,6 @@ def run_keras(layer: Any, x: np.ndarray, h0: np.ndarray | None) -> tuple[np.ndar
 
 def keras_list(d: dict[str, np.ndarray]) -> list[np.ndarray]:
     return [d[k] for k in ("kernel", "recurrent_kernel", "bias") if k in d]
-
-
-def stack_of(cell: GRUCellParams[np.ndarray], bias: bool = True) -> GRUParams:
-    return StackParams(((cell,),), bias=bias)
 
 
 @pytest.mark.parametrize("reset_after", [True, False])

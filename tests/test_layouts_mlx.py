@@ -17,18 +17,16 @@ from test_layouts import (
     BUG_MIN,
     F32_TOL,
     SIZES,
-    assert_arrays_equal,
     assert_cells_equal,
+    assert_round_trip,
+    cell_data,
+    cell_reference,
     max_abs,
     one_cell,
-    stack_of,
 )
 
 from gruverify.layouts.errors import LayoutError, UnsupportedParameterError
 from gruverify.layouts.mlx_layout import gru_cell_from_mlx, gru_cell_to_mlx, mlx_canonical_form
-from gruverify.reference.numpy_reference import gru_forward
-
-T, B = 6, 3
 
 
 def run(weights: dict[str, Any], I: int, H: int, x: np.ndarray, h0: np.ndarray) -> np.ndarray:
@@ -41,18 +39,12 @@ def run(weights: dict[str, Any], I: int, H: int, x: np.ndarray, h0: np.ndarray) 
     return np.swapaxes(np.array(layer(xs, mx.array(h0.astype(np.float32)))), 0, 1)
 
 
-def data(I: int, H: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal((T, B, I)), 0.5 * rng.standard_normal((B, H))
-
-
 @pytest.mark.parametrize(("I", "H"), SIZES)
 def test_mlx_round_trip_is_exact(I: int, H: int) -> None:
     c = one_cell(I, H, 90)
     w = gru_cell_to_mlx(c)
     assert sorted(w) == ["Wh", "Wx", "b", "bhn"]
-    assert_cells_equal(gru_cell_from_mlx(w), mlx_canonical_form(c), "mlx")
-    assert_arrays_equal(gru_cell_to_mlx(gru_cell_from_mlx(w)), w, "mlx parameters")
+    assert_round_trip(w, gru_cell_from_mlx, gru_cell_to_mlx, mlx_canonical_form(c), "mlx")
     zero = c.replace(**{k: np.zeros(H) for k, _ in c.items() if k.startswith("b_")})
     w0 = gru_cell_to_mlx(zero, bias=False)
     assert sorted(w0) == ["Wh", "Wx"]
@@ -73,9 +65,8 @@ def test_mlx_gru_computes_the_reference(I: int, H: int, bias: bool) -> None:
     c = one_cell(I, H, 92)
     if not bias:
         c = c.replace(**{k: np.zeros(H) for k, _ in c.items() if k.startswith("b_")})
-    x, h0 = data(I, H, 0)
-    err = max_abs(run(gru_cell_to_mlx(c, bias=bias), I, H, x, h0),
-                  gru_forward(stack_of(c), x, h0[None]).output)  # fmt: skip
+    x, h0 = cell_data(I, H, 0)
+    err = max_abs(run(gru_cell_to_mlx(c, bias=bias), I, H, x, h0), cell_reference(c, x, h0))
     assert err <= F32_TOL, f"mlx.nn.GRU: max abs error {err:.3g} > {F32_TOL}"
 
 
@@ -86,8 +77,8 @@ def test_weights_read_from_an_mlx_layer_reproduce_it() -> None:
     I, H = 4, 3
     layer = mlx.nn.GRU(I, H)  # random b and bhn
     w = {k: np.array(v) for k, v in layer.parameters().items()}
-    x, h0 = data(I, H, 1)
-    want = gru_forward(stack_of(gru_cell_from_mlx(w)), x, h0[None]).output
+    x, h0 = cell_data(I, H, 1)
+    want = cell_reference(gru_cell_from_mlx(w), x, h0)
     assert max_abs(run(w, I, H, x, h0), want) <= F32_TOL
 
 
@@ -96,6 +87,6 @@ def test_a_planted_gate_swap_in_the_mlx_converter_is_caught() -> None:
     c = one_cell(I, H, 93)
     w = gru_cell_to_mlx(c)
     w["Wh"] = np.concatenate([w["Wh"][H : 2 * H], w["Wh"][:H], w["Wh"][2 * H :]])  # r <-> z
-    x, h0 = data(I, H, 2)
-    err = max_abs(run(w, I, H, x, h0), gru_forward(stack_of(c), x, h0[None]).output)
+    x, h0 = cell_data(I, H, 2)
+    err = max_abs(run(w, I, H, x, h0), cell_reference(c, x, h0))
     assert err > BUG_MIN, f"r/z swap went unnoticed: error {err:.3g} <= {BUG_MIN}"

@@ -13,8 +13,6 @@ given to ONNX; the wrong ``linear_before_reset``: pytorch#189225) are caught.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 
@@ -22,6 +20,7 @@ pytest.importorskip("onnx", reason="onnx is an optional dependency (gruverify[on
 pytest.importorskip("onnxruntime", reason="onnxruntime is an optional dependency (gruverify[onnx])")
 
 from onnx import numpy_helper
+from test_layouts import BUG_MIN, F32_TOL, max_abs
 
 from gruverify.core.params import VARIANTS, GRUCellParams, StackParams, Variant, random_gru_params
 from gruverify.layouts import (
@@ -37,14 +36,7 @@ from gruverify.layouts import (
 from gruverify.layouts.onnx_layout import Direction
 from gruverify.reference.numpy_reference import gru_forward
 
-F32_TOL = 1e-5  # float32 vs float64 reference at T <= 6, H <= 5; measured ~1e-7 (measurements.md)
-BUG_MIN = 1e-2
-
 T, B, I, H = 6, 3, 4, 5
-
-
-def max_abs(a: Any, b: Any) -> float:
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
 
 def reference(
