@@ -17,6 +17,7 @@ first one in a process): the dynamo tests share one module-scoped target.
 from __future__ import annotations
 
 import dataclasses
+import types
 from typing import Any
 
 import numpy as np
@@ -110,6 +111,36 @@ def assert_gradients_match(
 ) -> None:
     bad = {k: v for k, v in gradient_errors(impl, problem, skip).items() if v[0] > v[1]}
     assert not bad, f"{impl.name}: gradients (error, tolerance) {bad} on {problem.describe()}"
+
+
+def assert_computes_its_variant(
+    impl: Implementation, problem: Problem, *, gradients: bool = True
+) -> None:
+    """``impl``'s forward (and, with ``gradients``, its gradients) match the reference of its own
+    variant within the float32 error model's tolerance, and its forward is visibly wrong (error
+    > ``BUG_MIN``) against the other variant's: the problem tells the two variants apart."""
+    assert_forward_matches(impl, problem)
+    if gradients:
+        assert_gradients_match(impl, problem)
+    other: Variant = "reset_before" if impl.variant == "reset_after" else "reset_after"
+    err, _ = forward_error(impl, problem, other)
+    assert err > BUG_MIN, f"{impl.name} ({impl.variant}) vs {other}: {err:.3g} <= {BUG_MIN}"
+
+
+def test_assert_computes_its_variant_catches_a_target_of_the_other_variant() -> None:
+    """The shared target assertion passes for the reference itself and fails for a GRU that
+    computes the other variant than it claims (its forward is off by more than the tolerance)."""
+    from gruverify.reference.implementations import NumpyReference
+
+    problem = make_problem(seed=3)
+    reference = NumpyReference("reset_after")
+    assert_computes_its_variant(reference, problem)
+    liar = types.SimpleNamespace(
+        name="reset-after claiming reset-before", variant="reset_before", dtype="float64",
+        device="cpu", forward=reference.forward, gradients=reference.gradients,
+    )  # fmt: skip
+    with pytest.raises(AssertionError, match="max abs error"):
+        assert_computes_its_variant(liar, problem)  # type: ignore[arg-type]
 
 
 # -- ONNX ---------------------------------------------------------------------------------------

@@ -25,10 +25,8 @@ if os.environ.get("KERAS_BACKEND") != "tensorflow":  # never make keras TensorFl
     )
 
 from test_targets_external import (
-    BUG_MIN,
+    assert_computes_its_variant,
     assert_forward_matches,
-    assert_gradients_match,
-    forward_error,
     make_problem,
 )
 
@@ -65,23 +63,14 @@ def tflite(request: Any) -> Any:
     return _build(lambda: TFLiteGRUTarget(request.param))
 
 
-def _other(target: Any) -> str:
-    return "reset_before" if target.variant == "reset_after" else "reset_after"
-
-
 @pytest.mark.parametrize("case", list(CASES))
 def test_keras_tensorflow_computes_its_variant(keras_tf: Any, case: str) -> None:
-    problem = make_problem(**CASES[case])
-    assert_forward_matches(keras_tf, problem)
-    assert_gradients_match(keras_tf, problem)
-    assert forward_error(keras_tf, problem, _other(keras_tf))[0] > BUG_MIN  # type: ignore[arg-type]
+    assert_computes_its_variant(keras_tf, make_problem(**CASES[case]))
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_tflite_computes_its_variant(tflite: Any, case: str) -> None:
-    problem = make_problem(**CASES[case])
-    assert_forward_matches(tflite, problem)
-    assert forward_error(tflite, problem, _other(tflite))[0] > BUG_MIN  # type: ignore[arg-type]
+    assert_computes_its_variant(tflite, make_problem(**CASES[case]), gradients=False)
 
 
 def test_tflite_converts_once_per_shape_and_constant_weights_agree(tflite: Any) -> None:
