@@ -11,6 +11,7 @@ fails the test: it never skips.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -80,6 +81,25 @@ def test_a_target_that_hangs_on_every_call_is_exit_1_not_a_usage_error(
     assert "target builds" in r.stdout and "did not return within 1 s" in r.stdout, r.stdout
 
 
+@contextlib.contextmanager
+def _running_check(
+    args: list[str], env: dict[str, str], cwd: pathlib.Path, *, capture: bool = False
+) -> Iterator[subprocess.Popen[str]]:
+    """``gruverify check ARGS`` running in the background (output captured, else discarded);
+    killed on the way out if it still runs."""
+    output = subprocess.PIPE if capture else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gruverify", "check", *args],
+        stdout=output, stderr=output, text=True, env=env, cwd=cwd,
+    )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def _wait_for_results(path: pathlib.Path, count: int, proc: subprocess.Popen[Any]) -> dict:
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
@@ -101,20 +121,12 @@ def test_a_run_stopped_by_a_signal_reports_every_finished_check(
     """The JSON is rewritten after each check (``complete: false``) and once more on the way out
     (``interrupted``); the summary says what finished; the worker is gone."""
     path = tmp_path / "r.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gruverify", "check", "torch-gru", "--device", "cpu",
-         "--json", str(path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
-    )  # fmt: skip
-    try:
+    args = ["torch-gru", "--device", "cpu", "--json", str(path)]
+    with _running_check(args, env, tmp_path, capture=True) as proc:
         partial = _wait_for_results(path, 2, proc)
         assert partial["complete"] is False, partial
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 128 + sig, (proc.returncode, out, err)
     report = json.loads(path.read_text())
     assert report["complete"] is False and report["interrupted"] == sig.name, report
@@ -131,19 +143,12 @@ def test_a_checker_killed_outright_leaves_its_report_so_far_and_no_worker(
     check, and the worker dies with the checker (PR_SET_PDEATHSIG); the ``env`` fixture checks
     that no process of the run remains."""
     path = tmp_path / "r.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gruverify", "check", "torch-gru", "--device", "cpu",
-         "--json", str(path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp_path,
-    )  # fmt: skip
-    try:
+    with _running_check(
+        ["torch-gru", "--device", "cpu", "--json", str(path)], env, tmp_path
+    ) as proc:
         _wait_for_results(path, 2, proc)
         proc.kill()
         proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     report = json.loads(path.read_text())
     assert report["complete"] is False and len(report["checks"]) >= 2, report
 
@@ -154,12 +159,9 @@ def test_a_worker_in_a_hung_call_dies_with_its_checker(
     """The worker is asleep in the target's constructor (300 s) when the checker is killed: it
     must not sleep on (``env`` checks within 5 s that no process of the run remains)."""
     marker = next(f"{k}={v}" for k, v in env.items() if k == "GRUVERIFY_TEST_MARK")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gruverify", "check", "misbehaving_targets:HangsAlways",
-         "--device", "cpu"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp_path,
-    )  # fmt: skip
-    try:
+    with _running_check(
+        ["misbehaving_targets:HangsAlways", "--device", "cpu"], env, tmp_path
+    ) as proc:
         deadline = time.monotonic() + 120
         while len(processes_with(marker)) < 2:  # the checker and its worker
             assert time.monotonic() < deadline and proc.poll() is None, "no worker started"
@@ -167,10 +169,6 @@ def test_a_worker_in_a_hung_call_dies_with_its_checker(
         time.sleep(3)  # the worker is in the target's constructor by now
         proc.kill()
         proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="session")
