@@ -385,7 +385,7 @@ def test_torch_gru_cell_computes_the_reference_from_converted_weights(
     assert err <= tol, f"nn.GRUCell {dtype}: max abs error {err:.3g} > {tol}"
 
 
-def _swap_r_z(cell: GRUCellParams[np.ndarray]) -> GRUCellParams[np.ndarray]:
+def swap_r_z(cell: GRUCellParams[np.ndarray]) -> GRUCellParams[np.ndarray]:
     """A planted converter bug: r and z exchanged (weights and biases)."""
     return cell.replace(
         W_ir=cell.W_iz, W_iz=cell.W_ir, W_hr=cell.W_hz, W_hz=cell.W_hr,
@@ -398,7 +398,7 @@ def test_a_planted_gate_swap_in_the_torch_converter_is_caught() -> None:
     x = np.random.default_rng(6).standard_normal((6, 2, 3))
     want = gru_forward(p, x).output
     gru = torch.nn.GRU(3, 5, dtype=torch.float64)
-    bad = p.replace_cell(0, 0, _swap_r_z(p.cells[0][0]))
+    bad = p.replace_cell(0, 0, swap_r_z(p.cells[0][0]))
     gru.load_state_dict(gru_to_torch(bad, as_torch=True))
     with torch.no_grad():
         out, _ = gru(torch.tensor(x))

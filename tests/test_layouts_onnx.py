@@ -20,7 +20,7 @@ pytest.importorskip("onnx", reason="onnx is an optional dependency (gruverify[on
 pytest.importorskip("onnxruntime", reason="onnxruntime is an optional dependency (gruverify[onnx])")
 
 from onnx import numpy_helper
-from test_layouts import BUG_MIN, F32_TOL, max_abs
+from test_layouts import BUG_MIN, F32_TOL, max_abs, swap_r_z
 
 from gruverify.core.params import VARIANTS, GRUCellParams, StackParams, Variant, random_gru_params
 from gruverify.layouts import (
@@ -143,21 +143,13 @@ def test_ng_notation_runs_in_onnx_reset_before() -> None:
     assert err <= F32_TOL, f"ONNX lbr=0 vs the course's equations: {err:.3g} > {F32_TOL}"
 
 
-def _torch_order(cell: GRUCellParams[np.ndarray]) -> GRUCellParams[np.ndarray]:
-    """A planted converter bug: torch's r, z, n order written where ONNX expects z, r, h."""
-    return cell.replace(
-        W_iz=cell.W_ir, W_ir=cell.W_iz, W_hz=cell.W_hr, W_hr=cell.W_hz,
-        b_iz=cell.b_ir, b_ir=cell.b_iz, b_hz=cell.b_hr, b_hr=cell.b_hz,
-    )  # fmt: skip
-
-
 @pytest.mark.parametrize("bug", ["gate-order", "linear_before_reset"])
 def test_planted_onnx_converter_bugs_are_caught(bug: str) -> None:
     p = random_gru_params(I, H, rng=33, bias_scale=0.8)
     cell = p.cells[0][0]
     x = np.random.default_rng(4).standard_normal((T, B, I))
-    if bug == "gate-order":
-        model = make_onnx_gru_model(_torch_order(cell), linear_before_reset=1, initial_h=False)
+    if bug == "gate-order":  # torch's r, z, n order written where ONNX expects z, r, h
+        model = make_onnx_gru_model(swap_r_z(cell), linear_before_reset=1, initial_h=False)
     else:
         model = make_onnx_gru_model(cell, linear_before_reset=0, initial_h=False)
     out, _ = run_onnx_gru(model, x)
