@@ -127,9 +127,23 @@ def assert_computes_its_variant(
     assert err > BUG_MIN, f"{impl.name} ({impl.variant}) vs {other}: {err:.3g} <= {BUG_MIN}"
 
 
-def test_assert_computes_its_variant_catches_a_target_of_the_other_variant() -> None:
-    """The shared target assertion passes for the reference itself and fails for a GRU that
-    computes the other variant than it claims (its forward is off by more than the tolerance)."""
+def assert_broadcasts_a_batch_1_state(impl: Implementation) -> None:
+    """The finding behind a target's "bad initial state rejected" warning: an initial state of
+    batch 1 serves an input of batch 2 instead of being refused, and gives what that state
+    repeated over the batch gives."""
+    problem = make_problem(B=2, seed=6)
+    assert problem.h0 is not None
+    out = impl.forward(dataclasses.replace(problem, h0=problem.h0[:, :1]))
+    assert out.output.shape == (5, 2, 4)
+    wide = dataclasses.replace(problem, h0=np.repeat(problem.h0[:, :1], 2, axis=1))
+    np.testing.assert_allclose(out.output, impl.forward(wide).output, atol=1e-6)
+
+
+def test_the_shared_target_assertions_can_fail() -> None:
+    """``assert_computes_its_variant`` passes for the reference itself and fails for a GRU that
+    computes the other variant than it claims (its forward is off by more than the tolerance);
+    ``assert_broadcasts_a_batch_1_state`` fails for the reference, which refuses the state."""
+    from gruverify.core.shapes import ShapeError
     from gruverify.reference.implementations import NumpyReference
 
     problem = make_problem(seed=3)
@@ -141,6 +155,8 @@ def test_assert_computes_its_variant_catches_a_target_of_the_other_variant() -> 
     )  # fmt: skip
     with pytest.raises(AssertionError, match="max abs error"):
         assert_computes_its_variant(liar, problem)  # type: ignore[arg-type]
+    with pytest.raises(ShapeError, match="initial state has shape"):  # it refuses: no finding
+        assert_broadcasts_a_batch_1_state(reference)
 
 
 # -- ONNX ---------------------------------------------------------------------------------------

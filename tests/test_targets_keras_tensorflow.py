@@ -25,6 +25,7 @@ if os.environ.get("KERAS_BACKEND") != "tensorflow":  # never make keras TensorFl
     )
 
 from test_targets_external import (
+    assert_broadcasts_a_batch_1_state,
     assert_computes_its_variant,
     assert_forward_matches,
     make_problem,
@@ -88,13 +89,4 @@ def test_finding_a_batch_1_initial_state_is_broadcast(keras_tf: Any) -> None:
     """The checker's "bad initial state rejected" on keras-tensorflow (the matrix's warning): an
     initial state of batch 1 serves a batch of 2 instead of raising, as on the torch backend
     (keras-team/keras#21183); it computes what the state repeated over the batch gives."""
-    import dataclasses
-
-    import numpy as np
-
-    problem = make_problem(B=2, seed=6)
-    bad = dataclasses.replace(problem, h0=problem.h0[:, :1])
-    out = keras_tf.forward(bad)
-    assert out.output.shape == (5, 2, 4)
-    wide = dataclasses.replace(problem, h0=np.repeat(problem.h0[:, :1], 2, axis=1))
-    np.testing.assert_allclose(out.output, keras_tf.forward(wide).output, atol=1e-6)
+    assert_broadcasts_a_batch_1_state(keras_tf)

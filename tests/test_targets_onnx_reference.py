@@ -17,7 +17,13 @@ import pytest
 
 pytest.importorskip("onnx", reason="onnx is an optional dependency (gruverify[onnx])")
 
-from test_targets_external import BUG_MIN, assert_computes_its_variant, forward_error, make_problem
+from test_targets_external import (
+    BUG_MIN,
+    assert_broadcasts_a_batch_1_state,
+    assert_computes_its_variant,
+    forward_error,
+    make_problem,
+)
 
 from gruverify.core.params import VARIANTS, Variant
 from gruverify.error_model import ARITHMETICS, ErrorModel
@@ -107,10 +113,4 @@ def _f32(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def test_finding_the_evaluator_broadcasts_a_batch_1_initial_state() -> None:
     """The checker's "bad initial state rejected": initial_h of batch 1 serves a batch of 2 (the
     spec says initial_h is (num_directions, batch_size, hidden_size); onnxruntime rejects it)."""
-    target = OnnxReferenceTarget()
-    problem = make_problem(B=2, seed=6)
-    bad = dataclasses.replace(problem, h0=problem.h0[:, :1])
-    out = target.forward(bad)
-    assert out.output.shape == (5, 2, 4)
-    wide = dataclasses.replace(problem, h0=np.repeat(problem.h0[:, :1], 2, axis=1))
-    np.testing.assert_allclose(out.output, target.forward(wide).output, atol=1e-6)
+    assert_broadcasts_a_batch_1_state(OnnxReferenceTarget())
