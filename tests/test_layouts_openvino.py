@@ -55,6 +55,8 @@ def test_openvino_converter_errors() -> None:
         gru_from_openvino(w["W"], w["R"], w["B"], False)
     with pytest.raises(LayoutError, match="R has shape"):
         gru_from_openvino(w["W"], w["R"][0], w["B"], True)
+    with pytest.raises(LayoutError, match="a GRUSequence node holds 1 or 2 directions, got 3"):
+        gru_to_openvino([c, c, c], True)
 
 
 @pytest.mark.parametrize("lbr", [True, False])

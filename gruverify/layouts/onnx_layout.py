@@ -31,6 +31,7 @@ from gruverify.layouts.errors import LayoutError
 __all__ = [
     "ONNX_GATE_ORDER",
     "Direction",
+    "layer_cells",
     "linear_before_reset_for",
     "gru_to_onnx",
     "gru_from_onnx",
@@ -52,10 +53,15 @@ def linear_before_reset_for(variant: str) -> int:
     raise ValueError(f"unknown GRU variant {variant!r}; expected 'reset_after' or 'reset_before'")
 
 
-def _cells(cells: GRUCellParams[np.ndarray] | Sequence[GRUCellParams[np.ndarray]]) -> list[Any]:
+def layer_cells(
+    cells: GRUCellParams[np.ndarray] | Sequence[GRUCellParams[np.ndarray]],
+    node: str = "an ONNX GRU node",
+) -> list[Any]:
+    """A cell, or a layer's (forward, reverse) cells, as a list of one or two: what one GRU node
+    (ONNX's, or OpenVINO's GRUSequence, named by ``node`` in the error) holds."""
     out = [cells] if isinstance(cells, GRUCellParams) else list(cells)
     if len(out) not in (1, 2):
-        raise LayoutError(f"an ONNX GRU node holds 1 or 2 directions, got {len(out)} cells")
+        raise LayoutError(f"{node} holds 1 or 2 directions, got {len(out)} cells")
     return out
 
 
@@ -66,7 +72,7 @@ def gru_to_onnx(
 
     ``bias=False`` omits ``B`` (the node then uses zero biases) and requires zero biases.
     """
-    cs = [c.map(lambda v: np.asarray(v, np.float64)) for c in _cells(cells)]
+    cs = [c.map(lambda v: np.asarray(v, np.float64)) for c in layer_cells(cells)]
     out = {
         "W": np.stack([np.concatenate([c.W_iz, c.W_ir, c.W_in]) for c in cs]),
         "R": np.stack([np.concatenate([c.W_hz, c.W_hr, c.W_hn]) for c in cs]),
@@ -132,7 +138,7 @@ def make_onnx_gru_model(
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    cs = _cells(cells)
+    cs = layer_cells(cells)
     dirs = len(cs)
     if direction is None:
         direction = "bidirectional" if dirs == 2 else "forward"

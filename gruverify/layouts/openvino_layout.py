@@ -28,6 +28,7 @@ from gruverify.core.params import GRUCellParams
 from gruverify.layouts.errors import LayoutError, UnsupportedParameterError
 from gruverify.layouts.flax_layout import flax_canonical_form
 from gruverify.layouts.keras_layout import keras_canonical_form
+from gruverify.layouts.onnx_layout import layer_cells
 
 __all__ = [
     "OPENVINO_GATE_ORDER",
@@ -48,13 +49,6 @@ def openvino_canonical_form(
     return flax_canonical_form(c) if linear_before_reset else keras_canonical_form(c, False)
 
 
-def _cells(cells: GRUCellParams[np.ndarray] | Sequence[GRUCellParams[np.ndarray]]) -> list[Any]:
-    out = [cells] if isinstance(cells, GRUCellParams) else list(cells)
-    if len(out) not in (1, 2):
-        raise LayoutError(f"a GRUSequence node holds 1 or 2 directions, got {len(out)} cells")
-    return out
-
-
 def gru_to_openvino(
     cells: GRUCellParams[np.ndarray] | Sequence[GRUCellParams[np.ndarray]],
     linear_before_reset: bool,
@@ -64,7 +58,7 @@ def gru_to_openvino(
     """``{"W", "R", "B"}`` (float64) for one layer: a cell, or (forward, reverse) cells."""
     folded = ("b_hr", "b_hz") + (() if linear_before_reset else ("b_hn",))
     cs = []
-    for c in _cells(cells):
+    for c in layer_cells(cells, "a GRUSequence node"):
         if not fold_hidden_biases:
             for name in folded:
                 if np.any(np.asarray(getattr(c, name)) != 0):
