@@ -77,3 +77,17 @@ def test_a_wrong_initial_state_shape_is_refused(equinox: Any, haiku: Any) -> Non
         bad = problem.h0[:, :1]
         with pytest.raises(ValueError, match="h0 has shape"):
             target.forward(type(problem)(problem.params, problem.x, bad))
+
+
+def test_the_jax_targets_refuse_float64_and_other_devices(equinox: Any, haiku: Any) -> None:
+    """One guard (``jax_compiled.require_jax``) for the three JAX libraries: float64 would need
+    jax's process-wide x64 switch, and jax would run on a GPU whenever it has one."""
+    pytest.importorskip("flax", reason="flax is an optional dependency")
+    from gruverify.targets.errors import TargetError
+    from gruverify.targets.flax_target import FlaxGRUCellTarget
+
+    for build in (type(equinox), type(haiku), lambda **kw: FlaxGRUCellTarget("linen", **kw)):
+        with pytest.raises(TargetError, match=r"float32 only .* not 'float64'"):
+            build(dtype="float64")
+        with pytest.raises(TargetError, match="on the cpu here, not 'cuda'"):
+            build(device="cuda")

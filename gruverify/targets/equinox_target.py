@@ -29,8 +29,7 @@ from gruverify.layouts.equinox_layout import (
     gru_cell_from_equinox,
     gru_cell_to_equinox,
 )
-from gruverify.targets.errors import TargetError
-from gruverify.targets.jax_compiled import JaxCompiledTarget
+from gruverify.targets.jax_compiled import JaxCompiledTarget, require_jax
 
 __all__ = ["EQUINOX_MISSING", "EquinoxGRUCellTarget"]
 
@@ -50,17 +49,7 @@ class EquinoxGRUCellTarget(JaxCompiledTarget):
     capabilities = Capabilities(EQUINOX_MISSING)
 
     def __init__(self, *, dtype: str = "float32", device: str = "cpu") -> None:
-        if dtype != "float32":
-            raise TargetError(
-                f"equinox runs float32 only (float64 needs jax_enable_x64), not {dtype}"
-            )
-        if device != "cpu":
-            raise TargetError(f"equinox runs on the cpu here, not {device!r}")
-        try:
-            import equinox  # noqa: F401
-            import jax  # noqa: F401
-        except ImportError as e:
-            raise TargetError(f"the equinox target needs jax and equinox: {e}") from e
+        require_jax("equinox", dtype, device, "equinox", "equinox")
         self.dtype = dtype
         self.device = device
         self.name = "equinox"

@@ -37,8 +37,7 @@ from gruverify.layouts.flax_layout import (
     gru_cell_to_flax_linen,
     gru_cell_to_flax_nnx,
 )
-from gruverify.targets.errors import TargetError
-from gruverify.targets.jax_compiled import JaxCompiledTarget
+from gruverify.targets.jax_compiled import JaxCompiledTarget, require_jax
 
 __all__ = ["FLAX_KINDS", "FlaxGRUCellTarget", "FlaxKind"]
 
@@ -65,17 +64,7 @@ class FlaxGRUCellTarget(JaxCompiledTarget):
     def __init__(self, kind: FlaxKind, *, dtype: str = "float32", device: str = "cpu") -> None:
         if kind not in FLAX_KINDS:
             raise ValueError(f"kind must be one of {FLAX_KINDS}, got {kind!r}")
-        if dtype != "float32":
-            raise TargetError(
-                f"the Flax targets run float32 only (float64 needs jax_enable_x64), not {dtype!r}"
-            )
-        if device != "cpu":
-            raise TargetError(f"the Flax targets run on the cpu here, not {device!r}")
-        try:
-            import flax  # noqa: F401
-            import jax  # noqa: F401
-        except ImportError as e:
-            raise TargetError(f"the Flax targets need jax and flax: {e}") from e
+        require_jax(f"flax-{kind}", dtype, device, "flax", "flax")
         self.kind: FlaxKind = kind
         self.dtype = dtype
         self.device = device

@@ -33,8 +33,7 @@ import numpy as np
 from gruverify.core.params import GRUParams, StackParams, Variant
 from gruverify.core.problem import Capabilities, Problem
 from gruverify.layouts.haiku_layout import gru_cell_from_haiku, gru_cell_to_haiku
-from gruverify.targets.errors import TargetError
-from gruverify.targets.jax_compiled import JaxCompiledTarget
+from gruverify.targets.jax_compiled import JaxCompiledTarget, require_jax
 
 __all__ = ["HAIKU_MISSING", "HaikuGRUTarget", "haiku_module_name"]
 
@@ -61,17 +60,7 @@ class HaikuGRUTarget(JaxCompiledTarget):
     capabilities = Capabilities(HAIKU_MISSING)
 
     def __init__(self, *, dtype: str = "float32", device: str = "cpu") -> None:
-        if dtype != "float32":
-            raise TargetError(
-                f"haiku runs float32 only (float64 needs jax_enable_x64), not {dtype}"
-            )
-        if device != "cpu":
-            raise TargetError(f"haiku runs on the cpu here, not {device!r}")
-        try:
-            import haiku  # noqa: F401
-            import jax  # noqa: F401
-        except ImportError as e:
-            raise TargetError(f"the haiku target needs jax and dm-haiku: {e}") from e
+        require_jax("haiku", dtype, device, "haiku", "dm-haiku")
         self.dtype = dtype
         self.device = device
         self.name = "haiku"

@@ -8,14 +8,31 @@ parameter gradients in canonical names). This base turns them into ``forward`` a
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import numpy as np
 
 from gruverify.core.params import GRUParams
 from gruverify.core.problem import Gradients, Outputs, Problem
+from gruverify.targets.errors import TargetError
 
-__all__ = ["JaxCompiledTarget"]
+__all__ = ["JaxCompiledTarget", "require_jax"]
+
+
+def require_jax(name: str, dtype: str, device: str, library: str, install: str) -> None:
+    """``TargetError`` unless ``dtype`` is float32 (float64 would need ``jax_enable_x64``, a
+    process-wide switch), ``device`` the cpu (jax would use a GPU whenever it has one), and jax
+    and ``library`` import (``install``: what to install)."""
+    if dtype != "float32":
+        raise TargetError(f"{name} runs float32 only (float64 needs jax_enable_x64), not {dtype!r}")
+    if device != "cpu":
+        raise TargetError(f"{name} runs on the cpu here, not {device!r}")
+    try:
+        importlib.import_module("jax")
+        importlib.import_module(library)
+    except ImportError as e:
+        raise TargetError(f"{name} needs jax and {install}: {e}") from e
 
 
 class JaxCompiledTarget:
