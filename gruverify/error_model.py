@@ -17,6 +17,28 @@ Tolerances are derived, not tuned. Four ingredients, and a fifth when declared:
    problem, and takes the largest deviation over a few draws as the sensitivity ``s`` of each output
    to rounding at that u. The propagation through time, through layers, through saturated or
    expanding gates, is therefore the problem's own, not a guessed factor of T.
+
+   **3b. A declared accumulator.** ``u sqrt(k)`` is the error of a dot product accumulated in the
+   format itself. TF32 tensor cores and torch's float16 and bfloat16 kernels multiply exactly and
+   accumulate in float32 (``Arithmetic.accumulator``; ``arithmetic_for`` says where torch does):
+   their products carry (a) the rounding of the operands to ``u``, where the arithmetic rounds
+   below their storage (TF32: weight and state each to 10 bits, ``o = 2 u``; float16 and bfloat16
+   operands are stored in the format, and a product of two is exact in float32: ``o = 0``), (b) the
+   accumulation, ``u_acc sqrt(k)`` by the same rule at the accumulator's roundoff, and (c) the
+   roundings to storage from the product's result to the activation (the result, ``+ b``,
+   ``+ W_h h``, ``r *``: at most ``R = RESULT_ROUNDINGS = 4``, each a relative ``u_s`` of a partial
+   sum, which the backward error of a sum puts on its terms as ``(1 + theta)``, ``|theta| <= R u_s``).
+   So ``perturbed_accumulated`` draws
+
+       w_ij (1 + (o + u_acc sqrt(k)) xi_ij + R u_s eta_i)
+       b_i  (1 + (o + u_acc sqrt(k)) xi_i  + R u_s eta'_i)
+
+   with one ``eta`` per row (a row's result rounds as one number: one factor for all its terms).
+   (c) is not left to ingredient 4, whose absolute ``2 u`` on an activation covers a
+   pre-activation's relative rounding only up to ``|a| tanh'(a) <= 0.45``, not a sum that cancels
+   (``a_in = 100``, ``r a_hn = -100``: an error of ``100 u`` at ``a = 0``). At hidden 1024 this is
+   a tenth of the undeclared tolerance in float16 (docs/error-model.md); with nothing declared
+   ``perturbed`` draws exactly as before.
 4. **Elementwise rounding, step by step.** In the same perturbed runs every step's ``r``, ``z``,
    ``1 - z`` and ``n`` get an absolute ``2 u xi`` and the new state a relative ``u xi``
    (``xi ~ U(-1, 1)``, ``u`` of the storage format; ``ErrorModel._rounding_step``). This carries
@@ -49,8 +71,11 @@ and 0.28 (median 0.08) for gradients in float32; 0.09 / 0.33 in TF32; 0.27 / 0.3
 ``weight_hh`` (all three gate blocks) on problems where it is observable (ordinary inputs,
 unsaturated weights, T > 1) gave error / tolerance of 5.8 to 17 (median) in float32; 1e-8 in float64
 gave 3e5 or more. Without ingredient 4 the same run had a forward false alarm at 1.5 (a carried
-state, float32) and gradient false alarms up to 23 (saturated tanh, float32). Details and more
-figures: docs/error-model.md.
+state, float32) and gradient false alarms up to 23 (saturated tanh, float32). With the declared
+float32 accumulator (3b) the same run gives 0.11 / 0.33 in TF32, 0.16 / 0.41 in float16, 0.24 / 0.18
+for torch.nn.GRU in float16 (smallest margin 2.25 over 200 problems), and at hidden 1024, 512
+steps, batch 64 TF32 and float16 stay within 0.1 of tolerances of 0.7% and 1.3% of the outputs,
+where undeclared they were inconclusive. Details and more figures: docs/error-model.md.
 
 A problem whose tolerance approaches the size of the outputs (``Tolerance.conditioned`` is False:
 tolerance above ``CONDITIONING`` = 5% of ``max(1, |output|)``) is chaotic at that precision: no
@@ -425,7 +450,8 @@ class ErrorModel:
         module docstring): every weight ``w_ij`` (row ``i``: output unit ``i`` of a gate block)
         and bias ``b_i`` of a layer becomes
 
-            w_ij (1 + (o + u_acc sqrt(k)) xi_ij + R u_s eta_i),   b_i (1 + (o + u_acc sqrt(k)) xi_i + R u_s eta'_i)
+            w_ij (1 + (o + u_acc sqrt(k)) xi_ij + R u_s eta_i)
+            b_i  (1 + (o + u_acc sqrt(k)) xi_i  + R u_s eta'_i)
 
         with ``xi, eta, eta' ~ U(-1, 1)`` (``eta`` one per row: the same for every weight of the
         row), ``k = I_k + H + 2``, ``u_acc`` the accumulator's unit roundoff, ``u_s`` the storage

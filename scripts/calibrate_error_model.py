@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from gruverify.core.arithmetic import TORCH_TF32, arithmetic_for
 from gruverify.core.problem import Implementation, Problem
 from gruverify.error_model import ARITHMETICS, ErrorModel
 from gruverify.laws.gradients import problem_cotangents
@@ -74,11 +75,22 @@ def grad_ratio(impl: Implementation, model: ErrorModel, problem: Problem) -> flo
     if problem.h0 is not None:  # h0=None: no initial state to differentiate
         pairs.append(("dh0", ref.dh0, got.dh0))
     gp = dict(got.dparams.named())
-    pairs += [(k, v, gp[k]) for k, v in ref.dparams.named()]
+    # a stack without biases has none to differentiate (torch.nn.GRU(bias=False) reports none)
+    pairs += [
+        (k, v, gp[k]) for k, v in ref.dparams.named() if problem.params.bias or ".b_" not in k
+    ]
     return max(
         float(np.max(np.abs(np.asarray(b) - a))) / tol.gradients[k] if a.size else 0.0
         for k, a, b in pairs
     )
+
+
+def nn_gru(dtype: str) -> Implementation:
+    """torch.nn.GRU on the CPU in ``dtype`` (the checker's default target): torch's fused kernels,
+    whose roundings differ from the explicit reference's."""
+    from gruverify.targets.resolve import resolve_target
+
+    return resolve_target("torch-gru", dtype=dtype)
 
 
 def main() -> None:
@@ -96,10 +108,23 @@ def main() -> None:
         ("tf32 (emulated)", Tf32Reference(), ErrorModel(ARITHMETICS["tf32"])),
         ("float16", TorchReference(dtype="float16"), ErrorModel(ARITHMETICS["float16"])),
         ("bfloat16", TorchReference(dtype="bfloat16"), ErrorModel(ARITHMETICS["bfloat16"])),
+        ("tf32 +f32 acc", Tf32Reference(), ErrorModel(TORCH_TF32)),
+        (
+            "float16 +f32 acc",
+            TorchReference(dtype="float16"),
+            ErrorModel(arithmetic_for("float16")),
+        ),
+        (
+            "bfloat16 +f32 acc",
+            TorchReference(dtype="bfloat16"),
+            ErrorModel(arithmetic_for("bfloat16")),
+        ),
+        ("nn.GRU float16", nn_gru("float16"), ErrorModel(arithmetic_for("float16"))),
+        ("nn.GRU bfloat16", nn_gru("bfloat16"), ErrorModel(arithmetic_for("bfloat16"))),
     ]
     print(f"{n} problems, seed {seed}; ratio = max abs error / tolerance (a false alarm is > 1)")
     print(
-        f"{'arithmetic':16} {'chaotic':>8} {'fwd median':>11} {'fwd max':>8} {'grad median':>12} {'grad max':>9}"
+        f"{'arithmetic':18} {'chaotic':>8} {'fwd median':>11} {'fwd max':>8} {'grad median':>12} {'grad max':>9}"
     )
     for name, impl, model in impls:
         t0 = time.time()
@@ -113,7 +138,7 @@ def main() -> None:
             if c.config.steps <= 33:
                 grd.append(grad_ratio(impl, model, c.problem))
         print(
-            f"{name:16} {chaotic:>4}/{n:<3} {np.median(fwd):11.3g} {np.max(fwd):8.3g} "
+            f"{name:18} {chaotic:>4}/{n:<3} {np.median(fwd):11.3g} {np.max(fwd):8.3g} "
             f"{np.median(grd):12.3g} {np.max(grd):9.3g}   ({time.time() - t0:.0f} s)"
         )
     print("planted weight_hh * (1 + delta): detection ratio (a miss is <= 1)")

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -246,3 +248,22 @@ def test_the_isolation_protocol_keeps_the_whole_arithmetic() -> None:
         assert here.accumulator == "float32" and here.activation_error == 1e-5
     finally:
         impl.close()
+
+
+def test_the_scale_benchmark_judges_with_the_accumulator_and_a_planted_change() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as test_sizes_benchmarks does
+    from benchmarks import scale_calibration as sc
+
+    assert sc.arithmetic("float16") == DECLARED["float16"]
+    assert (
+        sc.arithmetic("tf32") == TORCH_TF32 and sc.arithmetic("tf32", False) == ARITHMETICS["tf32"]
+    )
+    assert sc._row("float32:chrono") == ("float32", "chrono") and sc._row("tf32") == (
+        "tf32",
+        "ordinary",
+    )
+    problem = sc._problem(sc.Scale(40, 4, 3), "ordinary", seed=0)
+    r = sc.judge_forward("float16", problem, planted=(0.2,))
+    assert r["ratio"] <= 1.0 and r["planted"][0] > 1.0, r
+    table = sc.run(runs=[("float16", "ordinary")], gradients=False, planted=(0.2,), quick=True)[0]
+    assert "float32 accumulation" in table.rows[0][0] and len(table.rows[0]) == len(table.columns)
