@@ -29,7 +29,12 @@ from gruverify.layouts.equinox_layout import (
     gru_cell_from_equinox,
     gru_cell_to_equinox,
 )
-from gruverify.targets.jax_compiled import JaxCompiledTarget, require_jax
+from gruverify.targets.jax_compiled import (
+    JaxCompiledTarget,
+    jit_with_vjp,
+    require_jax,
+    scan_cell,
+)
 
 __all__ = ["EQUINOX_MISSING", "EquinoxGRUCellTarget"]
 
@@ -75,7 +80,6 @@ class EquinoxGRUCellTarget(JaxCompiledTarget):
         """Jitted ``run(fields, x, h0) -> (output, h_n)`` and its VJP, per configuration."""
         import equinox as eqx
         import jax
-        import jax.numpy as jnp
 
         p = problem.params
         batched, bf = problem.batched, problem.batched and problem.batch_first
@@ -89,20 +93,14 @@ class EquinoxGRUCellTarget(JaxCompiledTarget):
         def run(fields: Any, x: Any, h0: Any) -> tuple[Any, Any]:
             cell = eqx.tree_at(lambda c: [getattr(c, k) for k in names], base, list(fields))
             step = jax.vmap(cell) if batched else cell
-            seq = jnp.swapaxes(x, 0, 1) if bf else x
 
             def body(h: Any, x_t: Any) -> tuple[Any, Any]:
                 h = step(x_t, h)
                 return h, h
 
-            h, out = jax.lax.scan(body, h0[0], seq)
-            return (jnp.swapaxes(out, 0, 1) if bf else out), h[None]
+            return scan_cell(body, x, h0, bf)
 
-        def vjp(fields: Any, x: Any, h0: Any, d_out: Any, d_hn: Any) -> Any:
-            _, pullback = jax.vjp(run, fields, x, h0)
-            return pullback((d_out, d_hn))
-
-        fns = (jax.jit(run), jax.jit(vjp))
+        fns = jit_with_vjp(run)
         self._fns[key] = fns
         return fns
 

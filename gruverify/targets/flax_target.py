@@ -37,7 +37,12 @@ from gruverify.layouts.flax_layout import (
     gru_cell_to_flax_linen,
     gru_cell_to_flax_nnx,
 )
-from gruverify.targets.jax_compiled import JaxCompiledTarget, require_jax
+from gruverify.targets.jax_compiled import (
+    JaxCompiledTarget,
+    jit_with_vjp,
+    require_jax,
+    scan_cell,
+)
 
 __all__ = ["FLAX_KINDS", "FlaxGRUCellTarget", "FlaxKind"]
 
@@ -134,8 +139,6 @@ class FlaxGRUCellTarget(JaxCompiledTarget):
         """Jitted ``run(weights, x, h0) -> (output, h_n)`` (caller's layout) and its VJP
         ``(weights, x, h0, d_output, d_h_n) -> (d_weights, d_x, d_h0)``; time runs in
         ``jax.lax.scan``, so a compilation serves every sequence length of a shape."""
-        import jax
-        import jax.numpy as jnp
 
         p = problem.params
         batch_first = problem.batched and problem.batch_first
@@ -146,22 +149,13 @@ class FlaxGRUCellTarget(JaxCompiledTarget):
         step = self._cell_fn(p.input_size, p.hidden_size)
 
         def run(weights: Any, x: Any, h0: Any) -> tuple[Any, Any]:
-            seq = jnp.swapaxes(x, 0, 1) if batch_first else x
-
             def body(h: Any, x_t: Any) -> tuple[Any, Any]:
                 h_next, y = step(weights, h, x_t)
                 return h_next, y
 
-            h, out = jax.lax.scan(body, h0[0], seq)
-            if batch_first:
-                out = jnp.swapaxes(out, 0, 1)
-            return out, h[None]
+            return scan_cell(body, x, h0, batch_first)
 
-        def vjp(weights: Any, x: Any, h0: Any, d_out: Any, d_hn: Any) -> Any:
-            _, pullback = jax.vjp(run, weights, x, h0)
-            return pullback((d_out, d_hn))
-
-        fns = (jax.jit(run), jax.jit(vjp))
+        fns = jit_with_vjp(run)
         self._compiled_fns[key] = fns
         return fns
 

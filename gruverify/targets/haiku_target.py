@@ -33,7 +33,7 @@ import numpy as np
 from gruverify.core.params import GRUParams, StackParams, Variant
 from gruverify.core.problem import Capabilities, Problem
 from gruverify.layouts.haiku_layout import gru_cell_from_haiku, gru_cell_to_haiku
-from gruverify.targets.jax_compiled import JaxCompiledTarget, require_jax
+from gruverify.targets.jax_compiled import JaxCompiledTarget, jit_with_vjp, require_jax
 
 __all__ = ["HAIKU_MISSING", "HaikuGRUTarget", "haiku_module_name"]
 
@@ -116,7 +116,6 @@ class HaikuGRUTarget(JaxCompiledTarget):
         return hk.without_apply_rng(hk.transform(f))
 
     def _compiled(self, problem: Problem) -> tuple[Any, Any]:
-        import jax
 
         p = problem.params
         key = (p.input_size, p.hidden_size, p.num_layers, p.num_directions, problem.batched,
@@ -125,13 +124,7 @@ class HaikuGRUTarget(JaxCompiledTarget):
                else None)  # fmt: skip
         fns = self._fns.get(key)
         if fns is None:
-            apply = self._network(problem).apply
-
-            def vjp(tree: Any, x: Any, h0: Any, d_out: Any, d_hn: Any) -> Any:
-                _, pullback = jax.vjp(apply, tree, x, h0)
-                return pullback((d_out, d_hn))
-
-            fns = (jax.jit(apply), jax.jit(vjp))
+            fns = jit_with_vjp(self._network(problem).apply)
             self._fns[key] = fns
         return fns
 

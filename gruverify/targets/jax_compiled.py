@@ -17,7 +17,7 @@ from gruverify.core.params import GRUParams
 from gruverify.core.problem import Gradients, Outputs, Problem
 from gruverify.targets.errors import TargetError
 
-__all__ = ["JaxCompiledTarget", "require_jax"]
+__all__ = ["JaxCompiledTarget", "jit_with_vjp", "require_jax", "scan_cell"]
 
 
 def require_jax(name: str, dtype: str, device: str, library: str, install: str) -> None:
@@ -33,6 +33,29 @@ def require_jax(name: str, dtype: str, device: str, library: str, install: str) 
         importlib.import_module(library)
     except ImportError as e:
         raise TargetError(f"{name} needs jax and {install}: {e}") from e
+
+
+def jit_with_vjp(run: Any) -> tuple[Any, Any]:
+    """``jax.jit(run)`` for ``run(tree, x, h0) -> (out, h_n)``, and its jitted VJP
+    ``vjp(tree, x, h0, d_out, d_hn) -> (g_tree, g_x, g_h0)``: what ``_compiled`` returns."""
+    import jax
+
+    def vjp(tree: Any, x: Any, h0: Any, d_out: Any, d_hn: Any) -> Any:
+        _, pullback = jax.vjp(run, tree, x, h0)
+        return pullback((d_out, d_hn))
+
+    return jax.jit(run), jax.jit(vjp)
+
+
+def scan_cell(step: Any, x: Any, h0: Any, batch_first: bool) -> tuple[Any, Any]:
+    """One layer and direction over time under ``jax.lax.scan``: ``step(h, x_t) -> (h', y_t)``
+    from ``h0[0]``; the output in the caller's layout and ``h_n`` ``(1, ..., H)``."""
+    import jax
+    import jax.numpy as jnp
+
+    seq = jnp.swapaxes(x, 0, 1) if batch_first else x
+    h, out = jax.lax.scan(step, h0[0], seq)
+    return (jnp.swapaxes(out, 0, 1) if batch_first else out), h[None]
 
 
 class JaxCompiledTarget:
