@@ -203,3 +203,24 @@ def test_the_adapter_example_in_docs_passes(tmp_path: Any, monkeypatch: pytest.M
     report = run_checks("doc_adapter_example:MyNumpyGRU", device="cpu", profile="quick", seed=1)
     assert report.verdict == "pass", report.render()
     assert sum(c.status == "passed" for c in report.checks) >= 10
+
+
+def test_recent_keeps_the_most_recently_used_and_builds_each_key_once() -> None:
+    """``targets.recent.Recent``, the bounded cache of built models and sessions (onnx-export,
+    openvino, tflite): a kept key is not rebuilt, a use refreshes it, and past the limit the least
+    recently used goes."""
+    from gruverify.targets.recent import Recent
+
+    built: list[str] = []
+
+    def build(key: str) -> Any:
+        return lambda: built.append(key) or key.upper()
+
+    cache: Recent[str] = Recent(2)
+    assert [cache.get(k, build(k)) for k in ("a", "b", "a", "c")] == ["A", "B", "A", "C"]
+    assert built == ["a", "b", "c"] and len(cache) == 2  # "b" went: "a" was used after it
+    cache.get("a", build("a"))
+    cache.get("b", build("b"))
+    assert built == ["a", "b", "c", "b"]
+    with pytest.raises(ValueError, match="at least 1"):
+        Recent(0)

@@ -46,7 +46,6 @@ torch 2.11 / onnxruntime 1.30):
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import io
 import logging
@@ -61,6 +60,7 @@ import numpy as np
 from gruverify.core.params import GRUParams, Variant
 from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
 from gruverify.layouts.torch_layout import gru_to_torch
+from gruverify.targets.recent import Recent
 
 __all__ = ["EXPORTERS", "ExportReplayError", "OnnxExportTarget", "Exporter"]
 
@@ -168,7 +168,7 @@ class OnnxExportTarget:
         """dynamo exports per sequence length (3 to 13 s on 2 cores, more when they are busy):
         the checker's per-call limit does not go below this."""
         self._graphs: dict[tuple[Any, ...], _Graph] = {}
-        self._sessions: collections.OrderedDict[tuple[int, str], Any] = collections.OrderedDict()
+        self._sessions: Recent[Any] = Recent(_MAX_SESSIONS)  # each session holds a thread pool
 
     def with_dropout(self, dropout: float) -> OnnxExportTarget:
         """The same target exporting modules built with ``dropout`` (in eval mode)."""
@@ -276,16 +276,17 @@ class OnnxExportTarget:
         return exact
 
     def _session(self, problem: Problem) -> Any:
+        graph = self._graph(problem)
+        key = (id(graph), problem.params.digest())
+        return self._sessions.get(key, lambda: self._new_session(graph, problem))
+
+    def _new_session(self, graph: _Graph, problem: Problem) -> Any:
+        """An onnxruntime session of ``graph`` with ``problem``'s weights (replayed into the
+        graph's initializers where it was exported with other weights)."""
         import onnx
         import onnxruntime as ort
         from onnx import numpy_helper
 
-        graph = self._graph(problem)
-        key = (id(graph), problem.params.digest())
-        session = self._sessions.get(key)
-        if session is not None:
-            self._sessions.move_to_end(key)
-            return session
         model = graph.model
         if graph.replay:
             model = onnx.ModelProto()
@@ -298,13 +299,9 @@ class OnnxExportTarget:
                     init.CopyFrom(numpy_helper.from_array(values.astype(np.float32), init.name))
         options = ort.SessionOptions()
         options.log_severity_level = 4  # errors reach the caller as exceptions; no log lines
-        session = ort.InferenceSession(
+        return ort.InferenceSession(
             model.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
-        self._sessions[key] = session
-        while len(self._sessions) > _MAX_SESSIONS:  # each session holds a thread pool
-            self._sessions.popitem(last=False)
-        return session
 
     # -- Implementation -----------------------------------------------------------------------
 

@@ -29,7 +29,6 @@ Missing: ``gradients`` (an inference runtime), ``unbatched`` (the operator's X h
 
 from __future__ import annotations
 
-import collections
 from typing import Any
 
 import numpy as np
@@ -39,6 +38,7 @@ from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
 from gruverify.layouts.onnx_layout import linear_before_reset_for
 from gruverify.layouts.openvino_layout import gru_to_openvino
 from gruverify.targets.errors import TargetError
+from gruverify.targets.recent import Recent
 
 __all__ = ["OPENVINO_MISSING", "OpenVinoGRUTarget", "build_openvino_gru_model"]
 
@@ -117,24 +117,20 @@ class OpenVinoGRUTarget:
         )
         self.name = "openvino" + (f"[{', '.join(tags)}]" if tags else "")
         self.capabilities = Capabilities(dict(OPENVINO_MISSING))
-        self._compiled: collections.OrderedDict[tuple[Any, ...], Any] = collections.OrderedDict()
+        self._compiled: Recent[Any] = Recent(_MAX_COMPILED)
 
     def _model(self, problem: Problem, B: int, T: int) -> Any:
         p = problem.params
         digest = p.digest()
         shape = (B, T) if self.static_shapes else None
         key = (p.input_size, p.hidden_size, p.num_layers, p.num_directions, digest, shape)
-        compiled = self._compiled.get(key)
-        if compiled is not None:
-            self._compiled.move_to_end(key)
-            return compiled
         config = {} if self.precision is None else {"INFERENCE_PRECISION_HINT": self.precision}
-        model = build_openvino_gru_model(p, self.linear_before_reset, shape)
-        compiled = self.core.compile_model(model, "CPU", config)
-        self._compiled[key] = compiled
-        while len(self._compiled) > _MAX_COMPILED:
-            self._compiled.popitem(last=False)
-        return compiled
+        return self._compiled.get(
+            key,
+            lambda: self.core.compile_model(
+                build_openvino_gru_model(p, self.linear_before_reset, shape), "CPU", config
+            ),
+        )
 
     # -- Implementation -----------------------------------------------------------------------
 

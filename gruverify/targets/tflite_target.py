@@ -27,7 +27,6 @@ Missing: ``gradients`` (an inference interpreter), ``unbatched`` (Keras needs a 
 
 from __future__ import annotations
 
-import collections
 from typing import Any
 
 import numpy as np
@@ -38,6 +37,7 @@ from gruverify.layouts.keras_layout import gru_to_keras
 from gruverify.targets.errors import TargetError
 from gruverify.targets.keras_stack import keras_gru_stack
 from gruverify.targets.keras_tensorflow_target import import_keras_tensorflow
+from gruverify.targets.recent import Recent
 
 __all__ = ["TFLITE_MISSING", "TFLiteGRUTarget", "convert_keras_gru_to_tflite"]
 
@@ -143,27 +143,24 @@ class TFLiteGRUTarget:
         self.compile_seconds = 60.0
         """A new (batch, T) converts the model (seconds on 2 cores): the checker's per-call limit
         does not go below this."""
-        self._runners: collections.OrderedDict[tuple[Any, ...], Any] = collections.OrderedDict()
+        self._runners: Recent[Any] = Recent(_MAX_MODELS)
 
     def _runner(self, problem: Problem, B: int) -> Any:
         p = problem.params
         digest = None if self.weights_as_inputs else p.digest()
         key = (p.input_size, p.hidden_size, p.num_layers, p.num_directions, p.bias, B,
                problem.steps, problem.h0 is not None, problem.lengths is not None, digest)  # fmt: skip
-        runner = self._runners.get(key)
-        if runner is not None:
-            self._runners.move_to_end(key)
-            return runner
+        return self._runners.get(key, lambda: self._convert(problem, B))
+
+    def _convert(self, problem: Problem, B: int) -> Any:
+        """A signature runner of ``problem``'s configuration, converted now."""
         flat = convert_keras_gru_to_tflite(
-            p, self.reset_after, (B, problem.steps), initial_state=problem.h0 is not None,
-            mask=problem.lengths is not None, weights_as_inputs=self.weights_as_inputs,
+            problem.params, self.reset_after, (B, problem.steps),
+            initial_state=problem.h0 is not None, mask=problem.lengths is not None,
+            weights_as_inputs=self.weights_as_inputs,
         )  # fmt: skip
         self.conversions += 1
-        runner = self.interpreter_class(model_content=flat).get_signature_runner()
-        self._runners[key] = runner
-        while len(self._runners) > _MAX_MODELS:
-            self._runners.popitem(last=False)
-        return runner
+        return self.interpreter_class(model_content=flat).get_signature_runner()
 
     # -- Implementation -----------------------------------------------------------------------
 
