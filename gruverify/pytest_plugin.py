@@ -22,7 +22,14 @@ Options: ``--gru-target`` (repeatable), ``--gru-cell`` (targets are GRUCell-shap
 ``--gru-config FILE`` (default: ``[tool.gruverify]`` in the rootdir's pyproject.toml, read when
 the first check runs; the options win over it), and the sizes drawn: ``--gru-max-hidden N``,
 ``--gru-max-steps T``, ``--gru-max-batch B`` (``max_hidden``, ``max_steps``, ``max_batch`` in the
-settings; ``gruverify check --max-hidden`` etc.).
+settings; ``gruverify check --max-hidden`` etc.), and where the target runs: ``--gru-isolate``
+(``isolate = true`` in the settings) builds each target in a worker process, as ``gruverify check``
+does by default, so that a target that segfaults, aborts or hangs fails its tests instead of
+ending or stalling the pytest session; ``--gru-python PATH`` runs that worker under another
+environment's Python; ``--gru-timeout SECONDS`` (``timeout``) caps each call into the target
+(default 60; isolated, the limit adapts to the target as the CLI's does). Without them the target
+runs in pytest's own process, like any code a test calls (class objects too: an isolated worker
+imports a class by its ``module:qualname``).
 
 Verdicts are the checker's (``gruverify.conformance.report``): a failure or crash fails the test; a
 warning passes it with a ``gruverify.GruverifyWarning`` (``-W error::gruverify.GruverifyWarning``
@@ -74,6 +81,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the targets' declared activation error")  # fmt: skip
     group.addoption("--gru-config", default=None, metavar="FILE",
                     help="gruverify settings (default: [tool.gruverify] in pyproject.toml)")  # fmt: skip
+    group.addoption("--gru-isolate", action="store_true", default=None,
+                    help="build each target in a worker process (gruverify check's default)")  # fmt: skip
+    group.addoption("--gru-python", default=None, metavar="PATH",
+                    help="the worker's Python (implies --gru-isolate)")  # fmt: skip
+    group.addoption("--gru-timeout", default=None, type=float, metavar="SECONDS",
+                    help="the longest one call into the target may take (default 60)")  # fmt: skip
     for name, what in (("hidden", "input and hidden sizes"), ("steps", "sequence lengths"),
                        ("batch", "batches")):  # fmt: skip
         group.addoption(f"--gru-max-{name}", default=None, type=int, metavar="N",
@@ -84,6 +97,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     _SESSION.clear()
     _SESSION["config"] = config
+    timeout = config.getoption("gru_timeout", None)
+    if timeout is not None and not timeout > 0:  # the settings file's is checked when read
+        raise pytest.UsageError(f"gruverify: --gru-timeout {timeout:g}: expected seconds > 0")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -168,21 +184,64 @@ def _sizes(**given: int | None) -> Any:
         raise pytest.UsageError(f"gruverify: {e}") from None
 
 
+@dataclasses.dataclass(frozen=True)
+class _Running:
+    """Where the session's targets run and how long a call may take: ``--gru-isolate``,
+    ``--gru-python``, ``--gru-timeout``, else the settings' ``isolate`` and ``timeout``."""
+
+    isolate: bool = False
+    python: str | None = None
+    timeout: float | None = None
+
+    @staticmethod
+    def of_session() -> _Running:
+        from gruverify.guard import DEFAULT_TIMEOUT
+
+        settings = _settings()
+        config = _SESSION.get("config")
+        opt = config.getoption if config is not None else (lambda name: None)
+        python = opt("gru_python")
+        isolate = opt("gru_isolate") or python is not None or bool(settings.isolate)
+        timeout = opt("gru_timeout")
+        timeout = settings.timeout if timeout is None else timeout
+        return _Running(isolate, python, DEFAULT_TIMEOUT if timeout is None else float(timeout))
+
+
 def _impl(
     target: Any, device: str, dtype: str | None, cell: bool, activation_error: float | None = None
-) -> Any:
-    """The ``Implementation`` for a target spec or the class itself (cached per session); the
-    class is resolved exactly like its ``module:attr`` (``gruverify.targets.resolve_target``),
-    with ``activation_error`` in place of its own declaration when given."""
-    key = (target, device, dtype, cell, activation_error)
+) -> tuple[Any, Any]:
+    """The ``Implementation`` for a target spec or the class itself and the time limits of its
+    calls (``CallLimits``), cached per session; the class is resolved exactly like its
+    ``module:attr`` (``gruverify.targets.resolve_target``; in a worker, that name is what the
+    worker imports), with ``activation_error`` in place of its own declaration when given."""
+    running = _Running.of_session()
+    key = (target, device, dtype, cell, activation_error, running)
     if key not in _CACHE:
-        from gruverify.targets import resolve_target
+        from gruverify.conformance.building import Isolation, build_one
+        from gruverify.conformance.runner import allow_compilation
+        from gruverify.guard import CallLimits
+        from gruverify.targets import resolve_target, target_spec
 
-        impl = resolve_target(target, device=device, dtype=dtype, cell=cell)
+        if running.isolate:
+            limits = CallLimits(ceiling=running.timeout)
+            impl = build_one(target_spec(target), device, dtype, cell, limits,
+                             Isolation(True, running.python))  # fmt: skip
+            allow_compilation(limits, [impl])
+        else:
+            limits = CallLimits.fixed(running.timeout)
+            impl = resolve_target(target, device=device, dtype=dtype, cell=cell)
         if activation_error is not None:
             impl.activation_error = activation_error  # type: ignore[attr-defined]
-        _CACHE[key] = impl
-    return _CACHE[key]
+        _CACHE[key] = (impl, limits)
+    return _CACHE[key]  # type: ignore[no-any-return]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End the session's worker processes (``--gru-isolate``)."""
+    from gruverify.isolation.client import close_all
+
+    close_all([impl for impl, _ in _CACHE.values()])
+    _CACHE.clear()
 
 
 def _explained(check: str, device: str, result: Any, repro: str, finding: Any) -> str:
@@ -247,7 +306,7 @@ def run_one_check(
     if ignore is not None:
         pytest.skip(f"gruverify: {check} ignored: {ignore}")
     try:
-        impl = _impl(target, device, dtype, cell, error)
+        impl, limits = _impl(target, device, dtype, cell, error)
     except TargetError as e:
         pytest.fail(f"gruverify: {e}", pytrace=False)
     node = node if node is not None else _SESSION.get("item")
@@ -262,7 +321,7 @@ def run_one_check(
     options += sizes.options()
     repro = reproduce_command(spec, device, impl.dtype, profile, seed, check, cell, options=options)
     result = run_check(by_name[check], impl, profile=profile, seed=seed, reproduce=repro,
-                       sizes=sizes)  # fmt: skip
+                       sizes=sizes, timeout=limits)  # fmt: skip
     if result.status == "skipped":
         pytest.skip(result.message)
     if result.status == "passed":
