@@ -91,3 +91,19 @@ def test_the_jax_targets_refuse_float64_and_other_devices(equinox: Any, haiku: A
             build(dtype="float64")
         with pytest.raises(TargetError, match="on the cpu here, not 'cuda'"):
             build(device="cuda")
+
+
+def test_one_compilation_serves_every_weight_set_of_a_configuration(
+    equinox: Any, haiku: Any
+) -> None:
+    """``JaxCompiledTarget`` jits a run and its VJP once per configuration key: new weights and
+    inputs of the same shape reuse it; another configuration compiles anew."""
+    for target in (equinox, haiku):
+        target.forward(make_problem(I=2, H=3, seed=30))
+        before = len(target._jitted)
+        for seed in (31, 32):
+            target.forward(make_problem(I=2, H=3, seed=seed))
+            target.gradients(make_problem(I=2, H=3, seed=seed), None, None)
+        assert len(target._jitted) == before, target.name
+        target.forward(make_problem(I=3, H=2, seed=33))
+        assert len(target._jitted) == before + 1, target.name

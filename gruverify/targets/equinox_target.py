@@ -18,6 +18,7 @@ process-wide ``jax_enable_x64``), arrays placed on the CPU.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,6 @@ from gruverify.layouts.equinox_layout import (
 )
 from gruverify.targets.jax_compiled import (
     JaxCompiledTarget,
-    jit_with_vjp,
     require_jax,
     scan_cell,
 )
@@ -55,10 +55,10 @@ class EquinoxGRUCellTarget(JaxCompiledTarget):
 
     def __init__(self, *, dtype: str = "float32", device: str = "cpu") -> None:
         require_jax("equinox", dtype, device, "equinox", "equinox")
+        super().__init__()
         self.dtype = dtype
         self.device = device
         self.name = "equinox"
-        self._fns: dict[tuple[Any, ...], tuple[Any, Any]] = {}
         self._weights: tuple[str, Any] | None = None
 
     def _tree(self, params: GRUParams) -> tuple[Any, ...]:
@@ -76,17 +76,18 @@ class EquinoxGRUCellTarget(JaxCompiledTarget):
     def _names(bias: bool) -> tuple[str, ...]:
         return EQUINOX_FIELDS if bias else EQUINOX_FIELDS[:2]
 
-    def _compiled(self, problem: Problem) -> tuple[Any, Any]:
-        """Jitted ``run(fields, x, h0) -> (output, h_n)`` and its VJP, per configuration."""
+    def _compile_key(self, problem: Problem) -> Hashable:
+        p = problem.params
+        bf = problem.batched and problem.batch_first
+        return (p.input_size, p.hidden_size, p.bias, problem.batched, bf)
+
+    def _run_fn(self, problem: Problem) -> Any:
+        """``run(fields, x, h0) -> (output, h_n)``: the cell vmapped over the batch, scanned."""
         import equinox as eqx
         import jax
 
         p = problem.params
         batched, bf = problem.batched, problem.batched and problem.batch_first
-        key = (p.input_size, p.hidden_size, p.bias, batched, bf)
-        fns = self._fns.get(key)
-        if fns is not None:
-            return fns
         base = eqx.nn.GRUCell(p.input_size, p.hidden_size, use_bias=p.bias, key=jax.random.key(0))
         names = self._names(p.bias)
 
@@ -100,9 +101,7 @@ class EquinoxGRUCellTarget(JaxCompiledTarget):
 
             return scan_cell(body, x, h0, bf)
 
-        fns = jit_with_vjp(run)
-        self._fns[key] = fns
-        return fns
+        return run
 
     def _inputs(self, problem: Problem) -> tuple[Any, Any]:
         import jax.numpy as jnp

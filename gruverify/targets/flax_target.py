@@ -25,6 +25,7 @@ GPU whenever it has one, where float32 matmuls default to reduced (TF32-like) pr
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any, Literal
 
 import numpy as np
@@ -39,7 +40,6 @@ from gruverify.layouts.flax_layout import (
 )
 from gruverify.targets.jax_compiled import (
     JaxCompiledTarget,
-    jit_with_vjp,
     require_jax,
     scan_cell,
 )
@@ -70,6 +70,7 @@ class FlaxGRUCellTarget(JaxCompiledTarget):
         if kind not in FLAX_KINDS:
             raise ValueError(f"kind must be one of {FLAX_KINDS}, got {kind!r}")
         require_jax(f"flax-{kind}", dtype, device, "flax", "flax")
+        super().__init__()
         self.kind: FlaxKind = kind
         self.dtype = dtype
         self.device = device
@@ -80,7 +81,6 @@ class FlaxGRUCellTarget(JaxCompiledTarget):
             else f"flax.nnx.GRUCell stepped over time (jax, float32); {NNX_NO_B_HN}"
         )
         self._cells: dict[tuple[int, int], Any] = {}
-        self._compiled_fns: dict[tuple[int, int, bool], tuple[Any, Any]] = {}
         self._weights: tuple[str, Any] | None = None
 
     # -- the cell as a pure function of (weights, h, x) -----------------------------------------
@@ -135,17 +135,15 @@ class FlaxGRUCellTarget(JaxCompiledTarget):
         if p.num_layers != 1 or p.bidirectional or problem.lengths is not None:
             raise ValueError(f"{self.name}: {CELL_REASON} ({problem.describe()})")
 
-    def _compiled(self, problem: Problem) -> tuple[Any, Any]:
-        """Jitted ``run(weights, x, h0) -> (output, h_n)`` (caller's layout) and its VJP
-        ``(weights, x, h0, d_output, d_h_n) -> (d_weights, d_x, d_h0)``; time runs in
-        ``jax.lax.scan``, so a compilation serves every sequence length of a shape."""
+    def _compile_key(self, problem: Problem) -> Hashable:
+        p = problem.params
+        return (p.input_size, p.hidden_size, problem.batched and problem.batch_first)
 
+    def _run_fn(self, problem: Problem) -> Any:
+        """``run(weights, x, h0) -> (output, h_n)`` (caller's layout); time runs in
+        ``jax.lax.scan``, so a compilation serves every sequence length of a shape."""
         p = problem.params
         batch_first = problem.batched and problem.batch_first
-        key = (p.input_size, p.hidden_size, batch_first)
-        fns = self._compiled_fns.get(key)
-        if fns is not None:
-            return fns
         step = self._cell_fn(p.input_size, p.hidden_size)
 
         def run(weights: Any, x: Any, h0: Any) -> tuple[Any, Any]:
@@ -155,9 +153,7 @@ class FlaxGRUCellTarget(JaxCompiledTarget):
 
             return scan_cell(body, x, h0, batch_first)
 
-        fns = jit_with_vjp(run)
-        self._compiled_fns[key] = fns
-        return fns
+        return run
 
     def _inputs(self, problem: Problem) -> tuple[Any, Any]:
         import jax.numpy as jnp

@@ -26,6 +26,7 @@ not stop it), ``dropout`` (none). float32 only (float64 needs the process-wide `
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ import numpy as np
 from gruverify.core.params import GRUParams, StackParams, Variant
 from gruverify.core.problem import Capabilities, Problem
 from gruverify.layouts.haiku_layout import gru_cell_from_haiku, gru_cell_to_haiku
-from gruverify.targets.jax_compiled import JaxCompiledTarget, jit_with_vjp, require_jax
+from gruverify.targets.jax_compiled import JaxCompiledTarget, require_jax
 
 __all__ = ["HAIKU_MISSING", "HaikuGRUTarget", "haiku_module_name"]
 
@@ -61,10 +62,10 @@ class HaikuGRUTarget(JaxCompiledTarget):
 
     def __init__(self, *, dtype: str = "float32", device: str = "cpu") -> None:
         require_jax("haiku", dtype, device, "haiku", "dm-haiku")
+        super().__init__()
         self.dtype = dtype
         self.device = device
         self.name = "haiku"
-        self._fns: dict[tuple[Any, ...], tuple[Any, Any]] = {}
         self._weights: tuple[str, Any] | None = None
 
     def _tree(self, params: GRUParams) -> dict[str, dict[str, Any]]:
@@ -115,18 +116,15 @@ class HaikuGRUTarget(JaxCompiledTarget):
 
         return hk.without_apply_rng(hk.transform(f))
 
-    def _compiled(self, problem: Problem) -> tuple[Any, Any]:
-
+    def _compile_key(self, problem: Problem) -> Hashable:
         p = problem.params
-        key = (p.input_size, p.hidden_size, p.num_layers, p.num_directions, problem.batched,
-               problem.batched and problem.batch_first, problem.h0 is None,
-               np.shape(problem.x)[1 if not problem.batch_first else 0] if problem.batched
-               else None)  # fmt: skip
-        fns = self._fns.get(key)
-        if fns is None:
-            fns = jit_with_vjp(self._network(problem).apply)
-            self._fns[key] = fns
-        return fns
+        return (p.input_size, p.hidden_size, p.num_layers, p.num_directions, problem.batched,
+                problem.batched and problem.batch_first, problem.h0 is None,
+                np.shape(problem.x)[1 if not problem.batch_first else 0] if problem.batched
+                else None)  # fmt: skip
+
+    def _run_fn(self, problem: Problem) -> Any:
+        return self._network(problem).apply
 
     def _inputs(self, problem: Problem) -> tuple[Any, Any]:
         import jax.numpy as jnp

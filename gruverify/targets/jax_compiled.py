@@ -1,14 +1,16 @@
 """What the JAX library targets (equinox, haiku, flax) share: a jitted run and its VJP, on the CPU.
 
 A subclass gives ``_tree(params)`` (the library's parameter pytree), ``_inputs(problem)`` (input
-and initial state as jax arrays), ``_compiled(problem)`` (``run(tree, x, h0) -> (out, h_n)`` and
-``vjp(tree, x, h0, d_out, d_hn) -> (g_tree, g_x, g_h0)``) and ``_dparams(problem, g_tree)`` (the
-parameter gradients in canonical names). This base turns them into ``forward`` and ``gradients``.
+and initial state as jax arrays), ``_run_fn(problem)`` (``run(tree, x, h0) -> (out, h_n)``, not
+jitted) with the key it may be reused under (``_compile_key(problem)``) and ``_dparams(problem,
+g_tree)`` (the parameter gradients in canonical names), and calls ``super().__init__()``. This base
+jits ``run`` and its VJP once per key and turns them into ``forward`` and ``gradients``.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -61,14 +63,29 @@ def scan_cell(step: Any, x: Any, h0: Any, batch_first: bool) -> tuple[Any, Any]:
 class JaxCompiledTarget:
     """``forward`` and ``gradients`` of a jitted JAX GRU, run on the CPU device."""
 
+    def __init__(self) -> None:
+        self._jitted: dict[Hashable, tuple[Any, Any]] = {}
+
     def _tree(self, params: GRUParams) -> Any:
         raise NotImplementedError
 
     def _inputs(self, problem: Problem) -> tuple[Any, Any]:
         raise NotImplementedError
 
-    def _compiled(self, problem: Problem) -> tuple[Any, Any]:
+    def _compile_key(self, problem: Problem) -> Hashable:
         raise NotImplementedError
+
+    def _run_fn(self, problem: Problem) -> Any:
+        raise NotImplementedError
+
+    def _compiled(self, problem: Problem) -> tuple[Any, Any]:
+        """``jit_with_vjp(self._run_fn(problem))``, built once per ``_compile_key(problem)``."""
+        key = self._compile_key(problem)
+        fns = self._jitted.get(key)
+        if fns is None:
+            fns = jit_with_vjp(self._run_fn(problem))
+            self._jitted[key] = fns
+        return fns
 
     def _dparams(self, problem: Problem, g_tree: Any) -> GRUParams:
         raise NotImplementedError
