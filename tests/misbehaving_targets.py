@@ -97,6 +97,15 @@ class Hangs(_Base):
         return out, h_n
 
 
+class Slow(_Base):
+    """Correct, but every call takes 20 ms more: a run of every check lasts tens of seconds, long
+    enough to be interrupted half-way on any machine."""
+
+    def twist(self, input: Any, out: Any, h_n: Any) -> Any:
+        time.sleep(0.02)
+        return out, h_n
+
+
 class MutatesInput(_Base):
     """Zeroes its input in place (through .data) after computing, when input_size >= 2."""
 

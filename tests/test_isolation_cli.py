@@ -121,7 +121,7 @@ def test_a_run_stopped_by_a_signal_reports_every_finished_check(
     """The JSON is rewritten after each check (``complete: false``) and once more on the way out
     (``interrupted``); the summary says what finished; the worker is gone."""
     path = tmp_path / "r.json"
-    args = ["torch-gru", "--device", "cpu", "--json", str(path)]
+    args = ["misbehaving_targets:Slow", "--device", "cpu", "--json", str(path)]  # not over yet
     with _running_check(args, env, tmp_path, capture=True) as proc:
         partial = _wait_for_results(path, 2, proc)
         assert partial["complete"] is False, partial
@@ -144,7 +144,7 @@ def test_a_checker_killed_outright_leaves_its_report_so_far_and_no_worker(
     that no process of the run remains."""
     path = tmp_path / "r.json"
     with _running_check(
-        ["torch-gru", "--device", "cpu", "--json", str(path)], env, tmp_path
+        ["misbehaving_targets:Slow", "--device", "cpu", "--json", str(path)], env, tmp_path
     ) as proc:
         _wait_for_results(path, 2, proc)
         proc.kill()
