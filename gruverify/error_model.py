@@ -35,7 +35,7 @@ Tolerances are derived, not tuned. Four ingredients, and a fifth when declared:
 
    with one ``eta`` per row (a row's result rounds as one number: one factor for all its terms).
    (c) is not left to ingredient 4, whose absolute ``2 u`` on an activation covers a
-   pre-activation's relative rounding only up to ``|a| tanh'(a) <= 0.45``, not a sum that cancels
+   pre-activation's relative rounding only up to ``|a| tanh'(a) u <= 0.45 u``, not a sum that cancels
    (``a_in = 100``, ``r a_hn = -100``: an error of ``100 u`` at ``a = 0``). At hidden 1024 this is
    a tenth of the undeclared tolerance in float16 (docs/error-model.md); with nothing declared
    ``perturbed`` draws exactly as before.

@@ -125,7 +125,7 @@ def test_long_products_smaller_tolerance_still_no_false_alarm(arith: str) -> Non
 
 
 @pytest.mark.parametrize("arith", ["tf32", "float16"])
-def test_a_planted_change_passes_undeclared_and_is_flagged_with_the_accumulator(arith: str) -> None:
+def test_a_planted_scaling_passes_undeclared_and_is_flagged_with_the_accumulator(arith: str) -> None:
     bad = _weight_hh_times(LARGE, 1.03)
     undeclared, tol = _ratio(arith, ErrorModel(ARITHMETICS[arith]), LARGE, bad)
     assert tol.conditioned and undeclared < 0.8, undeclared  # measured 0.56 to 0.64: passes
@@ -250,7 +250,7 @@ def test_the_isolation_protocol_keeps_the_whole_arithmetic() -> None:
         impl.close()
 
 
-def test_the_scale_benchmark_judges_with_the_accumulator_and_a_planted_change() -> None:
+def test_the_scale_benchmark_judges_with_the_accumulator_and_a_planted_scaling() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as test_sizes_benchmarks does
     from benchmarks import scale_calibration as sc
 
