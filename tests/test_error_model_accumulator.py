@@ -125,7 +125,9 @@ def test_long_products_smaller_tolerance_still_no_false_alarm(arith: str) -> Non
 
 
 @pytest.mark.parametrize("arith", ["tf32", "float16"])
-def test_a_planted_scaling_passes_undeclared_and_is_flagged_with_the_accumulator(arith: str) -> None:
+def test_a_planted_scaling_passes_undeclared_and_is_flagged_with_the_accumulator(
+    arith: str,
+) -> None:
     bad = _weight_hh_times(LARGE, 1.03)
     undeclared, tol = _ratio(arith, ErrorModel(ARITHMETICS[arith]), LARGE, bad)
     assert tol.conditioned and undeclared < 0.8, undeclared  # measured 0.56 to 0.64: passes
