@@ -4,7 +4,7 @@
                     [--profile quick|ci|thorough] [--seed N] [--json PATH] [--cell] [--check NAME]
                     [--timeout SECONDS] [--artifacts DIR] [--strict] [--xfail CHECK=REASON]
                     [--ignore CHECK[=REASON]] [--config FILE] [--activation-error EPS]
-                    [--max-hidden N] [--max-steps T] [--max-batch B]
+                    [--accumulator FORMAT] [--max-hidden N] [--max-steps T] [--max-batch B]
     gruverify reproduce FILE [--timeout SECONDS]
     gruverify targets
     gruverify vanishing ...            (when gruverify.analysis.vanishing_cli is installed)
@@ -178,6 +178,12 @@ def _add_verdict_options(check: argparse.ArgumentParser) -> None:
         help="the target's sigmoid and tanh values may be off by EPS (declared approximate "
         "activations; folded into the tolerances and printed)",
     )  # fmt: skip
+    check.add_argument(
+        "--accumulator", choices=DTYPES, default=None, metavar="FORMAT",
+        help="the target's matrix products accumulate in FORMAT (e.g. float32 for a float16 or "
+        "TF32 kernel that sums in float32: tighter tolerances at large sizes; declare it only "
+        "when you know it, a wrong one can turn rounding into failures)",
+    )  # fmt: skip
 
 
 def _add_size_options(check: argparse.ArgumentParser) -> None:
@@ -219,10 +225,8 @@ def _verdict_settings(args: argparse.Namespace, target: str) -> dict[str, object
     return {
         "strict": bool(args.strict if args.strict is not None else settings.strict),
         "xfail": xfail, "ignore": ignore,
-        "activation_error": args.activation_error if args.activation_error is not None
-        else settings.activation_error,
         **{k: getattr(args, k) if getattr(args, k) is not None else getattr(settings, k)
-           for k in ("max_hidden", "max_steps", "max_batch")},
+           for k in ("activation_error", "accumulator", "max_hidden", "max_steps", "max_batch")},
         **_isolation_settings(args, settings),
     }  # fmt: skip
 

@@ -19,6 +19,8 @@ Options: ``--gru-target`` (repeatable), ``--gru-cell`` (targets are GRUCell-shap
 ``--gru-device`` (default: cpu, plus cuda when available), ``--gru-dtype``, ``--gru-profile``
 (hypothesis profile, default ci), ``--gru-seed``, and the verdict's: ``--gru-strict``,
 ``--gru-xfail CHECK=REASON``, ``--gru-ignore CHECK``, ``--gru-activation-error EPS``,
+``--gru-accumulator FORMAT`` (the targets' declared arithmetic, ``gruverify check
+--activation-error`` and ``--accumulator``; ``activation_error`` and ``accumulator`` in the settings),
 ``--gru-config FILE`` (default: ``[tool.gruverify]`` in the rootdir's pyproject.toml, read when
 the first check runs; the options win over it), and the sizes drawn: ``--gru-max-hidden N``,
 ``--gru-max-steps T``, ``--gru-max-batch B`` (``max_hidden``, ``max_steps``, ``max_batch`` in the
@@ -79,6 +81,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="skip this check (repeatable)")  # fmt: skip
     group.addoption("--gru-activation-error", default=None, type=float, metavar="EPS",
                     help="the targets' declared activation error")  # fmt: skip
+    group.addoption("--gru-accumulator", default=None, choices=DTYPES, metavar="FORMAT",
+                    help="the format the targets' matrix products accumulate in (declared)")  # fmt: skip
     group.addoption("--gru-config", default=None, metavar="FILE",
                     help="gruverify settings (default: [tool.gruverify] in pyproject.toml)")  # fmt: skip
     group.addoption("--gru-isolate", action="store_true", default=None,
@@ -119,7 +123,7 @@ class _Verdicts:
     strict: bool = False
     xfail: Mapping[str, str] = dataclasses.field(default_factory=dict)
     ignore: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    activation_error: float | None = None
+    declared: Any = None  # conformance.declared.Declared: activation error, accumulator
     profile: str | None = None
     seed: int | None = None
 
@@ -158,11 +162,24 @@ def _verdicts(spec: str) -> _Verdicts:
     except ConfigError as e:
         raise pytest.UsageError(f"gruverify: {e}") from None
     strict = opt("gru_strict")
-    error = opt("gru_activation_error")
-    return _Verdicts(
-        bool(settings.strict if strict is None else strict), xfail, ignore,
-        settings.activation_error if error is None else error, settings.profile, settings.seed,
-    )  # fmt: skip
+    declared = _declared(settings, opt("gru_activation_error"), opt("gru_accumulator"))
+    return _Verdicts(bool(settings.strict if strict is None else strict), xfail, ignore,
+                     declared, settings.profile, settings.seed)  # fmt: skip
+
+
+def _declared(base: Any, activation_error: Any, accumulator: Any) -> Any:
+    """The declared arithmetic (``conformance.declared.Declared``): each value given, else
+    ``base``'s (the settings, or the session's declaration); a bad one is a usage error."""
+    from gruverify.conformance.declared import Declared
+    from gruverify.targets import TargetError
+
+    try:
+        return Declared.checked(
+            base.activation_error if activation_error is None else activation_error,
+            base.accumulator if accumulator is None else accumulator,
+        )
+    except TargetError as e:
+        raise pytest.UsageError(f"gruverify: {e}") from None
 
 
 def _sizes(**given: int | None) -> Any:
@@ -208,14 +225,15 @@ class _Running:
 
 
 def _impl(
-    target: Any, device: str, dtype: str | None, cell: bool, activation_error: float | None = None
+    target: Any, device: str, dtype: str | None, cell: bool, declared: Any = None
 ) -> tuple[Any, Any]:
     """The ``Implementation`` for a target spec or the class itself and the time limits of its
     calls (``CallLimits``), cached per session; the class is resolved exactly like its
     ``module:attr`` (``gruverify.targets.resolve_target``; in a worker, that name is what the
-    worker imports), with ``activation_error`` in place of its own declaration when given."""
+    worker imports), with the run's declared arithmetic (``declared``, a ``Declared``) in place of
+    its own declaration when given."""
     running = _Running.of_session()
-    key = (target, device, dtype, cell, activation_error, running)
+    key = (target, device, dtype, cell, declared, running)
     if key not in _CACHE:
         from gruverify.conformance.building import Isolation, build_one
         from gruverify.conformance.runner import allow_compilation
@@ -230,8 +248,8 @@ def _impl(
         else:
             limits = CallLimits.fixed(running.timeout)
             impl = resolve_target(target, device=device, dtype=dtype, cell=cell)
-        if activation_error is not None:
-            impl.activation_error = activation_error  # type: ignore[attr-defined]
+        if declared is not None:
+            declared.apply([impl])
         _CACHE[key] = (impl, limits)
     return _CACHE[key]  # type: ignore[no-any-return]
 
@@ -278,6 +296,7 @@ def run_one_check(
     xfail: str | None = None,
     ignore: str | None = None,
     activation_error: float | None = None,
+    accumulator: str | None = None,
     node: Any = None,
     max_hidden: int | None = None,
     max_steps: int | None = None,
@@ -287,10 +306,11 @@ def run_one_check(
     ``GruverifyWarning`` for a warning (a failure when strict), ``pytest.skip`` for a skip or an
     ignored check; an acknowledged one (``xfail``: its reason) marks ``node`` (default: the
     running test item) xfail. Keywords left None come from the session (``--gru-*`` options,
-    the settings file); ``max_hidden``, ``max_steps``, ``max_batch``: the sizes drawn."""
+    the settings file); ``activation_error``, ``accumulator``: the declared arithmetic;
+    ``max_hidden``, ``max_steps``, ``max_batch``: the sizes drawn."""
     from gruverify.conformance.checks import CHECKS
     from gruverify.conformance.report import GruverifyWarning
-    from gruverify.conformance.runner import reproduce_command, run_check
+    from gruverify.conformance.runner import reproduce_command, run_check, verdict_options
     from gruverify.targets import TargetError, target_spec
     from gruverify.targets.findings import finding_for
 
@@ -299,14 +319,14 @@ def run_one_check(
     strict = session.strict if strict is None else strict
     xfail = session.xfail.get(check) if xfail is None else xfail
     ignore = session.ignore.get(check) if ignore is None else ignore
-    error = session.activation_error if activation_error is None else activation_error
+    declared = _declared(session.declared, activation_error, accumulator)
     by_name = {c.name: c for c in CHECKS}
     if check not in by_name:
         raise ValueError(f"unknown check {check!r}; known: {sorted(by_name)}")
     if ignore is not None:
         pytest.skip(f"gruverify: {check} ignored: {ignore}")
     try:
-        impl, limits = _impl(target, device, dtype, cell, error)
+        impl, limits = _impl(target, device, dtype, cell, declared)
     except TargetError as e:
         pytest.fail(f"gruverify: {e}", pytrace=False)
     node = node if node is not None else _SESSION.get("item")
@@ -314,11 +334,8 @@ def run_one_check(
         _acknowledge(node, xfail, strict)
     profile = profile or session.profile or "ci"
     seed = (0 if session.seed is None else session.seed) if seed is None else seed
-    options = (["--strict"] if strict else []) + (
-        ["--activation-error", repr(float(error))] if error is not None else []
-    )
     sizes = _sizes(max_hidden=max_hidden, max_steps=max_steps, max_batch=max_batch)
-    options += sizes.options()
+    options = verdict_options(strict, declared) + sizes.options()
     repro = reproduce_command(spec, device, impl.dtype, profile, seed, check, cell, options=options)
     result = run_check(by_name[check], impl, profile=profile, seed=seed, reproduce=repro,
                        sizes=sizes, timeout=limits)  # fmt: skip
@@ -356,6 +373,7 @@ def conformance_tests(
     xfail: Mapping[str, str] | None = None,
     ignore: Mapping[str, str] | Sequence[str] | None = None,
     activation_error: float | None = None,
+    accumulator: str | None = None,
     max_hidden: int | None = None,
     max_steps: int | None = None,
     max_batch: int | None = None,
@@ -365,8 +383,8 @@ def conformance_tests(
     ``target``: a built-in name, ``"package.module:attr"`` or the module class itself (checked
     exactly as its ``"module:qualname"``, which the reproduce commands name).
     ``device`` None means every available device. ``strict``, ``xfail`` (check -> reason),
-    ``ignore`` (check -> reason, or names) and ``activation_error`` add to, or override, the
-    session's settings (module docstring); ``max_hidden``, ``max_steps``, ``max_batch`` the sizes
+    ``ignore`` (check -> reason, or names), ``activation_error`` and ``accumulator`` (the declared
+    arithmetic) add to, or override, the session's settings (module docstring); ``max_hidden``, ``max_steps``, ``max_batch`` the sizes
     drawn (``gruverify check --max-hidden`` etc.). Assign the result to a ``test_*`` name.
     """
     from gruverify.conformance.checks import CHECKS
@@ -388,7 +406,8 @@ def conformance_tests(
         run_one_check(target, gru_check, device=gru_device, dtype=dtype, cell=cell,
                       profile=profile, seed=seed, strict=strict, xfail=xfails.get(gru_check),
                       ignore=ignored.get(gru_check), activation_error=activation_error,
-                      max_hidden=max_hidden, max_steps=max_steps, max_batch=max_batch)  # fmt: skip
+                      accumulator=accumulator, max_hidden=max_hidden, max_steps=max_steps,
+                      max_batch=max_batch)  # fmt: skip
 
     return test_gru_conformance
 

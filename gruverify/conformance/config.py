@@ -5,6 +5,7 @@
     [tool.gruverify]
     strict = true                 # warnings and xpasses fail (like --strict)
     activation_error = 1e-6       # the targets' declared activation error (like --activation-error)
+    accumulator = "float32"       # the format their products accumulate in (like --accumulator)
     profile = "ci"                # quick | ci | thorough
     seed = 0
     max_hidden = 64               # sizes (--max-hidden, --max-steps, --max-batch)
@@ -46,6 +47,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from gruverify.conformance.checks import check_names
+from gruverify.core.dtypes import DTYPES
 from gruverify.core.names import closest_name
 
 __all__ = [
@@ -67,6 +69,7 @@ class ConfigError(ValueError):
 KEYS: dict[str, tuple[type, ...]] = {
     "strict": (bool,),
     "activation_error": (float, int),
+    "accumulator": (str,),
     "profile": (str,),
     "seed": (int,),
     "max_hidden": (int,),
@@ -103,6 +106,7 @@ class Settings:
 
     strict: bool | None = None
     activation_error: float | None = None
+    accumulator: str | None = None
     profile: str | None = None
     seed: int | None = None
     max_hidden: int | None = None
@@ -201,6 +205,12 @@ def _value(key: str, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: unknown profile {value!r}{_suggest(str(value), PROFILES)}")
     if key == "activation_error" and not 0 <= value < 0.1:
         raise ConfigError(f"{where}: activation_error must be in [0, 0.1), got {value!r}")
+    if key == "accumulator" and value not in DTYPES:
+        close = closest_name(value, DTYPES)
+        raise ConfigError(
+            f"{where}: unknown accumulator {value!r}; expected a format: {', '.join(DTYPES)}"
+            + (f" (did you mean {close!r}?)" if close else "")
+        )
     if key in ("max_hidden", "max_steps", "max_batch", "timeout") and not value > 0:
         raise ConfigError(f"{where}: {key} must be positive, got {value!r}")
     return float(value) if float in types else value

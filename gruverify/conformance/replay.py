@@ -6,7 +6,10 @@ rebuilds the target (``gruverify.targets.build_target``) and runs that one check
 problem, guarded like the checker's calls: ``(0, text)`` when it holds now, ``(1, text)`` when it
 fails again; it raises ``CounterexampleError`` or ``TargetError`` (usage errors) for a file or a
 target it cannot use. A law may transform the saved problem (the saturated check scales its input)
-with the code of its gruverify version (the file's ``gruverify_version``). A failure that came from
+with the code of its gruverify version (the file's ``gruverify_version``). The file records the
+arithmetic the target declared in that run (``Declared.recorded``: its activation error and
+accumulator, its class's or the run's ``--activation-error`` and ``--accumulator``), and the
+replay declares it again. A failure that came from
 state carried over from earlier calls may not replay on its own; the file also names the
 ``gruverify check`` command that reruns the whole check.
 """
@@ -25,13 +28,9 @@ from gruverify.conformance.counterexample import (
     read_counterexample,
     write_counterexample,
 )
+from gruverify.conformance.declared import Declared
 from gruverify.core.problem import Implementation, Problem
-from gruverify.error_model import (
-    ErrorModel,
-    activation_error_value,
-    arithmetic_of,
-    declared_activation_error,
-)
+from gruverify.error_model import ErrorModel, arithmetic_of
 from gruverify.guard import DEFAULT_TIMEOUT, CallLimits, Guarded, preserved
 from gruverify.laws.base import Inconclusive
 from gruverify.laws.equivalence import cotangents
@@ -62,7 +61,7 @@ def save_counterexample(
         "seed": seed, "hypothesis_blob": counterexample.get("hypothesis_blob"),
         "law": counterexample.get("law", ""), "numbers": counterexample.get("numbers", {}),
         "case": case.as_dict(), "rerun_check": counterexample.get("reproduce", ""),
-        "activation_error": declared_activation_error(impl),
+        **Declared.recorded(impl),
     }  # fmt: skip
     tangents = None if check.loss is None else cotangents(problem, check.loss)
     return write_counterexample(directory, metadata, problem, tangents)
@@ -111,8 +110,7 @@ def replay(
     with preserved():
         limits, isolation = CallLimits.fixed(timeout), isolation or Isolation()
         impl = build_one(target, device, dtype, cell, limits, isolation)
-        if data.get("activation_error"):  # declared for the run that saved the case
-            impl.activation_error = activation_error_value(data["activation_error"])  # type: ignore[attr-defined]
+        Declared.of_record(data).apply([impl])  # as declared for the run that saved the case
         check = _check_named(name, path)
         if check.against is not None:
             other = build_one(target, check.against.device, dtype, cell, limits, isolation)

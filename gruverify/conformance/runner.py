@@ -15,9 +15,9 @@ reason, as long as another runs); ``dtype`` None the target's default;
 a fresh random seed otherwise; ``checks`` restricts to the named checks. ``progress`` is called
 with each result as it completes. ``timeout``: seconds per call into the target (None: no
 limit); ``artifacts``: a directory for counterexample files (None: none written).
-``strict``, ``xfail``, ``ignore``, ``activation_error``: the verdict's settings ("Verdicts"
-below). ``max_hidden``, ``max_steps``, ``max_batch``: the largest sizes drawn (``cases.Sizes``).
-``isolate``: run the target in a worker process (None: only when ``python`` names the
+``strict``, ``xfail``, ``ignore``, ``activation_error``, ``accumulator``: the verdict's settings
+("Verdicts" below). ``max_hidden``, ``max_steps``, ``max_batch``: the largest sizes drawn
+(``cases.Sizes``). ``isolate``: run the target in a worker process (None: only when ``python`` names the
 worker's interpreter), its memory limited to ``memory_limit`` bytes
 (``gruverify.conformance.building``); a float ``timeout`` is the ceiling of the adaptive
 per-call limit (``gruverify.guard.CallLimits``). ``on_result`` is called with the report
@@ -26,8 +26,9 @@ so far after each result (the CLI writes it as it goes).
 Verdicts: ``strict`` makes warnings and xpasses fail the verdict; ``xfail`` (check -> reason)
 acknowledges known findings: those checks run and are reported as xfail (still failing or
 warning) or xpass (passing); ``ignore`` (check -> reason, or names) lists checks not to run,
-reported as ignored; ``activation_error`` is the targets' activation error for this run, in place
-of what they declare (``gruverify.error_model.declared_activation_error``). A built-in target's
+reported as ignored; ``activation_error`` and ``accumulator`` are the targets' activation error
+and the format their products accumulate in for this run, in place of what they declare
+(``gruverify.conformance.declared``: also for targets the user does not own). A built-in target's
 known finding (``gruverify.targets.findings``) is attached to the result it explains, which keeps
 its status. A check's warning policy (``Check.warns``) is applied while its cases run: a
 violation it calls a warning is kept aside and the search goes on for a failure; only when none
@@ -64,11 +65,12 @@ from gruverify.conformance.cases import CheckCase, Sizes
 from gruverify.conformance.checks import ALL_CHECKS, Check, Law
 from gruverify.conformance.config import ConfigError, check_name
 from gruverify.conformance.counterexample import reproduction_blob
+from gruverify.conformance.declared import Declared
 from gruverify.conformance.explain import explain_failure
 from gruverify.conformance.replay import save_counterexample
 from gruverify.conformance.report import CheckResult, Report, acknowledge
 from gruverify.core.problem import Implementation
-from gruverify.error_model import ErrorModel, activation_error_value, arithmetic_of, default_model
+from gruverify.error_model import ErrorModel, arithmetic_of, default_model
 from gruverify.guard import (
     DEFAULT_TIMEOUT,
     CallFailed,
@@ -93,6 +95,7 @@ __all__ = [
     "reproduce_command",
     "run_check",
     "run_checks",
+    "verdict_options",
 ]
 
 SHRINK_SECONDS = {"quick": 5.0, "ci": 10.0, "thorough": 60.0}
@@ -393,13 +396,10 @@ def reproduce_command(
     return shlex.join(parts)
 
 
-def _verdict_options(strict: bool, activation_error: float | None) -> list[str]:
-    """The options of a run that a reproduce command repeats: ``--strict``,
-    ``--activation-error``."""
-    options = ["--strict"] if strict else []
-    if activation_error is not None:
-        options += ["--activation-error", repr(float(activation_error))]
-    return options
+def verdict_options(strict: bool, declared: Declared) -> list[str]:
+    """The options of a run that a reproduce command repeats for its verdict: ``--strict`` and
+    the declared arithmetic (``Declared.options``: ``--activation-error``, ``--accumulator``)."""
+    return (["--strict"] if strict else []) + declared.options()
 
 
 def _known(name: str, where: str) -> str:
@@ -454,29 +454,6 @@ class _Acknowledged:
         if result.name in self.xfail:
             result = acknowledge(result, self.xfail[result.name])
         return result
-
-
-def _declare_activation_error(
-    impls: Mapping[str, Implementation], error: float | None, strict: bool
-) -> list[str]:
-    """Give every target the activation error declared for this run (``activation_error``),
-    in place of its own declaration; the reproduce commands' options for the verdict
-    (``_verdict_options``). ``TargetError`` for a bad value or a target that cannot take it."""
-    if error is None:
-        return _verdict_options(strict, error)
-    try:
-        value = activation_error_value(error)
-    except ValueError as e:
-        raise TargetError(f"--activation-error: {e}") from None
-    for impl in impls.values():
-        try:
-            impl.activation_error = value  # type: ignore[attr-defined]
-        except (AttributeError, TypeError) as e:
-            raise TargetError(
-                f"{impl.name}: cannot declare its activation error ({e}); give the "
-                "Implementation an activation_error attribute"
-            ) from None
-    return _verdict_options(strict, value)
 
 
 def _seed(profile: str, seed: int | None) -> int:
@@ -540,6 +517,7 @@ def run_checks(
     xfail: Mapping[str, str] | None = None,
     ignore: Mapping[str, str] | Sequence[str] | None = None,
     activation_error: float | None = None,
+    accumulator: str | None = None,
     max_hidden: int | None = None,
     max_steps: int | None = None,
     max_batch: int | None = None,
@@ -554,12 +532,14 @@ def run_checks(
     selected = _selected(checks)
     spec = target if isinstance(target, str) else target.name
     acks = _Acknowledged.of(spec, xfail, ignore)
+    declared = Declared.checked(activation_error, accumulator)
     limits = timeout if isinstance(timeout, CallLimits) else CallLimits(ceiling=timeout)
     impls, refused = _built(
         target, device, dtype, cell, limits, Isolation(isolate, python, memory_limit)
     )
     sizes = _sizes(max_hidden, max_steps, max_batch)
-    options = _declare_activation_error(impls, activation_error, strict) + sizes.options()
+    declared.apply(impls.values())
+    options = verdict_options(strict, declared) + sizes.options()
     dtype_used = next((i.dtype for i in impls.values()), dtype or "float32")
     arithmetic = {d: str(arithmetic_of(i)) for d, i in impls.items()}
     report = Report(spec, list(impls), dtype_used, arithmetic, profile, seed, strict=strict)
