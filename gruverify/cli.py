@@ -180,9 +180,8 @@ def _add_verdict_options(check: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     check.add_argument(
         "--accumulator", choices=DTYPES, default=None, metavar="FORMAT",
-        help="the target's matrix products accumulate in FORMAT (e.g. float32 for a float16 or "
-        "TF32 kernel that sums in float32: tighter tolerances at large sizes; declare it only "
-        "when you know it, a wrong one can turn rounding into failures)",
+        help=f"the target's matrix products accumulate in FORMAT ({', '.join(DTYPES)}): "
+        "tighter tolerances for long products; declare only what you know (docs/checker.md)",
     )  # fmt: skip
 
 

@@ -38,6 +38,8 @@ from cli_support import child_env, run_main
         (["check", "--check", "forwrd"], "did you mean 'forward[basic]'?"),
         (["check", "--device", "cdua"], "did you mean 'cuda'?"),
         (["check", "--dtype", "float23"], "did you mean 'float32'?"),
+        (["check", "--accumulator", "fp32"], "invalid choice: 'fp32' (choose from 'float64', "
+         "'float32', 'float16', 'bfloat16'); did you mean 'float32'?"),
         (["check", "--profile", "thorugh"], "did you mean 'thorough'?"),
         (["check", "--timeout", "0"], "the timeout must be positive seconds, got '0'"),
         (["check", "--timeout", "-3"], "the timeout must be positive seconds"),
