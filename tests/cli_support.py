@@ -1,11 +1,15 @@
 """Running the CLI in the test process, shared by the CLI tests, the environment for running it in
-a child process, and the check that no child process outlives a test."""
+a child process, pytest in a child process (the plugin's tests), and the check that no child
+process outlives a test."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import pathlib
+import re
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,6 +42,20 @@ def child_env() -> dict[str, str]:
     rest = os.environ.get("PYTHONPATH", "")
     path = os.pathsep.join([str(TREE), str(TESTS), *([rest] if rest else [])])
     return {**os.environ, "PYTHONPATH": path}
+
+
+def run_pytest(project: pathlib.Path, *args: str) -> tuple[int, str, dict[str, int]]:
+    """pytest in a child process in ``project`` (the tree under test first on its path, as
+    ``child_env``): its exit status, its output, and the summary line's counts
+    (``{"passed": 1, "failed": 2, ...}``)."""
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
+         "-rA", *args],
+        cwd=project, env=child_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
+    counts = {k: int(n) for n, k in re.findall(r"(\d+) (\w+)", last)}
+    return r.returncode, r.stdout + r.stderr, counts
 
 
 def processes_with(marker: str) -> list[int]:

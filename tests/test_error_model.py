@@ -75,17 +75,22 @@ def test_no_false_alarm_forward(arith, data, variant) -> None:
 @given(data=st.data(), variant=variants())
 def test_no_false_alarm_gradients(arith, data, variant) -> None:
     case = data.draw(_cases(arith if arith != "tf32" else "float16"), label="case")
+    assert_gradients_within(ErrorModel(ARITHMETICS[arith]), _impl(arith, variant), case, variant)
+
+
+def assert_gradients_within(model: ErrorModel, impl, case, variant) -> None:
+    """No false alarm: every gradient quantity (dx, dh0, each parameter) of ``impl`` on ``case``
+    within the tolerance ``model`` derives (tests/test_error_model_accumulator.py uses it too)."""
     p = case.problem
-    model = ErrorModel(ARITHMETICS[arith])
     d_out, d_hn = problem_cotangents(p, case.seed % 1000)
     ref, tol = model.backward(p, variant, d_out, d_hn)
-    got = _impl(arith, variant).gradients(p, d_out, d_hn)
+    got = impl.gradients(p, d_out, d_hn)
     pairs = [("dx", ref.dx, got.dx)] + ([("dh0", ref.dh0, got.dh0)] if p.h0 is not None else [])
     theirs = dict(got.dparams.named())
     pairs += [(k, v, theirs[k]) for k, v in ref.dparams.named()]
     for name, want, have in pairs:
         v = compare(name, want, have, tol.gradients[name])
-        assert v.ok, f"false alarm in {ARITHMETICS[arith]} gradients: {v} ({case.describe()})"
+        assert v.ok, f"false alarm in {model.arithmetic} gradients: {v} ({case.describe()})"
 
 
 def scale_weight_hh(problem: Problem, factor: float) -> Problem:

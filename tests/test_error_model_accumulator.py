@@ -24,6 +24,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_error_model import assert_gradients_within
 
 from gruverify.core.arithmetic import TORCH_TF32, Arithmetic
 from gruverify.core.problem import Problem
@@ -36,7 +37,6 @@ from gruverify.error_model import (
     arithmetic_of,
     compare,
 )
-from gruverify.laws.gradients import problem_cotangents
 from gruverify.reference.emulation import Tf32Reference
 from gruverify.reference.implementations import NumpyReference, TorchReference
 from gruverify.strategies import Config, cases, configs, make_case, variants
@@ -103,16 +103,7 @@ def test_no_false_alarm_forward(arith, data, variant) -> None:
 @given(data=st.data(), variant=variants())
 def test_no_false_alarm_gradients(arith, data, variant) -> None:
     case = data.draw(_cases("float16"), label="case")
-    p = case.problem
-    d_out, d_hn = problem_cotangents(p, case.seed % 1000)
-    ref, tol = ErrorModel(DECLARED[arith]).backward(p, variant, d_out, d_hn)
-    got = _impl(arith, variant).gradients(p, d_out, d_hn)
-    pairs = [("dx", ref.dx, got.dx)] + ([("dh0", ref.dh0, got.dh0)] if p.h0 is not None else [])
-    theirs = dict(got.dparams.named())
-    pairs += [(k, v, theirs[k]) for k, v in ref.dparams.named()]
-    for name, want, have in pairs:
-        v = compare(name, want, have, tol.gradients[name])
-        assert v.ok, f"false alarm in {DECLARED[arith]} gradients: {v} ({case.describe()})"
+    assert_gradients_within(ErrorModel(DECLARED[arith]), _impl(arith, variant), case, variant)
 
 
 @pytest.mark.parametrize("arith", ["tf32", "float16", "bfloat16"])

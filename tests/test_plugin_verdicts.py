@@ -12,11 +12,8 @@ process, as a user's would be:
 from __future__ import annotations
 
 import pathlib
-import re
-import subprocess
-import sys
 
-from cli_support import child_env
+from cli_support import run_pytest
 
 TESTS = """
 from gruverify.pytest_plugin import conformance_tests
@@ -49,21 +46,10 @@ def _project(tmp_path: pathlib.Path, strict: str = "") -> pathlib.Path:
     return tmp_path
 
 
-def _pytest(project: pathlib.Path, *args: str) -> tuple[int, str, dict[str, int]]:
-    r = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
-         "-rA", *args],
-        cwd=project, env=child_env(), capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    last = r.stdout.strip().splitlines()[-1]
-    counts = {k: int(n) for n, k in re.findall(r"(\d+) (\w+)", last)}
-    return r.returncode, r.stdout + r.stderr, counts
-
-
 def test_warnings_pass_with_a_pytest_warning_and_findings_are_xfail(
     tmp_path: pathlib.Path,
 ) -> None:
-    code, out, counts = _pytest(_project(tmp_path))
+    code, out, counts = run_pytest(_project(tmp_path))
     assert code == 0, out
     assert counts == {"passed": 1, "skipped": 1, "xfailed": 1, "xpassed": 1, "warning": 1}, out
     assert "GruverifyWarning: bad initial state rejected warning on cpu" in out
@@ -72,13 +58,13 @@ def test_warnings_pass_with_a_pytest_warning_and_findings_are_xfail(
 
 
 def test_w_error_turns_the_warning_into_a_failure(tmp_path: pathlib.Path) -> None:
-    code, out, counts = _pytest(_project(tmp_path), "-W", "error::gruverify.GruverifyWarning")
+    code, out, counts = run_pytest(_project(tmp_path), "-W", "error::gruverify.GruverifyWarning")
     assert code == 1, out
     assert counts["failed"] == 1 and "test_lax[cpu-bad initial state rejected]" in out, out
 
 
 def test_strict_fails_warnings_and_xpasses(tmp_path: pathlib.Path) -> None:
-    code, out, counts = _pytest(_project(tmp_path, strict="strict = true"))
+    code, out, counts = run_pytest(_project(tmp_path, strict="strict = true"))
     assert code == 1, out
     assert counts["failed"] == 2 and counts["xfailed"] == 1, out
     assert "[XPASS(strict)]" in out and "--strict" in out  # the reproduce line keeps it
