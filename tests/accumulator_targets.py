@@ -87,3 +87,65 @@ class HalfLibraryPlanted(HalfLibrary):
     and more."""
 
     planted: ClassVar[float] = 1.03
+
+
+def _half_products(W: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``v @ W.T`` in float16 with the products added one by one in float16 (each product exact
+    in float32, each partial sum rounded to float16): a kernel that accumulates in its format."""
+    acc = np.zeros((v.shape[0], W.shape[0]), np.float32)
+    v32, W32 = v.astype(np.float32), W.astype(np.float32)
+    for j in range(W.shape[1]):
+        acc = (acc + np.outer(v32[:, j], W32[:, j])).astype(np.float16).astype(np.float32)
+    return acc.astype(np.float16)
+
+
+def sequential_half_forward(problem: Problem) -> Outputs:
+    """A one-layer, one-direction reset-after GRU in float16 whose matrix products accumulate in
+    float16, one term after another (the worst order for rounding), activations in float32."""
+
+    def sigmoid(a: np.ndarray) -> np.ndarray:
+        return (1.0 / (1.0 + np.exp(-a.astype(np.float32)))).astype(np.float16)
+
+    c = problem.params.cell(0, 0)
+    g = {k: np.asarray(v).astype(np.float16) for k, v in c.items()}
+    h = np.zeros((problem.x.shape[1], c.hidden_size), np.float16)
+    if problem.h0 is not None:
+        h = problem.h0[0].astype(np.float16)
+    out = []
+    for x in problem.x.astype(np.float16):
+        r = sigmoid(
+            _half_products(g["W_ir"], x) + g["b_ir"] + _half_products(g["W_hr"], h) + g["b_hr"]
+        )
+        z = sigmoid(
+            _half_products(g["W_iz"], x) + g["b_iz"] + _half_products(g["W_hz"], h) + g["b_hz"]
+        )
+        a_n = (
+            _half_products(g["W_in"], x)
+            + g["b_in"]
+            + r * (_half_products(g["W_hn"], h) + g["b_hn"])
+        )
+        h = ((1 - z) * np.tanh(a_n.astype(np.float32)).astype(np.float16) + z * h).astype(
+            np.float16
+        )
+        out.append(h.astype(np.float64))
+    return Outputs(np.stack(out), out[-1][None])
+
+
+def wrong_declaration_ratios(
+    steps: int, batch: int, size: int, seed: int = 0
+) -> tuple[float, float]:
+    """error / tolerance of ``sequential_half_forward`` on an ordinary problem (input and hidden
+    ``size``) judged undeclared and with a (wrong) float32 accumulator: what declaring float32
+    for a kernel that sums in float16 costs. ``PYTHONPATH=.:tests python -c 'import
+    accumulator_targets as a; print(a.wrong_declaration_ratios(16, 4, 1024))'``"""
+    from gruverify.error_model import ARITHMETICS, ErrorModel, arithmetic_for
+    from gruverify.strategies import Config, make_case
+
+    problem = make_case(Config(steps, batch, size, size), "ordinary", "ordinary", seed).problem
+    got = sequential_half_forward(problem)
+    ratios = []
+    for arithmetic in (ARITHMETICS["float16"], arithmetic_for("float16")):
+        ref, tol = ErrorModel(arithmetic).forward(problem, "reset_after")
+        ratios.append(float(max(np.max(np.abs(got.output - ref.output)) / tol.output,
+                                np.max(np.abs(got.h_n - ref.h_n)) / tol.h_n)))  # fmt: skip
+    return ratios[0], ratios[1]
