@@ -8,24 +8,28 @@ import dataclasses
 import json
 import pathlib
 
+import numpy as np
 import pytest
 import torch
 
 from gruverify.conformance import CHECKS, Check, CheckResult, Report, run_check, run_checks
 from gruverify.conformance import checks as checks_module
 from gruverify.conformance.cases import CheckCase, Pinned, Sizes
-from gruverify.conformance.checks import Against
+from gruverify.conformance.checks import BOX_WARNING_UNITS, Against
 from gruverify.conformance.explain import enlarged, explain_failure
 from gruverify.conformance.replay import save_counterexample
+from gruverify.core.bounds import BOX_SLACK
 from gruverify.core.features import BASIC
 from gruverify.core.problem import Capabilities, Problem
-from gruverify.error_model import ErrorModel, arithmetic_of
+from gruverify.error_model import ARITHMETICS, ErrorModel, arithmetic_of
 from gruverify.laws import equivalence as eq
+from gruverify.laws.base import LawViolation
 from gruverify.reference.implementations import NumpyReference
 from gruverify.strategies import Config
 from gruverify.targets import TargetError, resolve_target
 
 BY_NAME = {c.name: c for c in CHECKS}
+F32 = ARITHMETICS["float32"]
 
 
 # -- the catalogue ----------------------------------------------------------------------------------
@@ -248,3 +252,62 @@ def test_a_default_device_the_target_refuses_is_one_skipped_result(
     assert len(refused) == 1 and (refused[0].device, refused[0].status) == ("cuda", "skipped")
     assert refused[0].message.startswith("the target does not run on cuda: "), refused[0].message
     assert [c.status for c in report.checks if c.name == "determinism"] == ["passed"]
+
+
+# -- round 2 (docs/mutation.md, seed 14 on the tree of 1 December, 16:10) -------------------------
+
+
+def test_a_forced_layout_keeps_a_pinned_case_batched_and_unbatched_follows_forced() -> None:
+    """An unbatched pinned configuration under a check that forces ``batch_first`` gets a batch
+    of one; a check that forces ``unbatched`` on or off wins over the pinned configuration."""
+    unbatched = Pinned(Config(3, None, 2, 2), "why")
+    laid_out = unbatched.case(Capabilities(), {"batch_first": True}).config
+    assert (laid_out.batch, laid_out.batch_first) == (1, True)
+    assert unbatched.case(Capabilities()).config.batch is None
+    assert unbatched.case(Capabilities(), {"unbatched": False}).config.batch == 1
+    batched = Pinned(Config(3, 2, 2, 2), "why")
+    assert batched.case(Capabilities(), {"unbatched": True}).config.batch is None
+
+
+def test_h0_fill_sets_every_initial_state_entry_keeping_its_sign() -> None:
+    case = CheckCase(Config(2, 3, 2, 4), "ordinary", "ordinary", 1, h0_fill=1.0)
+    drawn = dataclasses.replace(case, h0_fill=None).problem().h0
+    h0 = case.problem().h0
+    assert h0 is not None and drawn is not None
+    assert np.array_equal(h0, np.where(drawn < 0, -1.0, 1.0))
+    assert {-1.0, 1.0} <= set(h0.ravel().tolist())
+
+
+def _box_break(
+    units: float, slack_units: float = BOX_SLACK, u: float = F32.unit_roundoff, bound: float = 2.0
+) -> LawViolation:
+    """What ``law_box_invariance`` raises for a break of ``units`` u beyond the bound; its slack
+    is ``BOX_SLACK`` u plus a declared activation error's allowance."""
+    numbers = {"excess": units * u * bound, "bound": bound, "slack": slack_units * u * bound}
+    return LawViolation("box invariance", "", "", numbers)
+
+
+def test_the_box_check_warns_for_a_few_units_beyond_a_declared_slack() -> None:
+    """``Check.warning`` of the box check, in the checked arithmetic: a break of up to
+    ``BOX_WARNING_UNITS`` = 16 u is a warning, more a failure; a declared activation error's
+    allowance (in the law's slack) raises that ceiling by as many units; another law, or an
+    excess that is not a float, is never a warning."""
+    box = BY_NAME["box invariance"]
+    assert BOX_WARNING_UNITS == 16
+    text = box.warning(_box_break(14), F32)
+    assert text is not None and "broken by 14 u, within 16 u" in text, text
+    assert box.warning(_box_break(16.5), F32) is None
+    declared = BOX_SLACK + 100  # an activation error's allowance of 100 u
+    lax = box.warning(_box_break(110, slack_units=declared), F32)
+    assert lax is not None and "within 116 u" in lax, lax
+    assert box.warning(_box_break(117, slack_units=declared), F32) is None
+    # units of the checked arithmetic: 14 float16 units are about 2^13 x 14 float32 units
+    f16 = ARITHMETICS["float16"]
+    assert box.warning(_box_break(14, u=f16.unit_roundoff), f16) is not None
+    assert box.warning(_box_break(14, u=f16.unit_roundoff), F32) is None
+    other = LawViolation("forward equivalence", "", "", {"excess": 0.0, "bound": 1.0})
+    assert box.warning(other, F32) is None
+    assert (
+        box.warning(LawViolation("box invariance", "", "", {"excess": 1, "bound": 1.0}), F32)
+        is None
+    )
