@@ -16,10 +16,17 @@ import pytest
 from test_laws_planted import _case, mutant_gates, with_update_bias
 
 from gruverify.core.params import Variant, random_gru_params, random_rnn_params
-from gruverify.core.problem import Outputs, Problem
-from gruverify.error_model import ARITHMETICS, carry_over_slack
+from gruverify.core.problem import Gradients, Outputs, Problem
+from gruverify.error_model import (
+    ARITHMETICS,
+    ErrorModel,
+    carry_over_slack,
+    compare,
+    known_time_scale_tolerance,
+)
 from gruverify.laws import carry_over as co
-from gruverify.laws.base import LawViolation
+from gruverify.laws import equivalence as eq
+from gruverify.laws.base import LawViolation, verdict_violation
 from gruverify.laws.equivalence import law_forward_equivalence, saturated_problem
 from gruverify.laws.gates import (
     close_reset_gate,
@@ -62,6 +69,15 @@ def test_law_violation_text_and_fields() -> None:
     bare = LawViolation("L", "F", "D")
     assert str(bare) == "L violated: D\n  law: F" and bare.numbers == {} and bare.case == ""
     assert isinstance(bare, AssertionError)
+
+
+def test_a_verdict_violation_carries_the_verdict_and_the_case() -> None:
+    v = compare("output", np.array([1.0, 2.0]), np.array([1.0, 2.5]), 0.1)
+    e = verdict_violation("L", "F", v, "the case", implementation="impl")
+    assert not v.ok and e.detail == str(v) and e.case == "the case"
+    assert e.numbers == {"quantity": "output", "expected": 2.0, "got": 2.5, "error": 0.5,
+                         "tolerance": 0.1, "index": (1,), "implementation": "impl"}  # fmt: skip
+    assert verdict_violation("L", "F", v, "c", " [float32]").detail == f"{v} [float32]"
 
 
 # -- carry-over -------------------------------------------------------------------------------------
@@ -121,6 +137,32 @@ def test_carry_over_ignores_the_padding() -> None:
     assert e.law == "carry-over"
 
 
+def test_state_jacobian_without_h0_starts_from_the_zero_state() -> None:
+    """A problem without ``h0`` starts from zeros: its ``dh_T/dh_0`` is the one at ``h0 = 0``
+    (torch reports no ``dh0`` for an ``h0`` it was not given), here ``0.9^5 I``."""
+    p = co.time_scale_problem(10.0, 5, batch=2, hidden_size=4)
+    J = co.state_jacobian(TorchReference(), dataclasses.replace(p, h0=None))
+    assert np.allclose(J, 0.9**5 * np.eye(4), rtol=0, atol=1e-14)
+
+
+class _StateGradientOff(TorchReference):
+    def gradients(self, problem: Problem, d_output: Any, d_h_n: Any) -> Gradients:
+        g = super().gradients(problem, d_output, d_h_n)
+        return Gradients(g.dx, np.asarray(g.dh0) * (1.0 + 1e-6), g.dparams)
+
+
+def test_known_time_scale_gives_expected_got_and_tolerance() -> None:
+    steps, z_T = 20, 0.9**20
+    e = _raised(co.law_known_time_scale, _StateGradientOff(), 10.0, steps)
+    n = e.numbers
+    assert e.law == "known time scale" and n["expected"] == pytest.approx(z_T, rel=1e-14)
+    assert n["got"] == pytest.approx(z_T * (1.0 + 1e-6), rel=1e-12)
+    u, tiny = ARITHMETICS["float64"].unit_roundoff, float(np.finfo(np.float64).tiny)
+    assert n["tolerance"] == known_time_scale_tolerance(steps, n["expected"], u, tiny)
+    _, row, col = n["where (batch, row, col)"]
+    assert row == col  # the diagonal: off it, z^T I and the planted error are both 0
+
+
 # -- equivalence ------------------------------------------------------------------------------------
 
 
@@ -158,6 +200,41 @@ def test_forward_equivalence_says_when_outputs_leave_the_box() -> None:
     small = dataclasses.replace(make_case(Config(4, 2, 3, 4), "ordinary", "ordinary", 0).problem)
     e2 = _raised(law_forward_equivalence, _Overshoots(), small)
     assert "leaves the box" not in e2.detail
+
+
+class _StateOff(NumpyReference):
+    def forward(self, problem: Problem) -> Outputs:
+        r = super().forward(problem)
+        return Outputs(r.output, np.asarray(r.h_n) + 1e-6)
+
+
+def test_device_agreement_names_the_quantity_that_disagrees() -> None:
+    e = _raised(eq.law_device_agreement, NumpyReference(), _StateOff(), _case(steps=3))
+    assert e.numbers["quantity"] == "h_n"  # the outputs agree: one layer, h_n shifted alone
+    assert e.numbers["got"] - e.numbers["expected"] == pytest.approx(1e-6, rel=1e-6)
+
+
+class _GradientsOff(NumpyReference):
+    """Float64 gradients off by a relative 1e-9: within float32's tolerance, not float64's."""
+
+    def gradients(self, problem: Problem, d_output: Any, d_h_n: Any) -> Gradients:
+        g = super().gradients(problem, d_output, d_h_n)
+        return Gradients(np.asarray(g.dx) * (1.0 + 1e-9), g.dh0, g.dparams)
+
+
+def test_gradient_law_judges_with_the_model_it_is_given() -> None:
+    p = _case(steps=3)
+    eq.law_gradient_output_and_h_n(_GradientsOff(), p, ErrorModel(F32))
+    e = _raised(eq.law_gradient_output_and_h_n, _GradientsOff(), p)  # its own: float64
+    assert e.numbers["quantity"] == "dx"
+
+
+def test_saturated_forward_judges_a_target_in_its_own_arithmetic_by_default() -> None:
+    p = _case(steps=3)
+    f32 = TorchReference("reset_after", "float32")
+    eq.law_forward_saturated(f32, p)  # float32's tolerance: passes
+    e = _raised(eq.law_forward_saturated, f32, p, ErrorModel(ARITHMETICS["float64"]))
+    assert e.law == "forward equivalence"
 
 
 # -- gates ------------------------------------------------------------------------------------------
