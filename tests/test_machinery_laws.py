@@ -20,6 +20,7 @@ from gruverify.core.problem import Gradients, Outputs, Problem
 from gruverify.error_model import (
     ARITHMETICS,
     ErrorModel,
+    box_slack,
     carry_over_slack,
     compare,
     known_time_scale_tolerance,
@@ -32,8 +33,10 @@ from gruverify.laws.gates import (
     close_reset_gate,
     law_closed_reset_gate,
     law_gate_bounds,
+    law_gate_box_invariance,
     law_sequence_equals_unrolled_cell,
     numpy_gates,
+    torch_gates,
 )
 from gruverify.laws.gradients import problem_cotangents
 from gruverify.laws.metamorphic import (
@@ -257,6 +260,28 @@ def test_gate_bounds_name_the_broken_bound() -> None:
     assert out.numbers["z"] == 1.5 and out.numbers["variant"] == "reset_after"
     nan = _raised(law_gate_bounds, p, "reset_before", _with_gate("n", np.nan))
     assert nan.detail == "n NaN" and nan.numbers["variant"] == "reset_before"
+    assert out.formula.startswith("z = sigmoid(a_z) in (0, 1)")  # the law each gate breaks
+    assert nan.formula.startswith("n = tanh(a_n) in (-1, 1)")
+
+
+def test_gate_box_invariance_reports_the_state_that_left_the_box() -> None:
+    p = _case(steps=3)  # batch 2: the gates see the T * B = 6 rows (t, b) in order
+    where = 1 * 2 + 1  # t = 1, batch 1
+
+    def gates(cell: Any, x: Any, h: Any, variant: Variant) -> Mapping[str, Any]:
+        g = dict(numpy_gates(cell, x, h, variant))
+        g["h"] = np.array(g["h"])
+        g["h"][where, 0] = 1.5  # one state leaves the box, |h_prev| <= 1
+        return g
+
+    e = _raised(law_gate_box_invariance, p, "reset_after", gates)
+    assert e.law == "box invariance"
+    assert e.formula.startswith("||h_t||_inf <= max(||h_{t-1}||_inf, 1)")
+    n = e.numbers
+    assert n["where"] == "layer 0, direction 0, t=1, batch 1" and n["||h_t||_inf"] == 1.5
+    assert n["bound"] == max(n["||h_prev||_inf"], 1.0) * (
+        1.0 + box_slack(ARITHMETICS["float64"].unit_roundoff)
+    )
 
 
 def test_closed_reset_gate_and_unrolled_cell_give_their_figures() -> None:
@@ -271,6 +296,15 @@ def test_closed_reset_gate_and_unrolled_cell_give_their_figures() -> None:
     assert e2.detail == "the candidate is not the closed-gate candidate"
     assert {"expected", "got", "slack", "where"} <= set(e2.numbers)
 
+    def leaky(c: Any, xx: Any, hh: Any, variant: Variant) -> Mapping[str, Any]:
+        g = dict(numpy_gates(c, xx, hh, variant))
+        return {**g, "n": np.asarray(g["n"]) + 1e-3 * hh}  # r = 0, yet n follows h
+
+    e4 = _raised(law_closed_reset_gate, cell, x, h1, h2, "reset_after", leaky)
+    assert e4.law == "closed reset gate" and e4.detail == "n changed with h"
+    where = e4.numbers["where"]
+    assert e4.numbers["n(h2)"] - e4.numbers["n(h1)"] == pytest.approx(1e-3 * (h2 - h1)[where])
+
     class Off(TorchReference):
         def forward(self, problem: Problem) -> Outputs:
             r = super().forward(problem)
@@ -282,6 +316,26 @@ def test_closed_reset_gate_and_unrolled_cell_give_their_figures() -> None:
         "quantity", "error", "tolerance", "index", "expected", "got", "implementation"
     }  # fmt: skip
     assert e3.numbers["quantity"] == "output" and e3.numbers["implementation"] == Off().name
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+def test_close_reset_gate_sets_the_reset_bias_10_below_the_smallest_subnormal(dtype: str) -> None:
+    """``W_ir = W_hr = 0``, ``b_ir + b_hr = ln(smallest subnormal) - 10`` (its docstring); the rest
+    of every cell as it was. ``r`` is then exactly 0 in ``dtype``."""
+    import torch
+
+    fi = torch.finfo(getattr(torch, dtype))
+    params = random_gru_params(3, 4, num_layers=2, bidirectional=True, rng=0)
+    shut = close_reset_gate(params, dtype)
+    for row, row0 in zip(shut.cells, params.cells, strict=True):
+        for c, c0 in zip(row, row0, strict=True):
+            assert not np.any(c.W_ir) and not np.any(c.W_hr)
+            b = c.b_ir + c.b_hr
+            assert np.allclose(b, np.log(fi.smallest_normal * fi.eps) - 10.0, rtol=1e-15, atol=0)
+            for name in ("W_iz", "W_in", "W_hz", "W_hn", "b_iz", "b_in", "b_hz", "b_hn"):
+                assert np.array_equal(getattr(c, name), getattr(c0, name)), name
+            x, h = np.ones((1, c.input_size)), np.ones((1, 4))
+            assert not np.any(torch_gates(dtype)(c, x, h, "reset_after")["r"])
 
 
 # -- gradients --------------------------------------------------------------------------------------
