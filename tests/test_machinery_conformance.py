@@ -311,3 +311,86 @@ def test_the_box_check_warns_for_a_few_units_beyond_a_declared_slack() -> None:
         box.warning(LawViolation("box invariance", "", "", {"excess": 1, "bound": 1.0}), F32)
         is None
     )
+
+
+def test_an_ambiguity_on_a_case_already_enlarged_is_reported_on_it() -> None:
+    """A case as large as ``enlarged`` makes it: no second diagnosis; the ambiguous answer is
+    given as it is, and a conforming target's case has nothing to explain."""
+    gates = resolve_target("gruverify.zoo.mutants:GateOrderZRN", device="cpu", dtype="float32")
+    case = CheckCase(Config(4, 2, 3, 3, bias=False), "ordinary", "ordinary", 0)
+    assert enlarged(case, gates) == case
+    text = explain_failure(BY_NAME["forward[basic]"], gates, case, ErrorModel(arithmetic_of(gates)))
+    assert text is not None and "also consistent with" in text and "enlarged" not in text, text
+    assert text.startswith("the target matches r and z swapped"), text
+    ref = NumpyReference()
+    assert explain_failure(BY_NAME["forward[basic]"], ref, case, ErrorModel(F32)) is None
+
+
+def test_the_enlarged_case_has_sizes_three_and_four_steps() -> None:
+    """The documented enlargement (at least 4 steps, batch 2, input and hidden size 3), which the
+    explanation names; sizes above it are kept."""
+    impl = NumpyReference()
+    tiny = CheckCase(Config(1, 1, 1, 1, initial_state=False), "ordinary", "ordinary", 7)
+    c = enlarged(tiny, impl).config
+    assert (c.steps, c.batch, c.input_size, c.hidden_size, c.initial_state) == (4, 2, 3, 3, True)
+    large = CheckCase(Config(6, 5, 7, 8), "large", "zeros", 7)
+    assert enlarged(large, impl) == large
+    assert (
+        enlarged(dataclasses.replace(tiny, config=Config(1, None, 1, 1)), impl).config.batch is None
+    )
+
+
+def test_the_explanation_is_judged_by_the_run_error_model() -> None:
+    """The diagnosis uses the run's error model (its declared arithmetic, its safety factor), not
+    a default one: under a model that tolerates every difference nothing needs explaining."""
+    impl = resolve_target("gruverify.zoo.mutants:ResetBefore", device="cpu", dtype="float32")
+    case = CheckCase(Config(4, 2, 3, 3), "ordinary", "ordinary", 0)
+    check = BY_NAME["forward[basic]"]
+    found = explain_failure(check, impl, case, ErrorModel(arithmetic_of(impl)))
+    assert found is not None and "reset-before" in found, found
+    assert explain_failure(check, impl, case, ErrorModel(arithmetic_of(impl), safety=1e12)) is None
+
+
+def test_a_replayed_crash_is_an_error_that_names_the_exception() -> None:
+    from gruverify.conformance.replay import _judge
+
+    problem = CheckCase(Config(2, 1, 2, 2), "ordinary", "ordinary", 0).problem()
+    verdict = _judge(BY_NAME["forward[basic]"], _Crashes(), problem, 10.0, "forward[basic] on t")
+    assert verdict is not None
+    status, text = verdict
+    assert status == 1 and text.startswith("ERROR  forward[basic] on t\n"), text
+    assert "RuntimeError: boom" in text, text
+    assert _judge(BY_NAME["forward[basic]"], NumpyReference(), problem, 10.0, "h") is None
+
+
+def _statuses(*statuses: str) -> Report:
+    checks = [CheckResult(f"c{i}", "cpu", s, f"{s} message", reason="r")
+              for i, s in enumerate(statuses)]  # fmt: skip
+    return Report("t", ["cpu"], "float32", {"cpu": "float32"}, "ci", 0, checks, 1.0)
+
+
+def test_report_phrases_count_warnings_and_acknowledged_checks() -> None:
+    one = _statuses("passed", "warning")
+    assert one.count_phrase().startswith("1 passed, 1 warning, 0 failed"), one.count_phrase()
+    two = _statuses("warning", "warning")
+    assert two.count_phrase().startswith("0 passed, 2 warnings, 0 failed"), two.count_phrase()
+    acknowledged = _statuses("passed", "xfail", "xfail", "ignored")
+    assert acknowledged.verdict_phrase() == "PASS (2 xfail; 1 ignored)"
+    assert acknowledged.count_phrase().endswith("2 xfail, 1 ignored")
+
+
+def test_the_warnings_block_appears_only_for_warnings_not_failing() -> None:
+    """Without warnings there is no warnings block; under ``strict`` the warnings are failures
+    (the first-failure block), not listed as lax."""
+    assert _statuses("passed", "failed").explain_warnings() == ""
+    warned = _statuses("passed", "warning")
+    assert warned.explain_warnings().startswith("Warnings (lax, not wrong")
+    assert "c1 on cpu: warning message" in warned.explain_warnings()
+    assert dataclasses.replace(warned, strict=True).explain_warnings() == ""
+
+
+def test_report_json_says_whether_the_run_completed() -> None:
+    assert _report().to_dict()["complete"] is True
+    cut = dataclasses.replace(_report(), complete=False, interrupted="SIGTERM")
+    d = cut.to_dict()
+    assert d["complete"] is False and d["interrupted"] == "SIGTERM", d
