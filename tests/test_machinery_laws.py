@@ -49,6 +49,7 @@ from gruverify.laws.vanishing_ratio import (
     law_rnn_gradient_bound,
     law_vanishing_ratio,
 )
+from gruverify.reference.finite_differences import FlatLoss, richardson_difference
 from gruverify.reference.implementations import NumpyReference, TorchReference
 from gruverify.strategies import Config, make_case
 
@@ -371,6 +372,48 @@ def test_finite_difference_step_and_scales_follow_the_documented_formulas() -> N
     assert h == 1e-2 and terms == pytest.approx(total * max(1.0, w_inf))
     h, _, _ = gr._step_and_scales(p, "reset_after", "x", d_out, d_hn, 50.0)
     assert h == pytest.approx(1e-2 / 50.0)  # capped, with max(F, 1) = 1
+
+
+def test_richardson_tries_h_then_h_over_10_then_h_over_100() -> None:
+    """A loss that bends on a scale far below the step (``x + 1e-3 sin(2e4 x)``): Richardson
+    ``R(s/2)`` at ``s = h`` and ``h / 10`` misses the derivative beyond its tolerance ``1e-6 ||g||
+    + 4 |R(s) - R(s/2)| + 1e-12 (F / s + S)``; at ``h / 100`` it agrees (module docstring)."""
+    from gruverify.laws import gradients as gr
+
+    w, h = 2e4, 1e-2
+    loss = FlatLoss(lambda t: t[0] + 1e-3 * np.sin(w * t[0]) + 0 * t[1], np.zeros(2), "x")
+    u, exact = np.array([1.0, 0.0]), 1.0 + 1e-3 * w
+    attempts = gr._numeric_derivatives(loss, u, exact, exact, h, 0.0, 0.0)
+    assert [(a[0], a[3]) for a in attempts] == [("Richardson", s) for s in (h, h / 10, h / 100)]
+    for _, value, tol, step in attempts:
+        fine = richardson_difference(loss, loss.point, u, step / 2)
+        coarse = richardson_difference(loss, loss.point, u, step)
+        assert value == fine
+        assert tol == pytest.approx(1e-6 * exact + 4 * abs(coarse - fine), rel=1e-12)
+    assert [abs(a[1] - exact) <= a[2] for a in attempts] == [False, False, True]
+
+
+class _OneEntryOff(NumpyReference):
+    """``dh0`` off by 1e-3 in column 2 of the row for ``h_n`` entry 1."""
+
+    def gradients(self, problem: Problem, d_output: Any, d_h_n: Any) -> Gradients:
+        g = super().gradients(problem, d_output, d_h_n)
+        dh0 = np.array(g.dh0)
+        if d_h_n is not None and np.ravel(d_h_n)[1] == 1.0:
+            dh0.flat[2] += 1e-3
+        return Gradients(g.dx, dh0, g.dparams)
+
+
+def test_full_jacobian_names_the_entry_that_disagrees() -> None:
+    from gruverify.laws.gradients import law_full_jacobian
+
+    p = _case(steps=2)
+    m_out = int(np.size(NumpyReference().forward(p).output))
+    law_full_jacobian(p, "reset_after", "h0")
+    e = _raised(law_full_jacobian, p, "reset_after", "h0", gradients=_OneEntryOff().gradients)
+    n = e.numbers
+    assert (n["row (output entry)"], n["column"]) == (m_out + 1, 2)
+    assert n["analytic"] - n["complex step"] == pytest.approx(1e-3, rel=1e-6)
 
 
 # -- metamorphic ------------------------------------------------------------------------------------
