@@ -42,7 +42,9 @@ from gruverify.laws.gradients import problem_cotangents
 from gruverify.laws.metamorphic import (
     law_batch_first_equals_time_major,
     law_box_invariance,
+    law_instance_reuse,
     law_layer_stacking,
+    law_rejects_bad_initial_state,
 )
 from gruverify.laws.vanishing_ratio import (
     construct_update_bias,
@@ -467,6 +469,47 @@ def test_batch_first_law_carries_the_initial_state() -> None:
     law_batch_first_equals_time_major(NumpyReference(), p)
     e = _raised(law_batch_first_equals_time_major, _BatchFirstDropsH0(), p)
     assert e.law == "batch_first equals time-major"
+
+
+class _Leaks(NumpyReference):
+    """Each call's output drifts by a relative 1e-9 from the last: within float32's tolerance."""
+
+    calls = 0
+
+    def forward(self, problem: Problem) -> Outputs:
+        r = super().forward(problem)
+        self.calls += 1
+        return Outputs(np.asarray(r.output) * (1.0 + 1e-9 * self.calls), r.h_n)
+
+
+def test_instance_reuse_judges_with_the_model_it_is_given() -> None:
+    p = _case(steps=3)
+    law_instance_reuse(_Leaks(), p, ErrorModel(F32))
+    e = _raised(law_instance_reuse, _Leaks(), p)  # its own: float64
+    assert e.numbers["quantity"] == "output"
+
+
+class _BroadcastsH0(NumpyReference):
+    """Takes an initial state of any shape (its first entry, broadcast), but checks its values
+    are states: ``|h0| <= 1``."""
+
+    def forward(self, problem: Problem) -> Outputs:
+        if problem.h0 is not None:
+            h0 = np.asarray(problem.h0)
+            if np.max(np.abs(h0)) > 1.0:
+                raise ValueError("h0 outside [-1, 1]")
+            shape = (problem.params.num_layers, np.shape(problem.x)[1], problem.params.hidden_size)
+            problem = dataclasses.replace(problem, h0=np.full(shape, h0.flat[0]))
+        return super().forward(problem)
+
+
+def test_a_broadcast_initial_state_is_caught_whatever_the_target_checks_of_its_values() -> None:
+    """The wrong shapes are tried with a valid state (entries in [-1, 1]): only the shape may be
+    what a target rejects."""
+    p = _case(steps=3)
+    e = _raised(law_rejects_bad_initial_state, _BroadcastsH0(), p)
+    assert e.law == "bad initial state rejected" and e.numbers["expected shape"] == (1, 2, 4)
+    assert e.numbers["accepted shape"] == (1, 2, 5)  # the first tried: hidden size one too large
 
 
 # -- vanishing ratio --------------------------------------------------------------------------------
