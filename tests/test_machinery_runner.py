@@ -8,14 +8,23 @@ seed twice. Here a target records the problems it is called with.
 from __future__ import annotations
 
 import hashlib
+import json
+import pathlib
 
 import pytest
 
 from gruverify.conformance import CHECKS, run_check, run_checks
-from gruverify.conformance.runner import examples_for, reproduce_command
+from gruverify.conformance.report import CheckResult
+from gruverify.conformance.runner import (
+    _Acknowledged,
+    allow_compilation,
+    examples_for,
+    reproduce_command,
+)
 from gruverify.core.problem import Outputs, Problem
+from gruverify.guard import CallLimits
 from gruverify.reference.implementations import NumpyReference
-from gruverify.targets import TargetError
+from gruverify.targets import TargetError, resolve_target
 
 BY_NAME = {c.name: c for c in CHECKS}
 
@@ -103,3 +112,52 @@ def test_reproduce_command() -> None:
     assert reproduce_command("t", None, "float64", "quick", 0, "determinism", False) == (
         "gruverify check t --dtype float64 --profile quick --seed 0 --check determinism"
     )
+
+
+# -- round 2 (docs/mutation.md) ----------------------------------------------------------------------
+
+
+def test_a_saved_counterexample_records_the_run_profile(tmp_path: pathlib.Path) -> None:
+    """``gruverify reproduce`` reruns a saved case under the profile and seed that found it."""
+    impl = resolve_target("gruverify.zoo.mutants:NoResetBias", device="cpu", dtype="float32")
+    result = run_check(BY_NAME["forward[basic]"], impl, profile="quick", seed=3,
+                       artifacts=str(tmp_path))  # fmt: skip
+    assert result.status == "failed" and result.counterexample is not None, result.message
+    data = json.loads(pathlib.Path(result.counterexample["file"]).read_text())
+    assert (data["profile"], data["seed"], data["target"]) == ("quick", 3, impl.name)
+
+
+def test_a_target_without_compile_seconds_keeps_the_limits() -> None:
+    """Small floors (a ``CallLimits`` the caller gives) stay as they are for a target that
+    declares no compilation time."""
+    limits = CallLimits(ceiling=60.0, floor=0.5, hung_floor=0.2)
+    allow_compilation(limits, [NumpyReference()])
+    assert limits.limit() == 0.5
+    limits.record_hang()
+    assert limits.limit() == 0.2
+
+
+def test_a_warning_gets_the_known_finding_that_explains_it() -> None:
+    """A built-in target's known finding is attached to its failures, warnings and errors (the
+    onnxruntime tanh approximation breaks the box by a few units: a warning), never to a pass."""
+    ack = _Acknowledged.of("onnx-torchscript", None, None)
+    for status in ("warning", "failed", "error"):
+        got = ack.apply(CheckResult("box invariance", "cpu", status, "box broken"))
+        assert got.status == status and got.finding is not None, status
+        assert got.finding.startswith("onnxruntime's GRU kernel computes tanh"), got.finding
+    assert ack.apply(CheckResult("box invariance", "cpu", "passed", "")).finding is None
+    assert (
+        _Acknowledged.of("torch-gru", None, None)
+        .apply(CheckResult("box invariance", "cpu", "warning", ""))
+        .finding
+        is None
+    )
+
+
+def test_an_ignored_check_is_reported_with_its_description_and_reason() -> None:
+    report = run_checks(NumpyReference(), checks=["determinism"],
+                        ignore={"determinism": "flaky on this box"})  # fmt: skip
+    (result,) = report.checks
+    assert (result.status, result.reason) == ("ignored", "flaky on this box")
+    assert result.description == BY_NAME["determinism"].description != ""
+    assert result.to_dict()["description"] == BY_NAME["determinism"].description

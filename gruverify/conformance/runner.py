@@ -104,6 +104,7 @@ SHRINK_SECONDS = {"quick": 5.0, "ci": 10.0, "thorough": 60.0}
 
 def examples_for(check: Check, profile: str) -> int:
     """How many drawn examples ``check`` runs under ``profile`` (its ``ci`` count, scaled)."""
+    register_profiles()  # before any run, too
     base = settings.get_profile(DEFAULT_PROFILE).max_examples
     active = settings.get_profile(profile).max_examples
     return max(1, round(check.examples * active / base))
