@@ -13,8 +13,14 @@ import dataclasses
 
 import numpy as np
 
-from gruverify.conformance.diagnosis import HYPOTHESES, Diagnosis, Hypothesis, diagnose
-from gruverify.core.params import Variant
+from gruverify.conformance.diagnosis import (
+    HYPOTHESES,
+    Diagnosis,
+    Hypothesis,
+    _with_cells,
+    diagnose,
+)
+from gruverify.core.params import GRUCellParams, StackParams, Variant
 from gruverify.core.problem import Outputs, Problem
 from gruverify.error_model import ARITHMETICS, ErrorModel, Tolerance
 from gruverify.reference.numpy_reference import gru_forward
@@ -164,3 +170,24 @@ def test_the_other_variant_is_described_for_the_expected_one() -> None:
     d = diagnose(p, "reset_after", got, F32)
     assert d is not None and d.name == "other variant" and "Cho" in d.description, d
     assert isinstance(d, Diagnosis) and d.error <= d.tolerance
+
+
+def test_a_cell_transform_sees_every_cell_with_its_layer() -> None:
+    """``_with_cells(fn)`` (most hypotheses of the catalogue) runs the reference on the parameters
+    ``fn(cell, layer)`` gives, every direction of every layer; here only the second layer's
+    ``b_hn`` is dropped (built in the test, so mutation testing sees the factory run)."""
+    p = make_case(Config(3, 2, 3, 4, num_layers=2, bidirectional=True), "ordinary", "ordinary",
+                  0).problem  # fmt: skip
+    seen: list[int] = []
+
+    def upper_without_b_hn(c: GRUCellParams[np.ndarray], layer: int) -> GRUCellParams[np.ndarray]:
+        seen.append(layer)
+        return c.replace(b_hn=0.0 * c.b_hn) if layer == 1 else c
+
+    got = _with_cells(upper_without_b_hn)(p, VARIANT)
+    assert seen == [0, 0, 1, 1]
+    (low, high) = p.params.cells
+    rows = (low, tuple(c.replace(b_hn=0.0 * c.b_hn) for c in high))
+    expected = _reference(dataclasses.replace(p, params=StackParams(rows, bias=True)))
+    assert np.array_equal(got.output, expected.output) and np.array_equal(got.h_n, expected.h_n)
+    assert not np.allclose(got.output, _reference(p).output)
