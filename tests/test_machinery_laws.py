@@ -23,6 +23,7 @@ from gruverify.error_model import (
     box_slack,
     carry_over_slack,
     compare,
+    jacobian_product_slack,
     known_time_scale_tolerance,
 )
 from gruverify.laws import carry_over as co
@@ -48,6 +49,7 @@ from gruverify.laws.metamorphic import (
 )
 from gruverify.laws.vanishing_ratio import (
     construct_update_bias,
+    gru_state_jacobian,
     law_rnn_gradient_bound,
     law_vanishing_ratio,
 )
@@ -527,6 +529,8 @@ def test_rnn_bound_and_ratio_violations_give_their_figures() -> None:
     e = _raised(law_rnn_gradient_bound, rnn, x, h0, wrong)
     assert e.law == "RNN gradient bound" and e.numbers["T"] == 30
     assert e.numbers["sigma_max"] == pytest.approx(0.9)
+    assert e.numbers["bound"] == e.numbers["sigma_max"] ** 30 * (1.0 + jacobian_product_slack(30))
+    assert e.numbers["||dh_T/dh_0||_2"] > e.numbers["bound"]
     gru = construct_update_bias(random_gru_params(3, 5, rng=rng).cell(0), 0.9, 4.0, "reset_after")
     g = mutant_gates("flipped_update")
     e2 = _raised(law_vanishing_ratio, gru, rnn, x, h0, "reset_after", gates=g,
@@ -534,3 +538,44 @@ def test_rnn_bound_and_ratio_violations_give_their_figures() -> None:
     n = e2.numbers
     assert e2.law == "vanishing ratio" and 0 < n["||RNN||"] < 1
     assert n["ratio"] == pytest.approx(n["||GRU||"] / n["||RNN||"])
+    sigma = n["sigma_max(W_rnn)"]
+    assert n["((1 + sigma)/(2 sigma))^T"] == pytest.approx(((1.0 + sigma) / (2.0 * sigma)) ** 30)
+    plain = random_gru_params(3, 5, rng=rng).cell(0)  # b_iz not raised: the gates let go
+    e3 = _raised(law_vanishing_ratio, plain, rnn, x, h0, "reset_after")
+    assert e3.law == "vanishing ratio" and e3.detail.startswith("the construction failed")
+    assert e3.numbers["sigma^T"] == pytest.approx(sigma**30)
+
+
+def test_construct_update_bias_raises_b_iz_just_enough() -> None:
+    """``(1 - z)(1 + K_max) <= (1 - sigma) / 2`` for every input and state in the box, with
+    equality where the pre-activation is smallest (``x_j = -x_inf sign(W_iz,kj)``, ``h_j = -h_inf
+    sign(W_hz,kj)``): ``b_iz`` is raised until the bound holds, no further."""
+    from gruverify.core.bounds import carry_constant
+
+    sigma, x_inf = 0.9, 2.0
+    cell = construct_update_bias(
+        random_gru_params(3, 5, rng=3).cell(0), sigma, x_inf, "reset_after"
+    )
+    K = float(carry_constant(cell, np.array([1.0]), "reset_after")[0])
+    rng = np.random.default_rng(0)
+    x, h = rng.uniform(-x_inf, x_inf, (200, 3)), rng.uniform(-1.0, 1.0, (200, 5))
+    worst_x, worst_h = -x_inf * np.sign(cell.W_iz), -np.sign(cell.W_hz)  # row k: unit k's worst
+    omz = np.asarray(numpy_gates(cell, x, h, "reset_after")["one_minus_z"])
+    assert np.all(omz * (1.0 + K) <= (1.0 - sigma) / 2.0)
+    omz_worst = np.asarray(numpy_gates(cell, worst_x, worst_h, "reset_after")["one_minus_z"])
+    assert np.allclose(np.diag(omz_worst) * (1.0 + K), (1.0 - sigma) / 2.0, rtol=1e-12, atol=0)
+
+
+def test_gru_state_jacobian_takes_gates_without_one_minus_z() -> None:
+    """A ``GateFn`` owes ``a_r, a_z, a_n, r, z, n, h``; ``1 - z`` is then taken from ``z``."""
+    rng = np.random.default_rng(1)
+    cell = random_gru_params(3, 4, rng=rng).cell(0)
+    x, h0 = rng.standard_normal((6, 2, 3)), rng.uniform(-1, 1, (2, 4))
+
+    def minimal(c: Any, xx: Any, hh: Any, variant: Variant) -> Mapping[str, Any]:
+        g = numpy_gates(c, xx, hh, variant)
+        return {k: g[k] for k in ("a_r", "a_z", "a_n", "r", "z", "n", "h")}
+
+    full = gru_state_jacobian(cell, x, h0, "reset_after")
+    for a, b in zip(gru_state_jacobian(cell, x, h0, "reset_after", minimal), full, strict=True):
+        assert np.allclose(a, b, rtol=1e-12, atol=1e-15)
