@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import numpy as np
 import pytest
 
 from gruverify.core.arithmetic import round_to_dtype
+from gruverify.core.params import StackParams, random_gru_params
 from gruverify.core.problem import Outputs, Problem
 from gruverify.error_model import (
     ARITHMETICS,
     CONDITIONING,
+    DEVICE_REFERENCE_WORK,
     RANGE_MARGIN,
     ErrorModel,
     Inconclusive,
@@ -40,6 +43,7 @@ from gruverify.error_model import (
     require_in_range,
 )
 from gruverify.laws.gradients import problem_cotangents
+from gruverify.reference import numpy_reference as nr
 from gruverify.reference.implementations import NumpyReference, TorchReference
 from gruverify.strategies import Config, make_case
 
@@ -355,3 +359,71 @@ def test_a_declared_arithmetic_wins() -> None:
     assert arithmetic_of(_Plain()) == ARITHMETICS["float16"]  # type: ignore[arg-type]
     assert default_model(_Declares()).arithmetic == ARITHMETICS["tf32"]  # type: ignore[arg-type]
     assert default_model(_Plain()) == ErrorModel(ARITHMETICS["float16"])  # type: ignore[arg-type]
+
+
+# -- round 2 (docs/mutation.md) ----------------------------------------------------------------------
+
+
+def test_activation_sensitivity_of_one_step_from_zero() -> None:
+    """Ingredient 5 by hand: one step from ``h = 0`` with ``b_hn = 0`` (so ``r`` does not reach
+    ``n``) gives ``h' = (1 - z) n``; ``z`` up by ``e`` (``1 - z`` down) moves it by ``e |n|``,
+    ``n`` up by ``e`` by ``e (1 - z)``, the other shifts not at all: the sensitivity is
+    ``max_i e (|n_i| + |1 - z_i|)``, and zeros without a declared activation error."""
+    e = 1e-4
+    params = random_gru_params(2, 3, rng=4)
+    cell = params.cells[0][0].replace(b_hn=0.0 * params.cells[0][0].b_hn)
+    params = StackParams(((cell,),), bias=True)
+    x = np.random.default_rng(4).normal(size=(1, 5, 2))
+    gates = nr.gru_gates(cell, x[0], np.zeros((5, 3)), "reset_after")
+
+    def h_n(step):  # type: ignore[no-untyped-def]
+        r = nr.stack_forward(step, params, x, None, "reset_after", False, None, traces=False)
+        return {"h_n": r.h_n, "empty": r.h_n[:0]}
+
+    ref = h_n(nr.gru_step)
+    declared = ErrorModel(dataclasses.replace(F32, activation_error=e))
+    act = declared.activation_sensitivity(h_n, ref)
+    expected = float(np.max(e * (np.abs(gates["n"]) + np.abs(gates["one_minus_z"]))))
+    assert act["h_n"] == pytest.approx(expected, rel=1e-6)
+    assert act["empty"] == 0.0
+    assert ErrorModel(F32).activation_sensitivity(h_n, ref) == {"h_n": 0.0, "empty": 0.0}
+
+
+def test_the_device_reference_counts_the_whole_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CUDA target's reference runs on its device once ``B H (I + H)`` (batch included) reaches
+    ``DEVICE_REFERENCE_WORK``, time-major or batch-first (CUDA pretended: the choice only)."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    model = ErrorModel(F32, device="cuda")
+    wide, narrow = Config(3, 40, 32, 64), Config(3, 1, 32, 64)
+    assert 40 * 64 * 96 >= DEVICE_REFERENCE_WORK > 64 * 96
+    assert model.reference_device(_problem(wide)) == "cuda"
+    assert model.reference_device(_problem(dataclasses.replace(wide, batch_first=True))) == "cuda"
+    assert model.reference_device(_problem(narrow)) is None
+    assert ErrorModel(F32).reference_device(_problem(wide)) is None
+
+
+def test_the_torch_reference_path_takes_the_initial_state() -> None:
+    """``reference_run(variant, "cpu")`` (the path a CUDA target's reference takes, on the CPU):
+    unperturbed, the numpy reference's outputs, initial state included."""
+    p = _problem(Config(4, 2, 3, 5, num_layers=2))
+    assert p.h0 is not None and np.max(np.abs(p.h0)) > 0
+    model = ErrorModel(F32)
+    torch_ref = model.reference_run("reset_after", "cpu")(p, None)
+    numpy_ref = model.reference_run("reset_after")(p, None)
+    np.testing.assert_allclose(torch_ref.output, numpy_ref.output, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(torch_ref.h_n, numpy_ref.h_n, rtol=0, atol=1e-13)
+    no_h0 = model.reference_run("reset_after")(dataclasses.replace(p, h0=None), None)
+    assert np.max(np.abs(no_h0.h_n - torch_ref.h_n)) > 1e-3
+
+
+def test_backward_tolerances_name_the_arithmetic() -> None:
+    """A gradient verdict, or its inconclusive note, names the arithmetic it was judged in."""
+    p = _problem()
+    d_out, d_hn = problem_cotangents(p, 1)
+    _, tol = ErrorModel(F32).backward(p, "reset_after", d_out, d_hn)
+    assert tol.arithmetic == F32
+    _, loose = ErrorModel(F32, safety=1e9).backward(p, "reset_after", d_out, d_hn)
+    with pytest.raises(Inconclusive, match=f"in {re.escape(str(F32))} "):
+        require_gradients_conditioned(loose, p)
