@@ -50,9 +50,9 @@ Tolerances are derived, not tuned. Four ingredients, and a fifth when declared:
 5. **Declared activation error.** An implementation with approximate activations declares how
    far its sigmoid and tanh values may be off (``Arithmetic.activation_error`` ``e``, from its
    ``activation_error`` attribute, a class's ``gruverify_activation_error`` or
-   ``gruverify check --activation-error``). Six more reference runs each shift one of ``r``, ``z``
-   (``1 - z`` opposite), ``n`` and their derivatives ``dr/da``, ``dz/da``, ``dn/da`` by ``e`` at
-   every step and unit (coherent: the worst case for a carried state); the sum of the six
+   ``gruverify check --activation-error``). Six more reference runs each shift one of ``r``
+   (with the candidate ``n`` computed from it), ``z`` (``1 - z`` opposite), ``n`` and their
+   derivatives ``dr/da``, ``dz/da``, ``dn/da`` by ``e`` at every step and unit (coherent: the worst case for a carried state); the sum of the six
    deviations' magnitudes, times ``safety``, is added to the tolerance
    (``ErrorModel.activation_sensitivity``: the first-order worst case over the shifts' signs).
    The declaration covers an implementation's derivatives too (its autograd through its
@@ -553,6 +553,8 @@ class ErrorModel:
             c = nr.gru_gates(cell, x, h, variant)
             c["dr_da"], c["dz_da"] = c["r"] * (1.0 - c["r"]), c["z"] * c["one_minus_z"]
             c["dn_da"] = 1.0 - c["n"] * c["n"]
+            if which == "r":  # the candidate is computed from the reset gate: it moves too
+                _shift_candidate(c, cell, h, variant, e)
             c[which] = c[which] + e
             if which == "z":
                 c["one_minus_z"] = c["one_minus_z"] - e
@@ -756,6 +758,19 @@ runs the float64 reference on the target's CUDA device (``ErrorModel.reference_d
 it a step's kernels are launch-bound and numpy on the CPU is faster. Not measured on a GPU yet:
 an estimate (a step is about 20 kernel launches of some 10 us each, numpy does 2e5
 multiply-adds in about 0.1 ms)."""
+
+
+def _shift_candidate(c: dict[str, Any], cell: Any, h: np.ndarray, variant: str, e: float) -> None:
+    """The candidate ``n`` (and ``dn/da``) of a step trace ``c`` recomputed for a reset gate
+    shifted by ``e``: reset-after ``a_n = x W_in^T + b_in + r g`` gains ``e g``; reset-before
+    ``g = (r h) W_hn^T + b_hn`` gains ``(e h) W_hn^T``, and ``a_n`` with it (exact, in place)."""
+    if variant == "reset_after":
+        c["a_n"] = c["a_n"] + e * c["g"]
+    else:
+        dg = (e * h) @ cell.W_hn.T
+        c["g"], c["a_n"] = c["g"] + dg, c["a_n"] + dg
+    c["n"] = np.tanh(c["a_n"])
+    c["dn_da"] = 1.0 - c["n"] * c["n"]
 
 
 def _torch_run(arithmetic: Arithmetic, variant: Variant, device: str) -> ForwardRun:

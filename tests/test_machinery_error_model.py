@@ -389,6 +389,33 @@ def test_activation_sensitivity_of_one_step_from_zero() -> None:
     assert ErrorModel(F32).activation_sensitivity(h_n, ref) == {"h_n": 0.0, "empty": 0.0}
 
 
+@pytest.mark.parametrize("variant", ["reset_after", "reset_before"])
+def test_a_shifted_reset_gate_moves_the_candidate(variant: str) -> None:
+    """Ingredient 5, the reset gate: ``r`` reaches the state only through the candidate, so its
+    shift by ``e`` recomputes ``n``: one step from ``h = 0`` moves ``h' = (1 - z) n`` by
+    ``(1 - z) (tanh(a_n + e b_hn) - n)`` (reset-after: ``a_n`` gains ``e g``, ``g = b_hn``
+    at ``h = 0``) and not at all reset-before (``(e h) W_hn = 0``); the sensitivity adds that
+    to the ``z`` and ``n`` shifts' ``e (|n| + |1 - z|)``."""
+    e = 1e-3
+    params = random_gru_params(2, 3, rng=5)
+    cell = params.cells[0][0].replace(b_hn=3.0 + 0.0 * params.cells[0][0].b_hn)
+    params = StackParams(((cell,),), bias=True)
+    x = np.random.default_rng(5).normal(size=(1, 4, 2))
+    g = nr.gru_gates(cell, x[0], np.zeros((4, 3)), variant)
+
+    def h_n(step):  # type: ignore[no-untyped-def]
+        r = nr.stack_forward(step, params, x, None, variant, False, None, traces=False)
+        return {"h_n": r.h_n}
+
+    act = ErrorModel(dataclasses.replace(F32, activation_error=e)).activation_sensitivity(
+        h_n, h_n(nr.gru_step)
+    )
+    via_r = g["one_minus_z"] * (np.tanh(g["a_n"] + e * 3.0) - g["n"])
+    via_r = np.abs(via_r) if variant == "reset_after" else 0.0 * via_r
+    expected = float(np.max(e * (np.abs(g["n"]) + np.abs(g["one_minus_z"])) + via_r))
+    assert act["h_n"] == pytest.approx(expected, rel=1e-6), (variant, act, expected)
+
+
 def test_the_device_reference_counts_the_whole_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     """A CUDA target's reference runs on its device once ``B H (I + H)`` (batch included) reaches
     ``DEVICE_REFERENCE_WORK``, time-major or batch-first (CUDA pretended: the choice only)."""
