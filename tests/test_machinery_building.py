@@ -108,7 +108,7 @@ def test_size_and_time_settings_must_be_positive(key: str) -> None:
         settings_from({key: 0}, "pyproject.toml [tool.gruverify]")
 
 
-def test_a_target_killed_past_its_limit_is_an_error_whatever_its_report_says(
+def test_a_target_the_matrix_killed_is_an_error_whatever_its_report_says(
     tmp_path: pathlib.Path,
 ) -> None:
     """The matrix kills a target past its limit (exit -1): its row is ``error`` with the reason,

@@ -111,6 +111,21 @@ def test_carry_over_names_a_wrong_step_jacobian() -> None:
     assert e.numbers["where"].startswith("layer 0, direction 0, t=0 (step 1), batch ")
 
 
+def test_carry_over_checks_the_reverse_direction_from_its_last_step() -> None:
+    """A bidirectional stack: the reverse direction is walked from ``t = T - 1`` down, and a step
+    Jacobian wrong only there is found there (its first step is the sequence's last)."""
+    problem = with_update_bias(_case(steps=6, bidirectional=True), 12.0)
+    reverse = problem.params.cell(0, 1)
+
+    def doubled_in_reverse(cell: Any, x: Any, h: Any, variant: Variant) -> Any:
+        J = co.analytic_jacobian(cell, x, h, variant)
+        return 2.0 * J if cell is reverse else J
+
+    e = _raised(co.law_carry_over_bounds, problem, "reset_after", numpy_gates, doubled_in_reverse)
+    assert e.detail == "the step Jacobian is too far from the identity"
+    assert e.numbers["where"].startswith("layer 0, direction 1, t=5 (step 1), batch "), e.numbers
+
+
 def test_carry_over_names_a_product_that_left_the_identity() -> None:
     problem = _case(steps=2)
     prod = co._Product.identity(2, 3)
