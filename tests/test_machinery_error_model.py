@@ -454,3 +454,17 @@ def test_backward_tolerances_name_the_arithmetic() -> None:
     _, loose = ErrorModel(F32, safety=1e9).backward(p, "reset_after", d_out, d_hn)
     with pytest.raises(Inconclusive, match=f"in {re.escape(str(F32))} "):
         require_gradients_conditioned(loose, p)
+
+
+def test_a_declared_activation_error_widens_the_forward_tolerance() -> None:
+    """Ingredient 5 in ``ErrorModel.forward``: the tolerance with a declared activation error is
+    the undeclared one plus ``safety`` times the activation sensitivity, on outputs and ``h_n``."""
+    problem = _problem()
+    e = 1e-4
+    plain = ErrorModel(F32).forward(problem, "reset_after")[1]
+    declared = ErrorModel(dataclasses.replace(F32, activation_error=e)).forward(
+        problem, "reset_after"
+    )[1]
+    for q in ("output", "h_n"):
+        grown = getattr(declared, q) - getattr(plain, q)
+        assert 0.0 < grown <= 3.0 * e * 4.0 * problem.x.shape[0], (q, grown)

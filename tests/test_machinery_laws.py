@@ -594,3 +594,18 @@ def test_gru_state_jacobian_takes_gates_without_one_minus_z() -> None:
     full = gru_state_jacobian(cell, x, h0, "reset_after")
     for a, b in zip(gru_state_jacobian(cell, x, h0, "reset_after", minimal), full, strict=True):
         assert np.allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def test_a_wrongly_shaped_gradient_is_named_with_both_shapes() -> None:
+    """A gradient of the wrong shape is a violation that gives the shape got and expected."""
+    problem = _case(steps=3)
+
+    class Flat(NumpyReference):
+        def gradients(self, problem: Problem, d_output: Any, d_h_n: Any) -> Gradients:
+            g = super().gradients(problem, d_output, d_h_n)
+            return dataclasses.replace(g, dx=g.dx.reshape(-1))
+
+    e = _raised(eq.law_gradient_equivalence, Flat(), problem)
+    T, B, I = problem.x.shape
+    assert e.detail == f"dx has shape ({T * B * I},), expected ({T}, {B}, {I})", e.detail
+    assert e.numbers == {"quantity": "dx"}
