@@ -30,6 +30,7 @@ import numpy as np
 from hypothesis import note
 from hypothesis import strategies as st
 
+from gruverify.core.devices import available_devices
 from gruverify.core.dtypes import DTYPES
 from gruverify.core.params import (
     VARIANTS,
@@ -194,9 +195,7 @@ def dtypes(include: tuple[str, ...] = DTYPES) -> st.SearchStrategy[str]:
 
 def devices() -> st.SearchStrategy[str]:
     """``"cpu"``, and ``"cuda"`` when torch sees a CUDA device."""
-    import torch
-
-    return st.sampled_from(["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    return st.sampled_from(available_devices())
 
 
 @st.composite

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 from gruverify.conformance.report import CheckResult
+from gruverify.core.devices import available_devices
 from gruverify.core.problem import Implementation
 from gruverify.guard import CallFailed, CallLimits
 from gruverify.isolation.client import build_isolated, close_all, closing_new_workers
@@ -95,13 +96,6 @@ def build_one(
             memory_limit=isolation.memory_limit,
         )  # fmt: skip
     return build_target(target, device, dtype, cell, limits.ceiling)
-
-
-def available_devices() -> list[str]:
-    """``["cpu"]``, plus ``"cuda"`` when torch sees a CUDA device (this imports torch)."""
-    import torch
-
-    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def _devices_seen(first: Implementation | None) -> list[str]:

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from gruverify.core.devices import loaded_torch_devices
 from gruverify.isolation.protocol import (
     PROTOCOL_VERSION,
     encode_exception,
@@ -106,17 +107,10 @@ def describe(impl: Any) -> dict[str, Any]:
         "device": str(impl.device), "missing": dict(impl.capabilities.missing),
         "arithmetic": dataclasses.asdict(a),
         "methods": [m for m in ("with_dropout",) if callable(getattr(impl, m, None))],
-        "attributes": attributes, "devices": _devices_seen(),
+        # the devices torch sees here when the target imported it (else None: the checker finds
+        # them itself), so that the checker's process need not import torch to know
+        "attributes": attributes, "devices": loaded_torch_devices(),
     }  # fmt: skip
-
-
-def _devices_seen() -> list[str] | None:
-    """The devices torch sees here, when the target imported torch (else None: the checker
-    finds them itself), so that the checker's process need not import torch to know."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return None
-    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 class _Session:
