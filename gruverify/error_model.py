@@ -129,6 +129,13 @@ from gruverify.core.bounds import (
 from gruverify.core.dtypes import DTYPES
 from gruverify.core.params import GRUCellParams, StackParams, Variant
 from gruverify.core.problem import Gradients, Implementation, Outputs, Problem, rounded
+from gruverify.core.quantization import (
+    Quantization,
+    activation_steps,
+    quantization_value,
+    weight_error_bound,
+)
+from gruverify.core.shapes import to_time_major
 from gruverify.reference import numpy_reference as nr
 
 # ARITHMETICS, CUDNN_FLOAT32, Arithmetic and arithmetic_for live in gruverify.core.arithmetic; they
@@ -159,6 +166,9 @@ __all__ = [
     "complex_step_tolerance",
     "declared_accumulator",
     "declared_activation_error",
+    "declared_quantization",
+    "effective_weight_excess",
+    "layer_input_spans",
     "default_model",
     "full_jacobian_tolerance",
     "jacobian_product_slack",
@@ -196,6 +206,9 @@ def arithmetic_of(impl: Implementation) -> Arithmetic:
     accumulator = declared_accumulator(impl)
     if accumulator is not None and accumulator != arithmetic.accumulator:
         arithmetic = dataclasses.replace(arithmetic, accumulator=accumulator)
+    quantization = declared_quantization(impl)
+    if quantization is not None and quantization != arithmetic.quantization:
+        arithmetic = dataclasses.replace(arithmetic, quantization=quantization)
     if getattr(impl, "activation_error", None) is not None:  # the attribute has the last word
         error = declared_activation_error(impl)  # (--activation-error 0 overrides a class's)
         if error != arithmetic.activation_error:
@@ -207,6 +220,13 @@ def declared_activation_error(impl: object) -> float:
     """The activation error ``impl`` declares: its ``activation_error`` attribute (e.g. set from a
     class's ``gruverify_activation_error``), checked by ``activation_error_value``; 0.0 when none."""
     return activation_error_value(getattr(impl, "activation_error", None))
+
+
+def declared_quantization(impl: object) -> Quantization | None:
+    """The quantization ``impl`` declares: its ``quantization`` attribute (a ``Quantization``, a
+    dict of its fields or a short form such as ``"int8-dynamic"``: ``quantization_value``);
+    None when none."""
+    return quantization_value(getattr(impl, "quantization", None))
 
 
 def declared_accumulator(impl: object) -> str | None:
@@ -238,8 +258,12 @@ def activation_error_value(value: object) -> float:
 
 
 def default_model(impl: Implementation) -> ErrorModel:
-    """The error model for ``impl``'s arithmetic (see ``arithmetic_of``)."""
-    return ErrorModel(arithmetic_of(impl), device=str(impl.device))
+    """The error model for ``impl``'s arithmetic (see ``arithmetic_of``), with the effective
+    weights it hands over (its ``effective_params`` method, used when it declares a
+    quantization: ``ErrorModel.effective``)."""
+    arithmetic = arithmetic_of(impl)
+    effective = getattr(impl, "effective_params", None) if arithmetic.quantization else None
+    return ErrorModel(arithmetic, device=str(impl.device), effective=effective)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -399,10 +423,19 @@ class ErrorModel:
     device: str = "cpu"
     """Where the target runs: on a CUDA device the float64 reference of ``forward`` runs there too
     for problems large enough to gain from it (``reference_device``)."""
+    effective: Callable[[StackParams[Any]], StackParams[Any]] | None = None
+    """For a declared quantization (``Arithmetic.quantization``): the target's effective
+    (dequantized) weights of drawn parameters, ``effective(params)``. The reference then runs on
+    them (the weight part of the quantization is exact) and only the activations' quantization is
+    modelled; None: the weights' rounding to the declared grid is drawn like the rest."""
 
     def reference_problem(self, problem: Problem) -> Problem:
-        """The problem as the implementation sees it (rounded to its storage dtype)."""
-        return rounded(problem, self.arithmetic.storage)
+        """The problem as the implementation sees it (rounded to its storage dtype; with a
+        declared quantization and ``effective``, on the target's effective weights)."""
+        prob = rounded(problem, self.arithmetic.storage)
+        if self.arithmetic.quantization is not None and self.effective is not None:
+            prob = dataclasses.replace(prob, params=self.effective(problem.params))
+        return prob
 
     def perturbed(self, problem: Problem, rng: np.random.Generator) -> Problem:
         """``problem`` with every weight and bias perturbed by a relative ``u sqrt(k)`` (``k`` the
@@ -411,6 +444,30 @@ class ErrorModel:
         docstring). ``gruverify.conformance.diagnosis`` uses it to give each bug hypothesis its
         tolerance. An arithmetic that declares its accumulator is perturbed as its products
         round instead (``perturbed_accumulated``)."""
+        if self.arithmetic.quantization is not None and self.effective is None:
+            return self.quantized_weights(self._perturbed_rounding(problem, rng), rng)
+        return self._perturbed_rounding(problem, rng)
+
+    def quantized_weights(self, problem: Problem, rng: np.random.Generator) -> Problem:
+        """Every weight matrix of ``problem`` moved by its rounding to the declared grid, drawn:
+        ``w_ij + s_i xi_ij / 2`` (``s_i`` the row's ``weight_step`` under the declared
+        quantization, ``xi ~ U(-1, 1)``; asymmetric grids ``s_i xi_ij``: ``weight_error_bound``).
+        For a target that does not hand over its effective weights; biases stay float (the
+        quantized kernels add them in float)."""
+        q = self.arithmetic.quantization
+        assert q is not None
+
+        def moved(name: str, w: np.ndarray) -> np.ndarray:
+            if not name.startswith("W_"):
+                return w
+            return w + weight_error_bound(w, q) * rng.uniform(-1.0, 1.0, size=np.shape(w))  # type: ignore[no-any-return]
+
+        rows = [tuple(GRUCellParams(**{k: moved(k, v) for k, v in c.items()}) for c in row)
+                for row in problem.params.cells]  # fmt: skip
+        params: StackParams[Any] = StackParams(tuple(rows), bias=problem.params.bias)
+        return dataclasses.replace(problem, params=params)
+
+    def _perturbed_rounding(self, problem: Problem, rng: np.random.Generator) -> Problem:
         if self.arithmetic.accumulator is not None:
             return self.perturbed_accumulated(problem, rng)
         u = self.arithmetic.unit_roundoff
@@ -491,7 +548,7 @@ class ErrorModel:
         h0 = None if problem.h0 is None else scaled(problem.h0)
         return dataclasses.replace(problem, params=params, x=scaled(problem.x), h0=h0)
 
-    def _rounding_step(self, rng: np.random.Generator) -> Any:
+    def _rounding_step(self, rng: np.random.Generator, operands: Any = None) -> Any:
         """The reference's GRU step with every elementwise result rounded at random: ``r``, ``z``,
         ``1 - z`` and ``n`` plus ``2 u xi`` (absolute: they lie in [-1, 1], and an implementation
         may form ``1 - y^2`` or ``y (1 - y)`` from a rounded ``y``: one rounding of ``y``, one of
@@ -522,8 +579,10 @@ class ErrorModel:
         drift_rng = rng.spawn(1)[0]
 
         def step(cell: Any, x: np.ndarray, h: np.ndarray, variant: Any) -> Any:
-            # the reference's step (nr.gru_step is gru_gates then gru_update), rounded in between
-            c = nr.gru_gates(cell, x, h, variant)
+            # the reference's step (nr.gru_step is gru_gates then gru_update), rounded in between;
+            # a declared quantization's products see quantized operands (quantized_operands)
+            c = nr.gru_gates(cell, *((x, h) if operands is None else operands(cell, x, h)),
+                             variant)  # fmt: skip
             # r, z, 1 - z, n and the new state are all (B, H): one draw for the five, the same
             # numbers as five draws in this order
             xi = rng.uniform(-1.0, 1.0, size=(5, *np.shape(c["r"])))
@@ -541,6 +600,41 @@ class ErrorModel:
             return c["h"], c
 
         return step
+
+    def quantized_operands(
+        self, problem: Problem, variant: Variant, rng: np.random.Generator
+    ) -> Callable[[Any, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
+        """The declared activation quantization of one perturbed run of ``problem``: a function
+        ``(cell, x, h) -> (x', h')`` giving the operands a step's matrix products see, each entry
+        moved by its quantization error drawn uniformly, ``v + step xi / 2`` (``xi ~ U(-1, 1)``:
+        a rounding to the grid is off by at most half a step, and spread uniformly), and None when
+        no activation quantization is declared. The steps are the scales the run's own values
+        imply (``core.quantization.activation_steps``): for the input product of a layer, its
+        whole input sequence's span (``layer_input_spans``: one call over every step and
+        sequence) or each row's; for the recurrent product, the state's span over the batch at
+        that step or each row's. The state update itself uses the unquantized ``h``. So a
+        product's row ``i`` moves by ``sum_j W_ij e_j``, at most ``step / 2 ||W_i||_1`` and
+        typically ``step / sqrt(12) ||W_i||_2``, and the run carries that through the gates and
+        over time as it carries every other rounding (ingredient 3)."""
+        q = self.arithmetic.quantization
+        if q is None or q.activations is None:
+            return None
+        rows = q.activation_granularity == "row"
+        spans = layer_input_spans(problem, variant)
+        layer_of = {id(c): k for k, row in enumerate(problem.params.cells) for c in row}
+        noise = rng.spawn(1)[0]  # a child stream: the rounding's own draws stay as they were
+
+        def operands(cell: Any, x: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            if rows:
+                sx: Any = activation_steps(x, q, True)
+            else:
+                sx = spans[layer_of[id(cell)]] / q.activation_levels
+            sh = activation_steps(h, q, rows)
+            ex = noise.uniform(-0.5, 0.5, size=np.shape(x))
+            eh = noise.uniform(-0.5, 0.5, size=np.shape(h))
+            return x + sx * ex, h + sh * eh
+
+        return operands
 
     def _shifted_step(self, which: str) -> Any:
         """The reference's GRU step with one activation quantity (``ACTIVATION_QUANTITIES``)
@@ -626,6 +720,8 @@ class ErrorModel:
         no activation error is declared (that perturbation is numpy's alone)."""
         if not self.device.startswith("cuda") or self.arithmetic.activation_error:
             return None
+        if self.arithmetic.quantization is not None:
+            return None
         batch = int(np.prod(np.shape(problem.x)[:-1])) // max(1, problem.steps)
         H = problem.params.hidden_size
         work = max(batch * H * (c.input_size + H) for row in problem.params.cells for c in row)
@@ -644,7 +740,8 @@ class ErrorModel:
         if device is None:
 
             def run(pp: Problem, rng: np.random.Generator | None) -> Outputs:
-                step = nr.gru_step if rng is None else self._rounding_step(rng)
+                operands = None if rng is None else self.quantized_operands(pp, variant, rng)
+                step = nr.gru_step if rng is None else self._rounding_step(rng, operands)
                 r = nr.stack_forward(step, pp.params, pp.x, pp.h0, variant, pp.batch_first,
                                      pp.lengths, traces=False)  # fmt: skip
                 return Outputs(r.output, r.h_n)
@@ -758,6 +855,60 @@ runs the float64 reference on the target's CUDA device (``ErrorModel.reference_d
 it a step's kernels are launch-bound and numpy on the CPU is faster. Not measured on a GPU yet:
 an estimate (a step is about 20 kernel launches of some 10 us each, numpy does 2e5
 multiply-adds in about 0.1 ms)."""
+
+
+def layer_input_spans(problem: Problem, variant: Variant) -> list[float]:
+    """``max(v, 0) - min(v, 0)`` of each layer's whole input ``v`` (every step and sequence,
+    padding left out: the span a per-call activation scale covers), from the float64 reference's
+    own run of ``problem``: layer 0's input is ``x``, layer ``k``'s the output of layer ``k - 1``
+    (both directions)."""
+    x = to_time_major(np.asarray(problem.x, dtype=np.float64), problem)
+    if problem.lengths is not None and problem.batched:
+        t = np.arange(x.shape[0])[:, None]
+        x = np.where((t < np.asarray(problem.lengths)[None, :])[..., None], x, 0.0)
+    spans = []
+    seq, D = problem.x, problem.params.num_directions
+    cells = problem.params.cells
+    for k, row in enumerate(cells):
+        v = x if k == 0 else np.asarray(seq)
+        spans.append(float(max(np.max(v, initial=0.0), 0.0) - min(np.min(v, initial=0.0), 0.0)))
+        if k + 1 < len(cells):
+            h0 = None if problem.h0 is None else np.asarray(problem.h0)[k * D : (k + 1) * D]
+            one: StackParams[Any] = StackParams((row,), bias=problem.params.bias)
+            seq = nr.stack_forward(nr.gru_step, one, seq, h0, variant, problem.batch_first,
+                                   problem.lengths, traces=False).output  # fmt: skip
+    return spans
+
+
+def effective_weight_excess(
+    params: StackParams[Any], effective: StackParams[Any], q: Quantization
+) -> tuple[str, tuple[int, ...], float, float, float] | None:
+    """The worst effective weight beyond its rounding to the declared grid, or None when every one
+    is within it: ``|w_eff - w| <= weight_error_bound(w) + 4 u_32 |w|`` (``u_32 = 2^-24``: the
+    dequantized value ``s q`` is a float32) for every weight matrix of every layer and direction,
+    and biases equal to within ``4 u_32 |b|`` (the quantized kernels keep them float). Returns
+    ``(name, index, w, w_eff, bound)``, ``name`` as ``l{layer}[_reverse].{W_..}``."""
+    u32 = ARITHMETICS["float32"].unit_roundoff
+    worst: tuple[str, tuple[int, ...], float, float, float] | None = None
+    worst_ratio = 1.0
+    for (name, w), (_, e) in zip(params.named(), effective.named(), strict=True):
+        w, e = np.asarray(w, dtype=np.float64), np.asarray(e, dtype=np.float64)
+        grid = weight_error_bound(w, q) if name.split(".")[-1].startswith("W_") else 0.0
+        bound = grid + 4.0 * u32 * np.abs(w) + np.finfo(np.float64).tiny
+        ratio = np.abs(e - w) / bound
+        if ratio.size and not np.all(np.isfinite(ratio)):
+            ratio = np.where(np.isfinite(ratio), ratio, np.inf)
+        if ratio.size and float(np.max(ratio)) > worst_ratio:
+            idx, _ = worst_entry(ratio)
+            worst_ratio = float(ratio[idx])
+            worst = (
+                name,
+                idx,
+                float(w[idx]),
+                float(e[idx]),
+                float(np.broadcast_to(bound, w.shape)[idx]),
+            )
+    return worst
 
 
 def _shift_candidate(c: dict[str, Any], cell: Any, h: np.ndarray, variant: str, e: float) -> None:

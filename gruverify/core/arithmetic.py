@@ -16,6 +16,7 @@ import dataclasses
 import numpy as np
 
 from gruverify.core.dtypes import DTYPES
+from gruverify.core.quantization import Quantization, quantization_value
 
 __all__ = [
     "ARITHMETICS",
@@ -56,12 +57,18 @@ class Arithmetic:
     unit_roundoff: float
     activation_error: float = 0.0
     accumulator: str | None = None
+    quantization: Quantization | None = None
+    """Declared integer quantization of the weights and activations
+    (``gruverify.core.quantization``); None: none. A dict or short form (``"int8-dynamic"``) is
+    parsed (the isolation protocol sends it as a dict)."""
 
     def __post_init__(self) -> None:
         if self.accumulator is not None and self.accumulator not in DTYPES:
             raise ValueError(
                 f"unknown accumulator {self.accumulator!r}; expected None or one of {DTYPES}"
             )
+        if self.quantization is not None and not isinstance(self.quantization, Quantization):
+            object.__setattr__(self, "quantization", quantization_value(self.quantization))
 
     @property
     def accumulator_roundoff(self) -> float | None:
@@ -76,6 +83,8 @@ class Arithmetic:
             text += f", {self.accumulator} accumulation"
         if self.activation_error:
             text += f", activations within {self.activation_error:.3g} (declared)"
+        if self.quantization is not None:
+            text += f", quantized: {self.quantization}"
         return text
 
 

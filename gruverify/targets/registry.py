@@ -40,6 +40,12 @@ def _torch_grucell(device: str, dtype: str | None) -> Implementation:
     )
 
 
+def _torch_dynamic_int8(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.torch_quantized import TorchDynamicInt8Target
+
+    return TorchDynamicInt8Target(device=device, dtype=dtype or "float32")
+
+
 def _numpy_reference(device: str, dtype: str | None) -> Implementation:
     if device != "cpu" or dtype not in (None, "float64"):
         raise TargetError(
@@ -55,6 +61,11 @@ def _torch_reference(device: str, dtype: str | None) -> Implementation:
 TARGETS: dict[str, tuple[TargetFactory, str]] = {
     "torch-gru": (_torch_gru, "torch.nn.GRU (cuDNN on CUDA); float32 unless --dtype"),
     "torch-grucell": (_torch_grucell, "torch.nn.GRUCell run over time by a Python loop"),
+    "torch-dynamic-int8": (
+        _torch_dynamic_int8,
+        "torch.ao.nn.quantized.dynamic.GRU (int8 weights, "
+        "7-bit activations per call), its quantization declared",
+    ),
     "numpy-reference": (_numpy_reference, "gruverify's float64 numpy reference (a self-check)"),
     "torch-reference": (_torch_reference, "gruverify's explicit-ops torch reference, any dtype"),
 }
