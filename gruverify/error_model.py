@@ -168,6 +168,7 @@ __all__ = [
     "declared_activation_error",
     "declared_quantization",
     "effective_weight_excess",
+    "weight_grids",
     "layer_input_spans",
     "default_model",
     "full_jacobian_tolerance",
@@ -456,14 +457,16 @@ class ErrorModel:
         quantized kernels add them in float)."""
         q = self.arithmetic.quantization
         assert q is not None
+        grids = weight_grids(problem.params, q)
 
-        def moved(name: str, w: np.ndarray) -> np.ndarray:
-            if not name.startswith("W_"):
+        def moved(prefix: str, name: str, w: np.ndarray) -> np.ndarray:
+            if prefix + name not in grids:
                 return w
-            return w + weight_error_bound(w, q) * rng.uniform(-1.0, 1.0, size=np.shape(w))  # type: ignore[no-any-return]
+            return w + grids[prefix + name] * rng.uniform(-1.0, 1.0, size=np.shape(w))  # type: ignore[no-any-return]
 
-        rows = [tuple(GRUCellParams(**{k: moved(k, v) for k, v in c.items()}) for c in row)
-                for row in problem.params.cells]  # fmt: skip
+        rows = [tuple(GRUCellParams(**{k: moved(f"l{i}{'_reverse' if d else ''}.", k, v)
+                                       for k, v in c.items()}) for d, c in enumerate(row))
+                for i, row in enumerate(problem.params.cells)]  # fmt: skip
         params: StackParams[Any] = StackParams(tuple(rows), bias=problem.params.bias)
         return dataclasses.replace(problem, params=params)
 
@@ -880,6 +883,29 @@ def layer_input_spans(problem: Problem, variant: Variant) -> list[float]:
     return spans
 
 
+WEIGHT_BLOCKS = {"input": ("W_ir", "W_iz", "W_in"), "recurrent": ("W_hr", "W_hz", "W_hn")}
+"""The weight matrices a quantized kernel stores as one tensor per layer and direction (torch's
+``weight_ih`` ``(3H, I)`` and ``weight_hh`` ``(3H, H)``, ONNX's ``W`` and ``R``): a per-tensor
+scale spans the three gates' blocks."""
+
+
+def weight_grids(params: StackParams[Any], q: Quantization) -> dict[str, np.ndarray]:
+    """How far each weight matrix's entries may move when rounded to ``q``'s grid
+    (``core.quantization.weight_error_bound``, one bound per row), keyed as ``params.named()``;
+    the grid of a per-tensor scale is that of the stacked block (``WEIGHT_BLOCKS``)."""
+    out: dict[str, np.ndarray] = {}
+    for layer, row in enumerate(params.cells):
+        for d, cell in enumerate(row):
+            prefix = f"l{layer}{'_reverse' if d == 1 else ''}."
+            for names in WEIGHT_BLOCKS.values():
+                stacked = np.concatenate([np.asarray(getattr(cell, n), np.float64) for n in names])
+                bound = weight_error_bound(stacked, q)
+                H = np.shape(getattr(cell, names[0]))[0]
+                for i, n in enumerate(names):
+                    out[prefix + n] = bound[i * H : (i + 1) * H]
+    return out
+
+
 def effective_weight_excess(
     params: StackParams[Any], effective: StackParams[Any], q: Quantization
 ) -> tuple[str, tuple[int, ...], float, float, float] | None:
@@ -891,9 +917,10 @@ def effective_weight_excess(
     u32 = ARITHMETICS["float32"].unit_roundoff
     worst: tuple[str, tuple[int, ...], float, float, float] | None = None
     worst_ratio = 1.0
+    grids = weight_grids(params, q)
     for (name, w), (_, e) in zip(params.named(), effective.named(), strict=True):
         w, e = np.asarray(w, dtype=np.float64), np.asarray(e, dtype=np.float64)
-        grid = weight_error_bound(w, q) if name.split(".")[-1].startswith("W_") else 0.0
+        grid = grids.get(name, 0.0)
         bound = grid + 4.0 * u32 * np.abs(w) + np.finfo(np.float64).tiny
         ratio = np.abs(e - w) / bound
         if ratio.size and not np.all(np.isfinite(ratio)):

@@ -145,6 +145,24 @@ class Check:
     """Set for a cross-device check (see the module docstring)."""
     warns: Warns | None = None
     """The check's warning policy (module docstring); None: every violation is a failure."""
+    batch_coupled: bool = False
+    """The law compares a batch (or a sequence) with its parts: under a declared quantization
+    whose activation scale spans the call (``Quantization.batch_coupled``) it holds only within
+    the quantization tolerance, which is how it is judged, and the result says so
+    (``coupling_note``)."""
+
+    def coupling_note(self, arithmetic: Arithmetic) -> str | None:
+        """What a result of this check says about how it was judged: for a ``batch_coupled``
+        check under a batch-coupled declared quantization, that the parts were compared within
+        the quantization tolerance; None otherwise."""
+        q = arithmetic.quantization
+        if not self.batch_coupled or q is None or not q.batch_coupled:
+            return None
+        return (
+            "judged within the declared quantization tolerance: the activation scale spans "
+            f"the call ({q.activation_granularity}), so a sequence's result depends on the rest "
+            "of its batch and sequence by up to that much"
+        )
 
     def warning(self, e: BaseException, arithmetic: Arithmetic) -> str | None:
         """Why ``e`` (what the law raised) is only a warning, or None: a failure."""
@@ -274,10 +292,11 @@ CHECKS: tuple[Check, ...] = (
           forced={"bias_false": False}, examples=10, big_h0=True, pinned=(_PIN_UNIT_H0,)),
     Check("batch independence", mm.law_batch_independence,
           "permuting the batch (3 or 4 sequences) permutes outputs; a sequence alone equals its row",
-          forced={"unbatched": False}, examples=8, min_batch=3),
+          forced={"unbatched": False}, examples=8, min_batch=3, batch_coupled=True),
     Check("chunked continuation", mm.law_chunked_continuation,
           "f(x[:k]) then f(x[k:], h_k) equals f(x)",
-          requires=("initial_state",), forced={"bidirectional": False}, examples=10, min_steps=2),
+          requires=("initial_state",), forced={"bidirectional": False}, examples=10, min_steps=2,
+          batch_coupled=True),
     Check("direction alignment", mm.law_direction_alignment,
           "each direction equals a one-direction run; reverse = flip, forward, flip",
           requires=("bidirectional",), forced={"bidirectional": True}, examples=10),
@@ -287,7 +306,7 @@ CHECKS: tuple[Check, ...] = (
     Check("lengths truncation", mm.law_lengths_truncation,
           "a packed sequence of length l equals its first l steps alone, zero-padded",
           requires=("lengths",), forced={"lengths": True}, examples=10,
-          pinned=(_PIN_SHORT_REVERSE,)),
+          pinned=(_PIN_SHORT_REVERSE,), batch_coupled=True),
     Check("eval without dropout", mm.law_eval_without_dropout,
           "built with dropout=0.5, eval() equals dropout=0",
           requires=("dropout",), examples=6, needs_method="with_dropout",

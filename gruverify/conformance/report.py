@@ -94,6 +94,9 @@ class CheckResult:
     finding: str | None = None
     """A built-in target's known finding that explains this result (``gruverify.targets.findings``);
     it never changes the status."""
+    note: str | None = None
+    """How the check was judged when that is not the plain reading (a batch-coupled quantization:
+    ``checks.Check.coupling_note``); it never changes the status."""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -101,7 +104,7 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        for key in ("counterexample", "diagnosis", "outcome", "reason", "finding"):
+        for key in ("counterexample", "diagnosis", "outcome", "reason", "finding", "note"):
             if d[key] is None:
                 del d[key]
         return jsonable(d)  # type: ignore[no-any-return]
@@ -127,8 +130,10 @@ class CheckResult:
         return f"{TAGS[self.status]:6} {self.device:5} {self.name:26} {extra}"
 
     def notes(self) -> list[str]:
-        """Lines that go under ``line()``: the known finding that explains the result."""
-        return [f"{'':13} known finding: {self.finding}"] if self.finding else []
+        """Lines that go under ``line()``: the known finding that explains the result, and how
+        it was judged (``note``)."""
+        lines = [f"{'':13} known finding: {self.finding}"] if self.finding else []
+        return lines + ([f"{'':13} {self.note}"] if self.note else [])
 
 
 def acknowledge(result: CheckResult, reason: str) -> CheckResult:

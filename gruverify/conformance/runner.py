@@ -306,7 +306,7 @@ class _CheckRun:
         return CheckResult(
             self.check.name, self.impl.device, status, message, self.check.description,
             search.cases, search.inconclusive, time.monotonic() - self.start, counterexample,
-            diagnosis,
+            diagnosis, note=self.check.coupling_note(self.model.arithmetic),
         )  # fmt: skip
 
     def passed(self, search: _Search) -> CheckResult:

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from gruverify.core.arithmetic import Arithmetic
+from gruverify.core.params import StackParams
 from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
 from gruverify.error_model import Inconclusive
 from gruverify.guard import (
@@ -335,7 +336,15 @@ class IsolatedTarget:
     def __getattr__(self, name: str) -> Any:
         if name == "with_dropout" and "with_dropout" in self.__dict__.get("methods", ()):
             return self._with_dropout
+        if name == "effective_params" and name in self.__dict__.get("methods", ()):
+            return self._effective_params
         raise AttributeError(name)
+
+    def _effective_params(self, params: StackParams[Any]) -> StackParams[Any]:
+        """The worker's target's ``effective_params(params)`` (a quantized target's dequantized
+        weights), the params sent as a problem's."""
+        problem = Problem(params, np.zeros((1, 1, params.input_size)))
+        return self._call("effective_params", problem, {})  # type: ignore[no-any-return]
 
     def _with_dropout(self, dropout: float) -> IsolatedTarget:
         recipe = dataclasses.replace(self.recipe, handle=_next_handle(), dropout=dropout)

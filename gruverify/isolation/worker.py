@@ -83,6 +83,11 @@ def _hello() -> dict[str, Any]:
     }  # fmt: skip
 
 
+_METHODS = ("with_dropout", "effective_params")
+"""The optional ``Implementation`` methods a worker serves (``effective_params``: a quantized
+target's dequantized weights, ``error_model.ErrorModel.effective``)."""
+
+
 def describe(impl: Any) -> dict[str, Any]:
     """What the checker needs to know of a built target: the ``Implementation`` attributes, its
     arithmetic (every field: the declared accumulator and activation error too), its optional
@@ -106,7 +111,7 @@ def describe(impl: Any) -> dict[str, Any]:
         "name": impl.name, "variant": impl.variant, "dtype": impl.dtype,
         "device": str(impl.device), "missing": dict(impl.capabilities.missing),
         "arithmetic": dataclasses.asdict(a),
-        "methods": [m for m in ("with_dropout",) if callable(getattr(impl, m, None))],
+        "methods": [m for m in _METHODS if callable(getattr(impl, m, None))],
         # the devices torch sees here when the target imported it (else None: the checker finds
         # them itself), so that the checker's process need not import torch to know
         "attributes": attributes, "devices": loaded_torch_devices(),
@@ -143,6 +148,8 @@ class _Session:
             return impl.forward(msg["problem"])
         if op == "gradients":
             return impl.gradients(msg["problem"], msg.get("d_output"), msg.get("d_h_n"))
+        if op == "effective_params":  # a quantized target's dequantized weights of the params
+            return impl.effective_params(msg["problem"].params)
         raise ValueError(f"unknown request {op!r}")
 
 

@@ -8,6 +8,10 @@ error model derives for that problem in the implementation's arithmetic:
 - backward: for ``L = sum(d_out * output) + sum(d_hn * h_n)`` and every quantity
   ``q in {x, h0, each parameter}``: ``|dL/dq - dL/dq_ref|_inf <= tol_q``, with the loss on the
   outputs only (``d_hn = 0``), on ``h_n`` only (``d_out = 0``) or on both;
+- effective weights: a target that declares a quantization and hands over its effective
+  (dequantized) weights must hand over a rounding of the drawn weights to the declared grid,
+  ``|w_eff - w| <= s / 2`` per weight (``error_model.effective_weight_excess``), else the reference
+  would run on its bug;
 - devices:  two implementations of the same GRU (e.g. CPU and CUDA) agree within the sum of their
   tolerances, ``|a - b|_inf <= tol_a + tol_b``.
 
@@ -35,6 +39,7 @@ from gruverify.error_model import (
     box_slack,
     compare,
     default_model,
+    effective_weight_excess,
     require_conditioned,
     require_gradients_conditioned,
     require_gradients_in_range,
@@ -45,6 +50,7 @@ from gruverify.laws.base import LawViolation, verdict_violation
 __all__ = [
     "cotangents",
     "law_device_agreement",
+    "law_effective_weights",
     "law_forward_equivalence",
     "law_forward_saturated",
     "law_gradient_equivalence",
@@ -63,8 +69,10 @@ _ROUNDING_ALONE = ": rounding alone can explain any difference"
 def law_forward_equivalence(
     impl: Implementation, problem: Problem, model: ErrorModel | None = None
 ) -> None:
-    """``|output - output_ref|_inf <= tol_out`` and ``|h_n - h_n_ref|_inf <= tol_hn``."""
+    """``|output - output_ref|_inf <= tol_out`` and ``|h_n - h_n_ref|_inf <= tol_hn`` (first,
+    for a declared quantization with effective weights, ``law_effective_weights``)."""
     model = model or default_model(impl)
+    law_effective_weights(impl, problem, model)
     ref, tol = model.judged_forward(problem, impl.variant, _ROUNDING_ALONE)
     got = impl.forward(problem)
     formula = "max|output - output_ref| <= tol_out and max|h_n - h_n_ref| <= tol_hn"
@@ -81,6 +89,28 @@ def law_forward_equivalence(
         if not v.ok:
             extra = f" [{tol.arithmetic}]" + _outside_box(g, problem, model.arithmetic)
             raise verdict_violation("forward equivalence", formula, v, problem.describe(), extra)
+
+
+def law_effective_weights(
+    impl: Implementation, problem: Problem, model: ErrorModel | None = None
+) -> None:
+    """With a declared quantization ``q`` and effective weights (``ErrorModel.effective``): every
+    effective weight is the drawn one rounded to ``q``'s grid, ``|w_eff - w| <= s / 2`` (``s`` the
+    row's step; ``s`` for an asymmetric grid) and every bias the drawn one, to float32 rounding.
+    Nothing to check otherwise."""
+    model = model or default_model(impl)
+    q = model.arithmetic.quantization
+    if q is None or model.effective is None:
+        return
+    bad = effective_weight_excess(problem.params, model.effective(problem.params), q)
+    if bad is not None:
+        name, index, w, e, bound = bad
+        raise LawViolation(
+            "effective weights", "|w_eff - w| <= s / 2 (the weight rounded to the declared grid)",
+            f"{name}{list(index)}: effective {e:.9g}, drawn {w:.9g}, off by {abs(e - w):.3g} "
+            f"> {bound:.3g} ({abs(e - w) / bound:.3g} times what rounding to {q} allows)",
+            {"quantity": name, "drawn": w, "effective": e, "bound": bound}, problem.describe(),
+        )  # fmt: skip
 
 
 def _outside_box(got: np.ndarray, problem: Problem, arithmetic: Arithmetic) -> str:
