@@ -584,7 +584,7 @@ class ErrorModel:
         def step(cell: Any, x: np.ndarray, h: np.ndarray, variant: Any) -> Any:
             # the reference's step (nr.gru_step is gru_gates then gru_update), rounded in between;
             # a declared quantization's products see quantized operands (quantized_operands)
-            c = nr.gru_gates(cell, *((x, h) if operands is None else operands(cell, x, h)),
+            c = nr.gru_gates(*((cell, x, h) if operands is None else operands(cell, x, h)),
                              variant)  # fmt: skip
             # r, z, 1 - z, n and the new state are all (B, H): one draw for the five, the same
             # numbers as five draws in this order
@@ -606,36 +606,48 @@ class ErrorModel:
 
     def quantized_operands(
         self, problem: Problem, variant: Variant, rng: np.random.Generator
-    ) -> Callable[[Any, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None:
-        """The declared activation quantization of one perturbed run of ``problem``: a function
-        ``(cell, x, h) -> (x', h')`` giving the operands a step's matrix products see, each entry
-        moved by its quantization error drawn uniformly, ``v + step xi / 2`` (``xi ~ U(-1, 1)``:
-        a rounding to the grid is off by at most half a step, and spread uniformly), and None when
-        no activation quantization is declared. The steps are the scales the run's own values
-        imply (``core.quantization.activation_steps``): for the input product of a layer, its
-        whole input sequence's span (``layer_input_spans``: one call over every step and
-        sequence) or each row's; for the recurrent product, the state's span over the batch at
-        that step or each row's. The state update itself uses the unquantized ``h``. So a
-        product's row ``i`` moves by ``sum_j W_ij e_j``, at most ``step / 2 ||W_i||_1`` and
-        typically ``step / sqrt(12) ||W_i||_2``, and the run carries that through the gates and
-        over time as it carries every other rounding (ingredient 3)."""
+    ) -> Callable[[Any, np.ndarray, np.ndarray], tuple[Any, np.ndarray, np.ndarray]] | None:
+        """The declared activation quantization in one perturbed run of ``problem``: a function
+        ``(cell, x, h) -> (cell', x, h)`` giving the parameters a step's gates are computed with,
+        and None when no activation quantization is declared.
+
+        Quantizing an operand ``v`` of a product moves each entry by at most half its step ``s``,
+        so row ``i`` of the product ``W v`` moves by at most ``s / 2 ||W_i||_1`` (the bound, reached
+        when every entry's error has the sign of its weight). Each step of the run moves every
+        pre-activation row by that bound with a random sign, ``sigma s / 2 ||W_i||_1``
+        (``sigma = +-1`` per gate, unit and sequence): as a shift of the bias the product is added
+        to (``b_i*`` for the input product, ``b_h*`` for the recurrent one, which reset-after
+        multiplies by ``r`` as it does the product), so the run carries it through the gates and
+        over time as it carries every other rounding (ingredient 3). The steps are the scales the
+        run's own values imply (``core.quantization.activation_steps``): for the input product of a
+        layer, its whole input sequence's span (``layer_input_spans``: one call over every step and
+        sequence) or each row's; for the recurrent product, the state's span over the batch at that
+        step or each row's; never below the declared ``min_step``."""
         q = self.arithmetic.quantization
         if q is None or q.activations is None:
             return None
         rows = q.activation_granularity == "row"
         spans = layer_input_spans(problem, variant)
         layer_of = {id(c): k for k, row in enumerate(problem.params.cells) for c in row}
+        norms: dict[int, dict[str, np.ndarray]] = {}
         noise = rng.spawn(1)[0]  # a child stream: the rounding's own draws stay as they were
 
-        def operands(cell: Any, x: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        def operands(cell: Any, x: np.ndarray, h: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray]:
+            if id(cell) not in norms:
+                norms[id(cell)] = {b: np.sum(np.abs(getattr(cell, w)), axis=1)
+                                   for w, b in QUANTIZED_PRODUCTS}  # fmt: skip
             if rows:
                 sx: Any = activation_steps(x, q, True)
             else:
-                sx = spans[layer_of[id(cell)]] / q.activation_levels
+                sx = max(spans[layer_of[id(cell)]] / q.activation_levels, q.min_step)
             sh = activation_steps(h, q, rows)
-            ex = noise.uniform(-0.5, 0.5, size=np.shape(x))
-            eh = noise.uniform(-0.5, 0.5, size=np.shape(h))
-            return x + sx * ex, h + sh * eh
+            shape = (*np.shape(h)[:-1], np.shape(cell.b_ir)[-1])
+            moved = {}
+            for w, b in QUANTIZED_PRODUCTS:
+                step = sx if w.startswith("W_i") else sh
+                sign = noise.choice((-1.0, 1.0), size=shape)
+                moved[b] = getattr(cell, b) + sign * (step / 2.0) * norms[id(cell)][b]
+            return cell.replace(**moved), x, h
 
         return operands
 
@@ -838,6 +850,11 @@ class ErrorModel:
         out_tol = Tolerance(0.0, 0.0, tols, self.arithmetic, gradient_scale=scale)
         return result, out_tol
 
+
+QUANTIZED_PRODUCTS = (("W_ir", "b_ir"), ("W_iz", "b_iz"), ("W_in", "b_in"), ("W_hr", "b_hr"),
+                      ("W_hz", "b_hz"), ("W_hn", "b_hn"))  # fmt: skip
+"""Each weight block of a GRU step's products and the bias its product is added to
+(``ErrorModel.quantized_operands`` shifts the bias by the product's quantization bound)."""
 
 RESULT_ROUNDINGS = 4
 """How many roundings to the storage format a matrix product's result (or a bias) may pass through

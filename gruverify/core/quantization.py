@@ -43,6 +43,7 @@ __all__ = [
     "ACTIVATION_FORMATS",
     "GRANULARITIES",
     "PRESETS",
+    "TORCH_MIN_STEP",
     "WEIGHT_FORMATS",
     "Quantization",
     "activation_steps",
@@ -67,6 +68,11 @@ class Quantization:
     activations: str | None = "uint8"
     activation_granularity: str = "tensor"
     reduce_range: bool = False
+    min_step: float = 0.0
+    """The smallest activation step the target uses: torch's (and fbgemm's)
+    ``ChooseQuantizationParams`` raises a scale below ``6.1e-5`` (float16's smallest normal) to
+    it, so an operand spanning less than ``127 * 6.1e-5`` is quantized coarser than its span
+    implies."""
 
     def __post_init__(self) -> None:
         if self.weights not in WEIGHT_FORMATS:
@@ -79,6 +85,13 @@ class Quantization:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"quantization {name} must be one of {allowed}, got "
                                  f"{getattr(self, name)!r}")  # fmt: skip
+        if (
+            isinstance(self.min_step, bool)
+            or not isinstance(self.min_step, (int, float))
+            or not (0.0 <= self.min_step < 1.0)
+        ):
+            raise ValueError(f"quantization min_step must be a number in [0, 1), got "
+                             f"{self.min_step!r}")  # fmt: skip
         for name in ("symmetric", "reduce_range"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"quantization {name} must be a bool, got "
@@ -107,15 +120,18 @@ class Quantization:
                 f"{bits} (dynamic){coupled}")  # fmt: skip
 
 
+TORCH_MIN_STEP = float(np.float32(6.1e-5))
+"""``SMALL_SCALE_THRESHOLD`` of torch's ``ATen/native/quantized/cpu/QuantUtils.h`` (a float32)."""
+
 PRESETS: dict[str, Quantization] = {
     "int8-dynamic": Quantization(),
-    "int8-dynamic-7bit": Quantization(reduce_range=True),
+    "int8-dynamic-7bit": Quantization(reduce_range=True, min_step=TORCH_MIN_STEP),
     "int8-dynamic-row": Quantization(weight_granularity="channel", activation_granularity="row"),
     "int8-weights": Quantization(weight_granularity="channel", activations=None),
 }
 """The short forms: ``int8-dynamic`` (int8 weights per tensor, symmetric; uint8 activations per
-call), ``int8-dynamic-7bit`` (the same with 7-bit activations: torch.ao's dynamic GRU on fbgemm
-and x86), ``int8-dynamic-row`` (weights per channel, activations per row: no batch coupling),
+call), ``int8-dynamic-7bit`` (the same with 7-bit activations and torch's smallest step
+``TORCH_MIN_STEP``: torch.ao's dynamic GRU on fbgemm and x86), ``int8-dynamic-row`` (weights per channel, activations per row: no batch coupling),
 ``int8-weights`` (weight-only, per channel)."""
 
 
@@ -126,6 +142,11 @@ def _field_value(key: str, text: str) -> Any:
         return text.lower() in ("true", "yes", "1")
     if key == "activations" and text.lower() in ("none", "float"):
         return None
+    if key == "min_step":
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"quantization min_step must be a number, got {text!r}") from None
     return text
 
 
@@ -187,11 +208,12 @@ def weight_error_bound(w: np.ndarray, q: Quantization) -> np.ndarray:
 def activation_steps(v: np.ndarray, q: Quantization, rows: bool) -> np.ndarray:
     """The dynamic quantization step of operand ``v`` (``(..., F)``): ``(max(v, 0) - min(v, 0)) /
     L`` over all of ``v`` (``rows`` False: one call's scale) or over each row's last axis
-    (``rows`` True), shaped to broadcast against ``v``. ``L = q.activation_levels``."""
+    (``rows`` True), shaped to broadcast against ``v``, and at least ``q.min_step``.
+    ``L = q.activation_levels``."""
     a = np.asarray(v, dtype=np.float64)
     if a.size == 0:
         return np.zeros((1,) * max(a.ndim, 1))
     axis = -1 if rows else None
     hi = np.maximum(np.max(a, axis=axis, keepdims=True), 0.0)
     lo = np.minimum(np.min(a, axis=axis, keepdims=True), 0.0)
-    return (hi - lo) / q.activation_levels  # type: ignore[no-any-return]
+    return np.maximum((hi - lo) / q.activation_levels, q.min_step)  # type: ignore[no-any-return]
