@@ -6,30 +6,36 @@ Draws N_CASES problems with gruverify.strategies.make_case (every parameter and 
 33, up to 2 layers, both directions, padded batches; biases always, as torch.ao's from_float needs
 them) and runs the ``torch-dynamic-int8`` target (its quantization declared, its effective weights
 handed over). For each it prints nothing; at the end, over the problems the checker would judge
-(``Tolerance.conditioned``), the worst and median error / tolerance of ``output`` and ``h_n`` (a
-false alarm is above 1) and how many were chaotic (inconclusive). Then the same problems judged
-without the declaration (plain float32): how many a checker would fail, the worst ratio. Then a
-planted error: every weight of ``weight_hh``'s update-gate block (W_hz) of layer 0 moved by ``k``
-weight quantization steps (``s = max |weight_hh| / 127.5``) in the target's effective weights only
-(the reference keeps the correct ones): the smallest ``k`` flagged on each observable problem.
+(``Tolerance.conditioned``, no gate the quantization can flip), the worst and median error /
+tolerance of ``output`` and ``h_n`` (a false alarm is above 1) and how many were inconclusive.
+Then the same problems judged without the declaration (plain float32): how many a checker would
+fail, the worst ratio. Then a planted error on the first 60 judged observable problems (each
+drawn configuration with ordinary weights and inputs, T > 1): every weight of layer 0's update-gate recurrent block (W_hz) moved by ``k`` weight
+quantization steps in ``zoo.quantized.QuantizedGRU`` declared but not handing over its weights
+or handing them over while its kernel uses the shifted ones (a bug in the weights it stores is
+flagged by ``law_effective_weights`` beyond one step, by construction): the smallest ``k`` the
+forward law flags on each problem, both ways.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 import sys
 import time
 
 import numpy as np
 
-from gruverify.core.params import StackParams
-from gruverify.core.problem import Problem
-from gruverify.error_model import ErrorModel, compare, default_model
+from gruverify.core.problem import Outputs, Problem
+from gruverify.error_model import ErrorModel, Inconclusive, compare, default_model
+from gruverify.laws.base import LawViolation
+from gruverify.laws.equivalence import law_forward_equivalence
 from gruverify.strategies import INPUT_KINDS, PARAM_KINDS, Config, make_case
 from gruverify.targets.torch_quantized import TorchDynamicInt8Target
+from gruverify.zoo.quantized import QuantizedGRU
 
-PLANTED_STEPS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+PLANTED_STEPS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+PLANTED_PROBLEMS = 60
+PLANTED_BLOCKS = ("W_hz", "W_in")
 
 
 def random_config(rng: np.random.Generator) -> Config:
@@ -44,56 +50,29 @@ def random_config(rng: np.random.Generator) -> Config:
     )  # fmt: skip
 
 
-def ratio(model: ErrorModel, problem: Problem, got: object) -> tuple[float, bool]:
-    """The larger of output's and h_n's error / tolerance, and whether the problem is judged."""
+def ratio(model: ErrorModel, problem: Problem, got: Outputs) -> tuple[float, bool]:
+    """The larger of output's and h_n's error / tolerance, and whether the checker would judge the
+    problem (conditioned, no gate the quantization can flip)."""
     ref, tol = model.forward(problem, "reset_after")
     r = max(
-        compare("output", ref.output, got.output, tol.output).error / tol.output,  # type: ignore[attr-defined]
-        compare("h_n", ref.h_n, got.h_n, tol.h_n).error / tol.h_n,  # type: ignore[attr-defined]
+        compare("output", ref.output, got.output, tol.output).error / tol.output,
+        compare("h_n", ref.h_n, got.h_n, tol.h_n).error / tol.h_n,
     )
-    return r, tol.conditioned
+    return r, tol.conditioned and model.quantization_flip(problem, "reset_after") is None
 
 
-def planted_target(target: TorchDynamicInt8Target, steps: float) -> ErrorModel:
-    """The declared model of ``target`` whose reference runs on the correct effective weights,
-    for a target whose own W_hz (layer 0) is ``steps`` weight steps off (``shifted``)."""
-    return default_model(target)
-
-
-def shifted(params: StackParams, eff: StackParams, steps: float) -> StackParams:
-    """``eff`` with layer 0's W_hz moved by ``steps`` steps of weight_hh's per-tensor grid."""
-    c, e = params.cell(0, 0), eff.cell(0, 0)
-    s = max(float(np.max(np.abs(getattr(c, n)))) for n in ("W_hr", "W_hz", "W_hn")) / 127.5
-    return eff.replace_cell(0, 0, e.replace(W_hz=e.W_hz + steps * s))
-
-
-def smallest_flagged(target: TorchDynamicInt8Target, model: ErrorModel, problem: Problem) -> float:
-    """The smallest planted shift (in weight steps) whose run is flagged, inf if none is."""
-    from gruverify.reference import numpy_reference as nr
-
-    eff = target.effective_params(problem.params)
-    ref, tol = model.forward(problem, "reset_after")
-    exact = model.reference_problem(problem)
-    base = nr.stack_forward(nr.gru_step, exact.params, exact.x, exact.h0, "reset_after",
-                            exact.batch_first, exact.lengths, traces=False)  # fmt: skip
-    got = target.forward(problem)
-    drift = np.max(np.abs(np.asarray(got.output) - base.output), initial=0.0)
+def smallest_flagged(problem: Problem, hand_over: bool, block: str) -> float:
+    """The smallest shift of layer 0's W_hz, in weight steps (``PLANTED_STEPS``), that the forward
+    law flags in ``zoo.quantized.QuantizedGRU(hand_over=...)`` (the kernel's shift, not in its
+    effective weights); inf when none is, NaN when the problem is inconclusive."""
     for k in PLANTED_STEPS:
-        bad = nr.stack_forward(
-            nr.gru_step,
-            shifted(problem.params, eff, k),
-            exact.x,
-            exact.h0,
-            "reset_after",
-            exact.batch_first,
-            exact.lengths,
-            traces=False,
-        )
-        # the target's own quantization error on top of the planted change
-        moved = np.asarray(bad.output) + (np.asarray(got.output) - base.output)
-        if compare("output", ref.output, moved, tol.output).error > tol.output:
+        impl = QuantizedGRU(hand_over=hand_over, weight_shift=k, shift_block=block)
+        try:
+            law_forward_equivalence(impl, problem, default_model(impl))
+        except Inconclusive:
+            return float("nan")
+        except LawViolation:
             return k
-    del drift
     return float("inf")
 
 
@@ -101,42 +80,43 @@ def main(n: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     declared, plain = TorchDynamicInt8Target(), TorchDynamicInt8Target(declare=False)
     m_decl, m_plain = default_model(declared), default_model(plain)
-    judged, chaotic, failed_plain, worst_plain, flagged = [], 0, 0, 0.0, []
+    judged: list[float] = []
+    flagged: dict[tuple[str, bool], list[float]] = {
+        (b, h): [] for b in PLANTED_BLOCKS for h in (True, False)
+    }
+    chaotic = failed_plain = judged_plain = 0
     start = time.monotonic()
-    for i in range(n):
-        case = make_case(
-            random_config(rng),
-            str(rng.choice(PARAM_KINDS)),  # type: ignore[arg-type]
-            str(rng.choice(INPUT_KINDS)),
-            int(rng.integers(1 << 30)),
-        )  # type: ignore[arg-type]
+    for _ in range(n):
+        config = random_config(rng)
+        kinds = str(rng.choice(PARAM_KINDS)), str(rng.choice(INPUT_KINDS))
+        case = make_case(config, kinds[0], kinds[1], int(rng.integers(1 << 30)))  # type: ignore[arg-type]
         problem = case.problem
         got = declared.forward(problem)
         r, ok = ratio(m_decl, problem, got)
+        rp, okp = ratio(m_plain, problem, got)
+        judged_plain += okp
+        failed_plain += okp and rp > 1
         if not ok:
             chaotic += 1
             continue
         judged.append(r)
-        rp, okp = ratio(m_plain, problem, got)
-        if okp and rp > 1:
-            failed_plain += 1
-        worst_plain = max(worst_plain, rp)
-        if case.param_kind == "ordinary" and case.input_kind == "ordinary" and problem.steps > 1:
-            flagged.append(smallest_flagged(declared, m_decl, problem))
-        del i
+        if len(flagged["W_hz", True]) < PLANTED_PROBLEMS and config.steps > 1:  # observable
+            observable = make_case(config, "ordinary", "ordinary", case.seed).problem
+            for (block, hand_over), found in flagged.items():
+                k = smallest_flagged(observable, hand_over, block)
+                if not np.isnan(k):
+                    found.append(k)
     print(f"torch-dynamic-int8, {n} problems, seed {seed}, {time.monotonic() - start:.0f} s")
-    print(f"  declared: judged {len(judged)}, chaotic {chaotic}; error/tolerance worst "
+    print(f"  declared: judged {len(judged)}, inconclusive {chaotic}; error/tolerance worst "
           f"{max(judged):.3g}, median {statistics.median(judged):.3g}, above 1: "
           f"{sum(r > 1 for r in judged)}")  # fmt: skip
-    print(f"  undeclared (plain float32): failed {failed_plain} of {len(judged)}, worst ratio "
-          f"{worst_plain:.3g}")  # fmt: skip
-    found = [k for k in flagged if np.isfinite(k)]
-    print(
-        f"  planted W_hz shift (weight steps), {len(flagged)} observable problems: flagged "
-        f"{len(found)}; smallest k flagged: median "
-        f"{statistics.median(flagged) if flagged else float('nan'):.3g}, per k: "
-        + ", ".join(f"{k:g}: {sum(f <= k for f in flagged)}" for k in PLANTED_STEPS)
-    )
+    print(f"  undeclared (plain float32): judged {judged_plain}, failed {failed_plain}")
+    for (block, hand_over), found in flagged.items():
+        how = f"{block}, effective weights handed over" if hand_over else f"{block}, declared only"
+        median = statistics.median(found) if found else float("nan")
+        print(f"  planted shift ({how}), {len(found)} observable problems: smallest k "
+              f"flagged, median {median:g} steps; flagged at k <= " + ", ".join(
+                  f"{k:g}: {sum(f <= k for f in found)}" for k in PLANTED_STEPS))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -24,8 +24,9 @@ tolerance of the declared quantization can see it:
 - ``"stale_scale"``: the input projection's activation scale and zero point kept from the first
   call and reused by every later one (inputs beyond that range clamp).
 
-``weight_shift=k`` moves the update gate's recurrent weights by ``k`` weight steps (the
-measurement of the smallest detectable weight error, docs/benchmarks.md).
+``weight_shift=k`` moves one weight block (``shift_block``, the update gate's recurrent
+weights by default) by ``k`` weight steps in the kernel only: its effective weights do not show it (a kernel that multiplies by other weights than the
+ones it stores; the measurement of the smallest detectable weight error, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -99,13 +100,17 @@ class QuantizedGRU:
 
     def __init__(
         self, *, granularity: str = "tensor", bug: str | None = None, hand_over: bool = True,
-        weight_shift: float = 0.0, name: str | None = None,
+        weight_shift: float = 0.0, shift_block: str = "W_hz", name: str | None = None,
     ) -> None:  # fmt: skip
         if bug is not None and bug not in BUGS:
             raise ValueError(f"unknown quantization bug {bug!r}; known: {BUGS}")
         self.granularity, self.bug, self.hand_over = granularity, bug, hand_over
         self.effective_params: Any = self._effective if hand_over else None
-        self.weight_shift = weight_shift
+        self.weight_shift, self.shift_block = weight_shift, shift_block
+        if shift_block not in _INPUT + _RECURRENT:
+            raise ValueError(
+                f"shift_block must be one of {_INPUT + _RECURRENT}, got {shift_block!r}"
+            )
         self.name = name or f"quantized-gru[{granularity}{', ' + bug if bug else ''}]"
         self.dtype, self.device = "float32", "cpu"
         self.capabilities = Capabilities({
@@ -116,34 +121,38 @@ class QuantizedGRU:
                                          min_step=TORCH_MIN_STEP)  # fmt: skip
         self._stale: tuple[float, int] | None = None
 
-    def _cell(self, cell: GRUCellParams[Any], buggy: bool) -> GRUCellParams[Any]:
-        """The dequantized weights of one cell: correct, or as the planted bug uses them."""
+    def _cell(self, cell: GRUCellParams[Any], shift: float) -> GRUCellParams[Any]:
+        """The dequantized weights of one cell as the planted bug has them, W_hz moved by
+        ``shift`` steps."""
         out: dict[str, np.ndarray] = {}
         for names in (_INPUT, _RECURRENT):
-            bug = self.bug if buggy else None
+            bug = self.bug
             q, s = quantize_weights(tuple(getattr(cell, n) for n in names), self.granularity,
                                     "saturation" if bug == "saturation" else None)  # fmt: skip
             w = q * s
             H = w.shape[0] // 3
-            if buggy and names is _RECURRENT:
+            if names is _RECURRENT:
                 z = slice(H, 2 * H)
                 if bug == "zero_point":
                     w[z] = (q[z] - 1) * s[z]
                 elif bug == "gate_scale":
                     w[z] = q[z] * s[:H]
-                w[z] = w[z] + self.weight_shift * s[z]
+            if self.shift_block in names:
+                b = names.index(self.shift_block)
+                w[b * H : (b + 1) * H] += shift * s[b * H : (b + 1) * H]
             out.update({n: w[i * H : (i + 1) * H] for i, n in enumerate(names)})
         biases = {n: np.asarray(getattr(cell, n), np.float32).astype(np.float64)
                   for n in ("b_ir", "b_iz", "b_in", "b_hr", "b_hz", "b_hn")}  # fmt: skip
         return GRUCellParams(**out, **biases)
 
-    def _params(self, params: StackParams[Any], buggy: bool) -> StackParams[Any]:
-        rows = tuple(tuple(self._cell(c, buggy) for c in row) for row in params.cells)
+    def _params(self, params: StackParams[Any], shift: float) -> StackParams[Any]:
+        rows = tuple(tuple(self._cell(c, shift) for c in row) for row in params.cells)
         return StackParams(rows, bias=params.bias)
 
     def _effective(self, params: StackParams[Any]) -> StackParams[Any]:
-        """``effective_params``: the weights the kernel multiplies by."""
-        return self._params(params, True)
+        """``effective_params``: the weights the kernel multiplies by (its bug included), but for
+        ``weight_shift``, which the kernel applies without reporting it."""
+        return self._params(params, 0.0)
 
     def _step(self, grid: tuple[float, int]) -> Any:
         def step(cell: Any, x: np.ndarray, h: np.ndarray, variant: Any) -> Any:
@@ -159,7 +168,7 @@ class QuantizedGRU:
     def forward(self, problem: Problem) -> Outputs:
         if not problem.batched:
             raise ValueError(f"{self.name}: {self.capabilities.reason('unbatched')}")
-        params = self._params(problem.params, True)
+        params = self._params(problem.params, self.weight_shift)
         D = params.num_directions
         seq: Any = np.asarray(problem.x, dtype=np.float32).astype(np.float64)
         h0 = None if problem.h0 is None else np.asarray(problem.h0, np.float32).astype(np.float64)
@@ -184,5 +193,5 @@ class QuantizedGRU:
     def with_options(self, **changes: Any) -> QuantizedGRU:
         """A fresh instance with some constructor arguments changed."""
         kw = {"granularity": self.granularity, "bug": self.bug, "hand_over": self.hand_over,
-              "weight_shift": self.weight_shift, **changes}  # fmt: skip
+              "weight_shift": self.weight_shift, "shift_block": self.shift_block, **changes}  # fmt: skip
         return QuantizedGRU(**kw)
