@@ -602,8 +602,8 @@ class ErrorModel:
         def step(cell: Any, x: np.ndarray, h: np.ndarray, variant: Any) -> Any:
             # the reference's step (nr.gru_step is gru_gates then gru_update), rounded in between;
             # a declared quantization's products see quantized operands (quantized_operands)
-            c = nr.gru_gates(*((cell, x, h) if operands is None else operands(cell, x, h)),
-                             variant)  # fmt: skip
+            gates_of = (cell, x, h) if operands is None else operands(cell, x, h)
+            c = nr.gru_gates(gates_of[0], gates_of[1], gates_of[2], variant)
             # r, z, 1 - z, n and the new state are all (B, H): one draw for the five, the same
             # numbers as five draws in this order
             xi = rng.uniform(-1.0, 1.0, size=(5, *np.shape(c["r"])))
