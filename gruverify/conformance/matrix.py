@@ -81,6 +81,7 @@ LIBRARY: dict[str, str] = {
     "torch-grucell": "torch",
     "numpy-reference": "numpy",
     "torch-reference": "torch",
+    "torch-dynamic-int8": "torch",
     "onnx-torchscript": "onnxruntime",
     "onnx-dynamo": "onnxruntime",
     "keras-reset-after": "keras",

@@ -79,7 +79,7 @@ FINDINGS: tuple[Finding, ...] = (
         "none found",
     ),
     Finding(
-        ("openvino",),
+        ("openvino", "openvino-default"),
         ("forward[lengths]", "lengths truncation"),
         "with dynamic input shapes the CPU plugin's GRUSequence ignores sequence_lengths: every "
         "sequence runs all T steps (a model compiled for static shapes honours them)",

@@ -42,6 +42,12 @@ def _openvino(device: str, dtype: str | None) -> Implementation:
     return OpenVinoGRUTarget("reset_after", dtype=dtype or "float32", device=device)
 
 
+def _openvino_default(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.openvino_target import OpenVinoGRUTarget
+
+    return OpenVinoGRUTarget("reset_after", dtype=dtype or "float32", device=device, precision=None)
+
+
 def _keras_tensorflow(device: str, dtype: str | None) -> Implementation:
     from gruverify.targets.keras_tensorflow_target import KerasTensorFlowGRUTarget
 
@@ -99,6 +105,11 @@ LIBRARY_TARGETS: dict[str, tuple[Factory, str]] = {
         "OpenVINO CPU plugin, GRUSequence stacks built with its opset (linear_before_reset=True), "
         "f32 inference precision set explicitly; forward only",
     ),
+    "openvino-default": (
+        _openvino_default,
+        "OpenVINO CPU plugin at its default inference precision (bf16 on a CPU with AVX512-BF16 or "
+        "AMX, f32 elsewhere), judged in the arithmetic it runs; forward only",
+    ),
     "keras-tensorflow": (
         _keras_tensorflow,
         "keras.layers.GRU(reset_after=True) stacks on the TensorFlow backend; float32 (needs a "
@@ -132,6 +143,7 @@ LIBRARY_OF: dict[str, str] = {
     "torch-export": "torch",
     "torch-compile": "torch",
     "openvino": "openvino",
+    "openvino-default": "openvino",
     "keras-tensorflow": "tensorflow-cpu",
     "tflite": "ai-edge-litert",
     "mlx": "mlx",
