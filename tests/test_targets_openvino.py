@@ -79,3 +79,28 @@ def test_gradients_and_unbatched_are_declared_missing(target: Any) -> None:
         target.gradients(make_problem(), None, None)
     with pytest.raises(ValueError, match="batch axis"):
         target.forward(make_problem(batched=False))
+
+
+def test_the_default_precision_is_judged_in_the_arithmetic_it_runs() -> None:
+    """``openvino-default`` (no precision hint): bf16 where the CPU has it, judged as bfloat16
+    with float32 accumulation, where it passes forward[basic] (seed 0); judged as float32 it
+    fails (its outputs are bfloat16 numbers). The f32 target keeps float32."""
+    from gruverify.conformance import run_checks
+    from gruverify.core.arithmetic import ARITHMETICS, arithmetic_for
+    from gruverify.error_model import ErrorModel, arithmetic_of
+    from gruverify.laws.base import LawViolation
+    from gruverify.laws.equivalence import law_forward_equivalence
+    from gruverify.strategies import Config, make_case
+
+    assert arithmetic_of(OpenVinoGRUTarget()) == ARITHMETICS["float32"]
+    default = OpenVinoGRUTarget(precision=None)
+    if default.inference_precision != "bf16":
+        pytest.skip(f"this CPU's default precision is {default.inference_precision}")
+    assert arithmetic_of(default) == arithmetic_for("bfloat16")
+    report = run_checks("openvino-default", device="cpu", profile="ci", seed=0,
+                        checks=["forward[basic]"], isolate=False)  # fmt: skip
+    assert report.checks[0].status == "passed", report.checks[0].message
+    p = make_case(Config(steps=5, batch=2, input_size=3, hidden_size=4), "ordinary", "ordinary",
+                  0).problem  # fmt: skip
+    with pytest.raises(LawViolation):
+        law_forward_equivalence(default, p, ErrorModel(ARITHMETICS["float32"]))
