@@ -81,6 +81,7 @@ def main(n: int, seed: int) -> None:
     declared, plain = TorchDynamicInt8Target(), TorchDynamicInt8Target(declare=False)
     m_decl, m_plain = default_model(declared), default_model(plain)
     judged: list[float] = []
+    worst: list[tuple[float, str]] = []
     flagged: dict[tuple[str, bool], list[float]] = {
         (b, h): [] for b in PLANTED_BLOCKS for h in (True, False)
     }
@@ -100,6 +101,7 @@ def main(n: int, seed: int) -> None:
             chaotic += 1
             continue
         judged.append(r)
+        worst.append((r, f"{case.param_kind}/{case.input_kind} {problem.describe()}"))
         if len(flagged["W_hz", True]) < PLANTED_PROBLEMS and config.steps > 1:  # observable
             observable = make_case(config, "ordinary", "ordinary", case.seed).problem
             for (block, hand_over), found in flagged.items():
@@ -110,6 +112,8 @@ def main(n: int, seed: int) -> None:
     print(f"  declared: judged {len(judged)}, inconclusive {chaotic}; error/tolerance worst "
           f"{max(judged):.3g}, median {statistics.median(judged):.3g}, above 1: "
           f"{sum(r > 1 for r in judged)}")  # fmt: skip
+    for r, what in sorted(worst, reverse=True)[:3]:
+        print(f"    {r:.3g}: {what}")
     print(f"  undeclared (plain float32): judged {judged_plain}, failed {failed_plain}")
     for (block, hand_over), found in flagged.items():
         how = f"{block}, effective weights handed over" if hand_over else f"{block}, declared only"
