@@ -1,6 +1,6 @@
 """The error model: how far a correct implementation may be from the float64 reference.
 
-Tolerances are derived, not tuned. Four ingredients, and a fifth when declared:
+Tolerances are derived, not tuned. Four ingredients, and a fifth and sixth when declared:
 
 1. **The arithmetic's unit roundoff u.** float64 2^-53, float32 2^-24, TF32 2^-11 (10 stored mantissa
    bits: cuDNN's GRU runs float32 matmuls in TF32 when ``torch.backends.cudnn.allow_tf32`` is set,
@@ -58,6 +58,19 @@ Tolerances are derived, not tuned. Four ingredients, and a fifth when declared:
    The declaration covers an implementation's derivatives too (its autograd through its
    approximation, or ``1 - y^2`` from its ``y``). So the tolerance covers that error and not
    more: a planted error several times ``e`` still fails (tests/test_activation_error.py).
+
+6. **Declared quantization.** A target that quantizes its weights to integers and its
+   activations per call declares how (``Arithmetic.quantization``, from its ``quantization``
+   attribute: ``core.quantization``). Where it hands over its effective (dequantized) weights
+   (``effective_params``, ``ErrorModel.effective``) the reference runs on them, after
+   ``laws.equivalence.law_effective_weights`` has checked each is the drawn weight rounded to the
+   declared grid; else each weight's rounding is drawn (``quantized_weights``). The activations'
+   quantization is drawn in the perturbed runs at the steps the problem's own ranges imply
+   (``quantized_operands``: each operand entry of a product moved by half its step, random sign;
+   ``layer_input_spans``), with ``QUANTIZED_DRAWS`` = 10 runs; a saturated gate that the bound
+   ``s / 2 ||W_i||_1`` could flip makes the problem inconclusive (``quantization_flip``), and the
+   conditioning limit is ``QUANTIZED_CONDITIONING`` = 25% (docs/error-model.md, "Declared
+   quantization").
 
 The tolerance is ``safety * s + floor * u * max(1, |reference|_inf)`` with ``safety = 3`` and
 ``floor = 4``: ``safety`` covers the difference between a random draw and the implementation's own
