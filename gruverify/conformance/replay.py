@@ -30,7 +30,7 @@ from gruverify.conformance.counterexample import (
 )
 from gruverify.conformance.declared import Declared
 from gruverify.core.problem import Implementation, Problem
-from gruverify.error_model import ErrorModel, arithmetic_of
+from gruverify.error_model import ErrorModel, arithmetic_of, default_model
 from gruverify.guard import DEFAULT_TIMEOUT, CallLimits, Guarded, preserved
 from gruverify.laws.base import Inconclusive
 from gruverify.laws.equivalence import cotangents
@@ -79,8 +79,10 @@ def _judge(
 ) -> tuple[int, str] | None:
     """Run ``check``'s law once, guarded: None when it holds, else the exit status and report."""
     arithmetic = arithmetic_of(impl)
+    # a declared quantization's model holds the target's effective weights (default_model)
+    model = default_model(impl) if arithmetic.quantization is not None else ErrorModel(arithmetic)
     try:
-        check.law(Guarded(impl, timeout=timeout), problem, ErrorModel(arithmetic))
+        check.law(Guarded(impl, timeout=timeout), problem, model)
     except Inconclusive as e:
         return 0, f"INCONCLUSIVE  {head}\n{e}"
     except AssertionError as e:
