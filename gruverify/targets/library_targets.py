@@ -45,7 +45,10 @@ def _openvino(device: str, dtype: str | None) -> Implementation:
 def _openvino_default(device: str, dtype: str | None) -> Implementation:
     from gruverify.targets.openvino_target import OpenVinoGRUTarget
 
-    return OpenVinoGRUTarget("reset_after", dtype=dtype or "float32", device=device, precision=None)
+    target = OpenVinoGRUTarget("reset_after", dtype=dtype or "float32", device=device,
+                               precision=None)  # fmt: skip
+    target.name = "openvino-default"
+    return target
 
 
 def _keras_tensorflow(device: str, dtype: str | None) -> Implementation:
