@@ -3,6 +3,8 @@ passes, per tensor and per channel (docs/benchmarks.md, "Quantized GRUs")."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gruverify.conformance.checks import CHECKS
@@ -65,3 +67,23 @@ def test_a_kernel_shift_of_many_steps_fails() -> None:
     impl = QuantizedGRU(weight_shift=16.0, shift_block="W_in")
     status, message = _status(impl, "forward[basic]")
     assert status == "failed" and message.startswith("forward equivalence violated"), message
+
+
+def test_a_users_quantized_gru_by_name_isolated_and_reproduced(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The worked example: an adapter factory returning an Implementation that declares its
+    quantization and hands over its effective weights, named on the command line, run in a worker
+    (the default): the correct one passes with the coupling note; the zero point off by one fails
+    on the effective weights, and ``gruverify reproduce`` judges its saved case the same way."""
+    from cli_support import run_main
+
+    code, out, err = run_main(capsys, "check", "gruverify.zoo.quantized:correct_quantized_gru",
+                              "--check", "forward[basic]", "--check", "batch independence")  # fmt: skip
+    assert code == 0 and "judged within the declared quantization tolerance" in out, out + err
+    code, out, err = run_main(capsys, "check", "gruverify.zoo.quantized:zero_point_off_by_one",
+                              "--check", "forward[basic]", "--artifacts", str(tmp_path))  # fmt: skip
+    assert code == 1 and "effective weights violated" in out, out + err
+    [saved] = tmp_path.glob("*.json")
+    code, out, err = run_main(capsys, "reproduce", str(saved))
+    assert out.startswith("FAIL") and "effective weights violated" in out, out + err

@@ -41,7 +41,15 @@ from gruverify.core.quantization import TORCH_MIN_STEP, Quantization
 from gruverify.core.shapes import to_time_major
 from gruverify.reference import numpy_reference as nr
 
-__all__ = ["BUGS", "QuantizedGRU", "choose_activation_grid", "quantize_weights"]
+__all__ = [
+    "BUGS",
+    "QuantizedGRU",
+    "choose_activation_grid",
+    "correct_quantized_gru",
+    "quantize_weights",
+    "stale_activation_scale",
+    "zero_point_off_by_one",
+]
 
 BUGS = ("zero_point", "gate_scale", "saturation", "stale_scale")
 _INPUT = ("W_ir", "W_iz", "W_in")
@@ -190,8 +198,30 @@ class QuantizedGRU:
             finals.append(r.h_n)
         return Outputs(np.asarray(seq), np.concatenate(finals))
 
+    def gradients(self, problem: Problem, d_output: Any, d_h_n: Any) -> Any:
+        raise NotImplementedError(f"{self.name}: {self.capabilities.reason('gradients')}")
+
     def with_options(self, **changes: Any) -> QuantizedGRU:
         """A fresh instance with some constructor arguments changed."""
         kw = {"granularity": self.granularity, "bug": self.bug, "hand_over": self.hand_over,
               "weight_shift": self.weight_shift, "shift_block": self.shift_block, **changes}  # fmt: skip
         return QuantizedGRU(**kw)
+
+
+def _factory(bug: str | None, doc: str) -> Any:
+    def make(device: str = "cpu", dtype: str = "float32") -> QuantizedGRU:
+        if device != "cpu" or dtype != "float32":
+            raise ValueError(f"the quantized GRU runs float32 on the cpu, not {dtype} on {device}")
+        return QuantizedGRU(bug=bug)
+
+    make.gruverify_adapter = True  # type: ignore[attr-defined]
+    make.__doc__ = doc
+    return make
+
+
+correct_quantized_gru = _factory(None, "The correct quantized GRU, per tensor: a worked example "
+                                 "(``gruverify check gruverify.zoo.quantized:correct_quantized_gru``).")  # fmt: skip
+zero_point_off_by_one = _factory("zero_point", "The update gate's recurrent weights dequantized "
+                                 "with a zero point off by one.")  # fmt: skip
+stale_activation_scale = _factory("stale_scale", "The input projection's activation scale kept "
+                                  "from the first call.")  # fmt: skip
