@@ -161,6 +161,10 @@ class Report:
     """The signal that stopped the run (``"SIGTERM"``, ``"SIGINT"``), or None."""
     strict: bool = False
     """Warnings and xpasses fail the verdict (``--strict``)."""
+    declaration: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """What the run declared about the target (``Declaration.to_record``)."""
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """What the run asked (``RunOptions`` as a record, the profile and seed it used)."""
 
     @property
     def verdict(self) -> str:
@@ -197,6 +201,8 @@ class Report:
             "devices": [{"device": d, "arithmetic": self.arithmetic[d]} for d in self.devices],
             "profile": self.profile,
             "seed": self.seed,
+            "declaration": self.declaration,
+            "options": self.options,
             "seconds": round(self.seconds, 3),
             "complete": self.complete,
             **({"interrupted": self.interrupted} if self.interrupted else {}),

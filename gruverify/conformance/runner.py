@@ -7,28 +7,30 @@ the reason), runs every check of ``CHECKS`` on each device (and the cross-device
 ``CROSS_DEVICE_CHECKS``: the CPU-vs-CUDA agreement, when both devices run), and returns a
 ``Report``.
 
-The keywords of run_checks:
+The options of run_checks (``declaration``: a ``Declaration``, ``options``: a ``RunOptions``, or
+any of their fields as keywords, which win; ``gruverify.conformance.options``):
 
 ``device`` None means every available device (one the target refuses is skipped, with the
 reason, as long as another runs); ``dtype`` None the target's default;
 ``profile`` ``quick`` | ``ci`` (default) | ``thorough``; ``seed`` None means 0 under ``ci`` and
 a fresh random seed otherwise; ``checks`` restricts to the named checks. ``progress`` is called
-with each result as it completes. ``timeout``: seconds per call into the target (None: no
-limit); ``artifacts``: a directory for counterexample files (None: none written).
-``strict``, ``xfail``, ``ignore``, ``activation_error``, ``accumulator``: the verdict's settings
-("Verdicts" below). ``max_hidden``, ``max_steps``, ``max_batch``: the largest sizes drawn
-(``cases.Sizes``). ``isolate``: run the target in a worker process (None: only when ``python`` names the
-worker's interpreter), its memory limited to ``memory_limit`` bytes
-(``gruverify.conformance.building``); a float ``timeout`` is the ceiling of the adaptive
-per-call limit (``gruverify.guard.CallLimits``). ``on_result`` is called with the report
-so far after each result (the CLI writes it as it goes).
+with each result as it completes. ``timeout``: seconds per call into the target (default
+``DEFAULT_TIMEOUT``; a ``CallLimits`` is used as it is); ``artifacts``: a directory for
+counterexample files (None: none written). ``strict``, ``xfail``, ``ignore``: the verdict's
+settings ("Verdicts" below); ``cell``, ``activation_error``, ``accumulator``: the declaration.
+``max_hidden``, ``max_steps``, ``max_batch``: the largest sizes drawn (``cases.Sizes``).
+``isolate``: run the target in a worker process (None: only when ``python`` names the worker's
+interpreter), its memory limited to ``memory_limit`` bytes (``gruverify.conformance.building``);
+a float ``timeout`` is the ceiling of the adaptive per-call limit
+(``gruverify.guard.CallLimits``). ``on_result`` is called with the report so far after each
+result (the CLI writes it as it goes).
 
 Verdicts: ``strict`` makes warnings and xpasses fail the verdict; ``xfail`` (check -> reason)
 acknowledges known findings: those checks run and are reported as xfail (still failing or
 warning) or xpass (passing); ``ignore`` (check -> reason, or names) lists checks not to run,
 reported as ignored; ``activation_error`` and ``accumulator`` are the targets' activation error
 and the format their products accumulate in for this run, in place of what they declare
-(``gruverify.conformance.declared``: also for targets the user does not own). A built-in target's
+(``gruverify.targets.declaration``: also for targets the user does not own). A built-in target's
 known finding (``gruverify.targets.findings``) is attached to the result it explains, which keeps
 its status. A check's warning policy (``Check.warns``) is applied while its cases run: a
 violation it calls a warning is kept aside and the search goes on for a failure; only when none
@@ -45,7 +47,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import shlex
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -65,10 +66,11 @@ from gruverify.conformance.cases import CheckCase, Sizes
 from gruverify.conformance.checks import ALL_CHECKS, Check, Law
 from gruverify.conformance.config import ConfigError, check_name
 from gruverify.conformance.counterexample import reproduction_blob
-from gruverify.conformance.declared import Declared
 from gruverify.conformance.explain import explain_failure
+from gruverify.conformance.options import RunOptions, reproduce_command, run_keywords
 from gruverify.conformance.replay import save_counterexample
 from gruverify.conformance.report import CheckResult, Report, acknowledge
+from gruverify.core.options import OptionError, to_record
 from gruverify.core.problem import Implementation
 from gruverify.error_model import ErrorModel, arithmetic_of, default_model
 from gruverify.guard import (
@@ -83,6 +85,7 @@ from gruverify.guard import (
 from gruverify.laws.base import Inconclusive, LawViolation
 from gruverify.profiles import DEFAULT_PROFILE, PROFILES, register_profiles
 from gruverify.targets import TargetError
+from gruverify.targets.declaration import Declaration
 from gruverify.targets.findings import finding_for
 
 __all__ = [
@@ -95,7 +98,6 @@ __all__ = [
     "reproduce_command",
     "run_check",
     "run_checks",
-    "verdict_options",
 ]
 
 SHRINK_SECONDS = {"quick": 5.0, "ci": 10.0, "thorough": 60.0}
@@ -155,7 +157,7 @@ def run_check(
     torch's global settings, output contract); torch's settings and the random generators are
     restored afterwards. A failure's counterexample carries the seed and hypothesis' reproduction
     blob; with ``artifacts`` (a directory) it is also saved there as a file that
-    ``gruverify reproduce FILE`` replays (``spec``: ``{"target": ..., "cell": ...}`` for it).
+    ``gruverify reproduce FILE`` replays (``spec``: ``{"target": ..., "declaration": ...}`` for it).
     ``law`` replaces the check's own law (e.g. one that counts its calls). ``sizes``: the largest
     sizes drawn (``cases.Sizes``; None: the small defaults).
     """
@@ -354,7 +356,7 @@ class _CheckRun:
             ce["file"] = save_counterexample(
                 self.artifacts, check=self.check, impl=self.impl, case=case, seed=self.seed,
                 profile=self.profile, counterexample=ce,
-                spec=self.spec or {"target": self.impl.name, "cell": False},
+                spec=self.spec or {"target": self.impl.name},
             )  # fmt: skip
         except OSError as err:  # the verdict stands without the file
             ce["file_error"] = f"cannot save the counterexample under {self.artifacts}: {err}"
@@ -372,35 +374,6 @@ def _resolve_devices(device: str | Sequence[str] | None) -> list[str] | None:
         if d.startswith("cuda") and "cuda" not in available_devices():
             raise TargetError(f"--device {d}: CUDA is not available on this machine")
     return devices
-
-
-def reproduce_command(
-    target: str,
-    device: str | None,
-    dtype: str,
-    profile: str,
-    seed: int,
-    check: str,
-    cell: bool,
-    *,
-    options: Sequence[str] = (),
-) -> str:
-    """The CLI command that reruns one check with the same draw (``options``: more of the run's
-    options that change its verdict, e.g. ``--strict``)."""
-    parts = ["gruverify", "check", target]
-    if cell:
-        parts.append("--cell")
-    if device is not None:
-        parts += ["--device", device]
-    parts += ["--dtype", dtype, "--profile", profile, "--seed", str(seed), *options]
-    parts += ["--check", check]
-    return shlex.join(parts)
-
-
-def verdict_options(strict: bool, declared: Declared) -> list[str]:
-    """The options of a run that a reproduce command repeats for its verdict: ``--strict`` and
-    the declared arithmetic (``Declared.options``: ``--activation-error``, ``--accumulator``)."""
-    return (["--strict"] if strict else []) + declared.options()
 
 
 def _known(name: str, where: str) -> str:
@@ -479,16 +452,17 @@ def _built(
     target: str | Implementation,
     device: str | Sequence[str] | None,
     dtype: str | None,
-    cell: bool,
+    declaration: Declaration,
     limits: CallLimits,
     isolation: Isolation,
 ) -> tuple[dict[str, Implementation], dict[str, CheckResult]]:
-    """The target built on each device (``build_each``; an ``Implementation`` is itself), and
-    ``limits`` told how long it compiles (``allow_compilation``)."""
+    """The target built on each device as ``declaration`` says (``build_each``; an
+    ``Implementation`` is itself), and ``limits`` told how long it compiles
+    (``allow_compilation``)."""
     if isinstance(target, str):
         impls, refused = build_each(
-            target, _resolve_devices(device), dtype, cell, limits=limits, isolation=isolation,
-            skip_refused=device is None,
+            target, _resolve_devices(device), dtype, declaration, limits=limits,
+            isolation=isolation, skip_refused=device is None,
         )  # fmt: skip
     else:
         isolation.applies(target)  # TargetError if it must
@@ -497,53 +471,74 @@ def _built(
     return impls, refused
 
 
+def _limits(run: RunOptions, limits: CallLimits | None) -> CallLimits:
+    """The per-call limits: ``limits`` when the caller made them, else adaptive ones under the
+    run's ``timeout`` (default ``DEFAULT_TIMEOUT``)."""
+    if limits is not None:
+        return limits
+    return CallLimits(ceiling=DEFAULT_TIMEOUT if run.timeout is None else run.timeout)
+
+
+def _options(
+    declaration: Declaration | None, options: RunOptions | None, keywords: dict[str, Any]
+) -> tuple[Declaration, RunOptions, CallLimits | None]:
+    """The run's declaration and options: the objects given, with the keywords' values on top
+    (``run_keywords``); a ``CallLimits`` as ``timeout`` is the caller's own limits. A bad value
+    is a ``TargetError`` (a usage error)."""
+    limits = keywords.pop("timeout") if isinstance(keywords.get("timeout"), CallLimits) else None
+    try:
+        given_declaration, given_run = run_keywords(keywords, "run_checks")
+    except OptionError as e:
+        raise TargetError(str(e)) from None
+    declared = {k: v for k, v in keywords.items() if k in dataclasses.asdict(given_declaration)}
+    declaration = dataclasses.replace(declaration or Declaration(), **{
+        k: getattr(given_declaration, k) for k in declared
+    })  # fmt: skip
+    run = dataclasses.replace(options or RunOptions(), **{
+        k: getattr(given_run, k) for k in keywords if k not in declared
+    })  # fmt: skip
+    return declaration, run, limits
+
+
 @closes_workers
 def run_checks(
     target: str | Implementation = "torch-gru",
     *,
-    device: str | Sequence[str] | None = None,
-    dtype: str | None = None,
-    profile: str | None = None,
-    seed: int | None = None,
-    checks: Sequence[str] | None = None,
-    cell: bool = False,
     progress: Callable[[CheckResult], None] | None = None,
-    timeout: float | CallLimits | None = DEFAULT_TIMEOUT,
-    artifacts: str | None = None,
-    isolate: bool | None = None,
-    python: str | None = None,
-    memory_limit: int | None = None,
     on_result: Callable[[Report], None] | None = None,
-    strict: bool = False,
-    xfail: Mapping[str, str] | None = None,
-    ignore: Mapping[str, str] | Sequence[str] | None = None,
-    activation_error: float | None = None,
-    accumulator: str | None = None,
-    max_hidden: int | None = None,
-    max_steps: int | None = None,
-    max_batch: int | None = None,
+    declaration: Declaration | None = None,
+    options: RunOptions | None = None,
+    **keywords: Any,
 ) -> Report:
-    """Check ``target`` (a registered name, ``module:attr``, or an ``Implementation``); the
-    keywords: the module docstring. ``TargetError`` for an unknown or broken target, an unknown
-    check (with the closest name) or an unavailable device."""
+    """Check ``target`` (a registered name, ``module:attr``, or an ``Implementation``) as
+    ``declaration`` says and with the run's ``options``; any option may also be given as a
+    keyword (``device=``, ``max_hidden=``, ``activation_error=``, ...: the fields of
+    ``Declaration`` and ``RunOptions``, which win over the objects). ``TargetError`` for an
+    unknown or broken target, an unknown check (with the closest name), a bad option's value or
+    an unavailable device; ``TypeError`` for an unknown keyword."""
     register_profiles()
     start = time.monotonic()
-    profile = profile or DEFAULT_PROFILE
-    seed = _seed(profile, seed)
-    selected = _selected(checks)
+    declaration, run, limits = _options(declaration, options, keywords)
+    profile = run.profile or DEFAULT_PROFILE
+    seed = _seed(profile, run.seed)
+    run = dataclasses.replace(run, profile=profile, seed=seed)
+    selected = _selected(run.checks)
     spec = target if isinstance(target, str) else target.name
-    acks = _Acknowledged.of(spec, xfail, ignore)
-    declared = Declared.checked(activation_error, accumulator)
-    limits = timeout if isinstance(timeout, CallLimits) else CallLimits(ceiling=timeout)
+    acks = _Acknowledged.of(spec, run.xfail, run.ignore)
+    limits = _limits(run, limits)
     impls, refused = _built(
-        target, device, dtype, cell, limits, Isolation(isolate, python, memory_limit)
-    )
-    sizes = _sizes(max_hidden, max_steps, max_batch)
-    declared.apply(impls.values())
-    options = verdict_options(strict, declared) + sizes.options()
-    dtype_used = next((i.dtype for i in impls.values()), dtype or "float32")
+        target, run.device, run.dtype, declaration, limits,
+        Isolation(run.isolate, run.python, run.memory_limit),
+    )  # fmt: skip
+    sizes = _sizes(run.max_hidden, run.max_steps, run.max_batch)
+    declaration.apply(impls.values())
+    dtype_used = next((i.dtype for i in impls.values()), run.dtype or "float32")
     arithmetic = {d: str(arithmetic_of(i)) for d, i in impls.items()}
-    report = Report(spec, list(impls), dtype_used, arithmetic, profile, seed, strict=strict)
+    strict = bool(run.strict)
+    report = Report(
+        spec, list(impls), dtype_used, arithmetic, profile, seed, strict=strict,
+        declaration=declaration.to_record(), options=to_record(run),
+    )  # fmt: skip
 
     def add(result: CheckResult) -> None:
         report.checks.append(acks.apply(result))
@@ -553,26 +548,26 @@ def run_checks(
             report.seconds = time.monotonic() - start
             on_result(report)
 
+    def repro(device: str | None, dtype: str, check: Check) -> str:
+        on = dataclasses.replace(run, device=device)
+        return reproduce_command(spec, declaration, on, dtype=dtype, seed=seed, check=check.name)
+
     for result in refused.values():  # a device refused (skipped), or its build failed
         add(result)
     for d, impl in impls.items():
         model = default_model(impl)
         for check in (c for c in selected if c.against is None):
-            repro = reproduce_command(spec, d, impl.dtype, profile, seed, check.name, cell,
-                                      options=options)  # fmt: skip
             add(acks.ignored(check, d) or run_check(
-                check, impl, model=model, profile=profile, seed=seed, reproduce=repro,
-                timeout=limits, artifacts=artifacts, sizes=sizes,
-                spec={"target": spec, "cell": cell}))  # fmt: skip
+                check, impl, model=model, profile=profile, seed=seed,
+                reproduce=repro(d, impl.dtype, check), timeout=limits, artifacts=run.artifacts,
+                sizes=sizes, spec={"target": spec, "declaration": declaration}))  # fmt: skip
     for check in (c for c in selected if c.against is not None):
         assert check.against is not None
         checked = [d for d in impls if d != check.against.device]
         if check.against.device in impls and checked:
             other = Guarded(impls[check.against.device], timeout=limits)
-            repro = reproduce_command(spec, None, dtype_used, profile, seed, check.name, cell,
-                                      options=options)  # fmt: skip
             add(acks.ignored(check, checked[0]) or run_check(
                 check.bound(other), impls[checked[0]], profile=profile, seed=seed,
-                reproduce=repro, timeout=limits, sizes=sizes))  # fmt: skip
+                reproduce=repro(None, dtype_used, check), timeout=limits, sizes=sizes))  # fmt: skip
     report.seconds = time.monotonic() - start
     return report

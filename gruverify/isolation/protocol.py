@@ -55,7 +55,7 @@ __all__ = [
     "write_frame",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 """The version of the frames and messages below; worker and checker must speak the same."""
 
 MAGIC = b"GRUV"

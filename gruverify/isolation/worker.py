@@ -121,18 +121,20 @@ class _Session:
 
     def build(self, msg: dict[str, Any]) -> dict[str, Any]:
         from gruverify.guard import Guarded
+        from gruverify.targets.declaration import Declaration
         from gruverify.targets.resolve import resolve_target
 
         for entry in reversed(msg.get("path") or []):
             if entry not in sys.path:
                 sys.path.insert(0, entry)
+        declaration = Declaration.from_record(msg.get("declaration") or {}, "build message")
         impl = resolve_target(
-            msg["target"], device=msg["device"], dtype=msg.get("dtype"), cell=bool(msg["cell"])
+            msg["target"], device=msg["device"], dtype=msg.get("dtype"), declaration=declaration
         )
         if msg.get("dropout") is not None:
             impl = impl.with_dropout(msg["dropout"])  # type: ignore[attr-defined]
         self.guarded[int(msg["handle"])] = Guarded(impl, timeout=None)
-        return describe(impl)
+        return {**describe(impl), "declaration": declaration.to_record()}
 
     def handle(self, msg: dict[str, Any]) -> Any:
         op = msg.get("op")

@@ -1,6 +1,6 @@
 """One resolver for every way of naming a target: a built-in name, ``module:attr``, or the object.
 
-``resolve_target(target, device=, dtype=, cell=)`` is the only place a target becomes an
+``resolve_target(target, device=, dtype=, declaration=)`` is the only place a target becomes an
 ``Implementation``: the CLI, the checker, ``gruverify reproduce`` and the pytest plugin all come
 here. ``target`` is a registered name (``TARGETS``), ``"package.module:attr"``, or the attribute
 itself (a class or factory object): the object is resolved exactly like its ``module:attr``
@@ -28,6 +28,7 @@ from gruverify.core.params import Variant
 from gruverify.core.problem import Implementation
 from gruverify.error_model import accumulator_value, activation_error_value
 from gruverify.guard import CallTimeout, call, preserved
+from gruverify.targets.declaration import Declaration, declaration_of
 from gruverify.targets.errors import TargetError
 from gruverify.targets.registry import TARGETS
 from gruverify.targets.torch_module import TorchCellTarget, TorchModuleTarget, validate_missing
@@ -149,23 +150,38 @@ def _accumulator(obj: Any, spec: str) -> str | None:
 
 
 def resolve_target(
-    target: Any, *, device: str = "cpu", dtype: str | None = None, cell: bool = False
+    target: Any,
+    *,
+    device: str = "cpu",
+    dtype: str | None = None,
+    cell: bool = False,
+    declaration: Declaration | None = None,
 ) -> Implementation:
     """An ``Implementation`` for a built-in name, ``package.module:attr`` or the attribute itself
-    (see the module doc).
+    (see the module doc), built and judged as ``declaration`` says (``cell`` is its ``cell``; its
+    declared arithmetic wins over the class's own, ``Declaration.apply``).
 
     Raises ``TargetError`` (a usage error: exit status 2 in the CLI) when the target cannot be
     imported, built or called like ``torch.nn.GRU``.
     """
+    declaration = declaration or Declaration()
+    cell = cell or declaration.cell
     if not isinstance(target, str):
-        return _from_attr(target, target_spec(target), device, dtype, cell)
-    if target in TARGETS:
-        return TARGETS[target][0](device, dtype)
-    return _from_attr(_load_attr(target), target, device, dtype, cell)
+        impl = _from_attr(target, target_spec(target), device, dtype, cell)
+    elif target in TARGETS:
+        impl = TARGETS[target][0](device, dtype)
+    else:
+        impl = _from_attr(_load_attr(target), target, device, dtype, cell)
+    declaration.apply([impl])
+    return impl
 
 
 def build_target(
-    target: Any, device: str, dtype: str | None, cell: bool, timeout: float | None
+    target: Any,
+    device: str,
+    dtype: str | None,
+    declaration: Declaration | bool,
+    timeout: float | None,
 ) -> Implementation:
     """``resolve_target`` under the per-call timeout, leaving torch's state and generators as
     they were; any failure to build the target is a ``TargetError`` (a usage error)."""
@@ -175,7 +191,9 @@ def build_target(
     try:
         with preserved():
             return call(
-                lambda: resolve_target(target, device=device, dtype=dtype, cell=cell),
+                lambda: resolve_target(
+                    target, device=device, dtype=dtype, declaration=declaration_of(declaration)
+                ),
                 timeout=timeout, what=f"building {spec} on {device}",
             )  # fmt: skip
     except TargetError:

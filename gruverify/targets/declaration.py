@@ -1,0 +1,143 @@
+"""What the user declares about a target: one object that travels with the target everywhere.
+
+A ``Declaration`` says how to call a target and how to judge its arithmetic, for targets that
+cannot say it themselves (a built-in target, a library's class, a user's module named by
+``module:attr``): whether it is shaped like ``torch.nn.GRUCell`` (``cell``), how far its
+activations may be off (``activation_error``) and the format its products accumulate in
+(``accumulator``). Its fields are options (``gruverify.core.options``): the command line's
+``--cell``, ``--activation-error``, ``--accumulator``; the settings' keys of the same names (also
+per target, ``[tool.gruverify.target."NAME"]``); the plugin's ``--gru-*``; the keywords of
+``run_checks`` and ``conformance_tests``.
+
+It goes with the target to every place the target is built or named: ``resolve_target`` builds with
+it and applies it (``apply``: the declared arithmetic becomes the ``Implementation``'s attributes,
+in place of its own declaration, which ``gruverify.error_model.arithmetic_of`` reads), a worker
+process receives it in the build message (``to_record``), a counterexample file records it
+(``recorded``: what the target declared, its class's or the run's) and ``gruverify reproduce``
+declares it again (``of_record``), and a reproduce line repeats it (``options``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from gruverify.core.dtypes import DTYPES
+from gruverify.core.options import Option, from_record, option, render_args, to_record
+from gruverify.core.problem import Implementation
+from gruverify.error_model import (
+    accumulator_value,
+    activation_error_value,
+    declared_accumulator,
+    declared_activation_error,
+)
+from gruverify.targets.errors import TargetError
+
+__all__ = ["ARITHMETIC_FIELDS", "Declaration", "declaration_of"]
+
+
+def _switch(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _activation_error(value: Any) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"not a number: {value!r}") from None
+    return activation_error_value(value)
+
+
+def _accumulator(value: Any) -> str:
+    result = accumulator_value(value)
+    if result is None:
+        raise ValueError(f"expected a format: {', '.join(DTYPES)}")
+    return result
+
+
+ARITHMETIC_FIELDS = ("activation_error", "accumulator")
+"""The fields that are the target's declared arithmetic: ``apply`` sets them as its attributes."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Declaration:
+    """What the user declares about a target (None: the target's own declaration stands)."""
+
+    cell: bool = option(False, Option(
+        "TARGET is torch.nn.GRUCell-shaped (a module:attr target)", example=True,
+        parse=_switch, kind="switch", reproduce=True,
+    ))  # fmt: skip
+    activation_error: float | None = option(None, Option(
+        "the target's sigmoid and tanh values may be off by EPS (declared approximate "
+        "activations; folded into the tolerances and printed)",
+        example=1e-4, parse=_activation_error, render=lambda v: [repr(float(v))], metavar="EPS",
+        reproduce=True,
+    ))  # fmt: skip
+    accumulator: str | None = option(None, Option(
+        f"the target's matrix products accumulate in FORMAT ({', '.join(DTYPES)}): tighter "
+        "tolerances for long products; declare only what you know (docs/checker.md)",
+        example="float32", parse=_accumulator, metavar="FORMAT", choices=lambda: DTYPES,
+        reproduce=True,
+    ))  # fmt: skip
+
+    def attributes(self) -> dict[str, Any]:
+        """The ``Implementation`` attributes this declaration sets (``arithmetic_of`` reads them)."""
+        return {k: getattr(self, k) for k in ARITHMETIC_FIELDS if getattr(self, k) is not None}
+
+    def apply(self, impls: Iterable[Implementation]) -> None:
+        """Declare the arithmetic on every target of ``impls``; ``TargetError`` for one that cannot
+        take an attribute."""
+        for impl in impls:
+            for name, value in self.attributes().items():
+                try:
+                    setattr(impl, name, value)
+                except (AttributeError, TypeError) as e:
+                    raise TargetError(
+                        f"{impl.name}: cannot declare its {name.replace('_', ' ')} ({e}); give "
+                        f"the Implementation an {name} attribute"
+                    ) from None
+
+    def options(self) -> list[str]:
+        """The command-line options that declare it (none for an empty declaration)."""
+        return render_args(self)
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON values (a worker's build message): ``from_record`` reads them back."""
+        return to_record(self)
+
+    @staticmethod
+    def from_record(data: Mapping[str, Any], where: str = "declaration") -> Declaration:
+        return from_record(Declaration, data, where)
+
+    def recorded(self, impl: Implementation) -> dict[str, Any]:
+        """This declaration as a counterexample file records it: its fields, with the arithmetic
+        ``impl`` declares (its class's or the run's: an activation error of 0 declares none)."""
+        return {
+            **self.to_record(),
+            "activation_error": declared_activation_error(impl),
+            "accumulator": declared_accumulator(impl),
+        }
+
+    @staticmethod
+    def of_record(data: Mapping[str, Any], where: str = "counterexample") -> Declaration:
+        """The declaration a counterexample file recorded (``recorded``): an activation error of 0
+        and a missing entry declare nothing (the target's own arithmetic stands). ``TargetError``
+        (a usage error) for a value that cannot be used."""
+        values = {**data, "activation_error": data.get("activation_error") or None}
+        try:
+            return Declaration.from_record(values, where)
+        except ValueError as e:
+            raise TargetError(str(e)) from None
+
+
+def declaration_of(value: Declaration | bool | None) -> Declaration:
+    """A ``Declaration`` from what the build functions take: itself, or the old ``cell`` flag."""
+    if isinstance(value, Declaration):
+        return value
+    return Declaration(cell=bool(value))
