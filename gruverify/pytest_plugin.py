@@ -46,7 +46,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -207,7 +207,7 @@ def run_one_check(target: Any, check: str, *, node: Any = None, **keywords: Any)
 
     spec = target_spec(target)
     declaration, run = _options(spec, keywords)
-    device = run.device or "cpu"
+    device = _devices(run.device or "cpu")[0]  # the test's one device
     by_name = {c.name: c for c in CHECKS}
     if check not in by_name:
         raise ValueError(f"unknown check {check!r}; known: {sorted(by_name)}")
@@ -244,9 +244,9 @@ def run_one_check(target: Any, check: str, *, node: Any = None, **keywords: Any)
     pytest.fail(text, pytrace=False)
 
 
-def _devices(device: str | None) -> list[str]:
+def _devices(device: str | Sequence[str] | None) -> list[str]:
     if device is not None:
-        return [device]
+        return [device] if isinstance(device, str) else list(device)
     from gruverify.conformance.runner import available_devices
 
     return available_devices()

@@ -317,7 +317,7 @@ def test_a_config_file_by_name_with_top_level_keys(
         ("[tool.gruverify]\naccumulator = \"tf32\"\n",
          "unknown accumulator 'tf32'; expected one of float64, float32, float16, bfloat16"),
         ("[tool.gruverify]\naccumulator = 32\n", "accumulator must be None or one of"),
-        ("[tool.gruverify]\nmax_steps = 0\n", "max_steps: must be positive"),
+        ("[tool.gruverify]\nmax_steps = 0\n", "max_steps: must be at least 1, got 0"),
         ("[tool.gruverify]\nxfail = 3\n", "xfail must be an array of tables"),
         ("[[tool.gruverify.xfail]]\ncheck = \"box invariance\"\n",
          "[[xfail]] entry 1: reason = \"...\" is required"),

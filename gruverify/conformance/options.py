@@ -50,7 +50,10 @@ __all__ = [
 ]
 
 
-def _device(value: Any) -> str:
+def _device(value: Any) -> str | tuple[str, ...]:
+    """A device (``cpu``, ``cuda``, ``cuda:1``); the Python API also takes a sequence of them."""
+    if not isinstance(value, str) and isinstance(value, Sequence):
+        return tuple(str(_device(v)) for v in value)
     if not isinstance(value, str) or not (value == "cpu" or value.startswith("cuda")):
         raise ValueError(f"unknown device {value!r}; expected cpu or cuda")
     return value
@@ -83,7 +86,7 @@ def _integer(value: Any) -> int:
 def _positive(value: Any) -> int:
     number = _integer(value)
     if number < 1:
-        raise ValueError(f"must be positive (at least 1), got {value!r}")
+        raise ValueError(f"must be at least 1, got {value!r}")
     return number
 
 
@@ -185,7 +188,7 @@ def _ignore(value: Any) -> Mapping[str, str]:
 class RunOptions:
     """What the user asks of a run (None: not given; the runner's default)."""
 
-    device: str | None = option(None, Option(
+    device: str | tuple[str, ...] | None = option(None, Option(
         "the device to check on (default: cpu, plus cuda when available)", example="cpu",
         parse=_device, choices=lambda: ("cpu", "cuda"), reproduce=True,
     ))  # fmt: skip
@@ -258,7 +261,7 @@ class RunOptions:
         f"the most one call into the target may take (default {DEFAULT_TIMEOUT:g}); each call "
         "gets a limit below it that adapts to the target's speed and shortens once it has hung "
         "(docs/checker.md); a call that does not return fails its check", example=30.0,
-        parse=_seconds, metavar="SECONDS",
+        parse=_seconds, render=lambda v: [f"{v:g}"], metavar="SECONDS",
     ))  # fmt: skip
     artifacts: str | None = option(None, Option(
         "where failing cases are saved (default: the --json report's directory, else "
