@@ -5,7 +5,7 @@
                     [--timeout SECONDS] [--artifacts DIR] [--strict] [--xfail CHECK=REASON]
                     [--ignore CHECK[=REASON]] [--config FILE] [--activation-error EPS]
                     [--accumulator FORMAT] [--max-hidden N] [--max-steps T] [--max-batch B]
-    gruverify reproduce FILE [--timeout SECONDS]
+    gruverify reproduce FILE [--timeout SECONDS] [--standalone [-o PATH] [--issue PATH]]
     gruverify targets
     gruverify vanishing ...            (when gruverify.analysis.vanishing_cli is installed)
 
@@ -131,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"limit per call into the target (default {DEFAULT_TIMEOUT:g})",
     )  # fmt: skip
     _add_isolation_options(rep)
+    rep.add_argument(
+        "--standalone", action="store_true",
+        help="write a script that reproduces the case with the target's library and numpy only "
+        "(no gruverify) instead of replaying it",
+    )  # fmt: skip
+    rep.add_argument("-o", "--output", metavar="PATH", help="--standalone: the script's path "
+                     "(default: FILE with .py)")  # fmt: skip
+    rep.add_argument("--issue", metavar="PATH", help="--standalone: also write an issue text "
+                     "(Markdown) for the library's tracker")  # fmt: skip
     sub.add_parser("targets", help="list the built-in targets")
     _add_matrix_parser(sub)
     try:
@@ -443,6 +452,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     from gruverify.conformance.replay import replay
     from gruverify.targets import TargetError
 
+    if args.standalone:
+        return _standalone(args)
     isolate = DEFAULT_ISOLATE if args.isolate is None else args.isolate
     limit = None if args.memory_limit is None else int(args.memory_limit * 2**30)
     try:
@@ -453,6 +464,20 @@ def _reproduce(args: argparse.Namespace) -> int:
         return _err(str(e).splitlines()[0])
     print(text)
     return code
+
+
+def _standalone(args: argparse.Namespace) -> int:
+    from gruverify.conformance.counterexample import CounterexampleError
+    from gruverify.conformance.standalone import StandaloneError, write_standalone
+
+    try:
+        path = write_standalone(args.file, args.output, args.issue)
+    except (CounterexampleError, StandaloneError) as e:
+        return _err(str(e).splitlines()[0])
+    print(f"wrote {path}: run it with `python {path}` (exit 1 while the bug is present)")
+    if args.issue:
+        print(f"wrote {args.issue}: the issue text")
+    return 0
 
 
 def _targets() -> int:

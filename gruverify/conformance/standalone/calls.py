@@ -152,9 +152,8 @@ def onnx_gru(n_in, dtype, names):  # one GRU node (opset 22, time-major) reading
 
 def library_forward(x, h0, lengths, dtype=DTYPE):
     """One GRU node per layer; ONNX stacks the gates z, r, h and keeps all six biases."""
-    seq = x[:, None] if x.ndim == 2 else (x.swapaxes(0, 1) if BATCH_FIRST else x)
+    seq, finals = x[:, None] if x.ndim == 2 else (x.swapaxes(0, 1) if BATCH_FIRST else x), []
     h0 = h0.reshape(L * D, -1, H) if h0 is not None and x.ndim == 2 else h0
-    finals = []
     for layer in range(L):
         cells = [PARAMS[f"l{layer}" + ("_reverse" if d else "")] for d in range(D)]
         def stack(*kinds):  # per direction, gates z, r, h
@@ -205,12 +204,10 @@ def ov_model(n_in):
         cells = [PARAMS[f"l{layer}" + ("_reverse" if d else "")] for d in range(D)]
         W, R = (np.stack([np.concatenate([c[k + g] for g in "zrn"]) for c in cells])
                 for k in ("W_i", "W_h"))
-        B = np.stack([np.concatenate([c["b_iz"] + c["b_hz"], c["b_ir"] + c["b_hr"]]
-                                     + ([c["b_in"], c["b_hn"]] if lbr else [c["b_in"] + c["b_hn"]]))
-                      for c in cells])
-        node = ops.gru_sequence(seq, h0, lengths, *(ops.constant(a.astype(np.float32)) for a in
-                                (W, R, B)), H, "bidirectional" if D == 2 else "forward",
-                                linear_before_reset=lbr)
+        B = np.stack([np.concatenate([c["b_iz"] + c["b_hz"], c["b_ir"] + c["b_hr"]] + (
+            [c["b_in"], c["b_hn"]] if lbr else [c["b_in"] + c["b_hn"]])) for c in cells])
+        node = ops.gru_sequence(seq, h0, lengths, *(ops.constant(a.astype(np.float32)) for a in (W, R, B)),
+                                H, "bidirectional" if D == 2 else "forward", linear_before_reset=lbr)
         y = ops.transpose(node.output(0), ops.constant(np.array([0, 2, 1, 3])))  # (B, T, D, H)
         seq = ops.reshape(y, ops.constant(np.array([0, 0, D * H])), special_zero=True)
         finals.append(node.output(1))

@@ -37,7 +37,7 @@ PARAMETER_ORDER = (
     "W_ir", "W_iz", "W_in", "W_hr", "W_hz", "W_hn", "b_ir", "b_iz", "b_in", "b_hr", "b_hz", "b_hn",
 )  # fmt: skip
 
-CASE_HELPERS = '''
+CASE_HELPERS = """
 def arr(data, shape):  # float64 values: a literal list, or base64 of their little-endian bytes
     data = np.frombuffer(base64.b64decode(data), "<f8") if isinstance(data, str) else data
     return np.array(data, dtype=np.float64).reshape(shape)
@@ -51,7 +51,7 @@ def case_sha256():
     return hashlib.sha256(b"".join(np.asarray(a, "<f8").tobytes() for a in parts)).hexdigest()
 def rounded(a):  # the values the library computes with: rounded to DTYPE, held in float64
     return None if a is None else np.asarray(a).astype(DTYPE).astype(np.float64)
-'''
+"""
 """The script's case helpers: ``arr``, ``split``, ``case_sha256`` and ``rounded``."""
 
 

@@ -14,7 +14,7 @@ import platform
 from collections.abc import Mapping
 from typing import Any
 
-from gruverify.conformance.counterexample import CounterexampleError, read_counterexample
+from gruverify.conformance.counterexample import read_counterexample
 from gruverify.conformance.standalone.calls import StandaloneError
 from gruverify.conformance.standalone.script import Reproduction, standalone_script, title_of
 from gruverify.targets.findings import finding_for
@@ -26,21 +26,19 @@ _STEP = {
     "reset_before": "n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)   (reset-before, Cho et al. "
     "2014)",
 }
-_GATES = (
-    "r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)\nz = sigmoid(W_iz x + b_iz + W_hz h + b_hz)\n"
-)
+_GATES = "r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)\nz = sigmoid(W_iz x + b_iz + W_hz h + b_hz)\n"
 
 EXPECTED = {
-    "forward": "the output and final state of the GRU, which runs each sequence for its own length "
+    "forward": "The output and final state of the GRU, which runs each sequence for its own length "
     "(outputs past it are zero):\n\n```\n{gates}{step}\nh' = (1 - z) * n + z * h\n```\n\n"
     "within {TOL:.3g} of its float64 value (rounding in {dtype}).",
-    "box": "every state within [-max(|h_prev|, 1), max(|h_prev|, 1)]: h' = (1 - z) * n + z * h "
+    "box": "Every state within [-max(|h_prev|, 1), max(|h_prev|, 1)]: h' = (1 - z) * n + z * h "
     "is a convex combination of h and n = tanh(...) in [-1, 1], with z = sigmoid(...) in [0, 1] "
     "(allowing {SLACK:.3g} relative for rounding).",
-    "bad_state": "an error for an initial state of shape {BAD_SHAPE}: the input needs "
+    "bad_state": "An error for an initial state of shape {BAD_SHAPE}: the input needs "
     "{GOOD_SHAPE} (layers x directions, batch, hidden), and a state of another shape is a bug "
     "in the caller.",
-    "gradient": "the gradient of L = sum(d_out * output) + sum(d_hn * h_n) with respect to "
+    "gradient": "The gradient of L = sum(d_out * output) + sum(d_hn * h_n) with respect to "
     "{QUANTITY} equal to the GRU's (central differences of the float64 GRU; the script also "
     "differences the library's own float64 forward), within {TOL:.3g}:\n\n```\n{gates}{step}\n"
     "h' = (1 - z) * n + z * h\n```",
@@ -81,8 +79,8 @@ def issue_text(data: Mapping[str, Any], rep: Reproduction, script_name: str = "r
         f"## Reproduction (`python {script_name}`: exit status 1 while the bug is present)", "",
         "```python", rep.script.rstrip("\n"), "```", "",
         "## How it was found", "",
-        f"`{found}` ([gruverify](https://github.com/), a GRU conformance checker); the script was "
-        f"written from its counterexample by `gruverify reproduce FILE --standalone`.", "",
+        f"`{found}` (gruverify, a GRU conformance checker); the script was written from its "
+        "counterexample by `gruverify reproduce FILE --standalone`.", "",
     ])  # fmt: skip
 
 
@@ -102,6 +100,3 @@ def write_standalone(path: str, out: str | None = None, issue: str | None = None
     except OSError as e:
         raise StandaloneError(f"cannot write {e.filename}: {e.strerror}") from e
     return out
-
-
-__all__ += ["CounterexampleError"]

@@ -33,7 +33,6 @@ from gruverify.conformance.counterexample import load_problem
 from gruverify.conformance.standalone.calls import Call, StandaloneError, call_for
 from gruverify.conformance.standalone.case_text import (
     CASE_HELPERS,
-    PARAMETER_ORDER,
     array_source,
     case_sha256,
     flat_cells,
@@ -142,9 +141,10 @@ def _constants(
         return problem, {"TOL": _forward_tolerance(problem, data, variant)}
     if not isinstance(recorded, float) or "quantity" not in numbers:
         raise StandaloneError(f"{check}: the counterexample records no gradient tolerance")
-    d_out, d_hn = (data.get("cotangents") or {}).get("d_output"), (
-        data.get("cotangents") or {}
-    ).get("d_h_n")
+    d_out, d_hn = (
+        (data.get("cotangents") or {}).get("d_output"),
+        (data.get("cotangents") or {}).get("d_h_n"),
+    )
     return problem, {
         "TOL": recorded, "QUANTITY": str(numbers["quantity"]),
         "D_OUT": None if d_out is None else np.asarray(d_out, np.float64),
@@ -160,9 +160,7 @@ def _constant_source(name: str, value: Any) -> str:
 
 def _cells_source(cells: Mapping[str, np.ndarray]) -> list[str]:
     items = [f"{c!r}: {array_source(v)}" for c, v in cells.items()]
-    if len(items) == 1:
-        return [f"CELLS = {{{items[0]}}}"]
-    return ["CELLS = {", *[f"    {i}," for i in items], "}"]
+    return ["CELLS = {" + ", ".join(items) + "}"]
 
 
 def _case_lines(problem: Problem, data: Mapping[str, Any], variant: Variant) -> list[str]:
@@ -171,17 +169,16 @@ def _case_lines(problem: Problem, data: Mapping[str, Any], variant: Variant) -> 
     cells = flat_cells(problem)
     return [
         "# The case in torch.nn.GRU's conventions (x (T, B, I) or batch-first; h0 (L*D, B, H)):",
-        f"I, H, L, D = {p.input_size}, {p.hidden_size}, {p.num_layers}, {p.num_directions}",
-        f"BATCH_FIRST, BIAS, VARIANT, DTYPE = {bool(problem.batch_first)}, {bool(p.bias)}, "
-        f"{variant!r}, {str(data['dtype'])!r}",
+        f"I, H, L, D, BATCH_FIRST, BIAS = {p.input_size}, {p.hidden_size}, {p.num_layers}, "
+        f"{p.num_directions}, {bool(problem.batch_first)}, {bool(p.bias)}",
+        f"VARIANT, DTYPE = {variant!r}, {str(data['dtype'])!r}",
         *CASE_HELPERS.strip("\n").splitlines(),
         "",
         "",
         f"X = {array_source(problem.x)}",
         f"H0, LENGTHS = {array_source(problem.h0)}, {lengths!r}",
         *_cells_source(cells),
-        f'CASE_SHA256 = "{case_sha256(problem)}"',
-        'assert case_sha256() == CASE_SHA256, "the case differs from the one gruverify saved"',
+        f'assert case_sha256() == "{case_sha256(problem)}", "not the case gruverify saved"',
         "X, H0 = rounded(X), rounded(H0)",
         'PARAMS = {c: split(rounded(v), I if c in ("l0", "l0_reverse") else D * H) for c, v in CELLS.items()}',
     ]
@@ -192,14 +189,13 @@ def _header(data: Mapping[str, Any], call: Call, title: str) -> list[str]:
         "#!/usr/bin/env python3",
         f'"""{title}',
         "",
-        f"Needs only numpy and {call.library}; the case inline (CASE_SHA256), the GRU's equations in",
+        f"Needs only numpy and {call.library}; the case inline (its sha256 checked), the GRU's equations in",
         f"float64; exit status 1 while {call.library} disagrees. By `gruverify reproduce FILE "
         f"--standalone` (gruverify {data.get('gruverify_version', '?')}, {str(data['check'])!r}).",
         '"""',
         *(["from __future__ import annotations"] if _is_zoo(str(data["target"])) else []),
         "import base64, hashlib, sys  # noqa: E401",
         "from importlib.metadata import version",
-        "",
         "import numpy as np",
     ]
 
@@ -247,11 +243,13 @@ def standalone_script(data: Mapping[str, Any]) -> Reproduction:
     title = title_of(kind, call.library, data, constants)
     lines = [
         *_header(data, call, title), "",
-        f"LIBRARY, DISTRIBUTIONS = {call.library!r}, {call.distributions!r}",
+
         *_case_lines(problem, data, variant),
         *[_constant_source(k, v) for k, v in constants.items()], "",
-        _library_code(target, call), REFERENCE, COMPARE, _MAINS[kind], "",
-        'print(", ".join(f"{d} {version(d)}" for d in DISTRIBUTIONS), "| numpy", np.__version__)',
+        _library_code(target, call), REFERENCE, COMPARE,
+        _MAINS[kind].replace("{LIBRARY}", call.library), "",
+        f'print(", ".join(f"{{d}} {{version(d)}}" for d in {call.distributions!r}), "| numpy", '
+        "np.__version__)",
         "sys.exit(main())",
     ]  # fmt: skip
     script = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n") + "\n"

@@ -39,11 +39,10 @@ def sigmoid(a):  # = 1 / (1 + exp(-a)), without overflow
 def gru_step(x, h, p):  # one float64 GRU step: the variant's equations
     r = sigmoid(x @ p["W_ir"].T + p["b_ir"] + h @ p["W_hr"].T + p["b_hr"])
     z = sigmoid(x @ p["W_iz"].T + p["b_iz"] + h @ p["W_hz"].T + p["b_hz"])
-    if VARIANT == "reset_after":  # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
-        n = np.tanh(x @ p["W_in"].T + p["b_in"] + r * (h @ p["W_hn"].T + p["b_hn"]))
-    else:  # reset-before (Cho et al. 2014): n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)
-        n = np.tanh(x @ p["W_in"].T + p["b_in"] + (r * h) @ p["W_hn"].T + p["b_hn"])
-    return (1.0 - z) * n + z * h
+    if VARIANT == "reset_after":  # torch.nn.GRU: n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+        return (1.0 - z) * np.tanh(x @ p["W_in"].T + p["b_in"] + r * (h @ p["W_hn"].T + p["b_hn"])) + z * h
+    # reset-before (Cho et al. 2014, Keras reset_after=False): n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)
+    return (1.0 - z) * np.tanh(x @ p["W_in"].T + p["b_in"] + (r * h) @ p["W_hn"].T + p["b_hn"]) + z * h
 
 def reference(x, h0, lengths):
     """(output, h_n) in float64, torch.nn.GRU's layouts; sequence b runs t < lengths[b]."""
@@ -62,26 +61,25 @@ def reference(x, h0, lengths):
 '''
 """The script's float64 GRU (module docstring)."""
 
-COMPARE = '''
+COMPARE = """
 def compare(name, expected, got, tol):  # prints the worst entry; True when it is within tol
-    got = np.asarray(got, np.float64)
-    if got.shape != expected.shape:
-        return print(f"{name}: got shape {got.shape}, expected {expected.shape}") or False
-    err = np.nan_to_num(np.abs(got - expected), nan=np.inf)
+    if np.shape(got) != expected.shape:
+        return print(f"{name}: got shape {np.shape(got)}, expected {expected.shape}") or False
+    err = np.nan_to_num(np.abs(np.asarray(got, np.float64) - expected), nan=np.inf)
     i = np.unravel_index(np.argmax(err), err.shape)
     print(f"{name}{[int(j) for j in i]}: expected {expected[i]:.10g}, got {got[i]:.10g}, difference {err[i]:.3g}, tolerance {tol:.3g}")
     return bool(err[i] <= tol)
-'''
+"""
 """The script's comparison: the worst entry, printed."""
 
-FORWARD_MAIN = '''
+FORWARD_MAIN = """
 def main():
     expected = reference(X, H0, LENGTHS)
     got = library_forward(X, H0, LENGTHS)
     ok = [compare(name, e, g, TOL) for name, e, g in zip(("output", "h_n"), expected, got)]
     print("PASS" if all(ok) else f"FAIL: {LIBRARY} is not the GRU of its variant ({VARIANT})")
     return 0 if all(ok) else 1
-'''
+"""
 """Forward checks: output and h_n against the float64 reference, within ``TOL``."""
 
 BOX_MAIN = '''
@@ -102,7 +100,7 @@ def main():
                 worst = (excess[i], (t, *i), cur[i], bound[i])
             prev = cur
     _, where, got, bound = worst
-    print(f"|h{list(where)}| = {abs(got):.10g}, bound max(|h_prev|, 1) = {bound:.10g}, "
+    print(f"|h{[int(j) for j in where]}| = {abs(got):.10g}, bound max(|h_prev|, 1) = {bound:.10g}, "
           f"difference {abs(got) - bound:.3g}, tolerance {bound * SLACK:.3g} (rounding)")
     ok = worst[0] <= 0
     print("PASS" if ok else f"FAIL: {LIBRARY}'s state leaves [-1, 1]: tanh or a gate overshoots")
