@@ -280,7 +280,7 @@ def test_unsupported_check_and_target_are_one_line_errors() -> None:
         ({"target": "mlx"}, "no standalone template for target 'mlx'; supported: torch-gru"),
         ({"check": "gradient[output]"}, "gradient scripts need a torch-based target"),
     ):
-        with pytest.raises(StandaloneError, match=".*") as e:
+        with pytest.raises(StandaloneError) as e:
             standalone_script({**data, **change})
         assert words in str(e.value) and "\n" not in str(e.value)
 
