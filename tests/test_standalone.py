@@ -113,9 +113,9 @@ def test_committed_script_is_what_the_generator_writes(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(FINDINGS))
-def test_finding_script_fails_on_the_pinned_library(name: str) -> None:
+def test_finding_script_fails_on_the_pinned_library(name: str, tmp_path: pathlib.Path) -> None:
     _needs(FINDINGS[name])
-    result = run_without_gruverify(REPROS / f"{name}.py")
+    result = run_without_gruverify(_script_from(_load(name), tmp_path, name))
     assert result.returncode == 1 and "FAIL" in result.stdout, _report(result)
 
 
@@ -217,6 +217,26 @@ def test_zoo_mutant_script(mutant: str, check: str, tmp_path: pathlib.Path) -> N
     assert result.returncode == 0 and "PASS" in result.stdout, _report(result)
 
 
+def test_check_without_template_falls_back_to_the_forward_comparison(
+    tmp_path: pathlib.Path,
+) -> None:
+    """WrongAtBatch3 is caught by batch independence; on that case its forward call is already
+    wrong (stale rows at batch >= 3 without h0), so the script compares the forward call. A
+    mutant whose failure needs two calls (state left by the previous call) gets an error."""
+    problem = _problem(Config(2, 3, 2, 3, initial_state=False))
+    data = _counterexample(tmp_path, "gruverify.zoo.mutants:WrongAtBatch3", "batch independence",
+                           problem)  # fmt: skip
+    result = run_without_gruverify(_script_from(data, tmp_path, "batch3"))
+    assert result.returncode == 1 and "FAIL" in result.stdout, _report(result)
+    fixed = {**data, "target": "torch-gru", "check": "forward[basic]"}
+    result = run_without_gruverify(_script_from(fixed, tmp_path, "batch3_fixed"))
+    assert result.returncode == 0 and "PASS" in result.stdout, _report(result)
+    stale = {**data, "target": "gruverify.zoo.mutants:StaleStateAcrossCalls",
+             "check": "instance reuse"}  # fmt: skip
+    with pytest.raises(StandaloneError, match="one forward call agrees with the GRU"):
+        standalone_script(stale)
+
+
 def test_gradient_script_differences_the_librarys_own_forward(tmp_path: pathlib.Path) -> None:
     target = "gruverify.zoo.mutants:BackwardDropsUpdateGatePath"
     data = _counterexample(tmp_path, target, "gradient[output]", _problem(Config(3, 2, 3, 3)))
@@ -276,10 +296,11 @@ def test_issue_text_has_every_section() -> None:
 def test_unsupported_check_and_target_are_one_line_errors() -> None:
     data = _load("onnx-reference-lengths")
     for change, words in (
-        ({"check": "determinism"}, "no standalone template for check 'determinism'"),
+        ({"check": "determinism", "target": "torch-gru"},
+         "no standalone template for check 'determinism'"),
         ({"target": "mlx"}, "no standalone template for target 'mlx'; supported: torch-gru"),
         ({"check": "gradient[output]"}, "gradient scripts need a torch-based target"),
-    ):
+    ):  # fmt: skip
         with pytest.raises(StandaloneError) as e:
             standalone_script({**data, **change})
         assert words in str(e.value) and "\n" not in str(e.value)
@@ -292,9 +313,9 @@ def test_cli_writes_script_and_issue(tmp_path: pathlib.Path, capsys) -> None:
     assert code == 0 and out.read_text(encoding="utf-8").startswith("#!/usr/bin/env python3")
     assert "## Reproduction" in issue.read_text(encoding="utf-8")
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({**_load("onnx-reference-lengths"), "check": "determinism"}))
+    bad.write_text(json.dumps({**_load("onnx-reference-lengths"), "target": "mlx"}))
     assert cli_main(["reproduce", str(bad), "--standalone"]) == 2
-    assert "no standalone template" in capsys.readouterr().err
+    assert "no standalone template for target 'mlx'" in capsys.readouterr().err
 
 
 def test_write_standalone_defaults_to_the_files_name(tmp_path: pathlib.Path) -> None:

@@ -14,9 +14,11 @@ GRU of the target's variant and one check body (``script_text``), and the librar
 * ``box invariance``: ``|h_t| <= max(|h_(t-1)|, 1)`` within the recorded slack;
 * ``bad initial state rejected``: the wrong shape the check saw accepted must raise;
 * ``gradient[...]``: the recorded quantity's gradient (torch-based targets) against central
-  differences of the float64 GRU and of the library's own float64 forward.
-
-Any other check, or a target without a template, is a ``StandaloneError`` naming what is supported.
+  differences of the float64 GRU and of the library's own float64 forward;
+* any other check (``chunked continuation``, ``layer stacking``, ...): the forward comparison on
+  its saved case, when the target's forward call already disagrees with the GRU there
+  (``forward_fallback`` runs it to see, with the error model's tolerance); otherwise a
+  ``StandaloneError``, as for a target without a template.
 """
 
 from __future__ import annotations
@@ -49,10 +51,18 @@ from gruverify.conformance.standalone.script_text import (
 from gruverify.core.arithmetic import arithmetic_for
 from gruverify.core.params import Variant
 from gruverify.core.problem import Problem
-from gruverify.error_model import ErrorModel
-from gruverify.laws.equivalence import saturated_problem
+from gruverify.error_model import ErrorModel, Inconclusive, arithmetic_of
+from gruverify.laws.base import LawViolation
+from gruverify.laws.equivalence import law_forward_equivalence, saturated_problem
+from gruverify.targets import TargetError, resolve_target
 
-__all__ = ["SUPPORTED_CHECKS", "Reproduction", "check_kind", "standalone_script"]
+__all__ = [
+    "SUPPORTED_CHECKS",
+    "Reproduction",
+    "check_kind",
+    "forward_fallback",
+    "standalone_script",
+]
 
 SUPPORTED_CHECKS = (
     "forward[...]", "lengths truncation", "h0=None equals zeros", "box invariance",
@@ -79,18 +89,39 @@ class Reproduction:
     """The check's constants as written in the script (``TOL``, ``SLACK``, ``BAD_SHAPE``, ...)."""
 
 
-def check_kind(check: str) -> str:
-    """The script's kind of check for the saved ``check`` (module docstring)."""
+def check_kind(check: str) -> str | None:
+    """The script's kind of check for the saved ``check`` (module docstring); None when the check
+    has no template of its own (``standalone_script`` then tries the forward comparison)."""
     if check.startswith("forward[") or check in ("lengths truncation", "h0=None equals zeros"):
         return "forward"
     if check.startswith("gradient["):
         return "gradient"
-    kinds = {"box invariance": "box", "bad initial state rejected": "bad_state"}
-    if check in kinds:
-        return kinds[check]
+    return {"box invariance": "box", "bad initial state rejected": "bad_state"}.get(check)
+
+
+def forward_fallback(data: Mapping[str, Any], problem: Problem) -> dict[str, Any]:
+    """For a check without a template: the saved case's forward comparison, when the target's
+    forward call already disagrees with the GRU there (a zoo mutant caught by a metamorphic check
+    often does). Returns the file's entries with that comparison's law and numbers; raises
+    ``StandaloneError`` when the forward call agrees (the failure needs the check's own steps:
+    two calls, a permuted batch, ...) or cannot be judged."""
+    check = str(data["check"])
+    no_template = (
+        f"no standalone template for check {check!r} (supported: {', '.join(SUPPORTED_CHECKS)})"
+    )
+    try:
+        impl = resolve_target(
+            str(data["target"]), device=str(data["device"]), dtype=str(data["dtype"]),
+            cell=bool(data.get("cell", False)),
+        )  # fmt: skip
+        law_forward_equivalence(impl, problem, ErrorModel(arithmetic_of(impl)))
+    except LawViolation as e:  # no tolerance recorded (a wrong shape): the error model's is used
+        return {**data, "law": e.law, "numbers": dict(e.numbers)}
+    except (TargetError, Inconclusive) as e:
+        raise StandaloneError(f"{no_template}; its case cannot be run forward: {e}") from e
     raise StandaloneError(
-        f"no standalone template for check {check!r}; supported: {', '.join(SUPPORTED_CHECKS)} "
-        "(replay it with `gruverify reproduce FILE`)"
+        f"{no_template}, and on its case one forward call agrees with the GRU (the failure needs "
+        "the check's own calls); replay it with `gruverify reproduce FILE`"
     )
 
 
@@ -231,8 +262,10 @@ def title_of(kind: str, library: str, data: Mapping[str, Any], constants: Mappin
 def standalone_script(data: Mapping[str, Any]) -> Reproduction:
     """The standalone reproduction of a counterexample file's entries (module docstring)."""
     target, check = str(data["target"]), str(data["check"])
-    kind = check_kind(check)
     call = call_for(target, bool(data.get("cell", False)))
+    kind = check_kind(check)
+    if kind is None:
+        data, kind = forward_fallback(data, load_problem(data["problem"])), "forward"
     if kind == "gradient" and not call.gradients:
         raise StandaloneError(
             f"{check} on {target}: gradient scripts need a torch-based target (torch-gru, "
