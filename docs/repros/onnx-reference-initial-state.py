@@ -99,14 +99,6 @@ def reference(x, h0, lengths):
         seq = y
     return (seq[:, 0], h[:, 0]) if x.ndim == 2 else (seq.swapaxes(0, 1) if BATCH_FIRST else seq, h)
 
-def compare(name, expected, got, tol):  # prints the worst entry; True when it is within tol
-    if np.shape(got) != expected.shape:
-        return print(f"{name}: got shape {np.shape(got)}, expected {expected.shape}") or False
-    err = np.nan_to_num(np.abs(np.asarray(got, np.float64) - expected), nan=np.inf)
-    i = np.unravel_index(np.argmax(err), err.shape)
-    print(f"{name}{[int(j) for j in i]}: expected {expected[i]:.10g}, got {got[i]:.10g}, difference {err[i]:.3g}, tolerance {tol:.3g}")
-    return bool(err[i] <= tol)
-
 def main():
     """An initial state of the wrong shape must raise, never be broadcast."""
     bad = np.full(BAD_SHAPE, 0.5)

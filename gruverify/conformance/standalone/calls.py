@@ -182,9 +182,8 @@ ONNXRUNTIME = _ONNX.replace(
     "${runner_import}",
     "import onnxruntime\n\n"
     "def run(model, feeds):\n"
-    "    session = onnxruntime.InferenceSession(model.SerializeToString(),\n"
-    '                                           providers=["CPUExecutionProvider"])\n'
-    "    return session.run(None, feeds)",
+    '    return onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]'
+    ").run(None, feeds)",
 )
 
 OPENVINO = '''

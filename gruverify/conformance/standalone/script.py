@@ -279,7 +279,7 @@ def standalone_script(data: Mapping[str, Any]) -> Reproduction:
 
         *_case_lines(problem, data, variant),
         *[_constant_source(k, v) for k, v in constants.items()], "",
-        _library_code(target, call), REFERENCE, COMPARE,
+        _library_code(target, call), REFERENCE, COMPARE if kind in ("forward", "gradient") else "",
         _MAINS[kind].replace("{LIBRARY}", call.library), "",
         f'print(", ".join(f"{{d}} {{version(d)}}" for d in {call.distributions!r}), "| numpy", '
         "np.__version__)",
