@@ -322,3 +322,59 @@ def test_write_standalone_defaults_to_the_files_name(tmp_path: pathlib.Path) -> 
     src = tmp_path / "case.json"
     src.write_text((REPROS / "onnx-reference-lengths.json").read_text(encoding="utf-8"))
     assert write_standalone(str(src)) == str(tmp_path / "case.py")
+
+
+# -- the script's GRU and every template agree with correct libraries on every layout -----------
+
+LAYOUTS = {
+    "basic": Config(3, 2, 2, 3),
+    "batch_first+bias=False": Config(3, 2, 3, 2, bias=False, batch_first=True),
+    "unbatched": Config(4, None, 2, 3),
+    "2 layers, bidirectional, lengths": Config(4, 3, 2, 3, num_layers=2, bidirectional=True,
+                                               padded=True),
+    "no h0": Config(3, 2, 2, 3, initial_state=False),
+}  # fmt: skip
+
+#: target -> (its module, the layouts it takes; the onnx-reference and openvino findings are the
+#: lengths, so those run without them).
+CORRECT_CALLS = {
+    "torch-gru": ("torch", list(LAYOUTS)),
+    "torch-grucell": ("torch", ["basic", "batch_first+bias=False", "unbatched", "no h0"]),
+    "onnx-torchscript": ("onnxruntime", [*LAYOUTS]),
+    "onnx-reference": ("onnx", ["basic", "batch_first+bias=False", "no h0"]),
+    "openvino": ("openvino", ["basic", "batch_first+bias=False", "no h0"]),
+    "keras-reset-after": ("keras", ["basic", "2 layers, bidirectional, lengths"]),
+    "keras-reset-before": ("keras", ["basic", "batch_first+bias=False"]),
+}
+
+
+def _forward_data(target: str, problem: Problem, tol: float) -> dict[str, Any]:
+    """A forward[basic] counterexample file's entries for ``problem`` (no law run: the script is
+    expected to pass)."""
+    return {
+        "gruverify_counterexample": 1, "gruverify_version": "test", "target": target,
+        "cell": False, "device": "cpu", "dtype": "float32", "check": "forward[basic]",
+        "law": "forward equivalence", "numbers": {"tolerance": tol}, "case": {},
+        "problem": problem_to_dict(problem), "rerun_check": "",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("target", "layout"), [(t, layout) for t, (_, ls) in CORRECT_CALLS.items() for layout in ls]
+)
+def test_template_and_reference_agree_with_a_correct_library(
+    target: str, layout: str, tmp_path: pathlib.Path
+) -> None:
+    """Each template calls its library as the target does, and the script's float64 GRU (both
+    variants: Keras' reset_after=False is reset-before) is the GRU: a correct library passes on
+    every layout the target takes, within 1e-5 (float32 rounding on these sizes)."""
+    _needs(CORRECT_CALLS[target][0])
+    cfg = LAYOUTS[layout]
+    if layout.startswith("2 layers"):
+        problem = make_case(cfg, "ordinary", "ordinary", 3).problem
+        problem = Problem(problem.params, problem.x, problem.h0, False, np.array([4, 1, 2]))
+    else:
+        problem = _problem(cfg, 2)
+    script = _script_from(_forward_data(target, problem, 1e-5), tmp_path, "correct")
+    result = run_without_gruverify(script)
+    assert result.returncode == 0 and "PASS" in result.stdout, _report(result)
