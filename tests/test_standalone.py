@@ -27,7 +27,11 @@ import pytest
 
 from gruverify.cli import main as cli_main
 from gruverify.conformance.checks import ALL_CHECKS
-from gruverify.conformance.counterexample import problem_to_dict, write_counterexample
+from gruverify.conformance.counterexample import (
+    load_problem,
+    problem_to_dict,
+    write_counterexample,
+)
 from gruverify.conformance.standalone import (
     StandaloneError,
     issue_text,
@@ -155,8 +159,6 @@ CONTROLS = {
 def test_same_library_passes_without_the_trigger(name: str, tmp_path: pathlib.Path) -> None:
     """The template calls the library right: without the finding's trigger the script passes."""
     _needs(FINDINGS[name])
-    from gruverify.conformance.counterexample import load_problem
-
     data = _load(name)
     changed = _with_problem(data, CONTROLS[name](load_problem(data["problem"])))
     result = run_without_gruverify(_script_from(changed, tmp_path, name))

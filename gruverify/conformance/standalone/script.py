@@ -62,6 +62,7 @@ __all__ = [
     "check_kind",
     "forward_fallback",
     "standalone_script",
+    "title_of",
 ]
 
 SUPPORTED_CHECKS = (
