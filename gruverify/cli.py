@@ -2,6 +2,7 @@
 
     gruverify check [TARGET] [OPTIONS] [--json PATH] [--config FILE]
     gruverify reproduce FILE [--timeout SECONDS] [--isolate | --no-isolate] [--python PATH]
+                       [--standalone [-o PATH] [--issue PATH]]
     gruverify targets
     gruverify options [--write FILE]   (every option: flag, settings key, pytest option, meaning)
     gruverify matrix ...
@@ -106,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(
         rep.add_argument, [RunOptions], only=("timeout", "isolate", "python", "memory_limit")
     )
+    rep.add_argument(
+        "--standalone", action="store_true",
+        help="write a script that reproduces the case with the target's library and numpy only "
+        "(no gruverify) instead of replaying it",
+    )  # fmt: skip
+    rep.add_argument("-o", "--output", metavar="PATH", help="--standalone: the script's path "
+                     "(default: FILE with .py)")  # fmt: skip
+    rep.add_argument("--issue", metavar="PATH", help="--standalone: also write an issue text "
+                     "(Markdown) for the library's tracker")  # fmt: skip
     sub.add_parser("targets", help="list the built-in targets")
     options = sub.add_parser(
         "options", help="list every option: flag, settings key, pytest option, meaning",
@@ -310,6 +320,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     from gruverify.guard import DEFAULT_TIMEOUT
     from gruverify.targets import TargetError
 
+    if args.standalone:
+        return _standalone(args)
     isolate = DEFAULT_ISOLATE if args.isolate is None else args.isolate
     timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     try:
@@ -334,6 +346,20 @@ def _options_table(path: str | None) -> int:
     except (OSError, ValueError) as e:
         return _err(f"--write {path}: {e}")
     print(f"{'updated' if changed else 'up to date'}: {path}")
+    return 0
+
+
+def _standalone(args: argparse.Namespace) -> int:
+    from gruverify.conformance.counterexample import CounterexampleError
+    from gruverify.conformance.standalone import StandaloneError, write_standalone
+
+    try:
+        path = write_standalone(args.file, args.output, args.issue)
+    except (CounterexampleError, StandaloneError) as e:
+        return _err(str(e).splitlines()[0])
+    print(f"wrote {path}: run it with `python {path}` (exit 1 while the bug is present)")
+    if args.issue:
+        print(f"wrote {args.issue}: the issue text")
     return 0
 
 
