@@ -125,7 +125,7 @@ def test_presentations_cover_each_layout() -> None:
     """Transposed, offset and padded ``x``; ``h0`` reversed, offset and expanded (its first row,
     the baseline with the same values)."""
     p = _problem(CONFIGS[0])
-    (w1, b1, s1), (w2, b2, s2), (w3, b3, s3) = presentations(p)
+    (_, b1, s1), (_, b2, s2), (w3, b3, s3) = presentations(p)
     assert b1 is p and b2 is p and "expanded" in w3
     assert s3.h0 is not None and s3.h0.strides[1] == 0 and np.array_equal(s3.h0, b3.h0)
     for s in (s1, s2, s3):

@@ -256,7 +256,7 @@ def test_truncated_backward_is_exact_within_sixteen_steps() -> None:
     """The cut is every 16 steps: 16 steps have torch's gradients, 17 lose dh0 altogether."""
     assert _gradient_error(M.TruncatedBackward, Case(steps=16)) <= 1e-10
     case = Case(steps=17)
-    ref, mod = _modules(M.TruncatedBackward, case)
+    _, mod = _modules(M.TruncatedBackward, case)
     x, h0 = _inputs(case)
     assert h0 is not None
     h0 = h0.clone().requires_grad_(True)
