@@ -145,7 +145,7 @@ def test_copying_targets_are_skipped_with_the_reason() -> None:
     assert result.status == "skipped" and "copies" in result.message
 
 
-def test_raw_storage_mutant_fails_through_a_worker() -> None:
+def test_raw_storage_mutant_fails_as_an_isolated_target() -> None:
     """Isolated (the command line's default), the views reach the module in the worker."""
     report = run_checks(
         "gruverify.zoo.mutants:RawStorageInput", device="cpu", checks=["memory layouts"],
