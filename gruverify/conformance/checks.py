@@ -281,17 +281,17 @@ CHECKS: tuple[Check, ...] = (
           "outputs and h_n over 33 to 130 steps (the state crosses the chunk boundaries at 32, "
           "64 and 128 steps) equal the reference", forced=BASIC, examples=4,
           diagnose=_as_drawn, long=True),
-    Check("gradient[long]", law_long_range_gradient,
-          "d/d(h0, x_0, x, params) of the final step's output over 33 or more steps (b_iz "
-          "raised: the state is carried) equal the reference: a gradient cut every k steps shows",
-          requires=("gradients",), forced={"bias_false": False, "lengths": False}, examples=1,
-          long=True, pinned=(_PIN_LONG,)),
     Check("forward[saturated]", eq.law_forward_saturated,
           "with the input scaled by 60 (saturated gates) outputs are finite and equal the reference",
           examples=10, big_h0=True, diagnose=eq.saturated_problem, pinned=(_PIN_SATURATED,)),
     _gradient("output"),
     _gradient("h_n"),
     _gradient("both"),
+    Check("gradient[long]", law_long_range_gradient,
+          "d/d(h0, x_0, x, params) of the final step's output over 33 or more steps (b_iz "
+          "raised: the state is carried) equal the reference: a gradient cut every k steps shows",
+          requires=("gradients",), forced={"bias_false": False, "lengths": False}, examples=1,
+          long=True, pinned=(_PIN_LONG,)),
     Check("h0=None equals zeros", mm.law_h0_none_is_zeros, "f(x, None) == f(x, 0)",
           requires=("initial_state",), examples=8, pinned=(_PIN_BIASED,)),
     Check("box invariance", mm.law_box_invariance, "|h_t| <= max(|h_{t-1}|, 1) elementwise",
