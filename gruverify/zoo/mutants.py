@@ -465,9 +465,9 @@ class TruncatedBackward(ZooGRU):
     """The state is detached every ``every`` = 16 steps: truncated backpropagation through time
     hidden inside the module (exact forward, a cut backward).
 
-    Mirrors the chunking and checkpointing bugs of custom backward passes (a fused kernel whose
-    backward restarts per time tile; ``h = h.detach()`` left in a module from TBPTT training;
-    docs/real-bugs.md). ``dx_t`` for ``t`` before the last cut and ``dh0`` lose every path that
+    Mirrors a class rather than one report (docs/real-bugs.md, "The patterns"): the chunking and
+    checkpointing bugs of custom backward passes (a fused kernel whose backward restarts per time
+    tile; ``h = h.detach()`` left in a module from TBPTT training). ``dx_t`` for ``t`` before the last cut and ``dh0`` lose every path that
     crosses a cut: seen only by a gradient check past 16 steps whose loss looks back across one.
     """
 
@@ -507,7 +507,8 @@ class RawStorageInput(ZooGRU):
     ``x.as_strided(x.shape, contiguous_strides, 0)``, what a kernel that takes ``x.data_ptr()``
     of the storage (or ``torch.from_numpy`` of a raw buffer) and ignores strides and offset does.
 
-    Mirrors custom C++/CUDA extensions and exporters that read raw pointers (docs/real-bugs.md).
+    Mirrors a class rather than one report (docs/real-bugs.md, "The patterns"): custom C++/CUDA
+    extensions and exporters that read raw pointers.
     Exact on fresh contiguous tensors, the only ones a checker that copies its inputs feeds;
     wrong on a transposed view, a slice with a storage offset or rows of a wider buffer.
     """
