@@ -39,6 +39,7 @@ from gruverify.core.memory import expanded, offset, padded, reversed_axes, trans
 from gruverify.core.problem import Gradients, Implementation, Problem
 from gruverify.error_model import (
     ErrorModel,
+    Tolerance,
     agreement_tolerance,
     compare,
     default_model,
@@ -122,14 +123,24 @@ def _parts(g: Gradients, problem: Problem) -> dict[str, np.ndarray]:
 
 
 def _gradients(
-    impl: Implementation, model: ErrorModel, what: str, base: Problem, strided: Problem
+    impl: Implementation,
+    model: ErrorModel,
+    what: str,
+    base: Problem,
+    strided: Problem,
+    tolerances: dict[int, Tolerance],
 ) -> None:
+    """Gradients on ``strided`` equal those on ``base``; the error model's tolerance (its
+    backward passes, the costly part) only when they are not bit for bit, once per ``base``
+    (``tolerances``, keyed by the problem's id)."""
     d_out, d_hn = cotangents(base, "both")
     a = _parts(impl.gradients(base, d_out, d_hn), base)
     b = _parts(impl.gradients(strided, d_out, d_hn), base)
     if all(_same(a[k], b.get(k, np.empty(0))) for k in a):
         return
-    _, tol = model.backward(base, impl.variant, d_out, d_hn)
+    if id(base) not in tolerances:
+        tolerances[id(base)] = model.backward(base, impl.variant, d_out, d_hn)[1]
+    tol = tolerances[id(base)]
     require_gradients_conditioned(tol, base)
     for k in a:
         t = tol.gradients.get(k, 0.0)
@@ -144,7 +155,9 @@ def law_memory_layouts(
     them (``gradients`` supported)."""
     model = model or default_model(impl)
     grads = impl.capabilities.supports("gradients")
-    for what, base, strided in presentations(problem):
+    tolerances: dict[int, Tolerance] = {}
+    cases = presentations(problem)
+    for what, base, strided in cases:
         _forward(impl, model, what, base, strided)
         if grads:
-            _gradients(impl, model, what, base, strided)
+            _gradients(impl, model, what, base, strided, tolerances)
