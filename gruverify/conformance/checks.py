@@ -253,6 +253,12 @@ _PIN_LONG = Pinned(
     "gradient reaches step 0 and h0, so a gradient cut anywhere inside shows",
 )
 
+_PIN_LAYOUTS = Pinned(
+    Config(3, 3, 2, 3, num_layers=2, bidirectional=True),
+    "two bidirectional layers with h0, batch 3: every view of x and of h0 (transposed, offset, "
+    "padded, expanded over the batch) has more than one row to misread",
+)
+
 _GRADIENTS: dict[LossOn, tuple[str, Law, str]] = {
     "output": ("gradient[output]", eq.law_gradient_output, "sum(d_out * output)"),
     "h_n": ("gradient[h_n]", eq.law_gradient_h_n, "sum(d_hn * h_n)"),
@@ -325,8 +331,8 @@ CHECKS: tuple[Check, ...] = (
     Check("memory layouts", law_memory_layouts,
           "x and h0 as a transposed view, a slice with a storage offset, rows of a wider buffer, "
           "an expanded h0: outputs and gradients equal the contiguous call's",
-          forced={"lengths": False}, examples=2, min_steps=2, min_batch=2,
-          applies=memory_layout_skip),
+          forced={"lengths": False}, examples=1, min_steps=2, min_batch=2,
+          applies=memory_layout_skip, pinned=(_PIN_LAYOUTS,)),
     Check("determinism", mm.law_deterministic, "two identical calls are bit-identical",
           examples=6),
     Check("instance reuse", mm.law_instance_reuse,
