@@ -111,6 +111,16 @@ class Sizes:
             return None
         return lo, max(hi, self.max_steps)
 
+    def long_pinned_steps(self) -> int | None:
+        """The length of a long-sequence check's pinned case: one past the largest power of two
+        ``2^k`` with ``2^k + 1 <= max(LONG_STEPS[0], steps)`` (33 by default, 129 at
+        ``--max-steps 200``, 513 at 1000: past the boundary of a time tile or chunk of ``2^k``
+        steps); None when ``steps`` was set below ``LONG_STEPS[0]`` (as ``long_steps``)."""
+        if self.long_steps() is None:
+            return None
+        top = max(LONG_STEPS[0], self.max_steps)
+        return _past_power_of_two(top)
+
     def options(self) -> list[str]:
         """The command-line options that give these sizes (none for the defaults)."""
         out = []
@@ -121,6 +131,12 @@ class Sizes:
 
     def describe(self) -> str:
         return f"hidden <= {self.max_hidden}, steps <= {self.max_steps}, batch <= {self.max_batch}"
+
+
+def _past_power_of_two(top: int) -> int:
+    """``2^k + 1`` for the largest ``k`` with ``2^k + 1 <= top`` (``top >= 2``)."""
+    k = (top - 1).bit_length() - 1
+    return (1 << k) + 1
 
 
 @dataclasses.dataclass(frozen=True)

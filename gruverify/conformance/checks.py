@@ -47,6 +47,8 @@ from gruverify.laws import equivalence as eq
 from gruverify.laws import metamorphic as mm
 from gruverify.laws.base import LawViolation
 from gruverify.laws.equivalence import LossOn
+from gruverify.laws.long_range import law_long_range_gradient
+from gruverify.laws.memory_layout import law_memory_layouts, memory_layout_skip
 from gruverify.strategies import Config
 
 __all__ = [
@@ -145,6 +147,9 @@ class Check:
     """Set for a cross-device check (see the module docstring)."""
     warns: Warns | None = None
     """The check's warning policy (module docstring); None: every violation is a failure."""
+    applies: Callable[[Implementation], str | None] | None = None
+    """Why the check cannot judge a target (a skip with that reason), or None: it can (e.g. the
+    memory layouts law needs a target that presents strided arrays)."""
 
     def warning(self, e: BaseException, arithmetic: Arithmetic) -> str | None:
         """Why ``e`` (what the law raised) is only a warning, or None: a failure."""
@@ -173,10 +178,20 @@ class Check:
             big_h0=self.big_h0, sizes=sizes, steps=sizes.long_steps() if self.long else None,
         )  # fmt: skip
 
-    def pinned_cases(self, capabilities: Capabilities) -> list[CheckCase]:
-        """This check's pinned cases, adapted to a target with ``capabilities``."""
+    def pinned_cases(
+        self, capabilities: Capabilities, sizes: Sizes | None = None
+    ) -> list[CheckCase]:
+        """This check's pinned cases, adapted to a target with ``capabilities``; a long-sequence
+        check's have ``Sizes.long_pinned_steps()`` steps at least (33 by default; one past the
+        largest power of two of ``--max-steps``), none when ``--max-steps`` is below 33."""
+        steps = self.min_steps
+        if self.long:
+            pinned_steps = (sizes or Sizes()).long_pinned_steps()
+            if pinned_steps is None:
+                return []
+            steps = max(steps, pinned_steps)
         return [
-            p.case(capabilities, self.forced, min_steps=self.min_steps, min_batch=self.min_batch)
+            p.case(capabilities, self.forced, min_steps=steps, min_batch=self.min_batch)
             for p in self.pinned
         ]
 
@@ -232,6 +247,18 @@ _PIN_BROADCASTABLE_H0 = Pinned(
     "two layers, batch 2: h0 of shape (1, B, H) or (L*D, 1, H) would broadcast",
 )
 
+_PIN_LONG = Pinned(
+    Config(33, 2, 3, 3),
+    "a long sequence (one past a power of two of the steps), ordinary weights and inputs: the "
+    "gradient reaches step 0 and h0, so a gradient cut anywhere inside shows",
+)
+
+_PIN_LAYOUTS = Pinned(
+    Config(3, 3, 2, 3, num_layers=2, bidirectional=True),
+    "two bidirectional layers with h0, batch 3: every view of x and of h0 (transposed, offset, "
+    "padded, expanded over the batch) has more than one row to misread",
+)
+
 _GRADIENTS: dict[LossOn, tuple[str, Law, str]] = {
     "output": ("gradient[output]", eq.law_gradient_output, "sum(d_out * output)"),
     "h_n": ("gradient[h_n]", eq.law_gradient_h_n, "sum(d_hn * h_n)"),
@@ -266,6 +293,11 @@ CHECKS: tuple[Check, ...] = (
     _gradient("output"),
     _gradient("h_n"),
     _gradient("both"),
+    Check("gradient[long]", law_long_range_gradient,
+          "d/d(h0, x_0, x, params) of the final step's output over 33 or more steps (b_iz "
+          "raised: the state is carried) equal the reference: a gradient cut every k steps shows",
+          requires=("gradients",), forced={"bias_false": False, "lengths": False}, examples=1,
+          long=True, pinned=(_PIN_LONG,)),
     Check("h0=None equals zeros", mm.law_h0_none_is_zeros, "f(x, None) == f(x, 0)",
           requires=("initial_state",), examples=8, pinned=(_PIN_BIASED,)),
     Check("box invariance", mm.law_box_invariance, "|h_t| <= max(|h_{t-1}|, 1) elementwise",
@@ -296,6 +328,11 @@ CHECKS: tuple[Check, ...] = (
           "an h0 of the wrong shape raises instead of broadcasting",
           requires=("initial_state",), examples=4, pinned=(_PIN_BROADCASTABLE_H0,),
           warns=lax_validation),
+    Check("memory layouts", law_memory_layouts,
+          "x and h0 as a transposed view, a slice with a storage offset, rows of a wider buffer, "
+          "an expanded h0: outputs and gradients equal the contiguous call's",
+          forced={"lengths": False}, examples=1, min_steps=2, min_batch=2,
+          applies=memory_layout_skip, pinned=(_PIN_LAYOUTS,)),
     Check("determinism", mm.law_deterministic, "two identical calls are bit-identical",
           examples=6),
     Check("instance reuse", mm.law_instance_reuse,

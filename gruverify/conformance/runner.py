@@ -134,7 +134,7 @@ def _skip_reason(check: Check, impl: Implementation) -> str | None:
             return f"target lacks {feature}: {caps.reason(feature) or 'declared missing'}"
     if check.needs_method and not hasattr(impl, check.needs_method):
         return f"target has no {check.needs_method}() (it cannot be rebuilt for this check)"
-    return None
+    return None if check.applies is None else check.applies(impl)
 
 
 def run_check(
@@ -273,7 +273,7 @@ def _search(
     def run(case: CheckCase) -> None:
         body(case)
 
-    for pinned in check.pinned_cases(impl.capabilities):  # run first, under every seed
+    for pinned in check.pinned_cases(impl.capabilities, sizes):  # first, under every seed
         run = example(case=pinned)(run)
     try:
         run()

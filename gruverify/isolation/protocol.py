@@ -6,7 +6,11 @@ Every message is one frame on a pipe::
 
 (integers big-endian). The header is JSON, ``{"message": ..., "arrays": [[dtype, shape], ...]}``;
 each numpy array in the message is ``{"__nd__": i}`` there and its bytes are the ``i``-th slice of
-the data (C order). A ``StackParams`` is one array of all its parameters (``named()`` order) with
+the data (C order). An array that is a view of a larger buffer (``core.memory.layout_of``: a
+transposed view, a slice past its buffer's start, an expanded state) travels as its buffer with
+``{"__view__": i, "shape": ..., "strides": ..., "offset": ...}`` (in elements) and arrives as the
+same view, so a target that presents its inputs' memory layout does so in a worker too. A
+``StackParams`` is one array of all its parameters (``named()`` order) with
 their shapes (``{"__stack__": i, "cell": ..., "bias": ..., "dirs": ..., "shapes": [...]}``);
 ``Problem``, ``Outputs``, ``Gradients`` travel as ``{"__dc__": name, "fields": {...}}``, tuples
 as ``{"__tuple__": [...]}``; nothing is pickled, so either side may run another Python, numpy or
@@ -37,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from gruverify.core.memory import layout_of, view
 from gruverify.core.params import GRUCellParams, RNNCellParams, StackParams
 from gruverify.core.problem import Gradients, Outputs, Problem
 
@@ -113,6 +118,11 @@ def _encode_stack(v: StackParams[Any], arrays: list[np.ndarray]) -> Any:
 
 def _encode(v: Any, arrays: list[np.ndarray]) -> Any:
     if isinstance(v, np.ndarray):
+        layout = layout_of(v)
+        if layout is not None:
+            arrays.append(layout.buffer)
+            return {"__view__": len(arrays) - 1, "shape": list(layout.shape),
+                    "strides": list(layout.strides), "offset": layout.offset}  # fmt: skip
         arrays.append(v)
         return {"__nd__": len(arrays) - 1}
     if isinstance(v, StackParams):
@@ -156,6 +166,9 @@ def _decode(v: Any, buffers: list[np.ndarray]) -> Any:
         return v
     if "__nd__" in v:
         return buffers[v["__nd__"]]
+    if "__view__" in v:
+        shape, strides = tuple(v["shape"]), tuple(v["strides"])
+        return view(buffers[v["__view__"]], shape, strides, int(v["offset"]))
     if "__stack__" in v:
         return _decode_stack(v, buffers)
     if "__tuple__" in v:

@@ -25,6 +25,7 @@ import numpy as np
 from gruverify import error_model
 from gruverify.core.dtypes import DTYPES
 from gruverify.core.features import FEATURES
+from gruverify.core.memory import layout_of
 from gruverify.core.params import GRUCellParams, Variant, random_gru_params
 from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem, split_leaf_gradients
 from gruverify.error_model import Arithmetic, arithmetic_for
@@ -96,6 +97,9 @@ class _TorchBase:
 
     variant: Variant
     capabilities: Capabilities
+    strided_inputs: ClassVar[bool] = True
+    """The problem's arrays reach the module in their memory layout (``_tensor``): the memory
+    layouts law (``gruverify.laws.memory_layout``) applies."""
 
     def __init__(
         self,
@@ -124,14 +128,24 @@ class _TorchBase:
         return arithmetic_for(self.dtype, self.device)
 
     def _tensor(self, a: np.ndarray | None, requires_grad: bool = False) -> Any:
+        """``a`` as a tensor of the target's dtype and device, in ``a``'s memory layout: a view
+        of a numpy buffer (``core.memory.layout_of``: transposed, sliced past its start,
+        expanded) becomes the same view of that buffer as a tensor, so the module sees the
+        strides and storage offset a user's tensor has (gradients flow to the view)."""
         import torch
 
         if a is None:
             return None
-        t = torch.tensor(
-            np.array(a, dtype=np.float64, order="C"), dtype=self._dt, device=self.device
-        )
-        return t.requires_grad_(requires_grad)
+        layout = layout_of(a) if self.strided_inputs and isinstance(a, np.ndarray) else None
+        if layout is None:
+            t = torch.tensor(
+                np.array(a, dtype=np.float64, order="C"), dtype=self._dt, device=self.device
+            )
+            return t.requires_grad_(requires_grad)
+        buf = torch.tensor(
+            np.asarray(layout.buffer, dtype=np.float64), dtype=self._dt, device=self.device
+        ).requires_grad_(requires_grad)
+        return buf.as_strided(layout.shape, layout.strides, layout.offset)
 
     def _loss(
         self, out: Any, h_n: Any, d_output: np.ndarray | None, d_h_n: np.ndarray | None
