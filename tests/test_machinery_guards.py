@@ -8,7 +8,7 @@
 - **a declared activation error reaches an isolated worker.** A class's
   ``gruverify_activation_error`` is read where the target is built (the worker: ``describe``
   sends its arithmetic), an ``IsolatedTarget`` made from that description has it
-  (``arithmetic_of``), and a run's ``--activation-error`` (``Declared.apply``) overrides it on
+  (``arithmetic_of``), and a run's ``--activation-error`` (``Declaration.apply``) overrides it on
   the checker's side, where the error model widens its tolerances by it.
 
 The end-to-end versions (a real worker, a hanging target) are in tests/test_isolation.py.
@@ -21,7 +21,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-from gruverify.conformance.declared import Declared
 from gruverify.core.problem import Gradients, Outputs, Problem
 from gruverify.error_model import ErrorModel, arithmetic_of
 from gruverify.guard import CallTimeout, TargetDied
@@ -31,6 +30,7 @@ from gruverify.laws.base import LawViolation
 from gruverify.laws.metamorphic import law_rejects_bad_initial_state
 from gruverify.reference.implementations import NumpyReference
 from gruverify.strategies import Config, make_case
+from gruverify.targets.declaration import Declaration
 
 
 def _problem() -> Problem:
@@ -108,7 +108,7 @@ def test_a_declared_activation_error_reaches_a_worker_built_target() -> None:
 
 def test_a_runs_activation_error_overrides_on_the_checkers_side_and_widens_tolerances() -> None:
     remote = _isolated(describe(_Declaring()))
-    Declared.checked(activation_error=2e-3).apply([remote])
+    Declaration(activation_error=2e-3).apply([remote])
     assert arithmetic_of(remote).activation_error == 2e-3
     p = _problem()
     wide = ErrorModel(arithmetic_of(remote)).forward(p, "reset_after")[1]
