@@ -4,8 +4,9 @@ A ``Declaration`` says how to call a target and how to judge its arithmetic, for
 cannot say it themselves (a built-in target, a library's class, a user's module named by
 ``module:attr``): whether it is shaped like ``torch.nn.GRUCell`` (``cell``), how far its
 activations may be off (``activation_error``) and the format its products accumulate in
-(``accumulator``). Its fields are options (``gruverify.core.options``): the command line's
-``--cell``, ``--activation-error``, ``--accumulator``; the settings' keys of the same names (also
+(``accumulator``), and for a model file which GRU to check (``node``) and the model the file
+was made from (``source``, ``gruverify.targets.model_files``). Its fields are options (``gruverify.core.options``): the command line's
+``--cell``, ``--activation-error``, ``--accumulator``, ``--node``, ``--source``; the settings' keys of the same names (also
 per target, ``[tool.gruverify.target."NAME"]``); the plugin's ``--gru-*``; the keywords of
 ``run_checks`` and ``conformance_tests``.
 
@@ -61,6 +62,12 @@ def _accumulator(value: Any) -> str:
     return result
 
 
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a non-empty text, got {value!r}")
+    return value
+
+
 ARITHMETIC_FIELDS = ("activation_error", "accumulator")
 """The fields that are the target's declared arithmetic: ``apply`` sets them as its attributes."""
 
@@ -84,6 +91,18 @@ class Declaration:
         "tolerances for long products; declare only what you know (docs/checker.md)",
         example="float32", parse=_accumulator, metavar="FORMAT", choices=lambda: DTYPES,
         reproduce=True,
+    ))  # fmt: skip
+    node: str | None = option(None, Option(
+        "check only the GRU named NAME of a model file (an ONNX node's name; default: every "
+        "GRU of the file, one verdict each)", example="/gru/GRU", parse=_text, metavar="NAME",
+        reproduce=True,
+    ))  # fmt: skip
+    source: str | None = option(None, Option(
+        "the model a model file was made from (package.module:attr naming a torch module or a "
+        "callable returning it, or another model file): the file's GRUs are matched to its "
+        "nn.GRU layers by order and shape, compared with them, and checked against the "
+        "reference with its weights (docs/model-files.md)",
+        example="my_pkg.train:model", parse=_text, metavar="SOURCE", reproduce=True,
     ))  # fmt: skip
 
     def attributes(self) -> dict[str, Any]:

@@ -1,0 +1,185 @@
+"""A deployed model file as a target: one ``Implementation`` per GRU it holds, with its weights.
+
+``gruverify check model.onnx`` names a file, not a class: ``is_model_file`` recognises the spec
+(a path ending in ``.onnx``), ``file_grus(spec, declaration)`` lists the GRUs the run checks (every
+GRU of the file, or the one ``Declaration.node`` names) with, when ``Declaration.source`` names the
+model the file was made from, the source layer each is matched to and how they differ
+(``gruverify.targets.model_source``), and ``file_target`` builds the target of one GRU
+(``resolve_target`` calls it for a model file).
+
+A ``ModelFileTarget`` runs its GRU alone on the file's runtime (onnxruntime: the node extracted
+with the file's own weights, ``gruverify.targets.onnx_file``) and declares the weights the checks
+must use, ``fixed_params``: the file's (read through the exact converters of
+``gruverify.layouts.onnx_layout``) or, with a source, the source's. The checker then draws inputs,
+initial states, lengths and batch sizes as usual but pins the sizes, directions and biases to those
+weights (``gruverify.conformance.cases``) and skips the checks that change weights ("weights fixed
+by the file"). Its ``variant`` is the file's (``linear_before_reset``) or the source's: with a
+source, the reference computes what the source computes, so a file whose weights or attributes
+differ from the source's fails its forward checks, and ``source_differences`` says how.
+The target refuses a problem with other weights (``ValueError``): it computes with the file's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from typing import Any
+
+import numpy as np
+
+from gruverify.core.params import GRUParams, StackParams, Variant
+from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
+from gruverify.targets.declaration import Declaration
+from gruverify.targets.errors import TargetError
+from gruverify.targets.model_source import (
+    SourceGRU,
+    differences,
+    load_source,
+    match_sources,
+)
+from gruverify.targets.onnx_file import OnnxGRU, OnnxNodeSession, read_onnx_grus
+
+__all__ = [
+    "MODEL_SUFFIXES",
+    "FileGRU",
+    "ModelFileTarget",
+    "file_grus",
+    "file_target",
+    "is_model_file",
+]
+
+MODEL_SUFFIXES = (".onnx",)
+"""The file names ``gruverify check FILE`` takes as model files."""
+
+FIXED = "weights fixed by the file"
+
+GRADIENTS_REASON = "onnxruntime inference session: forward only"
+
+
+def is_model_file(spec: Any) -> bool:
+    """Whether the target spec names a model file (by its suffix, ``MODEL_SUFFIXES``)."""
+    return isinstance(spec, str) and spec.lower().endswith(MODEL_SUFFIXES)
+
+
+@dataclasses.dataclass(frozen=True)
+class FileGRU:
+    """One GRU of the file as the run checks it: the file's GRU and its source layer (if any)."""
+
+    gru: OnnxGRU
+    source: SourceGRU | None = None
+    source_spec: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.gru.name
+
+    def differences(self) -> list[str] | None:
+        """How the file's GRU differs from its source (empty: exactly), None without a source."""
+        return None if self.source is None else differences(self.gru, self.source)
+
+    @property
+    def fixed_params(self) -> GRUParams:
+        """The weights the checks use: the source's when there is one, else the file's."""
+        if self.source is None:
+            return self.gru.params
+        bias = self.gru.bias or any(np.any(v) for c in self.source.cells for v in _biases(c))
+        return StackParams((tuple(self.source.cells),), bias=bias)
+
+    @property
+    def variant(self) -> Variant:
+        return self.gru.variant if self.source is None else self.source.variant
+
+
+def _biases(cell: Any) -> list[Any]:
+    return [cell.b_ir, cell.b_iz, cell.b_in, cell.b_hr, cell.b_hz, cell.b_hn]
+
+
+def file_grus(spec: str, declaration: Declaration | None = None) -> list[FileGRU]:
+    """The GRUs of the file ``spec`` a run checks (module docstring); ``TargetError`` (one line)
+    for a file that cannot be used, an unknown ``node`` and a source that cannot be matched."""
+    declaration = declaration or Declaration()
+    grus = read_onnx_grus(spec)
+    entries = [FileGRU(g) for g in grus]
+    if declaration.source:
+        sources = match_sources(
+            grus, load_source(declaration.source, read_onnx_grus), declaration.source
+        )
+        entries = [FileGRU(g, s, declaration.source) for g, s in zip(grus, sources, strict=True)]
+    if declaration.node is None:
+        return entries
+    chosen = [e for e in entries if e.name == declaration.node]
+    if not chosen:
+        names = [e.name for e in entries]
+        close = difflib.get_close_matches(declaration.node, names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise TargetError(
+            f"--node {declaration.node!r}: no such GRU in {spec}; {hint}its GRUs: {', '.join(names)}"
+        )
+    return chosen
+
+
+def file_target(
+    spec: str, declaration: Declaration | None, device: str, dtype: str | None
+) -> ModelFileTarget:
+    """The target of the file's one GRU (or of the GRU ``declaration.node`` names)."""
+    entries = file_grus(spec, declaration)
+    if len(entries) > 1:
+        raise TargetError(
+            f"{spec} holds {len(entries)} GRUs ({', '.join(e.name for e in entries)}): name one "
+            "with --node (gruverify check FILE checks each)"
+        )
+    if dtype not in (None, "float32"):
+        raise TargetError(f"{spec}: the file's GRUs run in float32 (its weights), not {dtype}")
+    return ModelFileTarget(spec, entries[0], device)
+
+
+class ModelFileTarget:
+    """One GRU of a model file run alone on the file's runtime, its weights fixed (module doc)."""
+
+    dtype = "float32"
+
+    def __init__(self, path: str, entry: FileGRU, device: str = "cpu") -> None:
+        if device != "cpu":
+            raise TargetError(f"{path}: onnxruntime runs the file on the cpu, not {device}")
+        gru = entry.gru
+        self.name = f"{path}::{gru.name}"
+        self.device = device
+        self.node = gru.name
+        self.variant: Variant = entry.variant
+        self.fixed_params: GRUParams = entry.fixed_params
+        self.fixed_by = FIXED if entry.source is None else f"weights fixed by --source {entry.source_spec}"
+        found = entry.differences()
+        self.source_differences = None if found is None else "; ".join(found)
+        """How the file differs from its source ("": exactly the source's), None: no source."""
+        layout = "batch-major (layout=1)" if gru.layout else "time-major (layout=0)"
+        as_stored = f"the node runs as the file stores it, {layout}"
+        missing = {
+            "gradients": GRADIENTS_REASON,
+            "multilayer": f"{FIXED}: one ONNX GRU node is one layer",
+            "dropout": "an inference graph has no dropout",
+            "batch_first": as_stored,
+            "unbatched": as_stored,
+        }
+        if gru.directions == 1:
+            missing["bidirectional"] = f"{FIXED}: its GRU node has one direction"
+        self.capabilities = Capabilities(missing)
+        self._digest = self.fixed_params.digest()
+        self._session = OnnxNodeSession(gru)
+        self._session.session(False, True)  # TargetError now if the runtime cannot run it
+
+    def forward(self, problem: Problem) -> Outputs:
+        if problem.params.digest() != self._digest:
+            raise ValueError(
+                f"{self.name} computes with the {self.fixed_by.removeprefix('weights fixed by ')}'s "
+                "weights only; this problem has other weights"
+            )
+        if problem.batch_first or not problem.batched:
+            raise ValueError(f"{self.name} takes time-major batched input (T, B, I)")
+        h0 = None if problem.h0 is None else np.asarray(problem.h0)
+        output, h_n = self._session.run(np.asarray(problem.x), h0, problem.lengths)
+        return Outputs(output, h_n)
+
+    def gradients(
+        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
+    ) -> Gradients:
+        raise NotImplementedError(f"{self.name}: {GRADIENTS_REASON}")

@@ -1,0 +1,226 @@
+"""The model a file was made from (``--source``), matched to the file's GRUs and compared with them.
+
+A source is ``package.module:attr`` naming a ``torch.nn.Module`` (or a callable returning one: the
+trained model, an ``nn.GRU`` or a model containing ``nn.GRU`` submodules), or another ONNX file.
+``load_source`` lists its GRU layers in order: each layer ``l`` of each ``nn.GRU`` (in
+``named_modules`` order) is one entry, named ``path.layer<l>``, because an exporter writes one ONNX
+``GRU`` node per layer; an ``nn.GRU`` computes the reset-after variant.
+
+``match_sources`` pairs the file's GRUs with the source's by order and shape (input size, hidden
+size, directions); a different count or shape is a ``TargetError`` naming the first mismatch.
+
+``differences(file, source)`` says whether the file's weights, biases and attributes are exactly
+the source's under ONNX's layout (through ``gruverify.layouts``' exact converters) and, when not,
+how they differ, in the words of the exporter bugs of docs/real-bugs.md:
+
+* ``linear_before_reset`` flipped (the file computes the other variant);
+* directions swapped (the forward cell holds the source's reverse cell and vice versa);
+* gates permuted in ``W``, ``R`` or ``B`` (which gate blocks hold which of the source's);
+* biases dropped (``B`` absent or zero where the source's are not) or folded (the sums
+  ``Wb + Rb`` kept, split otherwise: harmless for z and r, a different GRU for the candidate in
+  the reset-after variant, where ``r`` multiplies ``Rb_h`` only);
+* weights rounded to a lower precision (equal to the source's rounded to float16 or bfloat16);
+* otherwise the largest difference and where it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import itertools
+from typing import Any
+
+import numpy as np
+
+from gruverify.core.params import GRUCellParams, Variant
+from gruverify.layouts.onnx_layout import ONNX_GATE_ORDER, gru_to_onnx
+from gruverify.targets.errors import TargetError
+
+__all__ = ["SourceGRU", "differences", "load_source", "match_sources"]
+
+_GATE_NAMES = {"z": "z (update)", "r": "r (reset)", "n": "h (candidate)"}
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceGRU:
+    """One GRU layer of the source: its name, cells (forward[, reverse]) and variant."""
+
+    name: str
+    cells: tuple[GRUCellParams[np.ndarray], ...]
+    variant: Variant = "reset_after"
+
+    def shape(self) -> str:
+        c = self.cells[0]
+        return f"input {c.input_size}, hidden {c.hidden_size}, {len(self.cells)} direction(s)"
+
+
+def _import(spec: str) -> Any:
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise TargetError(f"--source {spec!r}: expected package.module:attr or a model file")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:
+        detail = f"{type(e).__name__}: {e}".splitlines()[0]
+        raise TargetError(f"--source {spec}: cannot import it ({detail})") from None
+    return obj
+
+
+def _torch_layers(module: Any, spec: str) -> list[SourceGRU]:
+    import torch
+
+    from gruverify.layouts.torch_layout import gru_from_torch, torch_state_dict
+
+    out = []
+    for path, sub in module.named_modules():
+        if isinstance(sub, torch.nn.GRU):
+            params = gru_from_torch(torch_state_dict(sub))
+            for layer, row in enumerate(params.cells):
+                out.append(SourceGRU(f"{path or 'gru'}.layer{layer}", tuple(row)))
+    if not out:
+        raise TargetError(f"--source {spec}: the model has no torch.nn.GRU submodule")
+    return out
+
+
+def load_source(spec: str, read_file: Any = None) -> list[SourceGRU]:
+    """The source's GRU layers in order (module docstring). ``read_file(path)`` reads a model
+    file's GRUs (``OnnxGRU``s) when the source is one."""
+    if read_file is not None and ":" not in spec:
+        return [SourceGRU(g.name, tuple(g.cells), g.variant) for g in read_file(spec)]
+    obj = _import(spec)
+    try:
+        import torch
+    except ImportError:
+        raise TargetError(f"--source {spec}: torch is not installed") from None
+    if not isinstance(obj, torch.nn.Module) and callable(obj):
+        try:
+            obj = obj()
+        except Exception as e:
+            detail = f"{type(e).__name__}: {e}".splitlines()[0]
+            raise TargetError(f"--source {spec}: calling it failed ({detail})") from None
+    if not isinstance(obj, torch.nn.Module):
+        raise TargetError(
+            f"--source {spec} is a {type(obj).__name__}, not a torch.nn.Module or a callable "
+            "returning one"
+        )
+    return _torch_layers(obj, spec)
+
+
+def match_sources(grus: list[Any], sources: list[SourceGRU], spec: str) -> list[SourceGRU]:
+    """The source layer of each of the file's GRUs (by order and shape); ``TargetError`` when
+    they cannot be paired."""
+    if len(grus) != len(sources):
+        raise TargetError(
+            f"the file has {len(grus)} GRU(s), --source {spec} has {len(sources)} GRU layer(s) "
+            f"({', '.join(s.name for s in sources)}): they cannot be matched by order"
+        )
+    for g, s in zip(grus, sources, strict=True):
+        if g.shape() != s.shape():
+            raise TargetError(
+                f"GRU {g.name!r} ({g.shape()}) cannot be the source's {s.name} ({s.shape()})"
+            )
+    return sources
+
+
+def _blocks(a: np.ndarray, H: int, n: int) -> list[np.ndarray]:
+    return [a[k * H : (k + 1) * H] for k in range(n)]
+
+
+def _permutation(file: np.ndarray, source: np.ndarray, H: int, n: int = 3) -> tuple[int, ...] | None:
+    """The permutation ``p`` with file block ``k`` == source block ``p[k]`` (None: none)."""
+    fb, sb = _blocks(file, H, n), _blocks(source, H, n)
+    for p in itertools.permutations(range(n)):
+        if all(np.array_equal(fb[k], sb[p[k]]) for k in range(n)):
+            return p
+    return None
+
+
+def _gates_permuted(name: str, d: str, p: tuple[int, ...]) -> str:
+    moved = [
+        f"block {k} ({_GATE_NAMES[ONNX_GATE_ORDER[k]]}) holds the source's "
+        f"{_GATE_NAMES[ONNX_GATE_ORDER[p[k]]]}"
+        for k in range(len(p)) if p[k] != k
+    ]  # fmt: skip
+    return f"gates permuted in {name}{d}: " + "; ".join(moved)
+
+
+def _rounded(file: np.ndarray, source: np.ndarray) -> str | None:
+    """The lower precision the file's values are the source's rounded to, or None."""
+    import ml_dtypes
+
+    for name, dtype in (("float16", np.float16), ("bfloat16", ml_dtypes.bfloat16)):
+        if np.array_equal(file, source.astype(dtype).astype(np.float64)):
+            return name
+    return None
+
+
+def _bias_difference(fb: np.ndarray, sb: np.ndarray, H: int, d: str, variant: str) -> str:
+    if not np.any(fb) and np.any(sb):
+        return f"biases dropped{d}: B is absent or zero, the source's max |b| = {np.abs(sb).max():.3g}"
+    fsum, ssum = fb[: 3 * H] + fb[3 * H :], sb[: 3 * H] + sb[3 * H :]
+    if np.allclose(fsum, ssum, rtol=1e-6, atol=1e-7):
+        harmless = np.array_equal(fb[2 * H : 3 * H], sb[2 * H : 3 * H]) or variant == "reset_before"
+        effect = (
+            "the same GRU (only the z and r sums matter)" if harmless
+            else "a different GRU: reset-after multiplies Rb_h by r, so Wb_h and Rb_h cannot be merged"
+        )  # fmt: skip
+        return f"biases folded{d}: Wb + Rb equal the source's sums, split otherwise ({effect})"
+    p = _permutation(fb, sb, H, 6)
+    if p is not None:
+        return f"bias blocks permuted{d}: file block k holds source block {list(p)}"
+    return _largest(f"B{d}", fb, sb)
+
+
+def _largest(what: str, file: np.ndarray, source: np.ndarray) -> str:
+    diff = np.abs(file - source)
+    at = np.unravel_index(int(np.argmax(diff)), diff.shape)
+    return f"{what} differs: max |file - source| = {float(diff[at]):.3g} at {tuple(int(i) for i in at)}"
+
+
+def _tensor_difference(
+    name: str, fa: np.ndarray, sa: np.ndarray, H: int, d: str, variant: str
+) -> str | None:
+    if np.array_equal(fa, sa):
+        return None
+    if name == "B":
+        return _bias_difference(fa, sa, H, d, variant)
+    p = _permutation(fa, sa, H)
+    if p is not None:
+        return _gates_permuted(name, d, p)
+    low = _rounded(fa, sa)
+    if low is not None:
+        return f"{name}{d} rounded to {low}: equal to the source's values rounded to {low}"
+    return _largest(f"{name}{d}", fa, sa)
+
+
+def differences(file: Any, source: SourceGRU) -> list[str]:
+    """How the file's GRU (an ``OnnxGRU``) differs from ``source`` under ONNX's layout; empty when
+    its weights, biases and attributes are exactly the source's (module docstring)."""
+    out = []
+    if file.variant != source.variant:
+        lbr = {"reset_after": 1, "reset_before": 0}
+        out.append(
+            f"linear_before_reset flipped: the file has {lbr[file.variant]} ({file.variant}), the "
+            f"source computes {source.variant} (linear_before_reset = {lbr[source.variant]})"
+        )
+    f_onnx = gru_to_onnx(list(file.cells), bias=True)
+    s_onnx = gru_to_onnx(list(source.cells), bias=True)
+    H = file.cells[0].hidden_size
+    if len(file.cells) == 2 and not all(np.array_equal(f_onnx[k], s_onnx[k]) for k in f_onnx):
+        swapped = {k: v[::-1] for k, v in f_onnx.items()}
+        if all(np.array_equal(swapped[k], s_onnx[k]) for k in f_onnx):
+            return [*out, "directions swapped: the forward cell holds the source's reverse cell"]
+    names = ("forward", "reverse")
+    for k in ("W", "R", "B"):
+        for dir_index in range(len(file.cells)):
+            d = f" (direction {names[dir_index]})" if len(file.cells) == 2 else ""
+            found = _tensor_difference(
+                k, f_onnx[k][dir_index], s_onnx[k][dir_index], H, d, source.variant
+            )
+            if found is not None:
+                out.append(found)
+    return out

@@ -1,0 +1,58 @@
+"""Source models for the model-file tests: a trained model is stood in for by a seeded one.
+
+``tagger()`` is embedding -> 2-layer bidirectional GRU -> linear (``--source
+tests.model_file_sources:tagger``); ``export_onnx(model, path)`` exports it as a user would
+(``torch.onnx.export``, TorchScript exporter, dynamic batch and sequence axes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+class Tagger(torch.nn.Module):
+    def __init__(self, vocab: int = 11, embed: int = 5, hidden: int = 4, classes: int = 3) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(vocab, embed)
+        self.gru = torch.nn.GRU(embed, hidden, num_layers=2, bidirectional=True)
+        self.head = torch.nn.Linear(2 * hidden, classes)
+
+    def forward(self, tokens: Any) -> Any:
+        out, _ = self.gru(self.embed(tokens))
+        return self.head(out)
+
+
+def tagger() -> torch.nn.Module:
+    """The source model: seeded, so every call returns the same weights."""
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(1234)
+    try:
+        return Tagger().eval()
+    finally:
+        torch.random.set_rng_state(generator_state)
+
+
+def other_tagger() -> torch.nn.Module:
+    """A model of the same shapes with other weights."""
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(99)
+    try:
+        return Tagger().eval()
+    finally:
+        torch.random.set_rng_state(generator_state)
+
+
+def export_onnx(model: torch.nn.Module, path: str) -> str:
+    """``model`` exported to ``path`` with the TorchScript exporter (dynamic time and batch)."""
+    import warnings
+
+    tokens = torch.zeros(3, 2, dtype=torch.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (tokens,), path, dynamo=False, input_names=["tokens"], output_names=["logits"],
+            dynamic_axes={"tokens": {0: "T", 1: "B"}, "logits": {0: "T", 1: "B"}},
+        )  # fmt: skip
+    return path
