@@ -1,7 +1,7 @@
 """Source models for the model-file tests: a trained model is stood in for by a seeded one.
 
 ``tagger()`` is embedding -> 2-layer bidirectional GRU -> linear (``--source
-tests.model_file_sources:tagger``); ``export_onnx(model, path)`` exports it as a user would
+model_file_sources:tagger``); ``export_onnx(model, path)`` exports it as a user would
 (``torch.onnx.export``, TorchScript exporter, dynamic batch and sequence axes).
 """
 
@@ -56,3 +56,13 @@ def export_onnx(model: torch.nn.Module, path: str) -> str:
             dynamic_axes={"tokens": {0: "T", 1: "B"}, "logits": {0: "T", 1: "B"}},
         )  # fmt: skip
     return path
+
+
+def single_gru() -> torch.nn.Module:
+    """One one-layer GRU: a source that cannot match a file with two GRU nodes."""
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(5)
+    try:
+        return torch.nn.GRU(5, 4)
+    finally:
+        torch.random.set_rng_state(generator_state)

@@ -48,7 +48,9 @@ class FileReport:
 
     def summary(self) -> list[str]:
         """One line per GRU (its verdict and counts), then the file's."""
-        lines = [f"  GRU {_node(r)}: {r.verdict_phrase()}; {r.count_phrase()}" for r in self.reports]
+        lines = [
+            f"  GRU {_node(r)}: {r.verdict_phrase()}; {r.count_phrase()}" for r in self.reports
+        ]
         failing = [_node(r) for r in self.reports if r.verdict == "fail"]
         against = f" against --source {self.source}" if self.source else ""
         what = f"; failing: {', '.join(failing)}" if failing else ""

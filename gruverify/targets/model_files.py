@@ -147,7 +147,9 @@ class ModelFileTarget:
         self.node = gru.name
         self.variant: Variant = entry.variant
         self.fixed_params: GRUParams = entry.fixed_params
-        self.fixed_by = FIXED if entry.source is None else f"weights fixed by --source {entry.source_spec}"
+        self.fixed_by = (
+            FIXED if entry.source is None else f"weights fixed by --source {entry.source_spec}"
+        )
         found = entry.differences()
         self.source_differences = None if found is None else "; ".join(found)
         """How the file differs from its source ("": exactly the source's), None: no source."""

@@ -130,7 +130,9 @@ def _blocks(a: np.ndarray, H: int, n: int) -> list[np.ndarray]:
     return [a[k * H : (k + 1) * H] for k in range(n)]
 
 
-def _permutation(file: np.ndarray, source: np.ndarray, H: int, n: int = 3) -> tuple[int, ...] | None:
+def _permutation(
+    file: np.ndarray, source: np.ndarray, H: int, n: int = 3
+) -> tuple[int, ...] | None:
     """The permutation ``p`` with file block ``k`` == source block ``p[k]`` (None: none)."""
     fb, sb = _blocks(file, H, n), _blocks(source, H, n)
     for p in itertools.permutations(range(n)):
@@ -160,7 +162,9 @@ def _rounded(file: np.ndarray, source: np.ndarray) -> str | None:
 
 def _bias_difference(fb: np.ndarray, sb: np.ndarray, H: int, d: str, variant: str) -> str:
     if not np.any(fb) and np.any(sb):
-        return f"biases dropped{d}: B is absent or zero, the source's max |b| = {np.abs(sb).max():.3g}"
+        return (
+            f"biases dropped{d}: B is absent or zero, the source's max |b| = {np.abs(sb).max():.3g}"
+        )
     fsum, ssum = fb[: 3 * H] + fb[3 * H :], sb[: 3 * H] + sb[3 * H :]
     if np.allclose(fsum, ssum, rtol=1e-6, atol=1e-7):
         harmless = np.array_equal(fb[2 * H : 3 * H], sb[2 * H : 3 * H]) or variant == "reset_before"

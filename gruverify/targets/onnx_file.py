@@ -215,15 +215,15 @@ class OnnxNodeSession:
             copy.name = k
             inits.append(copy)
         batch_major = g.layout == 1
-        tm = ["T", "B"] if not batch_major else ["B", "T"]
-        state = [D, "B", H] if not batch_major else ["B", D, H]
+        tm: list[str | int] = ["T", "B"] if not batch_major else ["B", "T"]
+        state: list[str | int] = [D, "B", H] if not batch_major else ["B", D, H]
         f = TensorProto.FLOAT
         inputs = [helper.make_tensor_value_info("X", f, [*tm, I])]
         if lengths:
             inputs.append(helper.make_tensor_value_info("sequence_lens", TensorProto.INT32, ["B"]))
         if h0:
             inputs.append(helper.make_tensor_value_info("initial_h", f, state))
-        y = [*tm[:1], D, *tm[1:], H] if not batch_major else ["B", "T", D, H]
+        y: list[str | int] = [*tm[:1], D, *tm[1:], H] if not batch_major else ["B", "T", D, H]
         outputs = [
             helper.make_tensor_value_info("Y", f, y),
             helper.make_tensor_value_info("Y_h", f, state),

@@ -1,0 +1,273 @@
+"""``gruverify check model.onnx [--source ...]``: a deployed file's GRUs checked with their weights.
+
+The tests export their files themselves (``tests/model_file_sources.py``: embedding -> 2-layer
+bidirectional GRU -> linear, TorchScript exporter) and tamper with copies: two gate blocks of one
+GRU's ``W`` swapped, ``linear_before_reset`` flipped. A tampered file is still a valid GRU (it
+passes without a source) and is not the source's (it fails with one, the diagnosis naming the
+change). Runs use the quick profile and a few checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("torch")
+
+import onnx
+from cli_support import run_main
+from model_file_sources import export_onnx, tagger
+from onnx import TensorProto, helper, numpy_helper
+
+from gruverify.conformance.model_file import SOURCE_CHECK, run_file_checks
+from gruverify.conformance.runner import run_checks
+from gruverify.layouts.onnx_layout import make_onnx_gru_model
+from gruverify.layouts.torch_layout import gru_from_torch, torch_state_dict
+from gruverify.targets import TargetError
+from gruverify.targets.declaration import Declaration
+from gruverify.targets.model_files import file_grus, file_target
+from gruverify.targets.model_source import SourceGRU, differences
+
+SOURCE = "model_file_sources:tagger"
+OTHER = "model_file_sources:other_tagger"
+QUICK = dict(profile="quick", seed=0, isolate=False, device="cpu")
+FEW = ["forward[basic]", "forward[lengths]", "h0=None equals zeros"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return export_onnx(tagger(), str(tmp_path_factory.mktemp("files") / "tagger.onnx"))
+
+
+def _gru_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    return [n for n in model.graph.node if n.op_type == "GRU"]
+
+
+def _tampered(path: str, out: str, how: str, node: int = 1) -> str:
+    """A copy of ``path`` with GRU ``node`` changed: ``permute`` swaps W's z and r blocks
+    (forward direction), ``flip`` flips linear_before_reset."""
+    model = onnx.load(path)
+    gru = _gru_nodes(model)[node]
+    if how == "permute":
+        init = next(t for t in model.graph.initializer if t.name == gru.input[1])
+        W = numpy_helper.to_array(init).copy()
+        H = W.shape[1] // 3
+        W[0, :H], W[0, H : 2 * H] = W[0, H : 2 * H].copy(), W[0, :H].copy()
+        init.CopyFrom(numpy_helper.from_array(W, init.name))
+    else:
+        for a in gru.attribute:
+            if a.name == "linear_before_reset":
+                a.i = 1 - a.i
+    onnx.save(model, out)
+    return out
+
+
+# -- reading a file -----------------------------------------------------------------------------
+
+
+def test_reads_every_gru_with_the_sources_weights_exactly(exported: str) -> None:
+    entries = file_grus(exported)
+    assert [e.gru.shape() for e in entries] == [
+        "input 5, hidden 4, 2 direction(s)",
+        "input 8, hidden 4, 2 direction(s)",
+    ]
+    source = gru_from_torch(torch_state_dict(tagger().gru))
+    for layer, e in enumerate(entries):
+        assert e.gru.variant == "reset_after"
+        for got, want in zip(e.gru.cells, source.cells[layer], strict=True):
+            for (name, a), (_, b) in zip(got.items(), want.items(), strict=True):
+                assert np.array_equal(a, b), (layer, name)
+    matched = file_grus(exported, Declaration(source=SOURCE))
+    assert [(e.source.name, e.differences()) for e in matched if e.source] == [
+        ("gru.layer0", []),
+        ("gru.layer1", []),
+    ]
+
+
+def test_node_selects_one_gru_and_an_unknown_one_is_named(exported: str) -> None:
+    [one] = file_grus(exported, Declaration(node="/gru/GRU_1"))
+    assert one.gru.input_size == 8
+    with pytest.raises(TargetError, match=r"did you mean '/gru/GRU_1'\?"):
+        file_grus(exported, Declaration(node="/gru/GRU_2"))
+    with pytest.raises(TargetError, match=r"holds 2 GRUs .* name one with --node"):
+        file_target(exported, Declaration(), "cpu", None)
+
+
+def test_unusable_files_are_one_line_errors(tmp_path: object, exported: str) -> None:
+    base = str(tmp_path)
+    corrupt = os.path.join(base, "corrupt.onnx")
+    with open(corrupt, "wb") as f:
+        f.write(b"\x00not a model\xff" * 10)
+    with pytest.raises(TargetError, match="not a readable ONNX model"):
+        file_grus(corrupt)
+    with pytest.raises(TargetError, match="no such file"):
+        file_grus(os.path.join(base, "missing.onnx"))
+    relu = helper.make_model(helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    ))  # fmt: skip
+    onnx.save(relu, os.path.join(base, "relu.onnx"))
+    with pytest.raises(TargetError, match=r"no ONNX GRU node in the file \(its ops: Relu\)"):
+        file_grus(os.path.join(base, "relu.onnx"))
+    with pytest.raises(TargetError, match=r"2 GRU.*has 1 GRU layer"):
+        file_grus(exported, Declaration(source="model_file_sources:single_gru"))
+
+
+def test_unsupported_attributes_are_refused(tmp_path: object) -> None:
+    cells = gru_from_torch(torch_state_dict(tagger().gru)).cells[0]
+    model = make_onnx_gru_model(cells, linear_before_reset=1)
+    gru = _gru_nodes(model)[0]
+    gru.attribute.append(helper.make_attribute("clip", 3.0))
+    path = os.path.join(str(tmp_path), "clip.onnx")
+    onnx.save(model, path)
+    with pytest.raises(TargetError, match=r"unsupported clip=3\.0"):
+        file_grus(path)
+    del gru.attribute[-1]
+    gru.attribute.append(helper.make_attribute("activations", ["Sigmoid", "Relu"] * 2))
+    onnx.save(model, path)
+    with pytest.raises(TargetError, match=r"unsupported activations \['Sigmoid', 'Relu'"):
+        file_grus(path)
+
+
+# -- checking a file ----------------------------------------------------------------------------
+
+
+def _statuses(report: object) -> dict[str, str]:
+    return {c.name: c.status for r in report.reports for c in r.checks}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("source", [None, SOURCE])
+def test_exported_file_passes_with_and_without_source(exported: str, source: str | None) -> None:
+    report = run_file_checks(exported, declaration=Declaration(source=source), checks=FEW, **QUICK)
+    assert report.verdict == "pass", "\n".join(r.render() for r in report.reports)
+    assert len(report.reports) == 2
+    statuses = _statuses(report)
+    assert statuses["forward[basic]"] == "passed"
+    assert (SOURCE_CHECK in statuses) == (source is not None)
+
+
+@pytest.mark.parametrize(
+    "how, names",
+    [
+        ("permute", "gates permuted in W (direction forward): block 0 (z (update)) holds the "
+                    "source's r (reset); block 1 (r (reset)) holds the source's z (update)"),
+        ("flip", "linear_before_reset flipped: the file has 0 (reset_before)"),
+    ],
+)  # fmt: skip
+def test_tampered_file_is_a_valid_gru_but_not_the_sources(
+    exported: str, tmp_path: object, how: str, names: str
+) -> None:
+    path = _tampered(exported, os.path.join(str(tmp_path), f"{how}.onnx"), how)
+    alone = run_file_checks(path, checks=["forward[basic]"], **QUICK)
+    assert alone.verdict == "pass", "\n".join(r.render() for r in alone.reports)
+    sourced = run_file_checks(
+        path, declaration=Declaration(source=SOURCE), checks=["forward[basic]"], **QUICK
+    )
+    assert sourced.verdict == "fail"
+    first, second = sourced.reports
+    assert first.verdict == "pass"  # only GRU_1 was changed
+    by_name = {c.name: c for c in second.checks}
+    assert by_name[SOURCE_CHECK].status == "failed"
+    assert names in (by_name[SOURCE_CHECK].diagnosis or "")
+    assert by_name["forward[basic]"].status == "failed"  # the runtime against the source's GRU
+
+
+def test_weight_changing_checks_are_skipped_as_fixed_by_the_file(exported: str) -> None:
+    report = run_checks(
+        exported, node="/gru/GRU", checks=["carry-over", "chunked continuation", "determinism"],
+        **QUICK,
+    )  # fmt: skip
+    by_name = {c.name: c for c in report.checks}
+    assert by_name["carry-over"].status == "skipped"
+    assert by_name["carry-over"].message.startswith("weights fixed by the file: it raises b_iz")
+    assert by_name["chunked continuation"].message == (
+        "weights fixed by the file: its GRU has two directions"
+    )
+    assert by_name["determinism"].status == "passed"
+
+
+def test_the_target_refuses_other_weights(exported: str) -> None:
+    from gruverify.strategies import Config, make_case
+
+    target = file_target(exported, Declaration(node="/gru/GRU"), "cpu", None)
+    drawn = make_case(Config(3, 2, 5, 4, bidirectional=True), "ordinary", "ordinary", 0).problem
+    with pytest.raises(ValueError, match="other weights"):
+        target.forward(drawn)
+    fixed = dataclasses.replace(drawn, params=target.fixed_params)
+    assert target.forward(fixed).output.shape == (3, 2, 8)
+
+
+def test_fixed_weights_reach_the_checker_from_a_worker(exported: str) -> None:
+    """In a worker the target's weights come back with its description: were they lost, the
+    checker would draw other weights and every call would be refused (an error)."""
+    report = run_checks(
+        exported, node="/gru/GRU_1", checks=["forward[basic]"],
+        **{**QUICK, "isolate": True},
+    )  # fmt: skip
+    assert [c.status for c in report.checks] == ["passed"], report.render()
+
+
+def test_cli_checks_each_gru_and_says_the_files_verdict(
+    exported: str, tmp_path: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _tampered(exported, os.path.join(str(tmp_path), "flip.onnx"), "flip")
+    args = ["check", path, "--profile", "quick", "--check", "forward[basic]", "--no-isolate",
+            "--device", "cpu", "--artifacts", str(tmp_path)]  # fmt: skip
+    code, out, err = run_main(capsys, *args, "--source", SOURCE)
+    assert code == 1, out + err
+    assert f"{path}: FAIL (2 GRUs against --source {SOURCE}; failing: /gru/GRU_1" in out
+    assert (
+        "GRU /gru/GRU_1: input 8, hidden 4, 2 direction(s), reset_before (source: gru.layer1)"
+        in out
+    )
+    assert "linear_before_reset flipped" in out
+    code, out, err = run_main(capsys, *args)
+    assert code == 0, out + err
+    assert f"{path}: PASS (2 GRUs;" in out
+    code, out, err = run_main(capsys, *args, "--node", "nope")
+    assert code == 2
+    assert err.count("\n") == 1 and "--node 'nope': no such GRU" in err
+
+
+# -- how a file differs from its source ---------------------------------------------------------
+
+
+def _source() -> SourceGRU:
+    cells = gru_from_torch(torch_state_dict(tagger().gru)).cells[0]
+    return SourceGRU("gru.layer0", tuple(cells))
+
+
+def _with(source: SourceGRU, cells: tuple[object, ...], variant: str = "reset_after") -> SourceGRU:
+    return dataclasses.replace(source, cells=cells, variant=variant)  # type: ignore[arg-type]
+
+
+def test_differences_name_each_kind_of_change() -> None:
+    s = _source()
+    fwd, rev = s.cells
+    assert differences(s, s) == []
+    assert differences(_with(s, (rev, fwd)), s) == [
+        "directions swapped: the forward cell holds the source's reverse cell"
+    ]
+    dropped = tuple(c.replace(**{k: 0 * v for k, v in c.items() if k.startswith("b_")})
+                    for c in s.cells)  # fmt: skip
+    assert differences(_with(s, dropped), s)[0].startswith("biases dropped (direction forward)")
+    folded = tuple(
+        c.replace(b_ir=c.b_ir + c.b_hr, b_hr=0 * c.b_hr, b_iz=c.b_iz + c.b_hz, b_hz=0 * c.b_hz)
+        for c in s.cells
+    )
+    assert "biases folded (direction forward)" in differences(_with(s, folded), s)[0]
+    assert "the same GRU" in differences(_with(s, folded), s)[0]
+    n_folded = tuple(c.replace(b_in=c.b_in + c.b_hn, b_hn=0 * c.b_hn) for c in s.cells)
+    assert "a different GRU" in differences(_with(s, n_folded), s)[0]
+    half = tuple(c.map(lambda v: v.astype(np.float16).astype(np.float64)) for c in s.cells)
+    assert differences(_with(s, half), s)[0] == (
+        "W (direction forward) rounded to float16: equal to the source's values rounded to float16"
+    )
+    assert differences(_with(s, s.cells, "reset_before"), s)[0].startswith(
+        "linear_before_reset flipped"
+    )
