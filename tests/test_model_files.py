@@ -143,7 +143,7 @@ def _statuses(report: object) -> dict[str, str]:
 
 @pytest.mark.parametrize("source", [None, SOURCE])
 def test_exported_file_passes_with_and_without_source(exported: str, source: str | None) -> None:
-    report = run_file_checks(exported, declaration=Declaration(source=source), checks=FEW, **QUICK)
+    report = run_file_checks(exported, source=source, checks=FEW, **QUICK)
     assert report.verdict == "pass", "\n".join(r.render() for r in report.reports)
     assert len(report.reports) == 2
     statuses = _statuses(report)

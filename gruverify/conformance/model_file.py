@@ -103,10 +103,12 @@ def run_file_checks(
     **keywords: Any,
 ) -> FileReport:
     """Check every GRU of the model file ``path`` (module docstring). ``begin`` is called with
-    each GRU before its checks, ``progress`` with each result; ``keywords`` go to ``run_checks``.
+    each GRU before its checks, ``progress`` with each result; ``keywords`` go to ``run_checks``
+    (``node`` and ``source`` may be keywords too).
     ``TargetError`` (a usage error) for a file, node or source that cannot be used."""
     start = time.monotonic()
-    declaration = declaration or Declaration()
+    chosen = {k: keywords.pop(k) for k in ("node", "source") if k in keywords}
+    declaration = dataclasses.replace(declaration or Declaration(), **chosen)
     reports = []
     for entry in file_grus(path, declaration):
         if begin is not None:
