@@ -66,3 +66,30 @@ def single_gru() -> torch.nn.Module:
         return torch.nn.GRU(5, 4)
     finally:
         torch.random.set_rng_state(generator_state)
+
+
+def keras_tagger() -> object:
+    """A Keras source model: embedding -> GRU (reset-after) -> Bidirectional GRU (reset-before)
+    -> dense, its weights set from a seeded generator (the global seeds are left alone)."""
+    import numpy as np
+
+    from gruverify.targets.keras_target import import_keras
+
+    keras = import_keras()
+    tokens = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(11, 5)(tokens)
+    x = keras.layers.GRU(4, return_sequences=True, name="gru_a")(x)
+    x = keras.layers.Bidirectional(
+        keras.layers.GRU(3, return_sequences=True, reset_after=False), name="gru_b"
+    )(x)
+    model = keras.Model(tokens, keras.layers.Dense(2)(x))
+    rng = np.random.default_rng(7)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        layer.set_weights([(0.5 * rng.standard_normal(w.shape)).astype(w.dtype) for w in weights])
+    return model
+
+
+def save_keras(model: object, path: str) -> str:
+    model.save(path)  # type: ignore[attr-defined]
+    return path

@@ -20,7 +20,7 @@ pytest.importorskip("torch")
 
 import onnx
 from cli_support import run_main
-from model_file_sources import export_onnx, tagger
+from model_file_sources import export_onnx, keras_tagger, save_keras, tagger
 from onnx import TensorProto, helper, numpy_helper
 
 from gruverify.conformance.model_file import SOURCE_CHECK, run_file_checks
@@ -271,3 +271,60 @@ def test_differences_name_each_kind_of_change() -> None:
     assert differences(_with(s, s.cells, "reset_before"), s)[0].startswith(
         "linear_before_reset flipped"
     )
+
+
+# -- Keras files --------------------------------------------------------------------------------
+
+KERAS_SOURCE = "model_file_sources:keras_tagger"
+
+
+@pytest.fixture(scope="module")
+def keras_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from gruverify.targets.keras_target import import_keras
+
+    try:
+        import_keras()
+    except TargetError as e:
+        pytest.skip(str(e))
+    return save_keras(keras_tagger(), str(tmp_path_factory.mktemp("keras") / "tagger.keras"))
+
+
+def _keras_permuted(path: str, out: str) -> str:
+    """A copy of the Keras file with the z and r column blocks of ``gru_a``'s kernel swapped."""
+    from gruverify.targets.keras_target import import_keras
+
+    keras = import_keras()
+    model = keras.saving.load_model(path, compile=False)
+    layer = model.get_layer("gru_a")
+    kernel, *rest = layer.get_weights()
+    H = kernel.shape[1] // 3
+    kernel = np.concatenate([kernel[:, H : 2 * H], kernel[:, :H], kernel[:, 2 * H :]], axis=1)
+    layer.set_weights([kernel, *rest])
+    model.save(out)
+    return out
+
+
+def test_keras_file_layers_are_read_and_pass_with_and_without_source(keras_file: str) -> None:
+    entries = file_grus(keras_file, Declaration(source=KERAS_SOURCE))
+    assert [(e.name, e.gru.shape(), e.gru.variant, e.differences()) for e in entries] == [
+        ("gru_a", "input 5, hidden 4, 1 direction(s)", "reset_after", []),
+        ("gru_b", "input 4, hidden 3, 2 direction(s)", "reset_before", []),
+    ]
+    for source in (None, KERAS_SOURCE):
+        report = run_file_checks(keras_file, source=source, checks=FEW, **QUICK)
+        assert report.verdict == "pass", "\n".join(r.render() for r in report.reports)
+
+
+def test_keras_file_with_permuted_gates_fails_only_against_its_source(
+    keras_file: str, tmp_path: object
+) -> None:
+    path = _keras_permuted(keras_file, os.path.join(str(tmp_path), "permuted.keras"))
+    assert run_file_checks(path, checks=["forward[basic]"], **QUICK).verdict == "pass"
+    report = run_file_checks(path, source=KERAS_SOURCE, checks=["forward[basic]"], **QUICK)
+    first, second = report.reports
+    assert (first.verdict, second.verdict) == ("fail", "pass")
+    by_name = {c.name: c for c in first.checks}
+    assert "gates permuted in W: block 0 (z (update)) holds the source's r (reset)" in (
+        by_name[SOURCE_CHECK].diagnosis or ""
+    )
+    assert by_name["forward[basic]"].status == "failed"

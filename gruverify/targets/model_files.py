@@ -37,7 +37,7 @@ from gruverify.targets.model_source import (
     load_source,
     match_sources,
 )
-from gruverify.targets.onnx_file import OnnxGRU, OnnxNodeSession, read_onnx_grus
+from gruverify.targets.onnx_file import OnnxGRU, OnnxNodeRunner, read_onnx_grus
 
 __all__ = [
     "MODEL_SUFFIXES",
@@ -46,14 +46,14 @@ __all__ = [
     "file_grus",
     "file_target",
     "is_model_file",
+    "read_grus",
 ]
 
-MODEL_SUFFIXES = (".onnx",)
+MODEL_SUFFIXES = (".onnx", ".keras", ".h5")
 """The file names ``gruverify check FILE`` takes as model files."""
 
-FIXED = "weights fixed by the file"
-
-GRADIENTS_REASON = "onnxruntime inference session: forward only"
+FIXED_BY = "weights fixed by"
+FIXED = f"{FIXED_BY} the file"
 
 
 def is_model_file(spec: Any) -> bool:
@@ -65,13 +65,13 @@ def is_model_file(spec: Any) -> bool:
 class FileGRU:
     """One GRU of the file as the run checks it: the file's GRU and its source layer (if any)."""
 
-    gru: OnnxGRU
+    gru: Any  # OnnxGRU or KerasGRU: name, cells, variant, bias, params, shape()
     source: SourceGRU | None = None
     source_spec: str | None = None
 
     @property
     def name(self) -> str:
-        return self.gru.name
+        return str(self.gru.name)
 
     def differences(self) -> list[str] | None:
         """How the file's GRU differs from its source (empty: exactly), None without a source."""
@@ -81,7 +81,8 @@ class FileGRU:
     def fixed_params(self) -> GRUParams:
         """The weights the checks use: the source's when there is one, else the file's."""
         if self.source is None:
-            return self.gru.params
+            own: GRUParams = self.gru.params
+            return own
         bias = self.gru.bias or any(np.any(v) for c in self.source.cells for v in _biases(c))
         return StackParams((tuple(self.source.cells),), bias=bias)
 
@@ -94,15 +95,24 @@ def _biases(cell: Any) -> list[Any]:
     return [cell.b_ir, cell.b_iz, cell.b_in, cell.b_hr, cell.b_hz, cell.b_hn]
 
 
+def read_grus(path: str) -> list[Any]:
+    """Every GRU of the model file at ``path`` (``OnnxGRU`` or ``KerasGRU``), by its suffix."""
+    if path.lower().endswith(".onnx"):
+        return read_onnx_grus(path)  # type: ignore[return-value]
+    from gruverify.targets.keras_file import read_keras_grus
+
+    return read_keras_grus(path)  # type: ignore[return-value]
+
+
 def file_grus(spec: str, declaration: Declaration | None = None) -> list[FileGRU]:
     """The GRUs of the file ``spec`` a run checks (module docstring); ``TargetError`` (one line)
     for a file that cannot be used, an unknown ``node`` and a source that cannot be matched."""
     declaration = declaration or Declaration()
-    grus = read_onnx_grus(spec)
+    grus = read_grus(spec)
     entries = [FileGRU(g) for g in grus]
     if declaration.source:
         sources = match_sources(
-            grus, load_source(declaration.source, read_onnx_grus), declaration.source
+            grus, load_source(declaration.source, read_grus), declaration.source
         )
         entries = [FileGRU(g, s, declaration.source) for g, s in zip(grus, sources, strict=True)]
     if declaration.node is None:
@@ -133,6 +143,15 @@ def file_target(
     return ModelFileTarget(spec, entries[0], device)
 
 
+def _runner(gru: Any) -> Any:
+    """What runs the file's GRU alone: its node on onnxruntime, or its Keras layer rebuilt."""
+    if isinstance(gru, OnnxGRU):
+        return OnnxNodeRunner(gru)
+    from gruverify.targets.keras_file import KerasLayerRunner
+
+    return KerasLayerRunner(gru)
+
+
 class ModelFileTarget:
     """One GRU of a model file run alone on the file's runtime, its weights fixed (module doc)."""
 
@@ -140,7 +159,7 @@ class ModelFileTarget:
 
     def __init__(self, path: str, entry: FileGRU, device: str = "cpu") -> None:
         if device != "cpu":
-            raise TargetError(f"{path}: onnxruntime runs the file on the cpu, not {device}")
+            raise TargetError(f"{path}: the file's GRUs run on the cpu here, not {device}")
         gru = entry.gru
         self.name = f"{path}::{gru.name}"
         self.device = device
@@ -148,40 +167,31 @@ class ModelFileTarget:
         self.variant: Variant = entry.variant
         self.fixed_params: GRUParams = entry.fixed_params
         self.fixed_by = (
-            FIXED if entry.source is None else f"weights fixed by --source {entry.source_spec}"
+            FIXED if entry.source is None else f"{FIXED_BY} --source {entry.source_spec}"
         )
         found = entry.differences()
         self.source_differences = None if found is None else "; ".join(found)
         """How the file differs from its source ("": exactly the source's), None: no source."""
-        layout = "batch-major (layout=1)" if gru.layout else "time-major (layout=0)"
-        as_stored = f"the node runs as the file stores it, {layout}"
-        missing = {
-            "gradients": GRADIENTS_REASON,
-            "multilayer": f"{FIXED}: one ONNX GRU node is one layer",
-            "dropout": "an inference graph has no dropout",
-            "batch_first": as_stored,
-            "unbatched": as_stored,
-        }
+        self._runner = _runner(gru)
+        missing = {**self._runner.missing, "multilayer": f"{FIXED}: one GRU is one layer"}
         if gru.directions == 1:
-            missing["bidirectional"] = f"{FIXED}: its GRU node has one direction"
+            missing["bidirectional"] = f"{FIXED}: its GRU has one direction"
         self.capabilities = Capabilities(missing)
         self._digest = self.fixed_params.digest()
-        self._session = OnnxNodeSession(gru)
-        self._session.session(False, True)  # TargetError now if the runtime cannot run it
 
-    def forward(self, problem: Problem) -> Outputs:
+    def _fixed(self, problem: Problem) -> None:
         if problem.params.digest() != self._digest:
             raise ValueError(
-                f"{self.name} computes with the {self.fixed_by.removeprefix('weights fixed by ')}'s "
+                f"{self.name} computes with the {self.fixed_by.removeprefix(FIXED_BY + ' ')}'s "
                 "weights only; this problem has other weights"
             )
-        if problem.batch_first or not problem.batched:
-            raise ValueError(f"{self.name} takes time-major batched input (T, B, I)")
-        h0 = None if problem.h0 is None else np.asarray(problem.h0)
-        output, h_n = self._session.run(np.asarray(problem.x), h0, problem.lengths)
-        return Outputs(output, h_n)
+
+    def forward(self, problem: Problem) -> Outputs:
+        self._fixed(problem)
+        return self._runner.forward(problem)  # type: ignore[no-any-return]
 
     def gradients(
         self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
     ) -> Gradients:
-        raise NotImplementedError(f"{self.name}: {GRADIENTS_REASON}")
+        self._fixed(problem)
+        return self._runner.gradients(problem, d_output, d_h_n)  # type: ignore[no-any-return]

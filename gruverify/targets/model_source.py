@@ -1,7 +1,9 @@
 """The model a file was made from (``--source``), matched to the file's GRUs and compared with them.
 
 A source is ``package.module:attr`` naming a ``torch.nn.Module`` (or a callable returning one: the
-trained model, an ``nn.GRU`` or a model containing ``nn.GRU`` submodules), or another ONNX file.
+trained model, an ``nn.GRU`` or a model containing ``nn.GRU`` submodules) or a Keras model (or a
+callable returning one: its ``GRU`` layers, ``gruverify.targets.keras_file``), or another model
+file.
 ``load_source`` lists its GRU layers in order: each layer ``l`` of each ``nn.GRU`` (in
 ``named_modules`` order) is one entry, named ``path.layer<l>``, because an exporter writes one ONNX
 ``GRU`` node per layer; an ``nn.GRU`` computes the reset-after variant.
@@ -86,9 +88,26 @@ def _torch_layers(module: Any, spec: str) -> list[SourceGRU]:
     return out
 
 
+def _is_keras_model(obj: Any) -> bool:
+    return type(obj).__module__.startswith("keras") and hasattr(obj, "layers")
+
+
+def _model(obj: Any, spec: str) -> Any:
+    """The torch module or Keras model ``obj`` is, or returns when called."""
+    import torch
+
+    if isinstance(obj, torch.nn.Module) or _is_keras_model(obj) or not callable(obj):
+        return obj
+    try:
+        return obj()
+    except Exception as e:
+        detail = f"{type(e).__name__}: {e}".splitlines()[0]
+        raise TargetError(f"--source {spec}: calling it failed ({detail})") from None
+
+
 def load_source(spec: str, read_file: Any = None) -> list[SourceGRU]:
     """The source's GRU layers in order (module docstring). ``read_file(path)`` reads a model
-    file's GRUs (``OnnxGRU``s) when the source is one."""
+    file's GRUs (``OnnxGRU`` / ``KerasGRU``) when the source is one."""
     if read_file is not None and ":" not in spec:
         return [SourceGRU(g.name, tuple(g.cells), g.variant) for g in read_file(spec)]
     obj = _import(spec)
@@ -96,16 +115,17 @@ def load_source(spec: str, read_file: Any = None) -> list[SourceGRU]:
         import torch
     except ImportError:
         raise TargetError(f"--source {spec}: torch is not installed") from None
-    if not isinstance(obj, torch.nn.Module) and callable(obj):
-        try:
-            obj = obj()
-        except Exception as e:
-            detail = f"{type(e).__name__}: {e}".splitlines()[0]
-            raise TargetError(f"--source {spec}: calling it failed ({detail})") from None
+    obj = _model(obj, spec)
+    if _is_keras_model(obj):
+        from gruverify.targets.keras_file import read_keras_model_grus
+        from gruverify.targets.keras_target import import_keras
+
+        grus = read_keras_model_grus(obj, import_keras())
+        return [SourceGRU(g.name, tuple(g.cells), g.variant) for g in grus]
     if not isinstance(obj, torch.nn.Module):
         raise TargetError(
-            f"--source {spec} is a {type(obj).__name__}, not a torch.nn.Module or a callable "
-            "returning one"
+            f"--source {spec} is a {type(obj).__name__}, not a torch.nn.Module, a Keras model or "
+            "a callable returning one"
         )
     return _torch_layers(obj, spec)
 

@@ -25,11 +25,12 @@ from typing import Any
 import numpy as np
 
 from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
+from gruverify.core.problem import Gradients, Outputs, Problem
 from gruverify.layouts.errors import LayoutError
 from gruverify.layouts.onnx_layout import gru_from_onnx
 from gruverify.targets.errors import TargetError
 
-__all__ = ["OnnxGRU", "OnnxNodeSession", "read_onnx_grus"]
+__all__ = ["OnnxGRU", "OnnxNodeRunner", "OnnxNodeSession", "read_onnx_grus"]
 
 _DEFAULT_ACTIVATIONS = ("sigmoid", "tanh")
 
@@ -276,3 +277,36 @@ class OnnxNodeSession:
         T, D, B, H = Y.shape
         output = np.transpose(Y, (0, 2, 1, 3)).reshape(T, B, D * H)
         return output.astype(np.float64), np.asarray(Y_h, np.float64)
+
+
+GRADIENTS_REASON = "onnxruntime inference session: forward only"
+
+
+class OnnxNodeRunner:
+    """A file's GRU node alone on onnxruntime as the model-file target calls it: ``forward`` of
+    a time-major batched problem, and the features the node run so lacks (``missing``)."""
+
+    def __init__(self, gru: OnnxGRU) -> None:
+        self.gru = gru
+        self.session = OnnxNodeSession(gru)
+        self.session.session(False, True)  # TargetError now if the runtime cannot run it
+        layout = "batch-major (layout=1)" if gru.layout else "time-major (layout=0)"
+        as_stored = f"the node runs as the file stores it, {layout}"
+        self.missing = {
+            "gradients": GRADIENTS_REASON,
+            "batch_first": as_stored,
+            "unbatched": as_stored,
+            "dropout": "an inference graph has no dropout",
+        }
+
+    def forward(self, problem: Problem) -> Outputs:
+        if problem.batch_first or not problem.batched:
+            raise ValueError(f"GRU {self.gru.name!r} takes time-major batched input (T, B, I)")
+        h0 = None if problem.h0 is None else np.asarray(problem.h0)
+        output, h_n = self.session.run(np.asarray(problem.x), h0, problem.lengths)
+        return Outputs(output, h_n)
+
+    def gradients(
+        self, problem: Problem, d_output: np.ndarray | None, d_h_n: np.ndarray | None
+    ) -> Gradients:
+        raise NotImplementedError(f"GRU {self.gru.name!r}: {GRADIENTS_REASON}")
