@@ -319,7 +319,7 @@ def _check_file(args: argparse.Namespace, path: str, declaration: Any, run: Any)
     from gruverify.targets import TargetError
 
     def begin(entry: Any) -> None:
-        matched = f" (source: {entry.source.name})" if entry.source is not None else ""
+        matched = f" (source: {entry.source_name()})" if entry.source is not None else ""
         print(f"GRU {entry.name}: {entry.gru.shape()}, {entry.gru.variant}{matched}", flush=True)
 
     def progress(result: Any) -> None:

@@ -7,8 +7,6 @@ model_file_sources:tagger``); ``export_onnx(model, path)`` exports it as a user 
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 
@@ -19,7 +17,7 @@ class Tagger(torch.nn.Module):
         self.gru = torch.nn.GRU(embed, hidden, num_layers=2, bidirectional=True)
         self.head = torch.nn.Linear(2 * hidden, classes)
 
-    def forward(self, tokens: Any) -> Any:
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         out, _ = self.gru(self.embed(tokens))
         return self.head(out)
 

@@ -82,7 +82,7 @@ def test_reads_every_gru_with_the_sources_weights_exactly(exported: str) -> None
             for (name, a), (_, b) in zip(got.items(), want.items(), strict=True):
                 assert np.array_equal(a, b), (layer, name)
     matched = file_grus(exported, Declaration(source=SOURCE))
-    assert [(e.source.name, e.differences()) for e in matched if e.source] == [
+    assert [(e.source_name(), e.differences()) for e in matched] == [
         ("gru.layer0", []),
         ("gru.layer1", []),
     ]
@@ -328,3 +328,57 @@ def test_keras_file_with_permuted_gates_fails_only_against_its_source(
         by_name[SOURCE_CHECK].diagnosis or ""
     )
     assert by_name["forward[basic]"].status == "failed"
+
+
+# -- TorchScript files --------------------------------------------------------------------------
+
+_TORCHSCRIPT_DEPRECATED = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def scripted(tmp_path_factory: pytest.TempPathFactory) -> str:
+    import warnings
+
+    import torch
+
+    path = str(tmp_path_factory.mktemp("torchscript") / "tagger.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(tagger()).save(path)
+    return path
+
+
+@_TORCHSCRIPT_DEPRECATED
+def test_torchscript_gru_is_one_multilayer_gru_matched_to_its_source_layers(scripted: str) -> None:
+    [entry] = file_grus(scripted, Declaration(source=SOURCE))
+    assert entry.gru.shape() == "input 5, hidden 4, 2 direction(s), 2 layers"
+    assert (entry.source_name(), entry.differences()) == ("gru.layer0 + gru.layer1", [])
+    report = run_file_checks(
+        scripted, source=SOURCE, checks=[*FEW, "forward[multilayer]"], **QUICK
+    )  # fmt: skip
+    assert report.verdict == "pass", report.reports[0].render()
+    statuses = _statuses(report)
+    assert statuses["forward[multilayer]"] == "passed"
+    assert statuses["forward[lengths]"] == "skipped"  # padded input only
+
+
+@_TORCHSCRIPT_DEPRECATED
+def test_torchscript_file_with_permuted_gates_fails_only_against_its_source(
+    scripted: str, tmp_path: object
+) -> None:
+    import torch
+
+    model = torch.jit.load(scripted)
+    w = model.gru.weight_ih_l1
+    with torch.no_grad():  # torch's order is r, z, n: swap the first two blocks of layer 1
+        w[:4], w[4:8] = w[4:8].clone(), w[:4].clone()
+    path = os.path.join(str(tmp_path), "permuted.pt")
+    model.save(path)
+    assert run_file_checks(path, checks=["forward[basic]"], **QUICK).verdict == "pass"
+    report = run_file_checks(path, source=SOURCE, checks=["forward[basic]"], **QUICK)
+    by_name = {c.name: c for c in report.reports[0].checks}
+    assert (by_name["forward[basic]"].status, by_name[SOURCE_CHECK].status) == ("failed", "failed")
+    assert (by_name[SOURCE_CHECK].diagnosis or "").startswith(
+        "layer 1: gates permuted in W (direction forward): block 0 (z (update)) holds the source's "
+        "r (reset)"
+    )

@@ -83,11 +83,11 @@ def source_result(entry: FileGRU) -> CheckResult | None:
     if not found:
         return CheckResult(
             SOURCE_CHECK, "cpu", "passed",
-            f"exactly the source's {entry.source.name} (weights, biases, attributes)",
+            f"exactly the source's {entry.source_name()} (weights, biases, attributes)",
             _SOURCE_DESCRIPTION, cases=1,
         )  # fmt: skip
     text = "; ".join(found)
-    message = f"{entry.name} is not the source's {entry.source.name}: {text}"
+    message = f"{entry.name} is not the source's {entry.source_name()}: {text}"
     return CheckResult(
         SOURCE_CHECK, "cpu", "failed", message, _SOURCE_DESCRIPTION, cases=1, diagnosis=text
     )

@@ -49,7 +49,7 @@ __all__ = [
     "read_grus",
 ]
 
-MODEL_SUFFIXES = (".onnx", ".keras", ".h5")
+MODEL_SUFFIXES = (".onnx", ".keras", ".h5", ".pt")
 """The file names ``gruverify check FILE`` takes as model files."""
 
 FIXED_BY = "weights fixed by"
@@ -65,8 +65,9 @@ def is_model_file(spec: Any) -> bool:
 class FileGRU:
     """One GRU of the file as the run checks it: the file's GRU and its source layer (if any)."""
 
-    gru: Any  # OnnxGRU or KerasGRU: name, cells, variant, bias, params, shape()
-    source: SourceGRU | None = None
+    gru: Any  # OnnxGRU, KerasGRU or ScriptedGRU: name, rows, variant, bias, params, shape()
+    source: tuple[SourceGRU, ...] | None = None
+    """The source layer of each of the GRU's layers."""
     source_spec: str | None = None
 
     @property
@@ -83,12 +84,17 @@ class FileGRU:
         if self.source is None:
             own: GRUParams = self.gru.params
             return own
-        bias = self.gru.bias or any(np.any(v) for c in self.source.cells for v in _biases(c))
-        return StackParams((tuple(self.source.cells),), bias=bias)
+        rows = tuple(tuple(s.cells) for s in self.source)
+        bias = self.gru.bias or any(np.any(v) for row in rows for c in row for v in _biases(c))
+        return StackParams(rows, bias=bias)
 
     @property
     def variant(self) -> Variant:
-        return self.gru.variant if self.source is None else self.source.variant
+        return self.gru.variant if self.source is None else self.source[0].variant
+
+    def source_name(self) -> str:
+        """The matched source layers' names (``a.layer0 + a.layer1``)."""
+        return " + ".join(s.name for s in self.source or ())
 
 
 def _biases(cell: Any) -> list[Any]:
@@ -99,6 +105,10 @@ def read_grus(path: str) -> list[Any]:
     """Every GRU of the model file at ``path`` (``OnnxGRU`` or ``KerasGRU``), by its suffix."""
     if path.lower().endswith(".onnx"):
         return read_onnx_grus(path)  # type: ignore[return-value]
+    if path.lower().endswith(".pt"):
+        from gruverify.targets.torchscript_file import read_torchscript_grus
+
+        return read_torchscript_grus(path)  # type: ignore[return-value]
     from gruverify.targets.keras_file import read_keras_grus
 
     return read_keras_grus(path)  # type: ignore[return-value]
@@ -147,6 +157,10 @@ def _runner(gru: Any) -> Any:
     """What runs the file's GRU alone: its node on onnxruntime, or its Keras layer rebuilt."""
     if isinstance(gru, OnnxGRU):
         return OnnxNodeRunner(gru)
+    from gruverify.targets.torchscript_file import ScriptedGRU, ScriptedGRURunner
+
+    if isinstance(gru, ScriptedGRU):
+        return ScriptedGRURunner(gru)
     from gruverify.targets.keras_file import KerasLayerRunner
 
     return KerasLayerRunner(gru)
@@ -173,7 +187,9 @@ class ModelFileTarget:
         self.source_differences = None if found is None else "; ".join(found)
         """How the file differs from its source ("": exactly the source's), None: no source."""
         self._runner = _runner(gru)
-        missing = {**self._runner.missing, "multilayer": f"{FIXED}: one GRU is one layer"}
+        missing = dict(self._runner.missing)
+        if self.fixed_params.num_layers == 1:
+            missing["multilayer"] = f"{FIXED}: its GRU has one layer"
         if gru.directions == 1:
             missing["bidirectional"] = f"{FIXED}: its GRU has one direction"
         self.capabilities = Capabilities(missing)

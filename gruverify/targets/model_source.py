@@ -51,6 +51,11 @@ class SourceGRU:
     cells: tuple[GRUCellParams[np.ndarray], ...]
     variant: Variant = "reset_after"
 
+    @property
+    def rows(self) -> tuple[tuple[GRUCellParams[np.ndarray], ...], ...]:
+        """The cells per layer (one layer)."""
+        return (self.cells,)
+
     def shape(self) -> str:
         c = self.cells[0]
         return f"input {c.input_size}, hidden {c.hidden_size}, {len(self.cells)} direction(s)"
@@ -130,20 +135,37 @@ def load_source(spec: str, read_file: Any = None) -> list[SourceGRU]:
     return _torch_layers(obj, spec)
 
 
-def match_sources(grus: list[Any], sources: list[SourceGRU], spec: str) -> list[SourceGRU]:
-    """The source layer of each of the file's GRUs (by order and shape); ``TargetError`` when
-    they cannot be paired."""
-    if len(grus) != len(sources):
+def _layer_shape(gru: Any, layer: int) -> str:
+    """The shape of ``gru``'s layer ``layer`` as ``SourceGRU.shape`` writes it."""
+    H, D = gru.hidden_size, gru.directions
+    return f"input {gru.input_size if layer == 0 else D * H}, hidden {H}, {D} direction(s)"
+
+
+def match_sources(
+    grus: list[Any], sources: list[SourceGRU], spec: str
+) -> list[tuple[SourceGRU, ...]]:
+    """The source layers of each of the file's GRUs (one per layer the GRU holds), by order and
+    shape; ``TargetError`` when they cannot be paired."""
+    needed = sum(len(g.rows) for g in grus)
+    if needed != len(sources):
         raise TargetError(
-            f"the file has {len(grus)} GRU(s), --source {spec} has {len(sources)} GRU layer(s) "
-            f"({', '.join(s.name for s in sources)}): they cannot be matched by order"
+            f"the file has {len(grus)} GRU(s) of {needed} layer(s), --source {spec} has "
+            f"{len(sources)} GRU layer(s) ({', '.join(s.name for s in sources)}): they cannot be "
+            "matched by order"
         )
-    for g, s in zip(grus, sources, strict=True):
-        if g.shape() != s.shape():
-            raise TargetError(
-                f"GRU {g.name!r} ({g.shape()}) cannot be the source's {s.name} ({s.shape()})"
-            )
-    return sources
+    out, at = [], 0
+    for g in grus:
+        mine = tuple(sources[at : at + len(g.rows)])
+        at += len(g.rows)
+        for layer, s in enumerate(mine):
+            if _layer_shape(g, layer) != s.shape():
+                where = f"layer {layer} of " if len(g.rows) > 1 else ""
+                raise TargetError(
+                    f"{where}GRU {g.name!r} ({_layer_shape(g, layer)}) cannot be the source's "
+                    f"{s.name} ({s.shape()})"
+                )
+        out.append(mine)
+    return out
 
 
 def _blocks(a: np.ndarray, H: int, n: int) -> list[np.ndarray]:
@@ -221,9 +243,22 @@ def _tensor_difference(
     return _largest(f"{name}{d}", fa, sa)
 
 
-def differences(file: Any, source: SourceGRU) -> list[str]:
-    """How the file's GRU (an ``OnnxGRU``) differs from ``source`` under ONNX's layout; empty when
-    its weights, biases and attributes are exactly the source's (module docstring)."""
+def differences(file: Any, source: SourceGRU | tuple[SourceGRU, ...]) -> list[str]:
+    """How the file's GRU differs from ``source`` (its source layer, or one per layer of a
+    multi-layer GRU: ``file.rows``) under ONNX's layout; empty when its weights, biases and
+    attributes are exactly the source's (module docstring)."""
+    sources = source if isinstance(source, tuple) else (source,)
+    if len(sources) == 1 and len(file.rows) == 1:
+        return _layer_differences(file, sources[0])
+    out = []
+    for layer, (row, s) in enumerate(zip(file.rows, sources, strict=True)):
+        mine = SourceGRU(f"{file.name}.layer{layer}", tuple(row), file.variant)
+        out += [f"layer {layer}: {d}" for d in _layer_differences(mine, s)]
+    return out
+
+
+def _layer_differences(file: Any, source: SourceGRU) -> list[str]:
+    """``differences`` for one layer (``file.cells``, ``file.variant``)."""
     out = []
     if file.variant != source.variant:
         lbr = {"reset_after": 1, "reset_before": 0}

@@ -58,6 +58,11 @@ class OnnxGRU:
         return StackParams((tuple(self.cells),), bias=self.bias)
 
     @property
+    def rows(self) -> tuple[tuple[GRUCellParams[np.ndarray], ...], ...]:
+        """The cells per layer (one layer)."""
+        return (tuple(self.cells),)
+
+    @property
     def input_size(self) -> int:
         return self.cells[0].input_size
 
