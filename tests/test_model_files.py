@@ -382,3 +382,35 @@ def test_torchscript_file_with_permuted_gates_fails_only_against_its_source(
         "layer 1: gates permuted in W (direction forward): block 0 (z (update)) holds the source's "
         "r (reset)"
     )
+
+
+# -- other ONNX runtimes --------------------------------------------------------------------------
+
+
+def test_the_runtimes_named_by_the_option_are_the_readers() -> None:
+    from gruverify.core.options import fields_of
+    from gruverify.targets.onnx_file import ONNX_RUNTIMES
+
+    spec = {name: o for name, o, _ in fields_of(Declaration)}["runtime"]
+    assert spec.choices is not None and tuple(spec.choices()) == ONNX_RUNTIMES
+
+
+@pytest.mark.parametrize("runtime", ["onnx-reference", "openvino"])
+def test_a_runtime_that_ignores_sequence_lengths_fails_with_the_files_weights(
+    exported: str, runtime: str
+) -> None:
+    """Both ignore ``sequence_lens`` with dynamic shapes (docs/library-targets.md): the file's
+    GRU run alone on them fails the lengths check; on onnxruntime it passes."""
+    if runtime == "openvino":
+        pytest.importorskip("openvino")
+    checks = ["lengths truncation"]
+    report = run_file_checks(exported, node="/gru/GRU", runtime=runtime, checks=checks, **QUICK)
+    [result] = report.reports[0].checks
+    assert result.status == "failed", result.message
+    assert report.reports[0].target == exported
+    assert run_file_checks(exported, node="/gru/GRU", checks=checks, **QUICK).verdict == "pass"
+
+
+def test_runtime_is_for_onnx_files_only(keras_file: str) -> None:
+    with pytest.raises(TargetError, match="only an ONNX file's GRUs run on another runtime"):
+        file_target(keras_file, Declaration(node="gru_a", runtime="openvino"), "cpu", None)

@@ -4,9 +4,10 @@ A ``Declaration`` says how to call a target and how to judge its arithmetic, for
 cannot say it themselves (a built-in target, a library's class, a user's module named by
 ``module:attr``): whether it is shaped like ``torch.nn.GRUCell`` (``cell``), how far its
 activations may be off (``activation_error``) and the format its products accumulate in
-(``accumulator``), and for a model file which GRU to check (``node``) and the model the file
-was made from (``source``, ``gruverify.targets.model_files``). Its fields are options (``gruverify.core.options``): the command line's
-``--cell``, ``--activation-error``, ``--accumulator``, ``--node``, ``--source``; the settings' keys of the same names (also
+(``accumulator``), and for a model file which GRU to check (``node``), the model the file
+was made from (``source``) and the runtime an ONNX file runs on (``runtime``,
+``gruverify.targets.model_files``). Its fields are options (``gruverify.core.options``): the command line's
+``--cell``, ``--activation-error``, ``--accumulator``, ``--node``, ``--source``, ``--runtime``; the settings' keys of the same names (also
 per target, ``[tool.gruverify.target."NAME"]``); the plugin's ``--gru-*``; the keywords of
 ``run_checks`` and ``conformance_tests``.
 
@@ -68,6 +69,17 @@ def _text(value: Any) -> str:
     return value
 
 
+_ONNX_RUNTIMES = ("onnxruntime", "onnx-reference", "openvino")
+"""``gruverify.targets.onnx_file.ONNX_RUNTIMES`` (a test keeps the two equal; this module must not
+import the ONNX reader)."""
+
+
+def _runtime(value: Any) -> str:
+    if value not in _ONNX_RUNTIMES:
+        raise ValueError(f"expected one of {', '.join(_ONNX_RUNTIMES)}, got {value!r}")
+    return str(value)
+
+
 ARITHMETIC_FIELDS = ("activation_error", "accumulator")
 """The fields that are the target's declared arithmetic: ``apply`` sets them as its attributes."""
 
@@ -103,6 +115,11 @@ class Declaration:
         "nn.GRU layers by order and shape, compared with them, and checked against the "
         "reference with its weights (docs/model-files.md)",
         example="my_pkg.train:model", parse=_text, metavar="SOURCE", reproduce=True,
+    ))  # fmt: skip
+    runtime: str | None = option(None, Option(
+        f"run an ONNX model file's GRUs on RUNTIME ({', '.join(_ONNX_RUNTIMES)}; default "
+        "onnxruntime)", example="openvino", parse=_runtime, metavar="RUNTIME",
+        choices=lambda: _ONNX_RUNTIMES, reproduce=True,
     ))  # fmt: skip
 
     def attributes(self) -> dict[str, Any]:

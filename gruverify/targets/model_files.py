@@ -150,13 +150,16 @@ def file_target(
         )
     if dtype not in (None, "float32"):
         raise TargetError(f"{spec}: the file's GRUs run in float32 (its weights), not {dtype}")
-    return ModelFileTarget(spec, entries[0], device)
+    return ModelFileTarget(spec, entries[0], device, (declaration or Declaration()).runtime)
 
 
-def _runner(gru: Any) -> Any:
-    """What runs the file's GRU alone: its node on onnxruntime, or its Keras layer rebuilt."""
+def _runner(gru: Any, runtime: str | None) -> Any:
+    """What runs the file's GRU alone: its node on the ONNX runtime, its Keras layer rebuilt, its
+    scripted submodule; ``TargetError`` for a ``runtime`` the format does not run on."""
     if isinstance(gru, OnnxGRU):
-        return OnnxNodeRunner(gru)
+        return OnnxNodeRunner(gru, runtime or "onnxruntime")
+    if runtime is not None:
+        raise TargetError(f"--runtime {runtime}: only an ONNX file's GRUs run on another runtime")
     from gruverify.targets.torchscript_file import ScriptedGRU, ScriptedGRURunner
 
     if isinstance(gru, ScriptedGRU):
@@ -171,11 +174,13 @@ class ModelFileTarget:
 
     dtype = "float32"
 
-    def __init__(self, path: str, entry: FileGRU, device: str = "cpu") -> None:
+    def __init__(
+        self, path: str, entry: FileGRU, device: str = "cpu", runtime: str | None = None
+    ) -> None:
         if device != "cpu":
             raise TargetError(f"{path}: the file's GRUs run on the cpu here, not {device}")
         gru = entry.gru
-        self.name = f"{path}::{gru.name}"
+        self.name = f"{path}::{gru.name}" + (f"[{runtime}]" if runtime else "")
         self.device = device
         self.node = gru.name
         self.variant: Variant = entry.variant
@@ -186,7 +191,7 @@ class ModelFileTarget:
         found = entry.differences()
         self.source_differences = None if found is None else "; ".join(found)
         """How the file differs from its source ("": exactly the source's), None: no source."""
-        self._runner = _runner(gru)
+        self._runner = _runner(gru, runtime)
         missing = dict(self._runner.missing)
         if self.fixed_params.num_layers == 1:
             missing["multilayer"] = f"{FIXED}: its GRU has one layer"

@@ -11,8 +11,10 @@ kernel of onnxruntime runs float32), weights computed in the graph rather than s
 
 ``OnnxNodeSession`` runs one node *alone*: a model holding only a copy of the node (every
 attribute as in the file) and the file's own ``W``, ``R``, ``B`` tensors, its ``X``,
-``sequence_lens`` and ``initial_h`` graph inputs with symbolic batch and sequence axes, on
-onnxruntime's CPU provider. What that leaves out of the whole model (the ops around the node: the
+``sequence_lens`` and ``initial_h`` graph inputs with symbolic batch and sequence axes, on a
+runtime (``ONNX_RUNTIMES``): onnxruntime's CPU provider (the default), the ONNX specification's
+``onnx.reference.ReferenceEvaluator``, or OpenVINO's CPU plugin with its defaults (its default
+inference precision and dynamic shapes, as a user running the file gets them). What that leaves out of the whole model (the ops around the node: the
 slicing of outputs, a ``Squeeze``, casts, the packing of lengths) is written in docs/model-files.md.
 """
 
@@ -30,7 +32,7 @@ from gruverify.layouts.errors import LayoutError
 from gruverify.layouts.onnx_layout import gru_from_onnx
 from gruverify.targets.errors import TargetError
 
-__all__ = ["OnnxGRU", "OnnxNodeRunner", "OnnxNodeSession", "read_onnx_grus"]
+__all__ = ["ONNX_RUNTIMES", "OnnxGRU", "OnnxNodeRunner", "OnnxNodeSession", "read_onnx_grus"]
 
 _DEFAULT_ACTIVATIONS = ("sigmoid", "tanh")
 
@@ -194,12 +196,54 @@ def read_onnx_grus(path: str) -> list[OnnxGRU]:
     return grus
 
 
+def _onnxruntime(model: Any) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # errors reach the caller as exceptions; no log lines
+    session = ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    return lambda feeds: session.run(["Y", "Y_h"], feeds)
+
+
+def _onnx_reference(model: Any) -> Any:
+    from onnx.reference import ReferenceEvaluator
+
+    evaluator = ReferenceEvaluator(model)
+    return lambda feeds: evaluator.run(["Y", "Y_h"], feeds)
+
+
+def _openvino(model: Any) -> Any:
+    """The node compiled by OpenVINO for the CPU with the plugin's defaults (its default
+    inference precision included: what a user of the file gets)."""
+    import openvino
+
+    core = openvino.Core()
+    compiled = core.compile_model(core.read_model(model.SerializeToString(), b""), "CPU")
+
+    def run(feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        out = compiled(feeds)
+        return out[compiled.output("Y")], out[compiled.output("Y_h")]
+
+    return run
+
+
+_RUNTIMES = {"onnxruntime": _onnxruntime, "onnx-reference": _onnx_reference, "openvino": _openvino}
+ONNX_RUNTIMES = tuple(_RUNTIMES)
+"""The runtimes a file's ONNX GRU can run alone on (``Declaration.runtime``); the first is the
+default."""
+
+
 class OnnxNodeSession:
     """One GRU node of a file run alone on onnxruntime (module docstring): ``run(x, h0,
     lengths)`` takes and returns torch's layout (time-major ``x``, ``h0`` ``(D, B, H)``)."""
 
-    def __init__(self, gru: OnnxGRU) -> None:
+    def __init__(self, gru: OnnxGRU, runtime: str = "onnxruntime") -> None:
+        if runtime not in _RUNTIMES:
+            raise TargetError(f"unknown ONNX runtime {runtime!r}; expected one of {ONNX_RUNTIMES}")
         self.gru = gru
+        self.runtime = runtime
         self._sessions: dict[tuple[bool, bool], Any] = {}
 
     def _model(self, lengths: bool, h0: bool) -> Any:
@@ -240,23 +284,17 @@ class OnnxNodeSession:
         return model
 
     def session(self, lengths: bool, h0: bool) -> Any:
-        """The onnxruntime session of the node alone, with or without ``sequence_lens`` and
-        ``initial_h`` inputs; ``TargetError`` when the runtime cannot run it."""
+        """A function ``feeds -> (Y, Y_h)`` running the node alone, with or without
+        ``sequence_lens`` and ``initial_h`` inputs, on the runtime; ``TargetError`` when the
+        runtime cannot run it."""
         key = (lengths, h0)
         if key not in self._sessions:
-            import onnxruntime as ort
-
-            options = ort.SessionOptions()
-            options.log_severity_level = 4
             try:
-                self._sessions[key] = ort.InferenceSession(
-                    self._model(lengths, h0).SerializeToString(), options,
-                    providers=["CPUExecutionProvider"],
-                )  # fmt: skip
+                self._sessions[key] = _RUNTIMES[self.runtime](self._model(lengths, h0))
             except Exception as e:
                 detail = f"{type(e).__name__}: {e}".splitlines()[0]
                 raise TargetError(
-                    f"GRU {self.gru.name!r}: onnxruntime cannot run it alone ({detail})"
+                    f"GRU {self.gru.name!r}: {self.runtime} cannot run it alone ({detail})"
                 ) from None
         return self._sessions[key]
 
@@ -276,7 +314,7 @@ class OnnxNodeSession:
             feeds["initial_h"] = np.ascontiguousarray(
                 np.swapaxes(h0, 0, 1) if batch_major else h0, np.float32
             )
-        Y, Y_h = session.run(["Y", "Y_h"], feeds)
+        Y, Y_h = session(feeds)
         if batch_major:  # (B, T, D, H) and (B, D, H)
             Y, Y_h = np.transpose(Y, (1, 2, 0, 3)), np.swapaxes(Y_h, 0, 1)
         T, D, B, H = Y.shape
@@ -284,16 +322,16 @@ class OnnxNodeSession:
         return output.astype(np.float64), np.asarray(Y_h, np.float64)
 
 
-GRADIENTS_REASON = "onnxruntime inference session: forward only"
+GRADIENTS_REASON = "an ONNX inference runtime: forward only"
 
 
 class OnnxNodeRunner:
     """A file's GRU node alone on onnxruntime as the model-file target calls it: ``forward`` of
     a time-major batched problem, and the features the node run so lacks (``missing``)."""
 
-    def __init__(self, gru: OnnxGRU) -> None:
+    def __init__(self, gru: OnnxGRU, runtime: str = "onnxruntime") -> None:
         self.gru = gru
-        self.session = OnnxNodeSession(gru)
+        self.session = OnnxNodeSession(gru, runtime)
         self.session.session(False, True)  # TargetError now if the runtime cannot run it
         layout = "batch-major (layout=1)" if gru.layout else "time-major (layout=0)"
         as_stored = f"the node runs as the file stores it, {layout}"
