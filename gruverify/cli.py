@@ -326,6 +326,9 @@ def _check_file(args: argparse.Namespace, path: str, declaration: Any, run: Any)
         print(result.line(), flush=True)
         for line in result.notes():
             print(line)
+        if (result.counterexample or {}).get("file"):
+            saved = result.counterexample["file"]
+            print(f"{'':13} counterexample saved: {saved} (gruverify reproduce {saved})")
 
     try:
         with _interrupts_raised():

@@ -414,3 +414,30 @@ def test_a_runtime_that_ignores_sequence_lengths_fails_with_the_files_weights(
 def test_runtime_is_for_onnx_files_only(keras_file: str) -> None:
     with pytest.raises(TargetError, match="only an ONNX file's GRUs run on another runtime"):
         file_target(keras_file, Declaration(node="gru_a", runtime="openvino"), "cpu", None)
+
+
+@pytest.mark.parametrize("layout", [0, 1])
+def test_a_file_of_one_reset_before_gru_without_biases_in_either_layout(
+    tmp_path: object, layout: int
+) -> None:
+    """One node, ``linear_before_reset=0``, no ``B``, time-major or batch-major (``layout=1``:
+    X, Y, initial_h and Y_h batch first, which onnxruntime's CPU kernel refuses and the
+    reference evaluator runs): a file of one GRU needs no ``node``."""
+    cells = gru_from_torch(torch_state_dict(tagger().gru)).cells[0]
+    zeroed = [c.replace(**{k: 0 * v for k, v in c.items() if k.startswith("b_")}) for c in cells]
+    model = make_onnx_gru_model(zeroed, linear_before_reset=0, bias=False)
+    _gru_nodes(model)[0].attribute.append(helper.make_attribute("layout", layout))
+    path = os.path.join(str(tmp_path), f"layout{layout}.onnx")
+    onnx.save(model, path)
+    [entry] = file_grus(path)
+    assert (entry.gru.variant, entry.gru.bias, entry.gru.layout) == ("reset_before", False, layout)
+    checks = ["forward[basic]", "forward[bias=False]", "h0=None equals zeros"]
+    runtime = None
+    if layout == 1:  # onnxruntime 1.32's CPU kernel: one line; the reference evaluator runs it
+        with pytest.raises(TargetError, match=r"onnxruntime cannot run it alone .*layout == 1"):
+            file_target(path, None, "cpu", None)
+        runtime = "onnx-reference"
+    else:
+        checks.append("forward[lengths]")
+    report = run_checks(path, checks=checks, runtime=runtime, **QUICK)
+    assert [c.status for c in report.checks] == ["passed"] * len(checks), report.render()
