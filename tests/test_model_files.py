@@ -265,9 +265,11 @@ def test_differences_name_each_kind_of_change() -> None:
     n_folded = tuple(c.replace(b_in=c.b_in + c.b_hn, b_hn=0 * c.b_hn) for c in s.cells)
     assert "a different GRU" in differences(_with(s, n_folded), s)[0]
     half = tuple(c.map(lambda v: v.astype(np.float16).astype(np.float64)) for c in s.cells)
-    assert differences(_with(s, half), s)[0] == (
-        "W (direction forward) rounded to float16: equal to the source's values rounded to float16"
-    )
+    assert differences(_with(s, half), s) == [
+        "weights rounded to float16: W (direction forward), W (direction reverse), R (direction "
+        "forward), R (direction reverse), B (direction forward), B (direction reverse) equal the "
+        "source's values rounded to float16"
+    ]
     assert differences(_with(s, s.cells, "reset_before"), s)[0].startswith(
         "linear_before_reset flipped"
     )
@@ -412,7 +414,7 @@ def test_a_runtime_that_ignores_sequence_lengths_fails_with_the_files_weights(
 
 
 def test_runtime_is_for_onnx_files_only(keras_file: str) -> None:
-    with pytest.raises(TargetError, match="only an ONNX file's GRUs run on another runtime"):
+    with pytest.raises(TargetError, match="only an ONNX file's or an OpenVINO IR's GRUs run on"):
         file_target(keras_file, Declaration(node="gru_a", runtime="openvino"), "cpu", None)
 
 
@@ -441,3 +443,61 @@ def test_a_file_of_one_reset_before_gru_without_biases_in_either_layout(
         checks.append("forward[lengths]")
     report = run_checks(path, checks=checks, runtime=runtime, **QUICK)
     assert [c.status for c in report.checks] == ["passed"] * len(checks), report.render()
+
+
+# -- OpenVINO IR ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def irs(exported: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The exported ONNX file converted to IR (``openvino.convert_model``), saved as
+    ``openvino.save_model`` does by default (weights compressed to float16) and without."""
+    ov = pytest.importorskip("openvino")
+    base = tmp_path_factory.mktemp("ir")
+    model = ov.convert_model(exported)
+    paths = {"fp16": str(base / "fp16.xml"), "fp32": str(base / "fp32.xml")}
+    ov.save_model(model, paths["fp16"])
+    ov.save_model(model, paths["fp32"], compress_to_fp16=False)
+    return paths
+
+
+def test_ir_is_the_source_under_openvinos_layout_and_passes_in_float32(irs: dict[str, str]) -> None:
+    """GRUSequence holds the sums of the z and r biases: under its layout that is exactly the
+    source (not "folded")."""
+    entries = file_grus(irs["fp32"], Declaration(source=SOURCE))
+    assert [(e.gru.shape(), e.differences()) for e in entries] == [
+        ("input 5, hidden 4, 2 direction(s)", []),
+        ("input 8, hidden 4, 2 direction(s)", []),
+    ]
+    report = run_file_checks(
+        irs["fp32"], source=SOURCE, runtime="openvino-f32", checks=["forward[basic]"], **QUICK
+    )
+    assert report.verdict == "pass", report.reports[0].render()
+
+
+def test_ir_saved_by_default_holds_float16_weights_which_only_the_source_shows(
+    irs: dict[str, str],
+) -> None:
+    alone = run_file_checks(irs["fp16"], runtime="openvino-f32", checks=["forward[basic]"], **QUICK)
+    assert alone.verdict == "pass", alone.reports[0].render()
+    report = run_file_checks(
+        irs["fp16"], source=SOURCE, runtime="openvino-f32", checks=["forward[basic]"], **QUICK
+    )
+    by_name = {c.name: c for c in report.reports[0].checks}
+    assert (by_name["forward[basic]"].status, by_name[SOURCE_CHECK].status) == ("failed", "failed")
+    assert (by_name[SOURCE_CHECK].diagnosis or "").startswith(
+        "weights rounded to float16: W (direction forward), W (direction reverse), R (direction "
+        "forward)"
+    )
+
+
+def test_ir_on_the_plugins_default_precision(irs: dict[str, str]) -> None:
+    """The CPU plugin's default inference precision is what a user of the file gets: bfloat16 on
+    a CPU with AMX / AVX512-BF16 (a failure: ~2e-3 from the reference), float32 elsewhere."""
+    import openvino
+
+    default = str(openvino.Core().get_property("CPU", "INFERENCE_PRECISION_HINT"))
+    first = file_grus(irs["fp32"])[0].name
+    report = run_file_checks(irs["fp32"], node=first, checks=["forward[basic]"], **QUICK)
+    [result] = report.reports[0].checks
+    assert result.status == ("passed" if "32" in default else "failed"), (default, result.message)

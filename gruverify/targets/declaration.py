@@ -69,7 +69,7 @@ def _text(value: Any) -> str:
     return value
 
 
-_ONNX_RUNTIMES = ("onnxruntime", "onnx-reference", "openvino")
+_ONNX_RUNTIMES = ("onnxruntime", "onnx-reference", "openvino", "openvino-f32")
 """``gruverify.targets.onnx_file.ONNX_RUNTIMES`` (a test keeps the two equal; this module must not
 import the ONNX reader)."""
 
@@ -117,8 +117,8 @@ class Declaration:
         example="my_pkg.train:model", parse=_text, metavar="SOURCE", reproduce=True,
     ))  # fmt: skip
     runtime: str | None = option(None, Option(
-        f"run an ONNX model file's GRUs on RUNTIME ({', '.join(_ONNX_RUNTIMES)}; default "
-        "onnxruntime)", example="openvino", parse=_runtime, metavar="RUNTIME",
+        f"run a model file's GRUs on RUNTIME ({', '.join(_ONNX_RUNTIMES)}; default: onnxruntime "
+        "for ONNX, openvino with the plugin's defaults for an OpenVINO IR)", example="openvino", parse=_runtime, metavar="RUNTIME",
         choices=lambda: _ONNX_RUNTIMES, reproduce=True,
     ))  # fmt: skip
 

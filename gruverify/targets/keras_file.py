@@ -27,7 +27,7 @@ import numpy as np
 from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
 from gruverify.core.problem import Gradients, Outputs, Problem
 from gruverify.layouts.errors import LayoutError
-from gruverify.layouts.keras_layout import gru_from_keras
+from gruverify.layouts.keras_layout import gru_from_keras, keras_canonical_form
 from gruverify.targets.errors import TargetError
 
 __all__ = ["KerasGRU", "KerasLayerRunner", "read_keras_grus", "read_keras_model_grus"]
@@ -63,6 +63,10 @@ class KerasGRU:
     @property
     def directions(self) -> int:
         return len(self.cells)
+
+    def layout_form(self, cell: GRUCellParams[np.ndarray]) -> GRUCellParams[np.ndarray]:
+        """``cell`` as this layer holds it (reset-before: one bias per gate, the sums)."""
+        return keras_canonical_form(cell, self.variant == "reset_after")
 
     def shape(self) -> str:
         return f"input {self.input_size}, hidden {self.hidden_size}, {self.directions} direction(s)"

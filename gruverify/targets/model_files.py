@@ -49,7 +49,7 @@ __all__ = [
     "read_grus",
 ]
 
-MODEL_SUFFIXES = (".onnx", ".keras", ".h5", ".pt")
+MODEL_SUFFIXES = (".onnx", ".keras", ".h5", ".pt", ".xml")
 """The file names ``gruverify check FILE`` takes as model files."""
 
 FIXED_BY = "weights fixed by"
@@ -105,6 +105,10 @@ def read_grus(path: str) -> list[Any]:
     """Every GRU of the model file at ``path`` (``OnnxGRU`` or ``KerasGRU``), by its suffix."""
     if path.lower().endswith(".onnx"):
         return read_onnx_grus(path)  # type: ignore[return-value]
+    if path.lower().endswith(".xml"):
+        from gruverify.targets.openvino_file import read_openvino_grus
+
+        return read_openvino_grus(path)  # type: ignore[return-value]
     if path.lower().endswith(".pt"):
         from gruverify.targets.torchscript_file import read_torchscript_grus
 
@@ -158,8 +162,15 @@ def _runner(gru: Any, runtime: str | None) -> Any:
     scripted submodule; ``TargetError`` for a ``runtime`` the format does not run on."""
     if isinstance(gru, OnnxGRU):
         return OnnxNodeRunner(gru, runtime or "onnxruntime")
+    from gruverify.targets.openvino_file import OpenVinoGRU, OpenVinoLayerRunner
+
+    if isinstance(gru, OpenVinoGRU):
+        return OpenVinoLayerRunner(gru, runtime or "openvino")
     if runtime is not None:
-        raise TargetError(f"--runtime {runtime}: only an ONNX file's GRUs run on another runtime")
+        raise TargetError(
+            f"--runtime {runtime}: only an ONNX file's or an OpenVINO IR's GRUs run on another "
+            "runtime"
+        )
     from gruverify.targets.torchscript_file import ScriptedGRU, ScriptedGRURunner
 
     if isinstance(gru, ScriptedGRU):

@@ -218,6 +218,9 @@ def _bias_difference(fb: np.ndarray, sb: np.ndarray, H: int, d: str, variant: st
     p = _permutation(fb, sb, H, 6)
     if p is not None:
         return f"bias blocks permuted{d}: file block k holds source block {list(p)}"
+    low = _rounded(fb, sb)
+    if low is not None:
+        return f"B{d} rounded to {low}"
     return _largest(f"B{d}", fb, sb)
 
 
@@ -257,8 +260,36 @@ def differences(file: Any, source: SourceGRU | tuple[SourceGRU, ...]) -> list[st
     return out
 
 
+def _as_stored(file: Any, source: SourceGRU) -> SourceGRU:
+    """The source's cells as the file's format holds them: its ``layout_form`` (the biases a
+    format keeps as sums moved into ``b_i*``; none for ONNX and torch), rounded to float32 (what
+    the files store)."""
+    form = getattr(file, "layout_form", None)
+    cells = tuple(form(c) if form is not None else c for c in source.cells)
+    rounded = tuple(c.map(lambda v: np.asarray(v, np.float32).astype(np.float64)) for c in cells)
+    return dataclasses.replace(source, cells=rounded)
+
+
+def _collapsed(found: list[str]) -> list[str]:
+    """Per-tensor "rounded to P" lines merged into one per precision."""
+    rounded: dict[str, list[str]] = {}
+    rest = []
+    for line in found:
+        what, sep, low = line.partition(" rounded to ")
+        if sep:
+            rounded.setdefault(low.split(":")[0], []).append(what)
+        else:
+            rest.append(line)
+    merged = [
+        f"weights rounded to {low}: {', '.join(names)} equal the source's values rounded to {low}"
+        for low, names in rounded.items()
+    ]
+    return merged + rest
+
+
 def _layer_differences(file: Any, source: SourceGRU) -> list[str]:
     """``differences`` for one layer (``file.cells``, ``file.variant``)."""
+    source = _as_stored(file, source)
     out = []
     if file.variant != source.variant:
         lbr = {"reset_after": 1, "reset_before": 0}
@@ -282,4 +313,4 @@ def _layer_differences(file: Any, source: SourceGRU) -> list[str]:
             )
             if found is not None:
                 out.append(found)
-    return out
+    return _collapsed(out)

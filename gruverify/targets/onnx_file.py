@@ -14,7 +14,8 @@ attribute as in the file) and the file's own ``W``, ``R``, ``B`` tensors, its ``
 ``sequence_lens`` and ``initial_h`` graph inputs with symbolic batch and sequence axes, on a
 runtime (``ONNX_RUNTIMES``): onnxruntime's CPU provider (the default), the ONNX specification's
 ``onnx.reference.ReferenceEvaluator``, or OpenVINO's CPU plugin with its defaults (its default
-inference precision and dynamic shapes, as a user running the file gets them). What that leaves out of the whole model (the ops around the node: the
+inference precision and dynamic shapes, as a user running the file gets them; ``openvino-f32``:
+in float32). What that leaves out of the whole model (the ops around the node: the
 slicing of outputs, a ``Squeeze``, casts, the packing of lengths) is written in docs/model-files.md.
 """
 
@@ -214,13 +215,15 @@ def _onnx_reference(model: Any) -> Any:
     return lambda feeds: evaluator.run(["Y", "Y_h"], feeds)
 
 
-def _openvino(model: Any) -> Any:
+def _openvino(model: Any, config: dict[str, str] | None = None) -> Any:
     """The node compiled by OpenVINO for the CPU with the plugin's defaults (its default
-    inference precision included: what a user of the file gets)."""
+    inference precision included: what a user of the file gets) or ``config``."""
     import openvino
 
     core = openvino.Core()
-    compiled = core.compile_model(core.read_model(model.SerializeToString(), b""), "CPU")
+    compiled = core.compile_model(
+        core.read_model(model.SerializeToString(), b""), "CPU", config or {}
+    )
 
     def run(feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         out = compiled(feeds)
@@ -229,7 +232,17 @@ def _openvino(model: Any) -> Any:
     return run
 
 
-_RUNTIMES = {"onnxruntime": _onnxruntime, "onnx-reference": _onnx_reference, "openvino": _openvino}
+def _openvino_f32(model: Any) -> Any:
+    """The node compiled by OpenVINO for the CPU in float32 (``INFERENCE_PRECISION_HINT``)."""
+    return _openvino(model, {"INFERENCE_PRECISION_HINT": "f32"})
+
+
+_RUNTIMES = {
+    "onnxruntime": _onnxruntime,
+    "onnx-reference": _onnx_reference,
+    "openvino": _openvino,
+    "openvino-f32": _openvino_f32,
+}
 ONNX_RUNTIMES = tuple(_RUNTIMES)
 """The runtimes a file's ONNX GRU can run alone on (``Declaration.runtime``); the first is the
 default."""
