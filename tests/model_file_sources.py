@@ -91,3 +91,22 @@ def keras_tagger() -> object:
 def save_keras(model: object, path: str) -> str:
     model.save(path)  # type: ignore[attr-defined]
     return path
+
+
+class WithAux(torch.nn.Module):
+    """The tagger beside an auxiliary GRU of the first GRU's shape, registered first: order
+    matching pairs the wrong layers, ``--match`` names the right ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.aux = torch.nn.GRU(5, 4, bidirectional=True)
+        self.tagger = tagger()
+
+
+def tagger_with_aux() -> torch.nn.Module:
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(3)
+    try:
+        return WithAux().eval()
+    finally:
+        torch.random.set_rng_state(generator_state)

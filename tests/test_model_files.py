@@ -501,3 +501,19 @@ def test_ir_on_the_plugins_default_precision(irs: dict[str, str]) -> None:
     report = run_file_checks(irs["fp32"], node=first, checks=["forward[basic]"], **QUICK)
     [result] = report.reports[0].checks
     assert result.status == ("passed" if "32" in default else "failed"), (default, result.message)
+
+
+def test_match_pairs_gru_nodes_with_named_source_layers(exported: str) -> None:
+    aux = "model_file_sources:tagger_with_aux"
+    with pytest.raises(TargetError, match=r"2 layer\(s\) to match by order.*3 GRU layer\(s\) left"):
+        file_grus(exported, Declaration(source=aux))
+    pairs = {"/gru/GRU": "tagger.gru.layer0", "/gru/GRU_1": "tagger.gru.layer1"}
+    entries = file_grus(exported, Declaration(source=aux, match=pairs))
+    assert [(e.source_name(), e.differences()) for e in entries] == [
+        ("tagger.gru.layer0", []),
+        ("tagger.gru.layer1", []),
+    ]
+    with pytest.raises(TargetError, match=r"no GRU layer 'tagger.gru.layer2'; did you mean"):
+        file_grus(exported, Declaration(source=aux, match={"/gru/GRU": "tagger.gru.layer2"}))
+    with pytest.raises(TargetError, match=r"--match /gru/GRU_9=\.\.\.: no such GRU"):
+        file_grus(exported, Declaration(source=aux, match={"/gru/GRU_9": "aux.layer0"}))

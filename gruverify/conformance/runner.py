@@ -495,7 +495,8 @@ def _options(
         given_declaration, given_run = run_keywords(keywords, "run_checks")
     except OptionError as e:
         raise TargetError(str(e)) from None
-    declared = {k: v for k, v in keywords.items() if k in dataclasses.asdict(given_declaration)}
+    fields = {f.name for f in dataclasses.fields(given_declaration)}
+    declared = {k: v for k, v in keywords.items() if k in fields}
     declaration = dataclasses.replace(declaration or Declaration(), **{
         k: getattr(given_declaration, k) for k in declared
     })  # fmt: skip

@@ -126,7 +126,7 @@ def file_grus(spec: str, declaration: Declaration | None = None) -> list[FileGRU
     entries = [FileGRU(g) for g in grus]
     if declaration.source:
         sources = match_sources(
-            grus, load_source(declaration.source, read_grus), declaration.source
+            grus, load_source(declaration.source, read_grus), declaration.source, declaration.match
         )
         entries = [FileGRU(g, s, declaration.source) for g, s in zip(grus, sources, strict=True)]
     if declaration.node is None:

@@ -9,7 +9,8 @@ file.
 ``GRU`` node per layer; an ``nn.GRU`` computes the reset-after variant.
 
 ``match_sources`` pairs the file's GRUs with the source's by order and shape (input size, hidden
-size, directions); a different count or shape is a ``TargetError`` naming the first mismatch.
+size, directions), or as ``--match FILE_NODE=SOURCE_LAYER`` says (``Declaration.match``); a
+different count or shape is a ``TargetError`` naming the first mismatch.
 
 ``differences(file, source)`` says whether the file's weights, biases and attributes are exactly
 the source's under ONNX's layout (through ``gruverify.layouts``' exact converters) and, when not,
@@ -28,8 +29,10 @@ how they differ, in the words of the exporter bugs of docs/real-bugs.md:
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib
 import itertools
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -141,29 +144,70 @@ def _layer_shape(gru: Any, layer: int) -> str:
     return f"input {gru.input_size if layer == 0 else D * H}, hidden {H}, {D} direction(s)"
 
 
-def match_sources(
-    grus: list[Any], sources: list[SourceGRU], spec: str
-) -> list[tuple[SourceGRU, ...]]:
-    """The source layers of each of the file's GRUs (one per layer the GRU holds), by order and
-    shape; ``TargetError`` when they cannot be paired."""
-    needed = sum(len(g.rows) for g in grus)
-    if needed != len(sources):
+def _named(gru: Any, wanted: str, by_name: dict[str, SourceGRU], spec: str) -> list[SourceGRU]:
+    """The source layers ``--match NODE=LAYER[+LAYER...]`` names for ``gru``."""
+    out = []
+    for name in wanted.split("+"):
+        if name not in by_name:
+            close = difflib.get_close_matches(name, list(by_name), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise TargetError(
+                f"--match {gru.name}={wanted}: --source {spec} has no GRU layer {name!r}; {hint}"
+                f"its layers: {', '.join(by_name)}"
+            )
+        out.append(by_name[name])
+    if len(out) != len(gru.rows):
         raise TargetError(
-            f"the file has {len(grus)} GRU(s) of {needed} layer(s), --source {spec} has "
-            f"{len(sources)} GRU layer(s) ({', '.join(s.name for s in sources)}): they cannot be "
-            "matched by order"
+            f"--match {gru.name}={wanted}: GRU {gru.name!r} has {len(gru.rows)} layer(s), "
+            f"{len(out)} named (join a multi-layer GRU's source layers with '+')"
+        )
+    return out
+
+
+def _check_shapes(gru: Any, mine: tuple[SourceGRU, ...]) -> None:
+    for layer, s in enumerate(mine):
+        if _layer_shape(gru, layer) != s.shape():
+            where = f"layer {layer} of " if len(gru.rows) > 1 else ""
+            raise TargetError(
+                f"{where}GRU {gru.name!r} ({_layer_shape(gru, layer)}) cannot be the source's "
+                f"{s.name} ({s.shape()})"
+            )
+
+
+def match_sources(
+    grus: list[Any],
+    sources: list[SourceGRU],
+    spec: str,
+    pairs: Mapping[str, str] | None = None,
+) -> list[tuple[SourceGRU, ...]]:
+    """The source layers of each of the file's GRUs (one per layer the GRU holds): those
+    ``pairs`` name (``--match NODE=LAYER``), the others by order among the layers left (as many
+    as they need: a source layer may stay unpaired only when every GRU is named), and of the same
+    shapes; ``TargetError`` when they cannot be paired."""
+    pairs = dict(pairs or {})
+    unknown = sorted(set(pairs) - {g.name for g in grus})
+    if unknown:
+        names = ", ".join(g.name for g in grus)
+        raise TargetError(f"--match {unknown[0]}=...: no such GRU in the file; its GRUs: {names}")
+    by_name = {s.name: s for s in sources}
+    named = {g.name: _named(g, pairs[g.name], by_name, spec) for g in grus if g.name in pairs}
+    used = {id(s) for layers in named.values() for s in layers}
+    left = [s for s in sources if id(s) not in used]
+    needed = sum(len(g.rows) for g in grus if g.name not in named)
+    if needed and needed != len(left):
+        raise TargetError(
+            f"the file has {len(grus)} GRU(s) of {needed} layer(s) to match by order, --source "
+            f"{spec} has {len(left)} GRU layer(s) left ({', '.join(s.name for s in left)}): they "
+            "cannot be matched by order (--match FILE_NODE=SOURCE_LAYER pairs them)"
         )
     out, at = [], 0
     for g in grus:
-        mine = tuple(sources[at : at + len(g.rows)])
-        at += len(g.rows)
-        for layer, s in enumerate(mine):
-            if _layer_shape(g, layer) != s.shape():
-                where = f"layer {layer} of " if len(g.rows) > 1 else ""
-                raise TargetError(
-                    f"{where}GRU {g.name!r} ({_layer_shape(g, layer)}) cannot be the source's "
-                    f"{s.name} ({s.shape()})"
-                )
+        if g.name in named:
+            mine = tuple(named[g.name])
+        else:
+            mine = tuple(left[at : at + len(g.rows)])
+            at += len(g.rows)
+        _check_shapes(g, mine)
         out.append(mine)
     return out
 
