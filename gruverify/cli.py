@@ -90,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
         "returning a gruverify Implementation (docs/adapters.md). Every option but --json and "
         "--config may also be set in [tool.gruverify] (docs/checker.md).",
     )
-    check.add_argument("target", nargs="?", default=None, help="built-in name or module:attr")
+    check.add_argument(
+        "target", nargs="?", default=None,
+        help="built-in name, module:attr, or a model file (.onnx: docs/model-files.md)",
+    )  # fmt: skip
     check.add_argument("--json", metavar="PATH", help="write the JSON report to PATH")
     check.add_argument(
         "--config", metavar="FILE",
@@ -244,6 +247,7 @@ def _check(args: argparse.Namespace) -> int:
     from gruverify.conformance.report import CheckResult
     from gruverify.conformance.runner import run_checks
     from gruverify.targets import DEFAULT_TARGET, TARGETS, TargetError
+    from gruverify.targets.model_files import is_model_file
 
     target = args.target or ("torch-grucell" if args.cell else DEFAULT_TARGET)
     try:
@@ -267,6 +271,9 @@ def _check(args: argparse.Namespace) -> int:
     if os.path.exists(artifacts) and not os.path.isdir(artifacts):
         return _err(f"--artifacts {artifacts}: exists and is not a directory")
     run = dataclasses.replace(run, artifacts=artifacts)
+
+    if is_model_file(target):
+        return _check_file(args, target, declaration, run)
 
     def progress(result: CheckResult) -> None:
         print(result.line(), flush=True)
@@ -308,6 +315,48 @@ def _check(args: argparse.Namespace) -> int:
     if args.json:
         try:
             _write_json(report, args.json)
+        except OSError as e:
+            return _err(f"cannot write {args.json}: {e}")
+    return 0 if report.verdict == "pass" else 1
+
+
+def _check_file(args: argparse.Namespace, path: str, declaration: Any, run: Any) -> int:
+    """``gruverify check FILE``: each GRU of a model file checked, one verdict each and one for
+    the file (``gruverify.conformance.model_file``); exit 0 / 1 / 2 as for a target."""
+    import json
+
+    from gruverify.conformance.model_file import run_file_checks
+    from gruverify.targets import TargetError
+
+    def begin(entry: Any) -> None:
+        matched = f" (source: {entry.source_name()})" if entry.source is not None else ""
+        print(f"GRU {entry.name}: {entry.gru.shape()}, {entry.gru.variant}{matched}", flush=True)
+
+    def progress(result: Any) -> None:
+        print(result.line(), flush=True)
+        for line in result.notes():
+            print(line)
+        if (result.counterexample or {}).get("file"):
+            saved = result.counterexample["file"]
+            print(f"{'':13} counterexample saved: {saved} (gruverify reproduce {saved})")
+
+    try:
+        with _interrupts_raised():
+            report = run_file_checks(
+                path, declaration=declaration, options=run, progress=progress, begin=begin
+            )
+    except TargetError as e:
+        return _err(str(e).splitlines()[0])
+    except _Interrupted:
+        return _err("interrupted")
+    print("\n".join(report.summary()))
+    failing = [r for r in report.reports if r.failures]
+    if failing:
+        print("\n" + failing[0].explain_first_failure())
+    if args.json:
+        try:
+            with open(args.json, "w") as f:
+                json.dump(report.to_dict(), f, indent=2)
         except OSError as e:
             return _err(f"cannot write {args.json}: {e}")
     return 0 if report.verdict == "pass" else 1

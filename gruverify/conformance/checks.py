@@ -10,6 +10,9 @@ A check with ``diagnose`` (the forward equivalence checks) explains its failure:
 saturated form). ``pinned`` cases (``cases.Pinned``) run under every seed: each exposes a defect a
 random draw can miss (three layers, a short sequence in a bidirectional batch, ``|h0| = 1``).
 A gradient check names its loss (``loss``: on the outputs, on ``h_n`` or on both).
+A check that runs the target on weights of its own (``changes_weights``: carry-over, direction
+alignment, layer stacking, eval without dropout) cannot run on a target whose weights are fixed
+(a model file's GRU, ``cases.fixed_params_of``): ``Check.fixed_skip`` says why it is skipped.
 
 Two levels. A violation is a failure (the target computes something other than the GRU, or
 breaks what the GRU's equations and ``torch.nn.GRU``'s documented behaviour imply) unless the
@@ -38,9 +41,10 @@ from collections.abc import Callable, Mapping
 
 from hypothesis.strategies import SearchStrategy
 
-from gruverify.conformance.cases import CheckCase, Pinned, Sizes, check_cases
+from gruverify.conformance.cases import CheckCase, Pinned, Sizes, check_cases, fixed_conflict
 from gruverify.core.bounds import BOX_SLACK
 from gruverify.core.features import BASIC
+from gruverify.core.params import GRUParams
 from gruverify.core.problem import Capabilities, Implementation, Problem
 from gruverify.error_model import Arithmetic, ErrorModel
 from gruverify.laws import equivalence as eq
@@ -150,6 +154,9 @@ class Check:
     applies: Callable[[Implementation], str | None] | None = None
     """Why the check cannot judge a target (a skip with that reason), or None: it can (e.g. the
     memory layouts law needs a target that presents strided arrays)."""
+    changes_weights: str | None = None
+    """Set for a check whose law runs the target on weights other than the case's: how it
+    changes them. It cannot run on a target whose weights are fixed (a model file's GRU)."""
 
     def warning(self, e: BaseException, arithmetic: Arithmetic) -> str | None:
         """Why ``e`` (what the law raised) is only a warning, or None: a failure."""
@@ -168,22 +175,31 @@ class Check:
         return dataclasses.replace(self, law=law)
 
     def cases(
-        self, capabilities: Capabilities, sizes: Sizes | None = None
+        self,
+        capabilities: Capabilities,
+        sizes: Sizes | None = None,
+        fixed: GRUParams | None = None,
     ) -> SearchStrategy[CheckCase]:
         """The strategy of this check's drawn cases for a target with ``capabilities`` at
-        ``sizes`` (a long-sequence check: ``Sizes.long_steps()`` steps)."""
+        ``sizes`` (a long-sequence check: ``Sizes.long_steps()`` steps), with the target's
+        ``fixed`` weights if it fixes them."""
         sizes = sizes or Sizes()
         return check_cases(
             capabilities, self.forced, min_steps=self.min_steps, min_batch=self.min_batch,
             big_h0=self.big_h0, sizes=sizes, steps=sizes.long_steps() if self.long else None,
+            fixed=fixed,
         )  # fmt: skip
 
     def pinned_cases(
-        self, capabilities: Capabilities, sizes: Sizes | None = None
+        self,
+        capabilities: Capabilities,
+        sizes: Sizes | None = None,
+        fixed: GRUParams | None = None,
     ) -> list[CheckCase]:
-        """This check's pinned cases, adapted to a target with ``capabilities``; a long-sequence
-        check's have ``Sizes.long_pinned_steps()`` steps at least (33 by default; one past the
-        largest power of two of ``--max-steps``), none when ``--max-steps`` is below 33."""
+        """This check's pinned cases, adapted to a target with ``capabilities`` (and its
+        ``fixed`` weights); a long-sequence check's have ``Sizes.long_pinned_steps()`` steps at
+        least (33 by default; one past the largest power of two of ``--max-steps``), none when
+        ``--max-steps`` is below 33."""
         steps = self.min_steps
         if self.long:
             pinned_steps = (sizes or Sizes()).long_pinned_steps()
@@ -191,9 +207,19 @@ class Check:
                 return []
             steps = max(steps, pinned_steps)
         return [
-            p.case(capabilities, self.forced, min_steps=steps, min_batch=self.min_batch)
+            p.case(capabilities, self.forced, min_steps=steps, min_batch=self.min_batch,
+                   fixed=fixed)
             for p in self.pinned
-        ]
+        ]  # fmt: skip
+
+    def fixed_skip(self, fixed: GRUParams | None) -> str | None:
+        """Why this check cannot run on a target whose weights are ``fixed``; None: it can (or
+        the weights are drawn)."""
+        if fixed is None:
+            return None
+        if self.changes_weights is not None:
+            return f"it {self.changes_weights}"
+        return fixed_conflict(fixed, self.forced, self.requires, self.diagnose is not None)
 
 
 def _as_drawn(problem: Problem, arithmetic: Arithmetic) -> Problem:
@@ -297,13 +323,15 @@ CHECKS: tuple[Check, ...] = (
           "d/d(h0, x_0, x, params) of the final step's output over 33 or more steps (b_iz "
           "raised: the state is carried) equal the reference: a gradient cut every k steps shows",
           requires=("gradients",), forced={"bias_false": False, "lengths": False}, examples=1,
-          long=True, pinned=(_PIN_LONG,)),
+          long=True, pinned=(_PIN_LONG,),
+          changes_weights="raises b_iz so that the state is carried over the long sequence"),
     Check("h0=None equals zeros", mm.law_h0_none_is_zeros, "f(x, None) == f(x, 0)",
           requires=("initial_state",), examples=8, pinned=(_PIN_BIASED,)),
     Check("box invariance", mm.law_box_invariance, "|h_t| <= max(|h_{t-1}|, 1) elementwise",
           examples=12, big_h0=True, warns=within_a_few_units),
     Check("carry-over", mm.law_carry_over, "b_iz large => outputs stay at h0",
-          forced={"bias_false": False}, examples=10, big_h0=True, pinned=(_PIN_UNIT_H0,)),
+          forced={"bias_false": False}, examples=10, big_h0=True, pinned=(_PIN_UNIT_H0,),
+          changes_weights="raises b_iz to drive the update gate to 1"),
     Check("batch independence", mm.law_batch_independence,
           "permuting the batch (3 or 4 sequences) permutes outputs; a sequence alone equals its row",
           forced={"unbatched": False}, examples=8, min_batch=3),
@@ -312,10 +340,12 @@ CHECKS: tuple[Check, ...] = (
           requires=("initial_state",), forced={"bidirectional": False}, examples=10, min_steps=2),
     Check("direction alignment", mm.law_direction_alignment,
           "each direction equals a one-direction run; reverse = flip, forward, flip",
-          requires=("bidirectional",), forced={"bidirectional": True}, examples=10),
+          requires=("bidirectional",), forced={"bidirectional": True}, examples=10,
+          changes_weights="runs each direction's cell as a GRU of its own"),
     Check("layer stacking", mm.law_layer_stacking,
           "an L-layer stack equals L chained one-layer runs",
-          requires=("multilayer",), forced={"multilayer": True}, examples=6),
+          requires=("multilayer",), forced={"multilayer": True}, examples=6,
+          changes_weights="runs each layer's cells as a GRU of their own"),
     Check("lengths truncation", mm.law_lengths_truncation,
           "a packed sequence of length l equals its first l steps alone, zero-padded",
           requires=("lengths",), forced={"lengths": True}, examples=10,
@@ -323,6 +353,7 @@ CHECKS: tuple[Check, ...] = (
     Check("eval without dropout", mm.law_eval_without_dropout,
           "built with dropout=0.5, eval() equals dropout=0",
           requires=("dropout",), examples=6, needs_method="with_dropout",
+          changes_weights="rebuilds the target with dropout",
           pinned=(_PIN_TWO_LAYERS,)),
     Check("bad initial state rejected", mm.law_rejects_bad_initial_state,
           "an h0 of the wrong shape raises instead of broadcasting",

@@ -62,7 +62,7 @@ from gruverify.conformance.building import (
     build_each,
     closes_workers,
 )
-from gruverify.conformance.cases import CheckCase, Sizes
+from gruverify.conformance.cases import CheckCase, Sizes, fixed_params_of
 from gruverify.conformance.checks import ALL_CHECKS, Check, Law
 from gruverify.conformance.config import ConfigError, check_name
 from gruverify.conformance.counterexample import reproduction_blob
@@ -128,6 +128,10 @@ def _sizes(max_hidden: int | None, max_steps: int | None, max_batch: int | None)
 
 
 def _skip_reason(check: Check, impl: Implementation) -> str | None:
+    fixed = fixed_params_of(impl)
+    why = check.fixed_skip(fixed)
+    if why is not None:
+        return f"{getattr(impl, 'fixed_by', 'weights fixed by the target')}: {why}"
     caps = impl.capabilities
     for feature in (*check.requires, *(f for f, on in check.forced.items() if on)):
         if not caps.supports(feature):
@@ -265,7 +269,8 @@ def _search(
 ) -> Exception | None:
     """Run ``body`` over the check's pinned cases, then its drawn ones at ``sizes`` (shrinking a
     failure); the exception it ended with, or None."""
-    strategy = check.cases(impl.capabilities, sizes)
+    fixed = fixed_params_of(impl)
+    strategy = check.cases(impl.capabilities, sizes, fixed)
 
     @_settings(check, profile)
     @hypothesis_seed(seed)
@@ -273,7 +278,7 @@ def _search(
     def run(case: CheckCase) -> None:
         body(case)
 
-    for pinned in check.pinned_cases(impl.capabilities, sizes):  # first, under every seed
+    for pinned in check.pinned_cases(impl.capabilities, sizes, fixed):  # first, every seed
         run = example(case=pinned)(run)
     try:
         run()
@@ -490,7 +495,8 @@ def _options(
         given_declaration, given_run = run_keywords(keywords, "run_checks")
     except OptionError as e:
         raise TargetError(str(e)) from None
-    declared = {k: v for k, v in keywords.items() if k in dataclasses.asdict(given_declaration)}
+    fields = {f.name for f in dataclasses.fields(given_declaration)}
+    declared = {k: v for k, v in keywords.items() if k in fields}
     declaration = dataclasses.replace(declaration or Declaration(), **{
         k: getattr(given_declaration, k) for k in declared
     })  # fmt: skip

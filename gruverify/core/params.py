@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy as np
@@ -41,6 +41,8 @@ __all__ = [
     "StackParams",
     "VARIANTS",
     "Variant",
+    "gru_params_from_record",
+    "gru_params_to_record",
     "random_gru_params",
     "random_rnn_params",
 ]
@@ -232,6 +234,35 @@ class StackParams(Generic[C]):
 
 GRUParams = StackParams[GRUCellParams[np.ndarray]]
 RNNParams = StackParams[RNNCellParams[np.ndarray]]
+
+
+def gru_params_to_record(params: GRUParams) -> dict[str, Any]:
+    """``params`` as JSON values (a worker's message): the cells' arrays as nested lists per
+    layer and direction, and the bias flag; ``gru_params_from_record`` gives them back exactly
+    (float64 values survive JSON's shortest round-trip repr)."""
+    return {
+        "bias": bool(params.bias),
+        "cells": [
+            [{name: np.asarray(v, np.float64).tolist() for name, v in cell.items()} for cell in row]
+            for row in params.cells
+        ],
+    }
+
+
+def gru_params_from_record(record: Mapping[str, Any]) -> GRUParams:
+    """The ``StackParams`` that ``gru_params_to_record`` wrote; ``ParameterError`` for a
+    malformed record."""
+    try:
+        rows = tuple(
+            tuple(
+                GRUCellParams(**{k: np.asarray(v, np.float64) for k, v in cell.items()})
+                for cell in row
+            )
+            for row in record["cells"]
+        )
+        return StackParams(rows, bias=bool(record["bias"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ParameterError(f"malformed parameter record: {type(e).__name__}: {e}") from None
 
 
 def _check_cell_shapes(cell: Any, input_size: int, hidden: int, where: str) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from gruverify.core.arithmetic import Arithmetic
+from gruverify.core.params import gru_params_from_record
 from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
 from gruverify.error_model import Inconclusive
 from gruverify.guard import (
@@ -335,6 +336,8 @@ class IsolatedTarget:
         self.devices_seen: list[str] | None = info.get("devices")
         self.declaration_seen: dict[str, Any] | None = info.get("declaration")
         """The declaration the worker built the target with, as it received it."""
+        if info.get("fixed_params") is not None:
+            self.fixed_params = gru_params_from_record(info["fixed_params"])
         for key, value in info.get("attributes", {}).items():
             if not hasattr(self, key):
                 setattr(self, key, value)

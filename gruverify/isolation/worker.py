@@ -110,7 +110,17 @@ def describe(impl: Any) -> dict[str, Any]:
         # the devices torch sees here when the target imported it (else None: the checker finds
         # them itself), so that the checker's process need not import torch to know
         "attributes": attributes, "devices": loaded_torch_devices(),
+        **_fixed(impl),
     }  # fmt: skip
+
+
+def _fixed(impl: Any) -> dict[str, Any]:
+    """The weights the target fixes (``fixed_params``: a model file's GRU) as a record, if any:
+    the checker draws its cases with them."""
+    from gruverify.core.params import StackParams, gru_params_to_record
+
+    fixed = getattr(impl, "fixed_params", None)
+    return {"fixed_params": gru_params_to_record(fixed)} if isinstance(fixed, StackParams) else {}
 
 
 class _Session:

@@ -4,10 +4,13 @@ A ``Declaration`` says how to call a target and how to judge its arithmetic, for
 cannot say it themselves (a built-in target, a library's class, a user's module named by
 ``module:attr``): whether it is shaped like ``torch.nn.GRUCell`` (``cell``), how far its
 activations may be off (``activation_error``) and the format its products accumulate in
-(``accumulator``). Its fields are options (``gruverify.core.options``): the command line's
-``--cell``, ``--activation-error``, ``--accumulator``; the settings' keys of the same names (also
-per target, ``[tool.gruverify.target."NAME"]``); the plugin's ``--gru-*``; the keywords of
-``run_checks`` and ``conformance_tests``.
+(``accumulator``), and for a model file which GRU to check (``node``), the model the file was
+made from (``source``), which of its layers each GRU is (``match``) and the runtime an ONNX file
+or OpenVINO IR runs on (``runtime``; ``gruverify.targets.model_files``). Its fields are options
+(``gruverify.core.options``): the command line's ``--cell``, ``--activation-error``,
+``--accumulator``, ``--node``, ``--source``, ``--match``, ``--runtime``; the settings' keys of the
+same names (also per target, ``[tool.gruverify.target."NAME"]``); the plugin's ``--gru-*``; the
+keywords of ``run_checks`` and ``conformance_tests``.
 
 It goes with the target to every place the target is built or named: ``resolve_target`` builds with
 it and applies it (``apply``: the declared arithmetic becomes the ``Implementation``'s attributes,
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from gruverify.core.dtypes import DTYPES
@@ -61,6 +65,41 @@ def _accumulator(value: Any) -> str:
     return result
 
 
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a non-empty text, got {value!r}")
+    return value
+
+
+def _match(value: Any) -> Mapping[str, str]:
+    """``--match`` values: a mapping, or ``FILE_NODE=SOURCE_LAYER`` texts."""
+    if isinstance(value, Mapping):
+        items = [(str(k), str(v)) for k, v in value.items()]
+    else:
+        items = []
+        for text in [value] if isinstance(value, str) else list(value):
+            node, sep, layer = str(text).rpartition("=")
+            if not sep or not node or not layer:
+                raise ValueError(f"expected FILE_NODE=SOURCE_LAYER, got {text!r}")
+            items.append((node, layer))
+    return MappingProxyType(dict(items))
+
+
+def _render_match(value: Mapping[str, str]) -> list[str]:
+    return [f"{node}={layer}" for node, layer in value.items()]
+
+
+_ONNX_RUNTIMES = ("onnxruntime", "onnx-reference", "openvino", "openvino-f32")
+"""``gruverify.targets.onnx_file.ONNX_RUNTIMES`` (a test keeps the two equal; this module must not
+import the ONNX reader)."""
+
+
+def _runtime(value: Any) -> str:
+    if value not in _ONNX_RUNTIMES:
+        raise ValueError(f"expected one of {', '.join(_ONNX_RUNTIMES)}, got {value!r}")
+    return str(value)
+
+
 ARITHMETIC_FIELDS = ("activation_error", "accumulator")
 """The fields that are the target's declared arithmetic: ``apply`` sets them as its attributes."""
 
@@ -84,6 +123,30 @@ class Declaration:
         "tolerances for long products; declare only what you know (docs/checker.md)",
         example="float32", parse=_accumulator, metavar="FORMAT", choices=lambda: DTYPES,
         reproduce=True,
+    ))  # fmt: skip
+    node: str | None = option(None, Option(
+        "check only the GRU named NAME of a model file (an ONNX node's name; default: every "
+        "GRU of the file, one verdict each)", example="/gru/GRU", parse=_text, metavar="NAME",
+        reproduce=True,
+    ))  # fmt: skip
+    source: str | None = option(None, Option(
+        "the model a model file was made from (package.module:attr naming a torch module or a "
+        "callable returning it, or another model file): the file's GRUs are matched to its "
+        "nn.GRU layers by order and shape, compared with them, and checked against the "
+        "reference with its weights (docs/model-files.md)",
+        example="my_pkg.train:model", parse=_text, metavar="SOURCE", reproduce=True,
+    ))  # fmt: skip
+    match: Mapping[str, str] | None = option(None, Option(
+        "pair a model file's GRU with its --source layer (repeatable; a multi-layer GRU's layers "
+        "joined with '+'); the others are matched by order and shape",
+        example=MappingProxyType({"/gru/GRU": "gru.layer0"}), parse=_match, render=_render_match,
+        kind="repeat", metavar="FILE_NODE=SOURCE_LAYER", reproduce=True,
+    ))  # fmt: skip
+    runtime: str | None = option(None, Option(
+        f"run a model file's GRUs on RUNTIME ({', '.join(_ONNX_RUNTIMES)}; default: onnxruntime "
+        "for ONNX, openvino with the plugin's defaults for an OpenVINO IR)", example="openvino",
+        parse=_runtime, metavar="RUNTIME",
+        choices=lambda: _ONNX_RUNTIMES, reproduce=True,
     ))  # fmt: skip
 
     def attributes(self) -> dict[str, Any]:

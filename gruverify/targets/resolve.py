@@ -2,7 +2,8 @@
 
 ``resolve_target(target, device=, dtype=, declaration=)`` is the only place a target becomes an
 ``Implementation``: the CLI, the checker, ``gruverify reproduce`` and the pytest plugin all come
-here. ``target`` is a registered name (``TARGETS``), ``"package.module:attr"``, or the attribute
+here. ``target`` is a registered name (``TARGETS``), ``"package.module:attr"``, a model file (a path
+ending in ``.onnx``: one GRU of it, ``gruverify.targets.model_files``), or the attribute
 itself (a class or factory object): the object is resolved exactly like its ``module:attr``
 (``target_spec`` gives that spec, which is also the target's name). The attribute is a class or
 factory with ``torch.nn.GRU``'s constructor (``torch.nn.GRUCell``'s with ``cell=True``), or a
@@ -30,6 +31,7 @@ from gruverify.error_model import accumulator_value, activation_error_value
 from gruverify.guard import CallTimeout, call, preserved
 from gruverify.targets.declaration import Declaration, declaration_of
 from gruverify.targets.errors import TargetError
+from gruverify.targets.model_files import file_target, is_model_file
 from gruverify.targets.registry import TARGETS
 from gruverify.targets.torch_module import TorchCellTarget, TorchModuleTarget, validate_missing
 
@@ -170,6 +172,8 @@ def resolve_target(
         impl = _from_attr(target, target_spec(target), device, dtype, cell)
     elif target in TARGETS:
         impl = TARGETS[target][0](device, dtype)
+    elif is_model_file(target):
+        impl = file_target(target, declaration, device, dtype)
     else:
         impl = _from_attr(_load_attr(target), target, device, dtype, cell)
     declaration.apply([impl])
