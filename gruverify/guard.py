@@ -47,6 +47,7 @@ import numpy as np
 
 from gruverify.core.problem import Gradients, Implementation, Outputs, Problem
 from gruverify.core.shapes import problem_shape
+from gruverify.core.tracebacks import trimmed_traceback
 from gruverify.laws.base import Inconclusive, LawViolation
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "TargetCrash",
     "TargetDied",
     "call",
+    "crash_traceback",
     "preserved",
     "validate_gradients",
     "validate_outputs",
@@ -410,6 +412,16 @@ def call(
             raise err
         raise TargetCrash(f"{what} raised {type(err).__name__}({err})") from err
     return box["value"]  # type: ignore[no-any-return]
+
+
+def crash_traceback(e: BaseException) -> str:
+    """The target's traceback of the crash ``e``, trimmed to its own frames
+    (``core.tracebacks``): the one a worker process sent (``gruverify_traceback``), else ``e``'s
+    own; ``""`` for a law violation (not a crash) or an exception without a traceback."""
+    if isinstance(e, LawViolation):
+        return ""
+    sent = getattr(e, "gruverify_traceback", None)
+    return str(sent) if sent else trimmed_traceback(e)
 
 
 def _contract(detail: str, numbers: dict[str, Any], problem: Problem) -> LawViolation:

@@ -94,6 +94,15 @@ class CheckResult:
     finding: str | None = None
     """A built-in target's known finding that explains this result (``gruverify.targets.findings``);
     it never changes the status."""
+    traceback: str | None = None
+    """For an error (the target crashed): its traceback, trimmed to the target's own frames
+    (``gruverify.core.tracebacks``); also on a failure whose check triaged a crash."""
+    error_key: str | None = None
+    """What makes two crashes the same error (``core.tracebacks.error_key``): results with the
+    same key are one error in the report (``Report.error_groups``)."""
+    trigger: str | None = None
+    """What triggers the crash (``gruverify.conformance.triage``): ``raises IndexError whenever
+    batch = 1; passes at batch = 2``; the check was judged on the other cases."""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -101,7 +110,16 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        for key in ("counterexample", "diagnosis", "outcome", "reason", "finding"):
+        for key in (
+            "counterexample",
+            "diagnosis",
+            "outcome",
+            "reason",
+            "finding",
+            "traceback",
+            "error_key",
+            "trigger",
+        ):
             if d[key] is None:
                 del d[key]
         return jsonable(d)  # type: ignore[no-any-return]

@@ -10,7 +10,8 @@ callable that returns an ``Implementation`` itself (the adapter API, docs/adapte
 ``gruverify_missing = {feature: reason}``, ``gruverify_variant = "reset_before"`` and
 ``gruverify_activation_error = e`` (its activations' declared error, ``gruverify.error_model``)
 and ``gruverify_accumulator = "float32"`` (the format its matrix products accumulate in,
-``Arithmetic.accumulator``).
+``Arithmetic.accumulator``) and ``gruverify_parameter_names = {"weight_hh_l0": "w_hh_l0"}``
+(torch.nn.GRU's state-dict names -> its own, for parameters named otherwise).
 
 ``build_target`` is ``resolve_target`` as the checker calls it: under a per-call timeout, leaving
 torch's state and the random generators as they were, every failure a ``TargetError``.
@@ -30,7 +31,12 @@ from gruverify.error_model import accumulator_value, activation_error_value
 from gruverify.guard import CallTimeout, call, preserved
 from gruverify.targets.errors import TargetError
 from gruverify.targets.registry import TARGETS
-from gruverify.targets.torch_module import TorchCellTarget, TorchModuleTarget, validate_missing
+from gruverify.targets.torch_module import (
+    PARAMETER_MAP,
+    TorchCellTarget,
+    TorchModuleTarget,
+    validate_missing,
+)
 
 __all__ = ["build_target", "resolve_target", "target_spec"]
 
@@ -114,12 +120,12 @@ def _from_attr(obj: Any, spec: str, device: str, dtype: str | None, cell: bool) 
     elif cell:
         impl = TorchCellTarget(
             obj, name=spec, device=device, dtype=dtype or "float32", missing=missing,
-            variant=variant,
+            variant=variant, parameter_names=getattr(obj, PARAMETER_MAP, None),
         )  # fmt: skip
     else:
         impl = TorchModuleTarget(
             obj, name=spec, device=device, dtype=dtype or "float32", missing=missing,
-            variant=variant,
+            variant=variant, parameter_names=getattr(obj, PARAMETER_MAP, None),
         )  # fmt: skip
     if error is not None:
         impl.activation_error = error  # type: ignore[attr-defined]
