@@ -365,7 +365,7 @@ def _err(message: str) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from gruverify.conformance.config import ConfigError
-    from gruverify.conformance.report import CheckResult
+    from gruverify.conformance.report import CheckResult, TracebackNotes
     from gruverify.conformance.runner import run_checks
     from gruverify.targets import DEFAULT_TARGET, TARGETS, TargetError
 
@@ -390,9 +390,11 @@ def _check(args: argparse.Namespace) -> int:
     except ConfigError as e:
         return _err(str(e).splitlines()[0])
 
+    tracebacks = TracebackNotes()
+
     def progress(result: CheckResult) -> None:
         print(result.line(), flush=True)
-        for note in result.notes():
+        for note in [*result.notes(), *tracebacks.notes(result)]:
             print(note)
         ce = result.counterexample or {}
         if ce.get("file"):
@@ -420,8 +422,9 @@ def _check(args: argparse.Namespace) -> int:
         f"{report.count_phrase()}; profile {report.profile}, seed {report.seed}, "
         f"{report.seconds:.1f} s"
     )
-    if report.explain_warnings():
-        print("\n" + report.explain_warnings())
+    for block in (report.explain_warnings(), report.explain_errors()):
+        if block:
+            print("\n" + block)
     if report.failures:
         print("\n" + report.explain_first_failure())
         ce = report.failures[0].counterexample or {}

@@ -11,7 +11,8 @@ the cases the target does run. When a check's law raises something that is not a
    input kind other than ordinary) is switched off on its own (``batch 1 -> 2``, ...) and the
    law run again on that neighbour. A feature whose neighbour does not raise the same error
    (``error_key``: the type and the target's own frames) is necessary; when some are, the
-   trigger is their conjunction (``whenever batch = 1``).
+   trigger is their conjunction (``whenever batch = 1``). Another error on the neighbour is
+   another error: the next round, on the cases this trigger does not cover, finds it.
 2. **Several features.** When no single one clears it, every feature is switched off at once; if
    that clears it, features are put back one at a time while it stays clear, and the trigger is
    the disjunction of those that had to stay off (``whenever batch = 1 or input_size = 1``).

@@ -336,15 +336,15 @@ class TorchModuleTarget(_TorchBase):
         problem = Problem(params, np.linspace(-1, 1, 3 * 2 * 2).reshape(3, 2, 2))
         self.probe_crash: Exception | None = None
         try:
-            self._module(problem)
+            self._module(problem)  # the constructor and the names: usage errors either way
             self.forward(problem)
         except TargetError:
             raise
         except LawViolation:
             pass  # it runs; the checks will report what it gets wrong
         except Exception as e:
-            if raised_in_own_code(e):
-                self.probe_crash = e  # a crash while computing: the checks' errors
+            if raised_in_own_code(e) and self._modules:  # built: a crash while computing
+                self.probe_crash = e  # the checks' errors
                 return
             raise TargetError(
                 f"{self.name} does not behave like torch.nn.GRU (constructor "
@@ -461,7 +461,7 @@ class TorchCellTarget(_TorchBase):
                 if isinstance(e, TargetError):
                     raise  # the parameters' names do not load
             except Exception as e:
-                if raised_in_own_code(e):  # a crash while computing: the checks' errors
+                if raised_in_own_code(e) and self._modules:  # built: a crash while computing
                     self.probe_crash = e
                     return
                 raise TargetError(
