@@ -345,7 +345,7 @@ class _PartialReport:
         report.complete, report.interrupted = False, name
         print(
             f"\n{report.target}: INTERRUPTED by {name} after {len(report.checks)} results "
-            f"(verdict so far {report.verdict.upper()}; incomplete); {report.count_phrase()}; "
+            f"(verdict so far {report.verdict_so_far.upper()}; incomplete); {report.count_phrase()}; "
             f"{report.seconds:.1f} s"
         )
         if report.failures:
@@ -414,7 +414,7 @@ def _check(args: argparse.Namespace) -> int:
     except TargetError as e:
         return _err(str(e).splitlines()[0])
     except _Interrupted as e:
-        return partial.interrupted(e.signum)
+        return _interrupted_exit(partial.interrupted(e.signum))
     report.complete = True
     print(
         f"{report.target}: {report.verdict_phrase()} on {', '.join(report.devices)} in "
@@ -602,9 +602,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_vanishing(args)
     except KeyboardInterrupt:
-        return 130
+        return _interrupted_exit(130)
     parser.print_help()
     return 2
+
+
+def _interrupted_exit(code: int) -> int:
+    """``code`` once no call into the target still runs in a thread of this process; when one
+    does (a hung call), the process ends here with ``os._exit(code)``: Python's exit would
+    abort inside torch (``terminate called without an active exception``, exit status 134;
+    ``gruverify.guard.settle``)."""
+    from gruverify.guard import unsettled_calls
+
+    if unsettled_calls():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,7 +12,8 @@ acknowledged finding that still fails / now passes; ``outcome`` keeps what it di
 JSON schema (``Report.to_dict``)::
 
     {"target": str, "device": "cpu" | "cuda" | "cpu,cuda", "dtype": str,
-     "verdict": "pass" | "fail", "strict": bool, "arithmetic": str,   # e.g. "tf32 (u = 0.000488)"
+     "verdict": "pass" | "fail" | "interrupted", "strict": bool,
+     "verdict_so_far": "pass" | "fail",   # an interrupted run only: the checks that finished "arithmetic": str,   # e.g. "tf32 (u = 0.000488)"
      "warnings": int,                      # how many checks warned
      "counts": {status: int},              # every status of STATUSES
      "devices": [{"device": str, "arithmetic": str}], "profile": str, "seed": int,
@@ -217,6 +218,12 @@ class Report:
 
     @property
     def verdict(self) -> str:
+        """``"interrupted"`` for a run stopped by a signal (``interrupted``: its checks are not
+        all there, so it neither passes nor fails); else ``verdict_so_far``."""
+        return "interrupted" if self.interrupted else self.verdict_so_far
+
+    @property
+    def verdict_so_far(self) -> str:
         """``"fail"`` when a check failed or errored, or under ``strict`` warned or xpassed;
         else ``"pass"`` (skipped, ignored and xfail checks do not fail a target)."""
         return "fail" if self.failures else "pass"
@@ -241,6 +248,7 @@ class Report:
             "device": ",".join(self.devices),
             "dtype": self.dtype,
             "verdict": self.verdict,
+            **({"verdict_so_far": self.verdict_so_far} if self.interrupted else {}),
             "strict": self.strict,
             "warnings": len(self.warnings),
             "counts": self.counts(),
