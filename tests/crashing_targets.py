@@ -12,7 +12,7 @@ GRU written out step by step with torch.nn.GRU's parameter names; ``Misnamed`` c
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -51,7 +51,7 @@ class ZerosWithoutDtype(nn.GRU):
 class HandWritten(nn.Module):
     """One layer, one direction, step by step, torch.nn.GRU's parameter names."""
 
-    gruverify_missing = {
+    gruverify_missing: ClassVar[dict[str, str]] = {
         "multilayer": "one layer",
         "bidirectional": "one direction",
         "lengths": "no PackedSequence",
@@ -109,4 +109,4 @@ class Misnamed(HandWritten):
 class MisnamedDeclared(Misnamed):
     """``Misnamed`` with the map declared: it loads and is checked."""
 
-    gruverify_parameter_names = {"weight_hh_l0": "w_hh_l0"}
+    gruverify_parameter_names: ClassVar[dict[str, str]] = {"weight_hh_l0": "w_hh_l0"}

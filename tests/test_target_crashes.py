@@ -54,8 +54,9 @@ def test_trimmed_traceback_keeps_the_own_frames_and_the_last_library_frame() -> 
 
 
 def test_own_frame_is_the_users_code_not_gruverify_or_a_library() -> None:
-    import gruverify.guard
     import torch
+
+    import gruverify.guard
 
     assert own_frame(HERE) and own_frame("/home/me/my_gru.py")
     assert not own_frame(gruverify.guard.__file__) and not own_frame(torch.__file__)

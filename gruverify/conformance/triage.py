@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from gruverify.conformance.cases import CheckCase
 from gruverify.conformance.checks import Law
@@ -46,13 +47,11 @@ from gruverify.laws.base import Inconclusive, LawViolation
 __all__ = ["FEATURES", "Crash", "Feature", "Trigger", "Triage", "crash_of", "describe_triggers"]
 
 
-def _replace(case: CheckCase, **config: object) -> CheckCase:
+def _replace(case: CheckCase, **config: Any) -> CheckCase:
     """``case`` with ``config`` changes to its configuration (fixed lengths dropped: the batch
     or the steps may change under them)."""
     return dataclasses.replace(
-        case,
-        config=dataclasses.replace(case.config, **config),
-        lengths=None,  # type: ignore[arg-type]
+        case, config=dataclasses.replace(case.config, **config), lengths=None
     )
 
 
