@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="gruverify", description="Verify GRU implementations against a float64 reference."
     )
+    _add_version(parser)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     check = sub.add_parser(
         "check",
@@ -140,6 +141,16 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_vanishing_parser(sub)
     return parser
+
+
+def _add_version(parser: argparse.ArgumentParser) -> None:
+    """``gruverify --version``: the installed version, and the Python it runs under."""
+    from gruverify.conformance.report import gruverify_version
+
+    python = ".".join(map(str, sys.version_info[:3]))
+    parser.add_argument(
+        "--version", action="version", version=f"gruverify {gruverify_version()} (Python {python})"
+    )
 
 
 def _activation_error(text: str) -> float:
@@ -459,11 +470,21 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _targets() -> int:
+    """Every built-in target, with what this environment lacks to run it (``find_spec`` only:
+    no framework is imported)."""
     from gruverify.targets import TARGETS
+    from gruverify.targets.requirements import unavailable
 
     width = max(len(n) for n in TARGETS)
+    missing = 0
     for name, (_, description) in TARGETS.items():
+        why = unavailable(name)
         print(f"{name:{width}}  {description}")
+        if why is not None:
+            missing += 1
+            print(f"{'':{width}}  unavailable here: {why}")
+    if missing:
+        print(f"\n{missing} of {len(TARGETS)} targets cannot run in this environment")
     return 0
 
 
@@ -550,17 +571,28 @@ def _matrix_plan(args: argparse.Namespace) -> Any:
     )  # fmt: skip
 
 
-def _matrix(args: argparse.Namespace) -> int:
+def _previous_matrix(path: str | None) -> Any:
+    """The ``--fail-on-regression`` report, or None; an error that names the option."""
     import json
+
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as e:
+        raise OSError(f"--fail-on-regression {path}: {e.strerror or e}") from None
+    except ValueError as e:
+        raise ValueError(f"--fail-on-regression {path}: not a matrix.json ({e})") from None
+
+
+def _matrix(args: argparse.Namespace) -> int:
 
     from gruverify.conformance.matrix import MatrixError, regressions, run_matrix, write_matrix
 
     try:
         plan = _matrix_plan(args)
-        previous = None
-        if args.fail_on_regression:
-            with open(args.fail_on_regression, encoding="utf-8") as f:
-                previous = json.load(f)
+        previous = _previous_matrix(args.fail_on_regression)
     except (MatrixError, OSError, ValueError) as e:
         return _err(str(e))
 
@@ -572,8 +604,11 @@ def _matrix(args: argparse.Namespace) -> int:
         )
 
     doc = run_matrix(plan, on_row=progress)
-    for path in write_matrix(doc, plan.out):
+    paths = write_matrix(doc, plan.out)
+    for path in paths:
         print(f"wrote {path}")
+    if not any(p.endswith(".png") for p in paths):
+        print("no picture (matrix.png): matplotlib is not installed; pip install 'gruverify[plot]'")
     if previous is not None:
         worse = regressions(previous, doc)
         for line in worse:
