@@ -493,10 +493,12 @@ def _importable_here(config: pytest.Config) -> None:
             sys.path.insert(0, directory)
 
 
-def _gru_items(session: pytest.Session, config: pytest.Config, targets: list[str]) -> list[Any]:
+def _gru_items(
+    session: pytest.Session, config: pytest.Config, targets: list[str]
+) -> list[pytest.Item | pytest.Collector]:
     """One ``GruCheckItem`` per target, device and selected check, reported as collected (so
     that pytest's counts, ``-k`` deselection included, add up)."""
-    items = [
+    items: list[pytest.Item | pytest.Collector] = [
         GruCheckItem.from_parent(
             session, name=f"gruverify[{target}][{device}]::{check_id(check)}", target=target,
             device=device, check=check,
@@ -510,16 +512,18 @@ def _gru_items(session: pytest.Session, config: pytest.Config, targets: list[str
     return items
 
 
+def _check_param(item: pytest.Item) -> str | None:
+    """The check a ``conformance_tests`` item runs (its ``gru_check`` parameter), else None."""
+    callspec = getattr(item, "callspec", None)
+    return None if callspec is None else callspec.params.get("gru_check")
+
+
 def _deselect_unselected(config: pytest.Config, items: list[pytest.Item]) -> None:
     """``conformance_tests`` items of checks ``--gru-check`` does not name, deselected."""
     if not config.getoption("gru_check", None):
         return
     wanted = set(_selected_checks(config))
-    drop = [
-        i for i in items
-        if getattr(i, "callspec", None) is not None
-        and i.callspec.params.get("gru_check", None) not in (None, *wanted)
-    ]  # fmt: skip
+    drop = [i for i in items if _check_param(i) not in (None, *wanted)]
     if drop:
         items[:] = [i for i in items if i not in drop]
         config.hook.pytest_deselected(items=drop)
@@ -533,7 +537,7 @@ def pytest_collection_modifyitems(
     targets = list(config.getoption("gru_target") or []) + list(config.getini("gru_targets") or [])
     if targets:
         _importable_here(config)
-        items += _gru_items(session, config, targets)
+        items += [i for i in _gru_items(session, config, targets) if isinstance(i, pytest.Item)]
 
 
 class _Interrupted(KeyboardInterrupt):
