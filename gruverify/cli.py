@@ -477,14 +477,14 @@ def _targets() -> int:
 
     width = max(len(n) for n in TARGETS)
     missing = 0
-    for name, (_, description) in TARGETS.items():
+    for name, (_, description) in TARGETS.items():  # one line each, name first
         why = unavailable(name)
-        print(f"{name:{width}}  {description}")
-        if why is not None:
-            missing += 1
-            print(f"{'':{width}}  unavailable here: {why}")
+        missing += why is not None
+        print(f"{name:{width}}  {description}" + (f"  [unavailable here: {why}]" if why else ""))
     if missing:
-        print(f"\n{missing} of {len(TARGETS)} targets cannot run in this environment")
+        print(
+            f"{missing} of {len(TARGETS)} targets cannot run in this environment", file=sys.stderr
+        )
     return 0
 
 
