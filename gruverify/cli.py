@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="gruverify", description="Verify GRU implementations against a float64 reference."
     )
+    _add_version(parser)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     check = sub.add_parser(
         "check",
@@ -135,6 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_vanishing_parser(sub)
     return parser
+
+
+def _add_version(parser: argparse.ArgumentParser) -> None:
+    """``gruverify --version``: the installed version, and the Python it runs under."""
+    from gruverify.conformance.report import gruverify_version
+
+    python = ".".join(map(str, sys.version_info[:3]))
+    parser.add_argument(
+        "--version", action="version", version=f"gruverify {gruverify_version()} (Python {python})"
+    )
 
 
 def _run_options(args: argparse.Namespace, target: str) -> tuple[Any, Any]:
@@ -222,7 +233,7 @@ class _PartialReport:
         report.complete, report.interrupted = False, name
         print(
             f"\n{report.target}: INTERRUPTED by {name} after {len(report.checks)} results "
-            f"(verdict so far {report.verdict.upper()}; incomplete); {report.count_phrase()}; "
+            f"(verdict so far {report.verdict_so_far.upper()}; incomplete); {report.count_phrase()}; "
             f"{report.seconds:.1f} s"
         )
         if report.failures:
@@ -244,7 +255,7 @@ def _check(args: argparse.Namespace) -> int:
     import dataclasses
 
     from gruverify.conformance.config import ConfigError
-    from gruverify.conformance.report import CheckResult
+    from gruverify.conformance.report import CheckResult, TracebackNotes
     from gruverify.conformance.runner import run_checks
     from gruverify.targets import DEFAULT_TARGET, TARGETS, TargetError
     from gruverify.targets.model_files import is_model_file
@@ -275,9 +286,11 @@ def _check(args: argparse.Namespace) -> int:
     if is_model_file(target):
         return _check_file(args, target, declaration, run)
 
+    tracebacks = TracebackNotes()
+
     def progress(result: CheckResult) -> None:
         print(result.line(), flush=True)
-        for note in result.notes():
+        for note in [*result.notes(), *tracebacks.notes(result)]:
             print(note)
         ce = result.counterexample or {}
         if ce.get("file"):
@@ -295,7 +308,7 @@ def _check(args: argparse.Namespace) -> int:
     except TargetError as e:
         return _err(str(e).splitlines()[0])
     except _Interrupted as e:
-        return partial.interrupted(e.signum)
+        return _interrupted_exit(partial.interrupted(e.signum))
     report.complete = True
     print(
         f"{report.target}: {report.verdict_phrase()} on {', '.join(report.devices)} in "
@@ -303,8 +316,9 @@ def _check(args: argparse.Namespace) -> int:
         f"{report.count_phrase()}; profile {report.profile}, seed {report.seed}, "
         f"{report.seconds:.1f} s"
     )
-    if report.explain_warnings():
-        print("\n" + report.explain_warnings())
+    for block in (report.explain_warnings(), report.explain_errors()):
+        if block:
+            print("\n" + block)
     if report.failures:
         print("\n" + report.explain_first_failure())
         ce = report.failures[0].counterexample or {}
@@ -413,11 +427,21 @@ def _standalone(args: argparse.Namespace) -> int:
 
 
 def _targets() -> int:
+    """Every built-in target, with what this environment lacks to run it (``find_spec`` only:
+    no framework is imported)."""
     from gruverify.targets import TARGETS
+    from gruverify.targets.requirements import unavailable
 
     width = max(len(n) for n in TARGETS)
-    for name, (_, description) in TARGETS.items():
-        print(f"{name:{width}}  {description}")
+    missing = 0
+    for name, (_, description) in TARGETS.items():  # one line each, name first
+        why = unavailable(name)
+        missing += why is not None
+        print(f"{name:{width}}  {description}" + (f"  [unavailable here: {why}]" if why else ""))
+    if missing:
+        print(
+            f"{missing} of {len(TARGETS)} targets cannot run in this environment", file=sys.stderr
+        )
     return 0
 
 
@@ -504,17 +528,27 @@ def _matrix_plan(args: argparse.Namespace) -> Any:
     )  # fmt: skip
 
 
-def _matrix(args: argparse.Namespace) -> int:
+def _previous_matrix(path: str | None) -> Any:
+    """The ``--fail-on-regression`` report, or None; an error that names the option."""
     import json
 
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as e:
+        raise OSError(f"--fail-on-regression {path}: {e.strerror or e}") from None
+    except ValueError as e:
+        raise ValueError(f"--fail-on-regression {path}: not a matrix.json ({e})") from None
+
+
+def _matrix(args: argparse.Namespace) -> int:
     from gruverify.conformance.matrix import MatrixError, regressions, run_matrix, write_matrix
 
     try:
         plan = _matrix_plan(args)
-        previous = None
-        if args.fail_on_regression:
-            with open(args.fail_on_regression, encoding="utf-8") as f:
-                previous = json.load(f)
+        previous = _previous_matrix(args.fail_on_regression)
     except (MatrixError, OSError, ValueError) as e:
         return _err(str(e))
 
@@ -526,8 +560,11 @@ def _matrix(args: argparse.Namespace) -> int:
         )
 
     doc = run_matrix(plan, on_row=progress)
-    for path in write_matrix(doc, plan.out):
+    paths = write_matrix(doc, plan.out)
+    for path in paths:
         print(f"wrote {path}")
+    if not any(p.endswith(".png") for p in paths):
+        print("no picture (matrix.png): matplotlib is not installed; pip install 'gruverify[plot]'")
     if previous is not None:
         worse = regressions(previous, doc)
         for line in worse:
@@ -558,9 +595,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_vanishing(args)
     except KeyboardInterrupt:
-        return 130
+        return _interrupted_exit(130)
     parser.print_help()
     return 2
+
+
+def _interrupted_exit(code: int) -> int:
+    """``code`` once no call into the target still runs in a thread of this process; when one
+    does (a hung call), the process ends here with ``os._exit(code)``: Python's exit would
+    abort inside torch (``terminate called without an active exception``, exit status 134;
+    ``gruverify.guard.settle``)."""
+    from gruverify.guard import unsettled_calls
+
+    if unsettled_calls():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

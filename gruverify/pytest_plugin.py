@@ -38,20 +38,31 @@ or ``filterwarnings = ["error::gruverify.GruverifyWarning"]`` makes warnings fai
 way; so does strict); an acknowledged finding (``xfail``) is marked ``xfail`` with its reason, so
 it shows as xfailed while it fails and as XPASS once it passes (a failure under strict); an
 ignored check is skipped with its reason; a built-in target's known finding is added to the
-message (``gruverify.targets.findings``).
+message (``gruverify.targets.findings``); a crash of the target shows its traceback, trimmed to
+the target's own frames.
+
+Test ids are ``-k``-selectable (``check_id``: no spaces, ``=`` or ``+``):
+``gruverify[my_gru:MyGRU][cpu]::h0_None_equals_zeros``, ``test_my_gru[cpu-gradient[output_and_h_n]]``.
+``--gru-target`` modules are imported from the rootdir or the working directory, as ``gruverify
+check`` does. A session that ran gruverify's checks and was stopped by Ctrl-C or SIGTERM exits 130
+or 143.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import signal
+import sys
+import threading
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
 
-__all__ = ["GruCheckItem", "conformance_tests", "run_one_check"]
+__all__ = ["GruCheckItem", "check_id", "conformance_tests", "run_one_check"]
 
 _CACHE: dict[tuple[Any, ...], Any] = {}
 _SESSION: dict[str, Any] = {}
@@ -162,11 +173,17 @@ def _impl(target: Any, device: str, declaration: Any, run: Any) -> tuple[Any, An
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """End the session's worker processes (``--gru-isolate``)."""
+    """End the session's worker processes (``--gru-isolate``); an interrupted session whose
+    call into a target still runs (a hang) leaves with ``os._exit`` (``guard.settle``)."""
+    from gruverify.guard import unsettled_calls
     from gruverify.isolation.client import close_all
 
     close_all([impl for impl, _ in _CACHE.values()])
     _CACHE.clear()
+    if "interrupted" in _SESSION and unsettled_calls():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + int(_SESSION["interrupted"]))
 
 
 def _explained(check: str, device: str, result: Any, repro: str, finding: Any) -> str:
@@ -178,10 +195,21 @@ def _explained(check: str, device: str, result: Any, repro: str, finding: Any) -
         lines.append(
             "minimal configuration: " + ", ".join(f"{k}={v}" for k, v in ce["case"].items())
         )
+    if result.traceback:
+        lines.append(result.traceback)
     if finding is not None:
         lines.append(f"known finding: {finding}")
     lines.append(f"reproduce: {repro}")
     return "\n".join(lines)
+
+
+def _triage(impl: Any) -> Any:
+    """The session's crash triage for ``impl`` (``conformance.triage``): a trigger found in one
+    check's test is reused by the next."""
+    from gruverify.conformance.triage import Triage
+
+    found: dict[int, Any] = _SESSION.setdefault("triage", {})
+    return found.setdefault(id(impl), Triage())
 
 
 def _acknowledge(node: Any, reason: str, strict: bool) -> None:
@@ -228,9 +256,12 @@ def run_one_check(target: Any, check: str, *, node: Any = None, **keywords: Any)
     seed = 0 if run.seed is None else run.seed
     run = dataclasses.replace(run, device=device, profile=profile)
     repro = reproduce_command(spec, declaration, run, dtype=impl.dtype, seed=seed, check=check)
-    result = run_check(by_name[check], impl, profile=profile, seed=seed, reproduce=repro,
-                       sizes=sizes, timeout=limits, artifacts=run.artifacts,
-                       spec={"target": spec, "declaration": declaration})  # fmt: skip
+    _SESSION["ran"] = True
+    with _sigterm_interrupts():
+        result = run_check(by_name[check], impl, profile=profile, seed=seed, reproduce=repro,
+                           sizes=sizes, timeout=limits, artifacts=run.artifacts,
+                           spec={"target": spec, "declaration": declaration},
+                           triage=_triage(impl))  # fmt: skip
     if result.status == "skipped":
         pytest.skip(result.message)
     if result.status == "passed":
@@ -277,7 +308,7 @@ def conformance_tests(
     params = [(d, n) for d in _devices(device) for n in names]
 
     @pytest.mark.parametrize(
-        ("gru_device", "gru_check"), params, ids=[f"{d}-{n}" for d, n in params]
+        ("gru_device", "gru_check"), params, ids=[f"{d}-{check_id(n)}" for d, n in params]
     )
     def test_gru_conformance(gru_device: str, gru_check: str) -> None:
         run_one_check(target, gru_check, device=gru_device, **keywords)
@@ -299,24 +330,110 @@ class GruCheckItem(pytest.Item):
         return "gruverify", None, self.name
 
 
+def check_id(name: str) -> str:
+    """A check's name as a test id that ``-k`` can select: pytest's ``-k`` takes letters, digits,
+    ``_ : - . [ ] / \\`` only, so a space and ``=`` become ``_`` and ``+`` becomes ``_and_``
+    (``h0=None equals zeros`` -> ``h0_None_equals_zeros``, ``gradient[output+h_n]`` ->
+    ``gradient[output_and_h_n]``)."""
+    return name.replace("+", "_and_").replace("=", "_").replace(" ", "_")
+
+
+def _importable_here(config: pytest.Config) -> None:
+    """The rootdir and the working directory on ``sys.path``, as ``gruverify check`` has it, so
+    that ``--gru-target my_gru:MyGRU`` imports ``my_gru.py`` from there even when no test file
+    (whose directory pytest would add) is collected."""
+    for directory in (str(config.rootpath), os.getcwd()):
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+
+
+def _gru_items(
+    session: pytest.Session, config: pytest.Config, targets: list[str]
+) -> list[pytest.Item | pytest.Collector]:
+    """One ``GruCheckItem`` per target, device and selected check (the settings' and
+    ``--gru-*`` options: ``device``, ``checks``), reported as collected (so that pytest's
+    counts, ``-k`` deselection included, add up)."""
+    from gruverify.conformance.checks import check_names
+
+    items: list[pytest.Item | pytest.Collector] = []
+    for target in targets:
+        _, run = _options(target, {})
+        items += [
+            GruCheckItem.from_parent(
+                session, name=f"gruverify[{target}][{device}]::{check_id(check)}", target=target,
+                device=device, check=check,
+            )
+            for device in _devices(run.device)
+            for check in run.checks or check_names()
+        ]  # fmt: skip
+    report = pytest.CollectReport("gruverify", "passed", None, items)
+    config.hook.pytest_collectreport(report=report)
+    return items
+
+
+def _check_param(item: pytest.Item) -> str | None:
+    """The check a ``conformance_tests`` item runs (its ``gru_check`` parameter), else None."""
+    callspec = getattr(item, "callspec", None)
+    return None if callspec is None else callspec.params.get("gru_check")
+
+
+def _deselect_unselected(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``conformance_tests`` items of checks ``--gru-check`` does not name, deselected."""
+    _, run = _options("", {})  # --gru-check, or the settings' checks
+    if not run.checks:
+        return
+    drop = [i for i in items if _check_param(i) not in (None, *run.checks)]
+    if drop:
+        items[:] = [i for i in items if i not in drop]
+        config.hook.pytest_deselected(items=drop)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k and -m deselect
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
+    _deselect_unselected(config, items)
     targets = list(config.getoption("gru_target") or []) + list(config.getini("gru_targets") or [])
-    if not targets:
-        return
-    from gruverify.conformance.checks import check_names
+    if targets:
+        _importable_here(config)
+        items += [i for i in _gru_items(session, config, targets) if isinstance(i, pytest.Item)]
 
-    for target in targets:
-        _, run = _options(target, {})  # the settings' and --gru-* options: device, checks
-        for device in _devices(run.device):
-            for check in run.checks or check_names():
-                items.append(
-                    GruCheckItem.from_parent(
-                        session,
-                        name=f"gruverify[{target}][{device}]::{check}",
-                        target=target,
-                        device=device,
-                        check=check,
-                    )
-                )
+
+class _Interrupted(KeyboardInterrupt):
+    """SIGTERM while a check runs: pytest's interruption (a KeyboardInterrupt), remembered."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises ``_Interrupted`` in the body (the main thread only), so that pytest ends
+    the session as for Ctrl-C and the session exits 143 (``pytest_sessionfinish``)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Interrupted(signum)
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def pytest_keyboard_interrupt(excinfo: Any) -> None:
+    """Remember the signal that interrupted a session that ran gruverify's checks."""
+    if _SESSION.get("ran"):
+        _SESSION["interrupted"] = getattr(excinfo.value, "signum", signal.SIGINT)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A session of gruverify's checks stopped by Ctrl-C or SIGTERM exits 130 or 143 (128 plus
+    the signal), as ``gruverify check`` does."""
+    if "interrupted" in _SESSION:
+        session.exitstatus = 128 + int(_SESSION["interrupted"])

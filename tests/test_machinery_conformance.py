@@ -395,3 +395,5 @@ def test_report_json_says_whether_the_run_completed() -> None:
     cut = dataclasses.replace(_report(), complete=False, interrupted="SIGTERM")
     d = cut.to_dict()
     assert d["complete"] is False and d["interrupted"] == "SIGTERM", d
+    assert d["verdict"] == "interrupted" and d["verdict_so_far"] == _report().verdict, d
+    assert "verdict: INTERRUPTED" in cut.render()

@@ -30,7 +30,7 @@ from gruverify.conformance.counterexample import (
 )
 from gruverify.core.problem import Implementation, Problem
 from gruverify.error_model import ErrorModel, arithmetic_of
-from gruverify.guard import DEFAULT_TIMEOUT, CallLimits, Guarded, preserved
+from gruverify.guard import DEFAULT_TIMEOUT, CallLimits, Guarded, crash_traceback, preserved
 from gruverify.laws.base import Inconclusive
 from gruverify.laws.equivalence import cotangents
 from gruverify.targets.declaration import Declaration
@@ -65,6 +65,7 @@ def save_counterexample(
         "law": counterexample.get("law", ""), "numbers": counterexample.get("numbers", {}),
         "case": case.as_dict(), "rerun_check": counterexample.get("reproduce", ""),
         **declaration.recorded(impl),
+        **{k: counterexample[k] for k in ("error", "traceback") if counterexample.get(k)},
     }  # fmt: skip
     tangents = None if check.loss is None else cotangents(problem, check.loss)
     return write_counterexample(directory, metadata, problem, tangents)
@@ -91,8 +92,8 @@ def _judge(
         if lax is not None:  # as the checker reports it: a warning, exit status 0
             return 0, f"WARN  {head}\n{e}\n  warning, not a failure: {lax}"
         return 1, f"FAIL  {head}\n{e}"
-    except Exception as e:
-        return 1, f"ERROR  {head}\n{type(e).__name__}: {e}"
+    except Exception as e:  # a crash: where in the target's code (its trimmed traceback)
+        return 1, f"ERROR  {head}\n{crash_traceback(e) or f'{type(e).__name__}: {e}'}"
     return None
 
 
@@ -101,7 +102,8 @@ def replay(
     path: str, *, timeout: float | None = None, isolation: Isolation | None = None
 ) -> tuple[int, str]:
     """Rerun the saved check on the saved problem: ``(0, text)`` if it holds, ``(1, text)`` if it
-    fails (or the target crashes) again. Raises ``CounterexampleError`` or ``TargetError`` when the
+    fails (or the target crashes) again; a crash's text is the target's traceback, trimmed to
+    its own frames (``guard.crash_traceback``), isolated or not. Raises ``CounterexampleError`` or ``TargetError`` when the
     file or its target cannot be used. ``isolation``: build the target in a worker process
     (``gruverify.conformance.building``; default: in this process)."""
     data = read_counterexample(path)

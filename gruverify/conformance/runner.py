@@ -51,8 +51,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, assume, example, given, settings
 from hypothesis import seed as hypothesis_seed
+from hypothesis.errors import Unsatisfiable
 
 from gruverify.conformance.building import (
     BUILD_FAILED,
@@ -70,6 +71,7 @@ from gruverify.conformance.explain import explain_failure
 from gruverify.conformance.options import RunOptions, reproduce_command, run_keywords
 from gruverify.conformance.replay import save_counterexample
 from gruverify.conformance.report import CheckResult, Report, acknowledge
+from gruverify.conformance.triage import Triage, Trigger, crash_of, describe_triggers
 from gruverify.core.options import OptionError, to_record
 from gruverify.core.problem import Implementation
 from gruverify.error_model import ErrorModel, arithmetic_of, default_model
@@ -80,6 +82,7 @@ from gruverify.guard import (
     CallTimeout,
     Guarded,
     TargetDied,
+    crash_traceback,
     preserved,
 )
 from gruverify.laws.base import Inconclusive, LawViolation
@@ -154,6 +157,7 @@ def run_check(
     artifacts: str | None = None,
     spec: Mapping[str, Any] | None = None,
     sizes: Sizes | None = None,
+    triage: Triage | None = None,
 ) -> CheckResult:
     """Run one check on one implementation; never raises for a target's failure or crash.
 
@@ -163,7 +167,9 @@ def run_check(
     blob; with ``artifacts`` (a directory) it is also saved there as a file that
     ``gruverify reproduce FILE`` replays (``spec``: ``{"target": ..., "declaration": ...}`` for it).
     ``law`` replaces the check's own law (e.g. one that counts its calls). ``sizes``: the largest
-    sizes drawn (``cases.Sizes``; None: the small defaults).
+    sizes drawn (``cases.Sizes``; None: the small defaults). ``triage``: find what triggers a
+    crash of the target (``conformance.triage``, shared by the run's checks) and judge the law
+    again on the cases that do not trigger it (None: a crash ends the check, as an error).
     """
     with preserved():
         register_profiles()
@@ -181,11 +187,38 @@ def run_check(
             lenient=check,
         )  # fmt: skip
         failure = _search(check, impl, search, profile, seed, sizes)
+        first = (search, failure)
+        triggers: list[Trigger] = []
+        while failure is not None and triage is not None and len(triggers) < MAX_TRIGGERS:
+            trigger = _triaged(triage, search, failure)
+            if trigger is None:
+                break
+            triggers.append(trigger)  # judge the cases no known trigger covers
+            search = dataclasses.replace(
+                search, cases=0, inconclusive=0, failures={}, first_failure=None, warned=None,
+                avoid=tuple(triggers), avoided=0,
+            )  # fmt: skip
+            failure = _search(check, impl, search, profile, seed, sizes)
         if failure is None and search.warned is not None:  # no failure: shrink the warning
             again = dataclasses.replace(search, lenient=None, failures={}, first_failure=None)
             shrunk = _search(check, impl, again, profile, seed, sizes)
             failure = shrunk if hasattr(shrunk, "gruverify_case") else search.warned
+        if triggers:
+            return run.triaged(first, search, failure, triggers)
         return run.passed(search) if failure is None else run.failed(search, failure)
+
+
+MAX_TRIGGERS = 3
+"""How many distinct crash triggers one check triages before it stops (an error)."""
+
+
+def _triaged(triage: Triage, search: _Search, failure: Exception) -> Trigger | None:
+    """The trigger of ``failure`` when it is a crash at a case (``conformance.triage``)."""
+    case: CheckCase | None = getattr(failure, "gruverify_case", None)
+    crash = crash_of(failure)
+    if case is None or crash is None:
+        return None
+    return triage.trigger(search.law, search.impl, search.model, case, crash)
 
 
 @dataclasses.dataclass
@@ -207,12 +240,19 @@ class _Search:
     instead of raised, so the search goes on for a failure; the runner then shrinks the warning
     in a second search without ``lenient``."""
     warned: Exception | None = None
+    avoid: tuple[Trigger, ...] = ()
+    """Crash triggers found by triage: cases they cover are not run (counted in ``avoided``;
+    hypothesis draws others in their place, so the check still judges its number of cases)."""
+    avoided: int = 0
 
     def __call__(self, case: CheckCase) -> None:
         if case in self.failures:
             raise self.failures[case]
         if self.first_failure is not None and time.monotonic() - self.first_failure > self.budget:
             return  # shrink budget spent: report the smallest failure found so far
+        if any(t.matches(case) for t in self.avoid):
+            self.avoided += 1
+            assume(False)  # not counted: hypothesis draws another case in its place
         self.cases += 1
         try:
             self.law(self.impl, case.problem(), self.model)
@@ -220,6 +260,8 @@ class _Search:
             self.inconclusive += 1
         except Exception as e:  # a violation or a crash of the target, both kept with the case
             e.gruverify_case = case  # type: ignore[attr-defined]
+            if not isinstance(e, LawViolation):  # where in the target's code, before re-raises
+                e.gruverify_traceback = crash_traceback(e)  # type: ignore[attr-defined]
             if self.lenient and self.lenient.warning(e, self.model.arithmetic) is not None:
                 if self.warned is None:
                     self.warned = e
@@ -282,6 +324,8 @@ def _search(
         run = example(case=pinned)(run)
     try:
         run()
+    except Unsatisfiable:  # every case drawn was avoided (a crash trigger covers them all)
+        return None
     except Exception as e:
         return e
     return None
@@ -328,7 +372,7 @@ class _CheckRun:
 
     def failed(self, search: _Search, e: Exception) -> CheckResult:
         """Failed (a law violated), warning (a violation the check's policy calls lax) or error
-        (a crash), with the counterexample and its file."""
+        (a crash, with the target's traceback), with the counterexample and its file."""
         case: CheckCase | None = getattr(e, "gruverify_case", None)
         if case is None:  # hypothesis itself failed (flaky target, health check): an error
             return self.result("error", f"{type(e).__name__}: {e}", search)
@@ -338,10 +382,13 @@ class _CheckRun:
         if lax is not None:
             status, message = "warning", f"{message.rstrip()}\n  warning, not a failure: {lax}"
         ce: dict[str, Any] = {"case": case.as_dict(), "problem": case.problem().describe()}
+        crash = crash_of(e)
         if isinstance(e, LawViolation):
             ce.update(law=e.law, formula=e.formula, numbers=e.numbers)
         else:
             ce.update(law=self.check.name, formula="", numbers={})
+        if crash is not None:
+            ce.update(error=crash.line(), traceback=crash.traceback)
         ce["reproduce"] = self.reproduce
         diagnosis = None
         if status == "failed" and not isinstance(e, CallFailed):  # no call again to a hang
@@ -352,7 +399,38 @@ class _CheckRun:
         ce.update(seed=self.seed, hypothesis_blob=reproduction_blob(e))
         if self.artifacts is not None:
             self.save(case, ce)
-        return self.result(status, message, search, ce, diagnosis)
+        result = self.result(status, message, search, ce, diagnosis)
+        if crash is not None and status == "error":
+            result = dataclasses.replace(result, traceback=crash.traceback, error_key=crash.key)
+        return result
+
+    def triaged(
+        self,
+        first: tuple[_Search, Exception | None],
+        search: _Search,
+        failure: Exception | None,
+        triggers: Sequence[Trigger],
+    ) -> CheckResult:
+        """A check whose target crashed on the cases ``triggers`` cover and was judged on the
+        others (``search``): failed when a law was violated there, else an error (the crash,
+        its trigger and traceback); a crash that has no trigger stays the error."""
+        crash = triggers[0].crash
+        said = describe_triggers(triggers)
+        if failure is None:
+            assert first[1] is not None
+            result = self.failed(first[0], first[1])  # the crash's case and file
+            others = f"the other {search.cases} cases passed ({search.avoided} avoided)"
+            message = f"{crash.line()}\n  {said}; {others}"
+            result = dataclasses.replace(
+                result, message=message, cases=search.cases, inconclusive=search.inconclusive
+            )
+        else:
+            result = self.failed(search, failure)
+            extra = f"also {crash.line()}: {said} (those cases avoided: {search.avoided})"
+            result = dataclasses.replace(result, message=f"{result.message.rstrip()}\n  {extra}")
+        if result.traceback is None:
+            result = dataclasses.replace(result, traceback=crash.traceback, error_key=crash.key)
+        return dataclasses.replace(result, trigger=said)
 
     def save(self, case: CheckCase, ce: dict[str, Any]) -> None:
         """Save the counterexample under ``artifacts``: its path, or why not, goes into ``ce``."""
@@ -561,12 +639,13 @@ def run_checks(
     for result in refused.values():  # a device refused (skipped), or its build failed
         add(result)
     for d, impl in impls.items():
-        model = default_model(impl)
+        model, triage = default_model(impl), Triage()
         for check in (c for c in selected if c.against is None):
             add(acks.ignored(check, d) or run_check(
                 check, impl, model=model, profile=profile, seed=seed,
                 reproduce=repro(d, impl.dtype, check), timeout=limits, artifacts=run.artifacts,
-                sizes=sizes, spec={"target": spec, "declaration": declaration}))  # fmt: skip
+                sizes=sizes, spec={"target": spec, "declaration": declaration},
+                triage=triage))  # fmt: skip
     for check in (c for c in selected if c.against is not None):
         assert check.against is not None
         checked = [d for d in impls if d != check.against.device]

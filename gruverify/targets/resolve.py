@@ -2,8 +2,10 @@
 
 ``resolve_target(target, device=, dtype=, declaration=)`` is the only place a target becomes an
 ``Implementation``: the CLI, the checker, ``gruverify reproduce`` and the pytest plugin all come
-here. ``target`` is a registered name (``TARGETS``), ``"package.module:attr"``, a model file (a path
-ending in ``.onnx``: one GRU of it, ``gruverify.targets.model_files``), or the attribute
+here. ``target`` is a registered name (``TARGETS``), ``"package.module:attr"``, a file and its
+attribute (``"my_gru.py:MyGRU"``, ``"./pkg/my_gru.py:MyGRU"``: imported under its file name, its
+directory first on ``sys.path``), a model file (a path ending in ``.onnx``: one GRU of it,
+``gruverify.targets.model_files``), or the attribute
 itself (a class or factory object): the object is resolved exactly like its ``module:attr``
 (``target_spec`` gives that spec, which is also the target's name). The attribute is a class or
 factory with ``torch.nn.GRU``'s constructor (``torch.nn.GRUCell``'s with ``cell=True``), or a
@@ -11,7 +13,8 @@ callable that returns an ``Implementation`` itself (the adapter API, docs/adapte
 ``gruverify_missing = {feature: reason}``, ``gruverify_variant = "reset_before"`` and
 ``gruverify_activation_error = e`` (its activations' declared error, ``gruverify.error_model``)
 and ``gruverify_accumulator = "float32"`` (the format its matrix products accumulate in,
-``Arithmetic.accumulator``).
+``Arithmetic.accumulator``) and ``gruverify_parameter_names = {"weight_hh_l0": "w_hh_l0"}``
+(torch.nn.GRU's state-dict names -> its own, for parameters named otherwise).
 
 ``build_target`` is ``resolve_target`` as the checker calls it: under a per-call timeout, leaving
 torch's state and the random generators as they were, every failure a ``TargetError``.
@@ -22,7 +25,10 @@ from __future__ import annotations
 import contextlib
 import difflib
 import importlib
+import importlib.util
 import inspect
+import os
+import sys
 from typing import Any
 
 from gruverify.core.params import Variant
@@ -33,7 +39,13 @@ from gruverify.targets.declaration import Declaration, declaration_of
 from gruverify.targets.errors import TargetError
 from gruverify.targets.model_files import file_target, is_model_file
 from gruverify.targets.registry import TARGETS
-from gruverify.targets.torch_module import TorchCellTarget, TorchModuleTarget, validate_missing
+from gruverify.targets.requirements import unavailable
+from gruverify.targets.torch_module import (
+    PARAMETER_MAP,
+    TorchCellTarget,
+    TorchModuleTarget,
+    validate_missing,
+)
 
 __all__ = ["build_target", "resolve_target", "target_spec"]
 
@@ -50,12 +62,45 @@ def target_spec(target: Any) -> str:
     return f"{module}:{qualname}"
 
 
+def _is_file(module_name: str) -> bool:
+    """``my_gru.py`` or ``./pkg/my_gru.py``: a file path, not a dotted module name."""
+    return module_name.endswith(".py") or "/" in module_name or os.sep in module_name
+
+
+def _import_file(path: str) -> Any:
+    """The module in the file ``path``, imported under its file name (its directory first on
+    ``sys.path``, so that it imports its neighbours as it would when run from there)."""
+    if not os.path.isfile(path):
+        raise TargetError(f"cannot import {path!r}: no such file")
+    directory = os.path.dirname(os.path.abspath(path))
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    name = os.path.splitext(os.path.basename(path))[0]
+    loaded = sys.modules.get(name)
+    if loaded is not None and os.path.abspath(
+        getattr(loaded, "__file__", "") or ""
+    ) == os.path.abspath(path):
+        return loaded
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise TargetError(f"cannot import {path!r}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def _load_attr(spec: str) -> Any:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise TargetError(f"unknown target {spec!r}: {_suggest_target(spec)}")
     try:
-        module = importlib.import_module(module_name)
+        if _is_file(module_name):
+            module = _import_file(module_name)
+        else:
+            module = importlib.import_module(module_name)
+    except TargetError:
+        raise
     except KeyboardInterrupt:
         raise
     except BaseException as e:  # SystemExit at import time too: a usage error, not our exit
@@ -77,6 +122,8 @@ def _suggest_target(spec: str) -> str:
     close = difflib.get_close_matches(spec, list(TARGETS), n=1, cutoff=0.6)
     if close:
         return f"did you mean {close[0]!r}? run `gruverify targets` for the built-in targets"
+    if spec.endswith(".py"):
+        return _file_hint(spec)
     module, dot, attr = spec.rpartition(".")
     if dot and module and attr:
         return (
@@ -87,6 +134,24 @@ def _suggest_target(spec: str) -> str:
         "not a built-in (run `gruverify targets` for the list) and not 'package.module:attr' "
         "(your own GRU class, e.g. my_pkg.gru:MyGRU)"
     )
+
+
+def _file_hint(path: str) -> str:
+    """What to try for a file named without its class: ``did you mean './my_gru.py:MyGRU'?``
+    (the file's top-level classes, read without importing it)."""
+    import ast
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+    except (OSError, SyntaxError, ValueError) as e:
+        return f"a file target is PATH.py:CLASS, and {path!r} cannot be read ({e})"
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    classes = [c for c in classes if not c.startswith("_")] or classes
+    if not classes:
+        return f"a file target is PATH.py:CLASS, and {path!r} defines no class"
+    others = f" (or another of its classes: {', '.join(classes[1:])})" if classes[1:] else ""
+    return f"did you mean {path + ':' + classes[0]!r}?{others} a file target names its class"
 
 
 def _returns_implementation(obj: Any) -> bool:
@@ -117,12 +182,12 @@ def _from_attr(obj: Any, spec: str, device: str, dtype: str | None, cell: bool) 
     elif cell:
         impl = TorchCellTarget(
             obj, name=spec, device=device, dtype=dtype or "float32", missing=missing,
-            variant=variant,
+            variant=variant, parameter_names=getattr(obj, PARAMETER_MAP, None),
         )  # fmt: skip
     else:
         impl = TorchModuleTarget(
             obj, name=spec, device=device, dtype=dtype or "float32", missing=missing,
-            variant=variant,
+            variant=variant, parameter_names=getattr(obj, PARAMETER_MAP, None),
         )  # fmt: skip
     if error is not None:
         impl.activation_error = error  # type: ignore[attr-defined]
@@ -171,13 +236,25 @@ def resolve_target(
     if not isinstance(target, str):
         impl = _from_attr(target, target_spec(target), device, dtype, cell)
     elif target in TARGETS:
-        impl = TARGETS[target][0](device, dtype)
+        impl = _built_in(target, device, dtype)
     elif is_model_file(target):
         impl = file_target(target, declaration, device, dtype)
     else:
         impl = _from_attr(_load_attr(target), target, device, dtype, cell)
     declaration.apply([impl])
     return impl
+
+
+def _built_in(name: str, device: str, dtype: str | None) -> Implementation:
+    """The built-in target ``name``; when its framework is missing, a ``TargetError`` that
+    names the missing modules and the ``pip install 'gruverify[EXTRA]'`` that installs them."""
+    try:
+        return TARGETS[name][0](device, dtype)
+    except (TargetError, ImportError) as e:
+        why = unavailable(name)
+        if why is None:
+            raise
+        raise TargetError(f"{name} {why} ({type(e).__name__}: {e})".splitlines()[0]) from e
 
 
 def build_target(
