@@ -272,7 +272,8 @@ def add_arguments(
             elif spec.kind == "toggle":
                 kw["action"] = argparse.BooleanOptionalAction
             else:
-                kw["metavar"] = spec.metavar or name.upper()
+                if spec.metavar or spec.choices is None:
+                    kw["metavar"] = spec.metavar or name.upper()
                 if spec.choices is not None:
                     kw["choices"] = list(spec.choices())
                 if spec.kind == "repeat":
