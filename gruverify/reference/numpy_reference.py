@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from gruverify.core.params import (
-    VARIANTS,
+    ALL_VARIANTS,
     GRUCellParams,
     GRUParams,
     RNNCellParams,
@@ -138,11 +138,14 @@ def gru_gates(
     if variant == "reset_after":
         g = h @ cell.W_hn.T + cell.b_hn
         a_n = x @ cell.W_in.T + cell.b_in + r * g
+    elif variant == "reset_after_no_bhn":  # no recurrent candidate bias: b_hn is not a parameter
+        g = h @ cell.W_hn.T
+        a_n = x @ cell.W_in.T + cell.b_in + r * g
     elif variant == "reset_before":
         g = (r * h) @ cell.W_hn.T + cell.b_hn
         a_n = x @ cell.W_in.T + cell.b_in + g
     else:
-        raise ValueError(f"unknown GRU variant {variant!r}; expected one of {VARIANTS}")
+        raise ValueError(f"unknown GRU variant {variant!r}; expected one of {ALL_VARIANTS}")
     n = np.tanh(a_n)
     return {"a_r": a_r, "a_z": a_z, "a_n": a_n, "r": r, "z": z, "one_minus_z": omz, "n": n, "g": g}
 
@@ -180,11 +183,11 @@ def gru_step_backward(
     da_n = dn * (c["dn_da"] if "dn_da" in c else 1.0 - n * n)
     da_z = dz * (c["dz_da"] if "dz_da" in c else z * omz)
     grads: dict[str, np.ndarray] = {}
-    if variant == "reset_after":
+    if variant != "reset_before":  # reset-after, with or without b_hn (then dL/db_hn = 0)
         dr = da_n * g
         dg = da_n * r
         grads["W_hn"] = dg.T @ h
-        grads["b_hn"] = dg.sum(0)
+        grads["b_hn"] = dg.sum(0) * (variant == "reset_after")
         dh = dh + dg @ cell.W_hn
     else:
         d_rh = da_n @ cell.W_hn
@@ -421,8 +424,8 @@ def stack_backward(
 
 
 def _check_variant(variant: str) -> None:
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown GRU variant {variant!r}; expected one of {VARIANTS}")
+    if variant not in ALL_VARIANTS:
+        raise ValueError(f"unknown GRU variant {variant!r}; expected one of {ALL_VARIANTS}")
 
 
 def gru_forward(
@@ -522,7 +525,7 @@ def gru_step_jacobian(
     W = cell.map(lambda v: _as_array(v, np.float64))
     r, z, omz, n, hp = c["r"], c["z"], c["one_minus_z"], c["n"], c["h_prev"]
     dn = omz * (1.0 - n * n)  # (B, H)
-    if variant == "reset_after":
+    if variant != "reset_before":  # g = W_hn h (+ b_hn): the trace's
         g = c["g"]
         inner = r[:, :, None] * W.W_hn[None] + (g * r * (1.0 - r))[:, :, None] * W.W_hr[None]
     else:

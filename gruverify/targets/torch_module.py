@@ -35,6 +35,7 @@ from gruverify.targets.errors import TargetError
 
 __all__ = [
     "CUDNN_FLOAT32",
+    "TorchBase",
     "TorchCellTarget",
     "TorchModuleTarget",
     "validate_missing",
@@ -91,7 +92,7 @@ def _check_unchanged(before: list[Any], after: list[Any], problem: Problem) -> N
             )  # fmt: skip
 
 
-class _TorchBase:
+class TorchBase:
     """What the module and cell adapters share: dtype/device handling and the autograd loss."""
 
     variant: Variant
@@ -187,7 +188,7 @@ class _TorchBase:
         return Gradients(dx, dh0, gru_from_torch(self._state_dict(named, rest)))
 
 
-class TorchModuleTarget(_TorchBase):
+class TorchModuleTarget(TorchBase):
     """An ``nn.GRU``-shaped module class as an ``Implementation`` (see the module docstring).
 
     ``missing`` declares absent features (``{"bidirectional": "why"}``): their checks are skipped.
@@ -324,7 +325,7 @@ class TorchModuleTarget(_TorchBase):
         return out, h_n
 
 
-class TorchCellTarget(_TorchBase):
+class TorchCellTarget(TorchBase):
     """An ``nn.GRUCell``-shaped class as an ``Implementation``: one layer, one direction, run
     over time by a Python loop ``h_t = cell(x_t, h_{t-1})`` (``cell(x_0)`` when ``h0`` is None).
 
