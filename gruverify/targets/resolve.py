@@ -35,7 +35,7 @@ from gruverify.targets.own_gru import OwnGRUTarget
 from gruverify.targets.registry import TARGETS
 from gruverify.targets.torch_module import TorchCellTarget, TorchModuleTarget, validate_missing
 
-__all__ = ["build_target", "resolve_target", "target_spec"]
+__all__ = ["build_target", "load_attr", "resolve_target", "target_spec"]
 
 
 def target_spec(target: Any) -> str:
@@ -50,7 +50,7 @@ def target_spec(target: Any) -> str:
     return f"{module}:{qualname}"
 
 
-def _load_attr(spec: str) -> Any:
+def load_attr(spec: str) -> Any:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise TargetError(f"unknown target {spec!r}: {_suggest_target(spec)}")
@@ -193,7 +193,7 @@ def resolve_target(
     elif target in TARGETS:
         impl = TARGETS[target][0](device, dtype)
     else:
-        impl = _from_attr(_load_attr(target), target, device, dtype, declaration)
+        impl = _from_attr(load_attr(target), target, device, dtype, declaration)
     declaration.apply([impl])
     return impl
 
