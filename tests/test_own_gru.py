@@ -23,7 +23,11 @@ from gruverify.targets.resolve import load_attr
 from tests import own_grus
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-QUICK: dict[str, Any] = {"checks": ["forward[basic]", "gradient[output]"], "profile": "quick", "seed": 3}
+QUICK: dict[str, Any] = {
+    "checks": ["forward[basic]", "gradient[output]"],
+    "profile": "quick",
+    "seed": 3,
+}
 
 DECLARED = {
     "TwoLinearCell": {"cell": True, "needs_h": True, "layout": "fused"},

@@ -80,7 +80,7 @@ def _shape_of(value: Any) -> tuple[int, ...] | None:
 
 def _as_cell(module: Any, torch: Any, dt: Any) -> dict[str, Any] | None:
     """The cell convention ``module`` follows, or None when it is not a cell."""
-    B, I, H = SIZES["B"], SIZES["I"], SIZES["H"]  # noqa: E741
+    B, I, H = SIZES["B"], SIZES["I"], SIZES["H"]
     x, h = _tensor(torch, (B, I), dt, 1), _tensor(torch, (B, H), dt, 2)
     try:
         out = module(x, h)
@@ -102,7 +102,7 @@ def _as_cell(module: Any, torch: Any, dt: Any) -> dict[str, Any] | None:
 
 def _as_layer(module: Any, torch: Any, dt: Any) -> dict[str, Any] | None:
     """The layer convention ``module`` follows, or None."""
-    T, B, I, H = SIZES["T"], SIZES["B"], SIZES["I"], SIZES["H"]  # noqa: E741
+    T, B, I, H = SIZES["T"], SIZES["B"], SIZES["I"], SIZES["H"]
     xs, h = _tensor(torch, (T, B, I), dt, 3), _tensor(torch, (B, H), dt, 2)
     try:
         out = module(xs, h)
@@ -172,7 +172,7 @@ def _candidates(calling: dict[str, Any], layouts: list[str]) -> Iterator[Declara
 
 
 def _problem() -> Problem:
-    T, B, I, H = SIZES["T"], SIZES["B"], SIZES["I"], SIZES["H"]  # noqa: E741
+    T, B, I, H = SIZES["T"], SIZES["B"], SIZES["I"], SIZES["H"]
     rng = np.random.default_rng(7)
     params = random_gru_params(I, H, rng=11)
     return Problem(params, rng.uniform(-1, 1, (T, B, I)), rng.uniform(-1, 1, (1, B, H)))
@@ -181,7 +181,9 @@ def _problem() -> Problem:
 def _try(factory: Callable[..., Any], d: Declaration, dtype: str, modules: dict[Any, Any],
          problem: Problem) -> Candidate:  # fmt: skip
     """``d``'s largest difference from the reference on ``problem`` (inf when it cannot run)."""
-    conventions = {k: getattr(d, k) for k in ("update", "gate_order", "layout", "needs_h", "returns")}
+    conventions = {
+        k: getattr(d, k) for k in ("update", "gate_order", "layout", "needs_h", "returns")
+    }
     variant: Variant = d.variant  # type: ignore[assignment]
     try:
         impl = OwnGRUTarget(factory, name="suggest", dtype=dtype, variant=variant, cell=d.cell,
@@ -190,7 +192,9 @@ def _try(factory: Callable[..., Any], d: Declaration, dtype: str, modules: dict[
     except Exception as e:
         return Candidate(d, float("inf"), f"{type(e).__name__}: {e}".splitlines()[0])
     ref = gru_forward(problem.params, problem.x, problem.h0, variant=variant)
-    err = max(float(np.max(np.abs(got.output - ref.output))), float(np.max(np.abs(got.h_n - ref.h_n))))
+    err = max(
+        float(np.max(np.abs(got.output - ref.output))), float(np.max(np.abs(got.h_n - ref.h_n)))
+    )
     return Candidate(d, err if np.isfinite(err) else float("inf"))
 
 

@@ -93,7 +93,13 @@ def _bound(text: str, sizes: Mapping[str, int]) -> int:
             return -ev(node.operand)
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult)):
             a, b = ev(node.left), ev(node.right)
-            return a + b if isinstance(node.op, ast.Add) else a - b if isinstance(node.op, ast.Sub) else a * b
+            return (
+                a + b
+                if isinstance(node.op, ast.Add)
+                else a - b
+                if isinstance(node.op, ast.Sub)
+                else a * b
+            )
         raise ValueError(f"index bound {text!r}: only integers, I, H, +, -, * are allowed")
 
     try:
@@ -119,9 +125,13 @@ class Slot:
         return Slot(m["name"], bool(m["t"]), (m["idx"] or "").strip())
 
     def text(self) -> str:
-        return self.param + (".T" if self.transposed else "") + (f"[{self.index}]" if self.index else "")
+        return (
+            self.param
+            + (".T" if self.transposed else "")
+            + (f"[{self.index}]" if self.index else "")
+        )
 
-    def key(self, I: int, H: int) -> tuple[slice | int, ...]:  # noqa: E741, N803
+    def key(self, I: int, H: int) -> tuple[slice | int, ...]:
         """The index as slices (``a:b``) and integers, bounds evaluated for input size ``I`` and
         hidden size ``H``."""
         if not self.index:
@@ -141,7 +151,7 @@ class Slot:
             raise ValueError(f"{self.text()}: at most two indices (rows, cols)")
         return tuple(out)
 
-    def view(self, array: np.ndarray, I: int, H: int) -> np.ndarray:  # noqa: N803
+    def view(self, array: np.ndarray, I: int, H: int) -> np.ndarray:
         """The block of ``array`` (a view: writing it writes the array)."""
         a = array.T if self.transposed else array
         try:
@@ -158,7 +168,7 @@ def _terms(block: str, variant: str) -> tuple[str, ...]:
     return FOLDED.get(block, (block,))
 
 
-def _shape(block: str, I: int, H: int) -> tuple[int, ...]:  # noqa: N803
+def _shape(block: str, I: int, H: int) -> tuple[int, ...]:
     if block.startswith("W_i"):
         return (H, I)
     return (H, H) if block.startswith("W_h") else (H,)
@@ -196,7 +206,9 @@ class ParamMap:
                     )
                 continue
             if len(holders) != 1:
-                what = "no entry" if not holders else f"{len(holders)} entries ({', '.join(holders)})"
+                what = (
+                    "no entry" if not holders else f"{len(holders)} entries ({', '.join(holders)})"
+                )
                 raise LayoutError(f"the parameter map has {what} for {block}")
 
     def load(
@@ -206,7 +218,7 @@ class ParamMap:
         """The target's arrays (float64, by name, shapes ``shapes``) holding ``cell``; every
         element of every mapped array written exactly once, else ``LayoutError``. A folded
         ``b_n`` of ``reset_after_no_bhn`` holds ``b_in`` alone."""
-        I, H = cell.input_size, cell.hidden_size  # noqa: E741, N806
+        I, H = cell.input_size, cell.hidden_size
         missing = [p for p in self.params() if p not in shapes]
         if missing:
             raise LayoutError(f"the target has no parameter {missing[0]!r}; it has {list(shapes)}")
@@ -232,7 +244,7 @@ class ParamMap:
         return out
 
     def gather(
-        self, grads: Mapping[str, np.ndarray | None], I: int, H: int,  # noqa: E741, N803
+        self, grads: Mapping[str, np.ndarray | None], I: int, H: int,
         update: str = "standard", variant: str = "reset_after",
     ) -> GRUCellParams[np.ndarray]:  # fmt: skip
         """The canonical gradients from the target's parameter gradients by name (None: the
@@ -260,7 +272,9 @@ def parse_param_map(value: Any) -> ParamMap:
         for entry in (e for e in value.split(";") if e.strip()):
             key, eq, slot = entry.partition("=")
             if not eq:
-                raise ValueError(f"{entry.strip()!r} is not BLOCK=SLOT (e.g. W_ir=r.weight[:, 0:I])")
+                raise ValueError(
+                    f"{entry.strip()!r} is not BLOCK=SLOT (e.g. W_ir=r.weight[:, 0:I])"
+                )
             pairs.append((key.strip(), slot.strip()))
     elif isinstance(value, Mapping):
         pairs = [(str(k), v) for k, v in value.items()]
@@ -284,7 +298,7 @@ def param_map_text(pmap: ParamMap) -> str:
 BiasForm = Literal["two", "one", "stacked", "none"]
 
 
-def _bias_form(biases: Sequence[tuple[str, tuple[int, ...]]], H: int) -> BiasForm:  # noqa: N803
+def _bias_form(biases: Sequence[tuple[str, tuple[int, ...]]], H: int) -> BiasForm:
     shapes = [s for _, s in biases]
     if not shapes:
         return "none"
@@ -298,7 +312,7 @@ def _bias_form(biases: Sequence[tuple[str, tuple[int, ...]]], H: int) -> BiasFor
 
 
 def preset(
-    layout: str, gate_order: str, params: Sequence[tuple[str, tuple[int, ...]]], I: int, H: int  # noqa: E741, N803
+    layout: str, gate_order: str, params: Sequence[tuple[str, tuple[int, ...]]], I: int, H: int
 ) -> ParamMap:
     """The map of ``layout`` (``LAYOUTS``) with gates in ``gate_order``, binding the target's
     parameters ``params`` (name, shape; registration order): 2-D arrays are weights, the others
@@ -328,7 +342,10 @@ def preset(
         rows = f"{k}*H:{k + 1}*H"
         entries |= {f"W_i{gate}": f"{wi}{t}[{rows}]", f"W_h{gate}": f"{wh}{t}[{rows}]"}
         if form == "two":
-            entries |= {f"b_i{gate}": f"{biases[0][0]}[{rows}]", f"b_h{gate}": f"{biases[1][0]}[{rows}]"}
+            entries |= {
+                f"b_i{gate}": f"{biases[0][0]}[{rows}]",
+                f"b_h{gate}": f"{biases[1][0]}[{rows}]",
+            }
         elif form == "stacked":
             b = biases[0][0]
             entries |= {f"b_i{gate}": f"{b}[0, {rows}]", f"b_h{gate}": f"{b}[1, {rows}]"}

@@ -126,7 +126,7 @@ class OwnGRUTarget(TorchBase):
                 f"needs_h={self.needs_h}): {type(e).__name__}: {e}. See docs/adapters.md."
             ) from e
 
-    def param_map(self, module: Any, I: int, H: int) -> ParamMap:  # noqa: N803
+    def param_map(self, module: Any, I: int, H: int) -> ParamMap:
         """The declared map for ``module``: the layout's, with the explicit entries over it."""
         shapes = [(n, tuple(p.shape)) for n, p in module.named_parameters()]
         base = preset(self.layout, self.gate_order, shapes, I, H) if self.layout else None
@@ -143,7 +143,9 @@ class OwnGRUTarget(TorchBase):
         key = (p.input_size, p.hidden_size)
         module = self._modules.get(key)
         if module is None:
-            module = self.factory(p.input_size, p.hidden_size).to(device=self.device, dtype=self._dt)
+            module = self.factory(p.input_size, p.hidden_size).to(
+                device=self.device, dtype=self._dt
+            )
             self._modules[key] = module
         if key not in self._maps:
             self._maps[key] = self.param_map(module, *key)
@@ -203,7 +205,9 @@ class OwnGRUTarget(TorchBase):
         what = f"{self.name}.forward"
         with watch(what, problem.describe()):
             out, h_n = self._run(module, x, self._state(problem, x, h0))
-        for name, b, a in zip(("input", "h0"), before, [t for t in (x, h0) if t is not None], strict=False):
+        for name, b, a in zip(
+            ("input", "h0"), before, [t for t in (x, h0) if t is not None], strict=False
+        ):
             if not bool((b == a.detach()).all()):
                 raise LawViolation(
                     "inputs unchanged", "forward(x, h0) must not modify x or h0 in place",
