@@ -182,3 +182,21 @@ def test_no_bhn_reference_ignores_b_hn_and_its_gradient_is_zero() -> None:
     assert not np.any(g.dparams.cell(0).b_hn)
     gz = gru_backward(zeroed, x, d_output=np.ones_like(ours.output))
     np.testing.assert_allclose(g.dparams.cell(0).W_hn, gz.dparams.cell(0).W_hn, atol=1e-14)
+
+
+def test_a_failing_check_names_the_declaration_that_explains_it() -> None:
+    """The combination declared only in part (reset-before, standard update, r, z, n): the
+    failure's diagnosis is the declaration suggest finds."""
+    partial = {**DECLARED["CourseCell"], "update": "standard", "gate_order": "rzn"}
+    report = run_checks("tests.own_grus:CourseCell", **{**QUICK, "checks": ["forward[basic]"]},
+                        **partial)  # fmt: skip
+    [result] = report.checks
+    assert result.status == "failed"
+    assert result.diagnosis is not None and (
+        'update = "complement", gate_order = "zrn", layout = "transposed"' in result.diagnosis
+    ), result.diagnosis
+
+
+def test_no_declaration_points_to_suggest() -> None:
+    with pytest.raises(TargetError, match="gruverify suggest tests.own_grus:CourseCell"):
+        run_checks("tests.own_grus:CourseCell", **QUICK, cell=True)

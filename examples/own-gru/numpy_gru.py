@@ -64,7 +64,10 @@ class Adapter:
         self.declaration = declaration
 
     def weights(self, problem: Problem):
-        cell, (I, H) = problem.params.cell(0), (problem.params.input_size, problem.params.hidden_size)
+        cell, (I, H) = (
+            problem.params.cell(0),
+            (problem.params.input_size, problem.params.hidden_size),
+        )
         shapes = {"kernel": (I, 3 * H), "recurrent": (H, 3 * H), "bias": (2, 3 * H)}
         d = self.declaration
         pmap = preset(d.layout, d.gate_order, list(shapes.items()), I, H)
@@ -72,7 +75,11 @@ class Adapter:
 
     def forward(self, problem: Problem) -> Outputs:
         _, w = self.weights(problem)
-        h0 = np.zeros((1, problem.x.shape[1], w["recurrent"].shape[0])) if problem.h0 is None else problem.h0
+        h0 = (
+            np.zeros((1, problem.x.shape[1], w["recurrent"].shape[0]))
+            if problem.h0 is None
+            else problem.h0
+        )
         states, _ = gru(w, problem.x, h0[0])
         return Outputs(states, states[-1:])
 

@@ -38,7 +38,15 @@ from gruverify.targets.declaration import Declaration
 from gruverify.targets.errors import TargetError
 from gruverify.targets.own_gru import OwnGRUTarget
 
-__all__ = ["EXPLAINED", "Candidate", "Suggestion", "calling_convention", "suggest", "toml"]
+__all__ = [
+    "EXPLAINED",
+    "Candidate",
+    "Suggestion",
+    "calling_convention",
+    "explaining_declaration",
+    "suggest",
+    "toml",
+]
 
 EXPLAINED = {"float64": 1e-9, "float32": 1e-4}
 """The largest difference from the float64 reference that a candidate may have and still explain
@@ -235,3 +243,24 @@ def toml(target: str, declaration: Declaration) -> str:
         if value != default and value is not None:
             lines.append(f"{name} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
+
+
+def explaining_declaration(impl: Any) -> str | None:
+    """For a hand-written GRU checked through a declaration (``OwnGRUTarget``, guarded or not)
+    that fails: the sentence naming the declaration under which it matches the reference, when
+    the search finds one; None otherwise (another kind of target, or no convention explains it)."""
+    inner = getattr(impl, "unguarded", impl)
+    if not isinstance(inner, OwnGRUTarget):
+        return None
+    try:
+        found = suggest(inner.factory, inner.name)
+    except Exception:
+        return None
+    if found.found is None:
+        return None
+    d = found.found.declaration
+    keys = ", ".join(
+        f"{k} = {_toml_value(getattr(d, k))}"
+        for k in ("variant", "update", "gate_order", "layout", "returns", "needs_h")
+    )
+    return f"it matches the reference (max error {found.found.error:.2g}) when declared {keys}"

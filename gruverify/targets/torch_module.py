@@ -254,7 +254,8 @@ class TorchModuleTarget(TorchBase):
                 f"{self.name} does not behave like torch.nn.GRU (constructor "
                 f"(input_size, hidden_size, num_layers, bias, batch_first, dropout, "
                 f"bidirectional), torch.nn.GRU state-dict names, forward(input, hx) -> "
-                f"(output, h_n)): {type(e).__name__}: {e}. See docs/adapters.md for other layouts."
+                f"(output, h_n)): {type(e).__name__}: {e}. A hand-written GRU? `gruverify suggest "
+                f"{self.name}` finds its declaration (docs/adapters.md)."
                 + (" A GRUCell-shaped class? Add --cell." if "cell" in self.name.lower() else "")
             ) from e
         if self.capabilities.supports("lengths"):
@@ -365,7 +366,8 @@ class TorchCellTarget(TorchBase):
                 raise TargetError(
                     f"{self.name} does not behave like torch.nn.GRUCell (constructor (input_size, "
                     f"hidden_size, bias), state-dict names weight_ih, weight_hh, bias_ih, bias_hh, "
-                    f"forward(input, hx) -> h'): {type(e).__name__}: {e}. See docs/adapters.md."
+                    f"forward(input, hx) -> h'): {type(e).__name__}: {e}. A hand-written GRU? `gruverify "
+                    f"suggest {self.name}` finds its declaration (docs/adapters.md)."
                 ) from e
 
     def _module(self, problem: Problem) -> Any:
