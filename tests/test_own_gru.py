@@ -198,5 +198,5 @@ def test_a_failing_check_names_the_declaration_that_explains_it() -> None:
 
 
 def test_no_declaration_points_to_suggest() -> None:
-    with pytest.raises(TargetError, match="gruverify suggest tests.own_grus:CourseCell"):
+    with pytest.raises(TargetError, match=r"gruverify suggest tests\.own_grus:CourseCell"):
         run_checks("tests.own_grus:CourseCell", **QUICK, cell=True)

@@ -11,9 +11,13 @@ from __future__ import annotations
 import pathlib
 import subprocess
 import sys
-import tomllib
 
 import pytest
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 FOLDER = REPO / "examples" / "own-gru"

@@ -35,7 +35,7 @@ def gru_backward(w, tape, d_states):
     """My backward: gradients of sum(d_states * states) by parameter name, and d_x, d_h0."""
     g = {k: np.zeros_like(v) for k, v in w.items()}
     dh, dxs = np.zeros_like(tape[0][1]), []
-    for (x, h, z, r, n, ghn), d in zip(reversed(tape), reversed(d_states)):
+    for (x, h, z, r, n, ghn), d in zip(reversed(tape), reversed(d_states), strict=True):
         dh = dh + d
         da_n = dh * (1 - z) * (1 - n * n)
         da_z = dh * (h - n) * z * (1 - z)
