@@ -239,8 +239,10 @@ class ParamMap:
             slot.view(seen[slot.param], I, H)[...] += 1
         for p, count in seen.items():
             if np.any(count != 1):
-                what = "never written" if np.any(count == 0) else "written twice"
-                raise LayoutError(f"elements of {p} (shape {shapes[p]}) are {what} by the map")
+                raise LayoutError(
+                    f"{p} (shape {shapes[p]}): {int(np.sum(count == 0))} elements never written, "
+                    f"{int(np.sum(count > 1))} written twice or more by the map"
+                )
         return out
 
     def gather(
