@@ -106,12 +106,15 @@ def test_a_map_that_leaves_or_overlaps_elements_is_refused() -> None:
         parse_param_map(short).load(CELL, dict(TORCH))
     twice = {k: v.text() for k, v in entries.items()}
     twice["W_iz"] = twice["W_ir"]
-    with pytest.raises(LayoutError, match=r"weight_ih \(shape \(6, 3\)\): 6 elements never written, 6 written twice"):
+    with pytest.raises(
+        LayoutError,
+        match=r"weight_ih \(shape \(6, 3\)\): 6 elements never written, 6 written twice",
+    ):
         parse_param_map(twice).load(CELL, dict(TORCH))
     missing = {k: v.text() for k, v in entries.items() if k != "b_hn"}
     with pytest.raises(LayoutError, match="no entry for b_hn"):
         parse_param_map(missing).check("reset_after")
-    with pytest.raises(LayoutError, match="bias_hh .*: 2 elements never written, 0 written"):
+    with pytest.raises(LayoutError, match=r"bias_hh .*: 2 elements never written, 0 written"):
         parse_param_map(missing).load(CELL, dict(TORCH))
 
 
