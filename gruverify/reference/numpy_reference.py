@@ -1,12 +1,18 @@
 """The float64 numpy reference: GRU and tanh RNN, forward with gate traces, analytic backward.
 
 Explicit equations, no autograd, nothing shared with torch. The step equations are those of
-``gruverify.core.params`` (docs/gru-math.md section 1). Both GRU variants:
+``gruverify.core.params`` (docs/gru-math.md section 1). The two GRU variants of the libraries:
 
 - ``"reset_after"`` (torch, cuDNN, Keras ``reset_after=True``, ONNX ``linear_before_reset=1``):
   ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``
 - ``"reset_before"`` (Cho et al. 2014, Keras ``reset_after=False``, ONNX default):
   ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)``
+
+and a third, declared by hand-written GRUs that have one bias per gate (flax nnx's GRU):
+
+- ``"reset_after_no_bhn"``: ``n = tanh(W_in x + b_in + r * (W_hn h))``. ``b_hn`` is not a parameter
+  of this GRU: the equations ignore it and its gradient is 0 (``b_hn`` cannot be folded into
+  ``b_in`` in reset-after, so this is a different GRU, not a layout of ``reset_after``).
 
 and ``h' = (1 - z) * n + z * h`` with ``1 - z`` computed as ``sigmoid(-a_z)`` (no cancellation).
 
