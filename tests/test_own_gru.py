@@ -86,6 +86,8 @@ def test_a_declaration_that_does_not_fit_is_a_one_line_error() -> None:
     with pytest.raises(TargetError, match=r"transposed needs weights of shapes"):
         run_checks("tests.own_grus:TwoLinearCell", **QUICK, cell=True, needs_h=True,
                    layout="transposed")  # fmt: skip
+    with pytest.raises(TargetError, match="returns = 'list' does not fit a cell"):
+        run_checks("tests.own_grus:TwoLinearCell", **QUICK, cell=True, returns="list")
     with pytest.raises(TargetError, match="reset_after_no_bhn"):
         run_checks("tests.own_grus:NoBhnGRU", **QUICK, returns="outputs", variant="reset_after")
 

@@ -103,6 +103,12 @@ class OwnGRUTarget(TorchBase):
         self.layout: str | None = c.get("layout") or (None if self.explicit else "fused")
         self.needs_h = bool(c.get("needs_h"))
         self.returns: str = c.get("returns") or ("state" if cell else "pair")
+        allowed = ("state", "pair") if cell else ("pair", "outputs", "list")
+        if self.returns not in allowed:
+            raise TargetError(
+                f"{self.name}: returns = {self.returns!r} does not fit a "
+                f"{'cell' if cell else 'layer'} (expected one of {', '.join(allowed)})"
+            )
         self._maps: dict[tuple[Any, ...], ParamMap] = {}
         if modules is not None:
             self._modules = modules
