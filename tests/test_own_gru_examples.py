@@ -43,3 +43,36 @@ def test_the_example_passes_with_its_declaration(target: str) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{target}: PASS" in result.stdout, result.stdout
+
+
+PLUGIN_TESTS = """
+from gruverify.pytest_plugin import conformance_tests
+
+CHECKS = ["forward[basic]", "gradient[output]"]
+test_from_settings = conformance_tests("course_cell:CourseCell", checks=CHECKS, profile="quick")
+test_from_keywords = conformance_tests(
+    "concat_gru:ConcatGRU", checks=CHECKS, profile="quick",
+    variant="reset_before", layout="concat", returns="list",
+)
+test_undeclared = conformance_tests("no_bhn_gru:NoBhnGRU", checks=["forward[basic]"],
+                                    profile="quick", returns="outputs")
+"""
+
+
+def test_the_pytest_plugin_takes_declarations_from_settings_and_keywords(
+    tmp_path: pathlib.Path,
+) -> None:
+    """In a user's project: the course's cell declared in pyproject.toml, the concat layer by
+    conformance_tests keywords, both pass; the no-b_hn layer declared without its variant
+    fails."""
+    from cli_support import run_pytest
+
+    for name in ("course_cell", "concat_gru", "no_bhn_gru"):
+        (tmp_path / f"{name}.py").write_text((FOLDER / f"{name}.py").read_text())
+    table = (FOLDER / "gruverify.toml").read_text().split("[tool.gruverify.target.")
+    course = next(t for t in table if t.startswith('"course_cell:CourseCell"'))
+    (tmp_path / "pyproject.toml").write_text("[tool.gruverify.target." + course)
+    (tmp_path / "test_own.py").write_text(PLUGIN_TESTS)
+    code, out, counts = run_pytest(tmp_path)
+    assert counts == {"passed": 4, "failed": 1}, out
+    assert "test_undeclared" in out.split("short test summary info")[-1], out
