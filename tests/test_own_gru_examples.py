@@ -74,5 +74,5 @@ def test_the_pytest_plugin_takes_declarations_from_settings_and_keywords(
     (tmp_path / "pyproject.toml").write_text("[tool.gruverify.target." + course)
     (tmp_path / "test_own.py").write_text(PLUGIN_TESTS)
     code, out, counts = run_pytest(tmp_path)
-    assert counts == {"passed": 4, "failed": 1}, out
+    assert code == 1 and counts == {"passed": 4, "failed": 1}, out
     assert "test_undeclared" in out.split("short test summary info")[-1], out
