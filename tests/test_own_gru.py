@@ -202,3 +202,11 @@ def test_a_failing_check_names_the_declaration_that_explains_it() -> None:
 def test_no_declaration_points_to_suggest() -> None:
     with pytest.raises(TargetError, match=r"gruverify suggest tests\.own_grus:CourseCell"):
         run_checks("tests.own_grus:CourseCell", **QUICK, cell=True)
+
+
+def test_an_isolated_worker_builds_it_from_the_declaration() -> None:
+    """The declaration (an explicit map included) reaches the worker process."""
+    report = run_checks("tests.own_grus:per_gate_cell", **QUICK, isolate=True,
+                        **DECLARED["per_gate_cell"])  # fmt: skip
+    assert statuses(report) == {"forward[basic]": "passed", "gradient[output]": "passed"}
+    assert dict(report.declaration["params"])["W_ir"] == "rst_x"
