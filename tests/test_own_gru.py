@@ -121,9 +121,30 @@ def test_suggest_names_no_convention_for_a_real_bug() -> None:
     assert found.closest[0].declaration.variant == "reset_after"
 
 
+def test_suggest_writes_the_map_of_per_gate_matrices() -> None:
+    """Matrices per gate with their own names: the explicit map, by name, that explains it."""
+    found = suggest(own_grus.per_gate_cell, "per_gate_cell")
+    assert found.found is not None, found.closest
+    d = found.found.declaration
+    assert dict(d.params or ()) == own_grus.PER_GATE_PARAMS
+    assert (d.variant, d.update, d.returns, d.cell, d.needs_h) == (
+        "reset_after", "standard", "pair", True, True,
+    )  # fmt: skip
+
+
 def test_suggest_needs_a_map_for_parameters_of_no_layout() -> None:
-    with pytest.raises(TargetError, match="fit none of the layouts"):
-        suggest(own_grus.per_gate_cell, "per_gate_cell")
+    import torch
+
+    class Odd(torch.nn.Module):
+        def __init__(self, input_size: int, hidden_size: int) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(7))
+
+        def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+            return h * self.w.sum()
+
+    with pytest.raises(TargetError, match="fit none of the layouts .* nor one matrix per gate"):
+        suggest(Odd, "Odd")
 
 
 def test_toml_is_a_per_target_table_of_the_declared_fields() -> None:

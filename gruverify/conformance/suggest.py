@@ -9,7 +9,10 @@ written in, and compares each with the float64 reference on one small problem (f
    each also without ``h`` (``needs_h`` when that fails);
 2. for each parameter layout its parameters have (``fused``, ``transposed``, ``concat``: the names
    and shapes in registration order, ``gruverify.layouts.param_map.preset``), every variant x update
-   convention x gate order (3 x 2 x 6), one built module reloaded per candidate.
+   convention x gate order (3 x 2 x 6); for one matrix per gate with its own names, the explicit
+   maps of every gate order and both orientations of the recurrent matrices
+   (``gruverify.layouts.param_map.per_gate_maps``, 12 maps) x variant x update convention; one
+   built module reloaded per candidate.
 
 A candidate explains the target when its largest difference from the reference is within
 ``EXPLAINED[dtype]`` (float64 where the module runs in it, else float32). None explaining it is a
@@ -32,9 +35,9 @@ from gruverify.core.options import fields_of
 from gruverify.core.params import ALL_VARIANTS, Variant, random_gru_params
 from gruverify.core.problem import Problem
 from gruverify.layouts.errors import LayoutError
-from gruverify.layouts.param_map import GATE_ORDERS, LAYOUTS, UPDATES, preset
+from gruverify.layouts.param_map import GATE_ORDERS, LAYOUTS, UPDATES, per_gate_maps, preset
 from gruverify.reference.numpy_reference import gru_forward
-from gruverify.targets.declaration import Declaration
+from gruverify.targets.declaration import CONVENTION_FIELDS, Declaration
 from gruverify.targets.errors import TargetError
 from gruverify.targets.own_gru import OwnGRUTarget
 
@@ -154,29 +157,34 @@ def calling_convention(factory: Callable[..., Any]) -> tuple[dict[str, Any], str
     )
 
 
-def _layouts(factory: Callable[..., Any]) -> list[str]:
-    """The layouts whose preset fits the parameters of ``factory(I, H)``."""
+def _structures(factory: Callable[..., Any]) -> list[dict[str, Any]]:
+    """The parameter structures of ``factory(I, H)`` to try: ``{"layout": L}`` for each preset
+    that fits its parameters, ``{"params": map}`` for each per-gate map (``per_gate_maps``: one
+    matrix per gate with its own names, in every gate order)."""
     module = factory(SIZES["I"], SIZES["H"])
     shapes = [(n, tuple(p.shape)) for n, p in module.named_parameters()]
-    out = []
+    out: list[dict[str, Any]] = []
     for layout in LAYOUTS:
         try:
             preset(layout, "rzn", shapes, SIZES["I"], SIZES["H"])
         except LayoutError:
             continue
-        out.append(layout)
+        out.append({"layout": layout})
+    for order in GATE_ORDERS:
+        for pmap in per_gate_maps(shapes, SIZES["I"], SIZES["H"], order):
+            out.append({"params": tuple((k, slot.text()) for k, slot in pmap.slots)})
     return out
 
 
-def _candidates(calling: dict[str, Any], layouts: list[str]) -> Iterator[Declaration]:
+def _candidates(calling: dict[str, Any], structures: list[dict[str, Any]]) -> Iterator[Declaration]:
     """Every declaration of the catalogue, the most common conventions first."""
-    for layout, variant, update, order in itertools.product(
-        layouts, ALL_VARIANTS, UPDATES, GATE_ORDERS
-    ):
-        yield Declaration(
-            cell=calling["cell"], needs_h=calling["needs_h"], returns=calling["returns"],
-            variant=variant, update=update, gate_order=order, layout=layout,
-        )  # fmt: skip
+    for structure in structures:
+        orders = GATE_ORDERS if "layout" in structure else (None,)
+        for variant, update, order in itertools.product(ALL_VARIANTS, UPDATES, orders):
+            yield Declaration(
+                cell=calling["cell"], needs_h=calling["needs_h"], returns=calling["returns"],
+                variant=variant, update=update, gate_order=order, **structure,
+            )  # fmt: skip
 
 
 def _problem() -> Problem:
@@ -189,9 +197,7 @@ def _problem() -> Problem:
 def _try(factory: Callable[..., Any], d: Declaration, dtype: str, modules: dict[Any, Any],
          problem: Problem) -> Candidate:  # fmt: skip
     """``d``'s largest difference from the reference on ``problem`` (inf when it cannot run)."""
-    conventions = {
-        k: getattr(d, k) for k in ("update", "gate_order", "layout", "needs_h", "returns")
-    }
+    conventions = {k: getattr(d, k) for k in CONVENTION_FIELDS}
     variant: Variant = d.variant  # type: ignore[assignment]
     try:
         impl = OwnGRUTarget(factory, name="suggest", dtype=dtype, variant=variant, cell=d.cell,
@@ -209,16 +215,16 @@ def _try(factory: Callable[..., Any], d: Declaration, dtype: str, modules: dict[
 def suggest(factory: Callable[..., Any], name: str, *, closest: int = 3) -> Suggestion:
     """Search the catalogue (module doc) for the declaration that explains ``factory``'s GRU."""
     calling, dtype = calling_convention(factory)
-    layouts = _layouts(factory)
-    if not layouts:
+    structures = _structures(factory)
+    if not structures:
         raise TargetError(
-            f"{name}: its parameters fit none of the layouts {', '.join(LAYOUTS)}; declare an "
-            "explicit parameter map (params, docs/adapters.md)"
+            f"{name}: its parameters fit none of the layouts {', '.join(LAYOUTS)} nor one matrix "
+            "per gate; declare an explicit parameter map (params, docs/adapters.md)"
         )
     modules: dict[Any, Any] = {}
     problem = _problem()
     tried: list[Candidate] = []
-    for d in _candidates(calling, layouts):
+    for d in _candidates(calling, structures):
         c = _try(factory, d, dtype, modules, problem)
         tried.append(c)
         if c.error <= EXPLAINED[dtype]:

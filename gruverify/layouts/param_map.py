@@ -55,6 +55,7 @@ __all__ = [
     "gate_order_value",
     "param_map_text",
     "parse_param_map",
+    "per_gate_maps",
     "preset",
 ]
 
@@ -356,3 +357,72 @@ def preset(
     if form == "none":
         raise LayoutError("the target has no biases (a bias-free GRU is not a hand-written layout)")
     return parse_param_map(entries)
+
+
+def _gate_of_bias(
+    params: Sequence[tuple[str, tuple[int, ...]]], weights: Mapping[str, str], bias: str
+) -> str | None:
+    """The gate of the last weight registered before ``bias`` (None: no weight before it)."""
+    gate = None
+    for name, _ in params:
+        if name == bias:
+            return gate
+        gate = weights.get(name, gate)
+    return None
+
+
+def _per_gate_biases(
+    params: Sequence[tuple[str, tuple[int, ...]]],
+    weights: Mapping[str, str],
+    order: str,
+    H: int,
+) -> dict[str, str] | None:
+    """The bias entries of a per-gate layout: each bias belongs to the gate of the weight
+    registered just before it (two per gate: input then recurrent; one: the folded sum), else
+    biases in registration order are the gates in ``order`` (inputs first when six)."""
+    biases = [n for n, s in params if s == (H,)]
+    if len(biases) not in (3, 6):
+        return None
+    per = len(biases) // 3
+    groups: dict[str, list[str]] = {g: [] for g in "rzn"}
+    for b in biases:
+        gate = _gate_of_bias(params, weights, b)
+        if gate is not None:
+            groups[gate].append(b)
+    if any(len(v) != per for v in groups.values()):
+        groups = {g: biases[k::3] if per == 2 else [biases[k]] for k, g in enumerate(order)}
+    if per == 1:
+        return {f"b_{g}": v[0] for g, v in groups.items()}
+    return {f"b_{io}{g}": v[k] for g, v in groups.items() for k, io in enumerate("ih")}
+
+
+def per_gate_maps(
+    params: Sequence[tuple[str, tuple[int, ...]]],
+    I: int,
+    H: int,
+    gate_order: str,
+) -> list[ParamMap]:
+    """Candidate maps of a GRU with a matrix per gate and its own names, read off one build with
+    ``I != H``: three input matrices ``(H, I)`` (or ``(I, H)``, stored transposed) and three
+    recurrent ``(H, H)`` (as stored, or transposed: both are candidates), each kind registered in
+    ``gate_order``, and three or six biases ``(H,)`` (see ``_per_gate_biases``). The maps name
+    the parameters, so they hold for every size. Empty when the parameters are not of that form."""
+    order = gate_order_value(gate_order)
+    if I == H:
+        raise ValueError("per_gate_maps needs a build with input_size != hidden_size")
+    inputs = [(n, "" if s == (H, I) else ".T") for n, s in params if s in ((H, I), (I, H))]
+    recurrent = [n for n, s in params if s == (H, H)]
+    known = {n for n, _ in inputs} | set(recurrent) | {n for n, s in params if s == (H,)}
+    if len(inputs) != 3 or len(recurrent) != 3 or known != {n for n, _ in params}:
+        return []
+    weights = {n: g for (n, _), g in zip(inputs, order, strict=True)}
+    weights |= dict(zip(recurrent, order, strict=True))
+    biases = _per_gate_biases(params, weights, order, H)
+    if biases is None:
+        return []
+    maps = []
+    for t in ("", ".T"):
+        entries = {f"W_i{g}": f"{n}{tr}" for (n, tr), g in zip(inputs, order, strict=True)}
+        entries |= {f"W_h{g}": f"{n}{t}" for n, g in zip(recurrent, order, strict=True)}
+        maps.append(parse_param_map({**entries, **biases}))
+    return maps
