@@ -143,7 +143,7 @@ def test_suggest_needs_a_map_for_parameters_of_no_layout() -> None:
         def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
             return h * self.w.sum()
 
-    with pytest.raises(TargetError, match="fit none of the layouts .* nor one matrix per gate"):
+    with pytest.raises(TargetError, match=r"fit none of the layouts .* nor one matrix per gate"):
         suggest(Odd, "Odd")
 
 
