@@ -231,3 +231,13 @@ def test_an_isolated_worker_builds_it_from_the_declaration() -> None:
                         **DECLARED["per_gate_cell"])  # fmt: skip
     assert statuses(report) == {"forward[basic]": "passed", "gradient[output]": "passed"}
     assert dict(report.declaration["params"])["W_ir"] == "rst_x"
+
+
+def test_flax_nnx_is_the_declared_no_bhn_variant() -> None:
+    """flax nnx's GRUCell has no b_hn: undeclared it fails forward[basic] (its finding, verdict
+    unchanged); declared reset_after_no_bhn it computes the reference's third variant."""
+    pytest.importorskip("flax")
+    quick = {**QUICK, "checks": ["forward[basic]"]}
+    assert statuses(run_checks("flax-nnx", **quick))["forward[basic]"] == "failed"
+    declared = run_checks("flax-nnx", **quick, variant="reset_after_no_bhn")
+    assert statuses(declared)["forward[basic]"] == "passed", declared.checks[0].message
