@@ -5,6 +5,7 @@
                        [--standalone [-o PATH] [--issue PATH]]
     gruverify targets
     gruverify options [--write FILE]   (every option: flag, settings key, pytest option, meaning)
+    gruverify suggest TARGET [--write FILE.toml]   (the declaration a hand-written GRU needs)
     gruverify matrix ...
     gruverify vanishing ...            (when gruverify.analysis.vanishing_cli is installed)
 
@@ -128,6 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
         "'<!-- options:end -->' lines.",
     )  # fmt: skip
     options.add_argument("--write", metavar="FILE", help="update the table in FILE")
+    sug = sub.add_parser(
+        "suggest", help="find the declaration under which a hand-written GRU is the reference's",
+        description="Search the catalogue of conventions (calling convention, variant, update "
+        "convention, gate order, bias form, parameter layout) for the declaration under which "
+        "TARGET (module:attr, built as attr(input_size, hidden_size)) matches the float64 "
+        "reference, and print it as a [tool.gruverify.target] table. Exit 0: a declaration "
+        "explains it; 1: none does (the closest candidates are printed: a real bug is not a "
+        "convention); 2: TARGET cannot be used.",
+    )  # fmt: skip
+    sug.add_argument("target", help="package.module:attr")
+    sug.add_argument("--write", metavar="FILE", help="write the declaration to FILE (TOML) for "
+                     "'gruverify check TARGET --config FILE'")  # fmt: skip
     _add_matrix_parser(sub)
     try:
         from gruverify.analysis.vanishing_cli import add_vanishing_parser
@@ -398,6 +411,36 @@ def _reproduce(args: argparse.Namespace) -> int:
     return code
 
 
+def _suggest(args: argparse.Namespace) -> int:
+    from gruverify.conformance.suggest import suggest, toml
+    from gruverify.targets import TargetError
+    from gruverify.targets.resolve import load_attr
+
+    try:
+        found = suggest(load_attr(args.target), args.target)
+    except TargetError as e:
+        return _err(str(e).splitlines()[0])
+    if found.found is None:
+        print(f"{args.target}: no declaration of the catalogue explains it ({found.tried} tried, "
+              f"{found.dtype}): a bug, not a convention. Closest candidates:")  # fmt: skip
+        for c in found.closest:
+            print(f"  max error {c.error:.3g}{'  (' + c.note + ')' if c.note else ''}")
+            print("    " + toml(args.target, c.declaration).replace("\n", "\n    ").rstrip())
+        return 1
+    text = toml(args.target, found.found.declaration)
+    print(f"# {args.target} matches the reference (max error {found.found.error:.3g}, "
+          f"{found.dtype}, candidate {found.tried}) under:")  # fmt: skip
+    print(text, end="")
+    if args.write:
+        try:
+            with open(args.write, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            return _err(f"--write {args.write}: {e}")
+        print(f"# written to {args.write}: gruverify check {args.target} --config {args.write}")
+    return 0
+
+
 def _options_table(path: str | None) -> int:
     from gruverify.conformance.options import options_table, write_readme_table
 
@@ -584,6 +627,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "targets":
             return _targets()
+        if args.command == "suggest":
+            return _suggest(args)
         if args.command == "options":
             return _options_table(args.write)
         if args.command == "matrix":

@@ -10,6 +10,7 @@ GRU, per layer and direction (I = the layer's input size, H = hidden size)::
     z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
     n = tanh(W_in x + b_in + r * (W_hn h + b_hn))      # reset-after (torch, cuDNN)
     n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)      # reset-before (Cho et al. 2014)
+    n = tanh(W_in x + b_in + r * (W_hn h))             # reset-after without b_hn (flax nnx)
     h' = (1 - z) * n + z * h
 
 W_i* have shape (H, I), W_h* (H, H), b_* (H,). RNN: ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)``.
@@ -40,6 +41,7 @@ __all__ = [
     "RNNParams",
     "StackParams",
     "VARIANTS",
+    "ALL_VARIANTS",
     "Variant",
     "gru_params_from_record",
     "gru_params_to_record",
@@ -47,9 +49,15 @@ __all__ = [
     "random_rnn_params",
 ]
 
-#: The two GRU variants: where the reset gate acts on the candidate (see the module docstring).
-Variant = Literal["reset_after", "reset_before"]
+#: The GRU variants: where the reset gate acts on the candidate (see the module docstring), and
+#: reset-after without a recurrent candidate bias (``n = tanh(W_in x + b_in + r * (W_hn h))``, as
+#: flax nnx computes: a different GRU, in which ``b_hn`` is not a parameter).
+Variant = Literal["reset_after", "reset_before", "reset_after_no_bhn"]
 VARIANTS: tuple[Variant, ...] = ("reset_after", "reset_before")
+"""The two variants libraries implement with the twelve parameters (what the property suite draws)."""
+ALL_VARIANTS: tuple[Variant, ...] = (*VARIANTS, "reset_after_no_bhn")
+"""Every variant a target may declare: ``VARIANTS`` and ``reset_after_no_bhn``, whose output does
+not depend on ``b_hn`` (its gradient with respect to ``b_hn`` is 0)."""
 
 A = TypeVar("A")
 B = TypeVar("B")

@@ -29,6 +29,7 @@ from typing import Any
 
 from gruverify.core.dtypes import DTYPES
 from gruverify.core.options import Option, from_record, option, render_args, to_record
+from gruverify.core.params import ALL_VARIANTS
 from gruverify.core.problem import Implementation
 from gruverify.error_model import (
     accumulator_value,
@@ -36,9 +37,16 @@ from gruverify.error_model import (
     declared_accumulator,
     declared_activation_error,
 )
+from gruverify.layouts.param_map import (
+    LAYOUTS,
+    UPDATES,
+    gate_order_value,
+    param_map_text,
+    parse_param_map,
+)
 from gruverify.targets.errors import TargetError
 
-__all__ = ["ARITHMETIC_FIELDS", "Declaration", "declaration_of"]
+__all__ = ["ARITHMETIC_FIELDS", "CONVENTION_FIELDS", "RETURNS", "Declaration", "declaration_of"]
 
 
 def _switch(value: Any) -> bool:
@@ -100,6 +108,26 @@ def _runtime(value: Any) -> str:
     return str(value)
 
 
+def _params(value: Any) -> tuple[tuple[str, str], ...]:
+    """A parameter map (text ``"W_ir=r.weight[:, 0:I]; b_r=r.bias"``, a table, or pairs) as
+    ``(block, slot)`` pairs, each checked (``gruverify.layouts.param_map``)."""
+    pmap = parse_param_map(value)
+    return tuple((k, slot.text()) for k, slot in pmap.slots)
+
+
+def _render_params(value: Any) -> list[str]:
+    return [param_map_text(parse_param_map(value))]
+
+
+RETURNS = ("state", "pair", "outputs", "list")
+"""What a declared target's forward returns: ``state`` (a cell's new state), ``pair`` (a layer's
+``(output, h_n)``), ``outputs`` (a layer's outputs only: ``h_n`` is the last one), ``list`` (a
+layer's list of per-step states)."""
+
+CONVENTION_FIELDS = ("update", "gate_order", "layout", "params", "needs_h", "returns")
+"""The fields that describe a hand-written torch module's conventions: declaring any builds it with
+``gruverify.targets.own_gru.OwnGRUTarget`` (constructor ``(input_size, hidden_size)``)."""
+
 ARITHMETIC_FIELDS = ("activation_error", "accumulator")
 """The fields that are the target's declared arithmetic: ``apply`` sets them as its attributes."""
 
@@ -149,6 +177,48 @@ class Declaration:
         choices=lambda: _ONNX_RUNTIMES, reproduce=True,
     ))  # fmt: skip
 
+    variant: str | None = option(None, Option(
+        "the GRU variant the target computes: reset_after (torch), reset_before (Cho et al.), "
+        "reset_after_no_bhn (reset-after without a recurrent candidate bias, flax nnx); wins over "
+        "the class's gruverify_variant",
+        example="reset_before", metavar="VARIANT", choices=lambda: ALL_VARIANTS, reproduce=True,
+    ))  # fmt: skip
+    update: str | None = option(None, Option(
+        "the update convention: standard (h' = (1-z) n + z h, torch) or complement "
+        "(h' = z n + (1-z) h, the course's Gamma_u); a hand-written torch module",
+        example="complement", metavar="UPDATE", choices=lambda: UPDATES, reproduce=True,
+    ))  # fmt: skip
+    gate_order: str | None = option(None, Option(
+        "the order of the gate blocks in fused matrices, a permutation of r, z, n (torch: rzn, "
+        "Keras: zrn); a hand-written torch module with a layout preset",
+        example="zrn", parse=gate_order_value, metavar="ORDER", reproduce=True,
+    ))  # fmt: skip
+    layout: str | None = option(None, Option(
+        f"the parameter layout of a hand-written torch module ({', '.join(LAYOUTS)}; "
+        "docs/adapters.md), its parameters bound in registration order",
+        example="transposed", metavar="LAYOUT", choices=lambda: LAYOUTS, reproduce=True,
+    ))  # fmt: skip
+    params: tuple[tuple[str, str], ...] | None = option(None, Option(
+        "the parameter map of a hand-written torch module: canonical block = its parameter "
+        "[slice] (e.g. 'W_ir=r.weight[:, 0:I]; W_hr=r.weight[:, I:I+H]; b_r=r.bias'; "
+        "docs/adapters.md); wins over the layout's entries",
+        example=(("W_ir", "w.T[0:H]"), ("b_r", "b[0:H]")), parse=_params, render=_render_params,
+        metavar="MAP", reproduce=True,
+    ))  # fmt: skip
+    needs_h: bool = option(False, Option(
+        "the hand-written module's forward(x, h) requires h (zeros are passed for h0 = None)",
+        example=True, parse=_switch, kind="switch", reproduce=True,
+    ))  # fmt: skip
+    returns: str | None = option(None, Option(
+        "what the hand-written module's forward returns: state (a cell's h'), pair ((output, "
+        "h_n)), outputs (outputs only: h_n is the last), list (per-step states)",
+        example="outputs", metavar="WHAT", choices=lambda: RETURNS, reproduce=True,
+    ))  # fmt: skip
+
+    def conventions(self) -> bool:
+        """True when it declares a hand-written torch module's conventions (``CONVENTION_FIELDS``)."""
+        return any(getattr(self, k) not in (None, False) for k in CONVENTION_FIELDS)
+
     def attributes(self) -> dict[str, Any]:
         """The ``Implementation`` attributes this declaration sets (``arithmetic_of`` reads them)."""
         return {k: getattr(self, k) for k in ARITHMETIC_FIELDS if getattr(self, k) is not None}
@@ -157,7 +227,10 @@ class Declaration:
         """Declare the arithmetic on every target of ``impls``; ``TargetError`` for one that cannot
         take an attribute."""
         for impl in impls:
-            for name, value in self.attributes().items():
+            values = self.attributes()
+            if self.variant is not None:
+                values["variant"] = self.variant
+            for name, value in values.items():
                 try:
                     setattr(impl, name, value)
                 except (AttributeError, TypeError) as e:

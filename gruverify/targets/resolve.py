@@ -23,6 +23,7 @@ torch's state and the random generators as they were, every failure a ``TargetEr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import importlib
 import importlib.util
@@ -31,13 +32,14 @@ import os
 import sys
 from typing import Any
 
-from gruverify.core.params import Variant
+from gruverify.core.params import ALL_VARIANTS, Variant
 from gruverify.core.problem import Implementation
 from gruverify.error_model import accumulator_value, activation_error_value
 from gruverify.guard import CallTimeout, call, preserved
-from gruverify.targets.declaration import Declaration, declaration_of
+from gruverify.targets.declaration import CONVENTION_FIELDS, Declaration, declaration_of
 from gruverify.targets.errors import TargetError
 from gruverify.targets.model_files import file_target, is_model_file
+from gruverify.targets.own_gru import OwnGRUTarget
 from gruverify.targets.registry import TARGETS
 from gruverify.targets.requirements import unavailable
 from gruverify.targets.torch_module import (
@@ -47,7 +49,7 @@ from gruverify.targets.torch_module import (
     validate_missing,
 )
 
-__all__ = ["build_target", "resolve_target", "target_spec"]
+__all__ = ["build_target", "load_attr", "resolve_target", "target_spec"]
 
 
 def target_spec(target: Any) -> str:
@@ -90,7 +92,7 @@ def _import_file(path: str) -> Any:
     return module
 
 
-def _load_attr(spec: str) -> Any:
+def load_attr(spec: str) -> Any:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise TargetError(f"unknown target {spec!r}: {_suggest_target(spec)}")
@@ -162,23 +164,42 @@ def _returns_implementation(obj: Any) -> bool:
     )  # fmt: skip
 
 
-def _from_attr(obj: Any, spec: str, device: str, dtype: str | None, cell: bool) -> Implementation:
-    """The ``Implementation`` for the attribute ``obj`` that ``spec`` names."""
+def _takes_declaration(obj: Any) -> bool:
+    """True for an adapter whose constructor takes ``declaration=`` (it gets the declaration)."""
+    try:
+        return "declaration" in inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _from_attr(obj: Any, spec: str, device: str, dtype: str | None, declaration: Declaration
+               ) -> Implementation:  # fmt: skip
+    """The ``Implementation`` for the attribute ``obj`` that ``spec`` names, built as
+    ``declaration`` says (its variant wins over the class's ``gruverify_variant``; declared
+    conventions build a hand-written module, ``OwnGRUTarget``)."""
     if not callable(obj):
         raise TargetError(f"{spec} is a {type(obj).__name__}, not a class or factory")
     missing = validate_missing(getattr(obj, "gruverify_missing", None), spec)
-    variant: Variant = getattr(obj, "gruverify_variant", "reset_after")
-    if variant not in ("reset_after", "reset_before"):
-        raise TargetError(f"{spec}: gruverify_variant must be 'reset_after' or 'reset_before'")
+    variant: Variant = declaration.variant or getattr(obj, "gruverify_variant", "reset_after")  # type: ignore[assignment]
+    if variant not in ALL_VARIANTS:
+        raise TargetError(f"{spec}: gruverify_variant must be one of {', '.join(ALL_VARIANTS)}")
     error = _activation_error(obj, spec)
     accumulator = _accumulator(obj, spec)
     impl: Implementation
+    cell = declaration.cell
     if _returns_implementation(obj):
-        impl = obj(device=device, dtype=dtype or "float32")
+        extra = {"declaration": declaration} if _takes_declaration(obj) else {}
+        impl = obj(device=device, dtype=dtype or "float32", **extra)
         if not isinstance(impl, Implementation):
             raise TargetError(f"{spec} did not return a gruverify.interface.Implementation")
         if error is None and accumulator is None:
             return impl
+    elif declaration.conventions() or variant == "reset_after_no_bhn":
+        conventions = {k: getattr(declaration, k) for k in CONVENTION_FIELDS}
+        impl = OwnGRUTarget(
+            obj, name=spec, device=device, dtype=dtype or "float32", missing=missing,
+            variant=variant, cell=cell, conventions=conventions,
+        )  # fmt: skip
     elif cell:
         impl = TorchCellTarget(
             obj, name=spec, device=device, dtype=dtype or "float32", missing=missing,
@@ -232,15 +253,16 @@ def resolve_target(
     imported, built or called like ``torch.nn.GRU``.
     """
     declaration = declaration or Declaration()
-    cell = cell or declaration.cell
+    if cell and not declaration.cell:
+        declaration = dataclasses.replace(declaration, cell=True)
     if not isinstance(target, str):
-        impl = _from_attr(target, target_spec(target), device, dtype, cell)
+        impl = _from_attr(target, target_spec(target), device, dtype, declaration)
     elif target in TARGETS:
         impl = _built_in(target, device, dtype)
     elif is_model_file(target):
         impl = file_target(target, declaration, device, dtype)
     else:
-        impl = _from_attr(_load_attr(target), target, device, dtype, cell)
+        impl = _from_attr(load_attr(target), target, device, dtype, declaration)
     declaration.apply([impl])
     return impl
 

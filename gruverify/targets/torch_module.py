@@ -38,6 +38,7 @@ from gruverify.targets.errors import TargetError
 __all__ = [
     "CUDNN_FLOAT32",
     "PARAMETER_MAP",
+    "TorchBase",
     "TorchCellTarget",
     "TorchModuleTarget",
     "load_error",
@@ -160,7 +161,7 @@ def _check_unchanged(before: list[Any], after: list[Any], problem: Problem) -> N
             )  # fmt: skip
 
 
-class _TorchBase:
+class TorchBase:
     """What the module and cell adapters share: dtype/device handling and the autograd loss."""
 
     variant: Variant
@@ -282,7 +283,7 @@ class _TorchBase:
         return Gradients(dx, dh0, gru_from_torch(self._state_dict(named, rest)))
 
 
-class TorchModuleTarget(_TorchBase):
+class TorchModuleTarget(TorchBase):
     """An ``nn.GRU``-shaped module class as an ``Implementation`` (see the module docstring).
 
     ``missing`` declares absent features (``{"bidirectional": "why"}``): their checks are skipped.
@@ -364,7 +365,8 @@ class TorchModuleTarget(_TorchBase):
                 f"{self.name} does not behave like torch.nn.GRU (constructor "
                 f"(input_size, hidden_size, num_layers, bias, batch_first, dropout, "
                 f"bidirectional), torch.nn.GRU state-dict names, forward(input, hx) -> "
-                f"(output, h_n)): {type(e).__name__}: {e}. See docs/adapters.md for other layouts."
+                f"(output, h_n)): {type(e).__name__}: {e}. A hand-written GRU? `gruverify suggest "
+                f"{self.name}` finds its declaration (docs/adapters.md)."
                 + (" A GRUCell-shaped class? Add --cell." if "cell" in self.name.lower() else "")
             ) from e
         if self.capabilities.supports("lengths"):
@@ -434,7 +436,7 @@ class TorchModuleTarget(_TorchBase):
         return out, h_n
 
 
-class TorchCellTarget(_TorchBase):
+class TorchCellTarget(TorchBase):
     """An ``nn.GRUCell``-shaped class as an ``Implementation``: one layer, one direction, run
     over time by a Python loop ``h_t = cell(x_t, h_{t-1})`` (``cell(x_0)`` when ``h0`` is None).
 
@@ -481,7 +483,8 @@ class TorchCellTarget(_TorchBase):
                 raise TargetError(
                     f"{self.name} does not behave like torch.nn.GRUCell (constructor (input_size, "
                     f"hidden_size, bias), state-dict names weight_ih, weight_hh, bias_ih, bias_hh, "
-                    f"forward(input, hx) -> h'): {type(e).__name__}: {e}. See docs/adapters.md."
+                    f"forward(input, hx) -> h'): {type(e).__name__}: {e}. A hand-written GRU? `gruverify "
+                    f"suggest {self.name}` finds its declaration (docs/adapters.md)."
                 ) from e
 
     def _module(self, problem: Problem) -> Any:
