@@ -1,13 +1,16 @@
 """The ``gruverify`` command line.
 
-    gruverify check [TARGET] [--device cpu|cuda] [--dtype float64|float32|float16|bfloat16]
-                    [--profile quick|ci|thorough] [--seed N] [--json PATH] [--cell] [--check NAME]
-                    [--timeout SECONDS] [--artifacts DIR] [--strict] [--xfail CHECK=REASON]
-                    [--ignore CHECK[=REASON]] [--config FILE] [--activation-error EPS]
-                    [--accumulator FORMAT] [--max-hidden N] [--max-steps T] [--max-batch B]
-    gruverify reproduce FILE [--timeout SECONDS]
+    gruverify check [TARGET] [OPTIONS] [--json PATH] [--config FILE]
+    gruverify reproduce FILE [--timeout SECONDS] [--isolate | --no-isolate] [--python PATH]
+                       [--standalone [-o PATH] [--issue PATH]]
     gruverify targets
+    gruverify options [--write FILE]   (every option: flag, settings key, pytest option, meaning)
+    gruverify suggest TARGET [--write FILE.toml]   (the declaration a hand-written GRU needs)
+    gruverify matrix ...
     gruverify vanishing ...            (when gruverify.analysis.vanishing_cli is installed)
+
+``check``'s options are derived from their one definition (``gruverify.core.options``: the
+``Declaration`` of the target and the ``RunOptions`` of the run).
 
 Exit status: 0 the target conforms (warnings, acknowledged findings and skips do not fail it), 1 a
 check failed (or crashed; with --strict also a warning or an xpass), 2 a usage or import error
@@ -32,7 +35,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
-from gruverify.core.arguments import positive_int
 from gruverify.core.names import closest_name
 
 # numpy's BLAS single-threaded unless the user says otherwise, set before numpy is imported: the
@@ -41,7 +43,6 @@ from gruverify.core.names import closest_name
 # docs/benchmarks.md). torch's threads, which the target uses, are left as they are.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from gruverify.core.dtypes import DTYPES
 
 __all__ = ["build_parser", "main"]
 
@@ -74,13 +75,13 @@ def _seconds(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gruverify.conformance.checks import check_names
-    from gruverify.guard import DEFAULT_TIMEOUT
-    from gruverify.profiles import PROFILES
+    from gruverify.conformance.options import OPTION_CLASSES, RunOptions
+    from gruverify.core.options import add_arguments
 
     parser = _Parser(
         prog="gruverify", description="Verify GRU implementations against a float64 reference."
     )
+    _add_version(parser)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     check = sub.add_parser(
         "check",
@@ -88,37 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run gruverify's laws against TARGET: a built-in name (see 'gruverify "
         "targets') or package.module:attr naming a class or factory with torch.nn.GRU's "
         "constructor and state-dict layout (torch.nn.GRUCell's with --cell), or an adapter "
-        "returning a gruverify Implementation (docs/adapters.md).",
+        "returning a gruverify Implementation (docs/adapters.md). Every option but --json and "
+        "--config may also be set in [tool.gruverify] (docs/checker.md).",
     )
-    check.add_argument("target", nargs="?", default=None, help="built-in name or module:attr")
     check.add_argument(
-        "--device", choices=("cpu", "cuda"), help="default: cpu, plus cuda if available"
-    )
-    check.add_argument("--dtype", choices=DTYPES, help="default: the target's (float32 for torch)")
-    check.add_argument(
-        "--profile", choices=PROFILES, default=None, help="hypothesis profile (default ci)"
-    )
-    check.add_argument("--seed", type=int, default=None, help="fix the draw (default 0 under ci)")
+        "target", nargs="?", default=None,
+        help="built-in name, module:attr, or a model file (.onnx: docs/model-files.md)",
+    )  # fmt: skip
     check.add_argument("--json", metavar="PATH", help="write the JSON report to PATH")
-    check.add_argument("--cell", action="store_true", help="TARGET is torch.nn.GRUCell-shaped")
     check.add_argument(
-        "--check", action="append", metavar="NAME", choices=check_names(),
-        help="run only this check (repeatable)",
+        "--config", metavar="FILE",
+        help="read [tool.gruverify] from FILE (default: ./pyproject.toml when it has one)",
     )  # fmt: skip
-    check.add_argument(
-        "--timeout", type=_seconds, default=None, metavar="SECONDS",
-        help=f"the most one call into the target may take (default {DEFAULT_TIMEOUT:g}); each "
-        "call gets a limit below it that adapts to the target's speed and shortens once it has "
-        "hung (docs/checker.md); a call that does not return fails its check",
-    )  # fmt: skip
-    check.add_argument(
-        "--artifacts", metavar="DIR",
-        help="where failing cases are saved (default: the --json report's directory, else "
-        "./.gruverify)",
-    )  # fmt: skip
-    _add_verdict_options(check)
-    _add_size_options(check)
-    _add_isolation_options(check)
+    add_arguments(check.add_argument, OPTION_CLASSES)
     rep = sub.add_parser(
         "reproduce", help="replay a saved counterexample file",
         description="Rerun the check saved in FILE (written by 'gruverify check' when a check "
@@ -126,12 +109,38 @@ def build_parser() -> argparse.ArgumentParser:
         "target cannot be used.",
     )  # fmt: skip
     rep.add_argument("file", metavar="FILE", help="a counterexample file")
+    add_arguments(
+        rep.add_argument, [RunOptions], only=("timeout", "isolate", "python", "memory_limit")
+    )
     rep.add_argument(
-        "--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-        help=f"limit per call into the target (default {DEFAULT_TIMEOUT:g})",
+        "--standalone", action="store_true",
+        help="write a script that reproduces the case with the target's library and numpy only "
+        "(no gruverify) instead of replaying it",
     )  # fmt: skip
-    _add_isolation_options(rep)
+    rep.add_argument("-o", "--output", metavar="PATH", help="--standalone: the script's path "
+                     "(default: FILE with .py)")  # fmt: skip
+    rep.add_argument("--issue", metavar="PATH", help="--standalone: also write an issue text "
+                     "(Markdown) for the library's tracker")  # fmt: skip
     sub.add_parser("targets", help="list the built-in targets")
+    options = sub.add_parser(
+        "options", help="list every option: flag, settings key, pytest option, meaning",
+        description="Print the table of options (a markdown table), generated from their one "
+        "definition; --write FILE puts it between FILE's '<!-- options:begin -->' and "
+        "'<!-- options:end -->' lines.",
+    )  # fmt: skip
+    options.add_argument("--write", metavar="FILE", help="update the table in FILE")
+    sug = sub.add_parser(
+        "suggest", help="find the declaration under which a hand-written GRU is the reference's",
+        description="Search the catalogue of conventions (calling convention, variant, update "
+        "convention, gate order, bias form, parameter layout) for the declaration under which "
+        "TARGET (module:attr, built as attr(input_size, hidden_size)) matches the float64 "
+        "reference, and print it as a [tool.gruverify.target] table. Exit 0: a declaration "
+        "explains it; 1: none does (the closest candidates are printed: a real bug is not a "
+        "convention); 2: TARGET cannot be used.",
+    )  # fmt: skip
+    sug.add_argument("target", help="package.module:attr")
+    sug.add_argument("--write", metavar="FILE", help="write the declaration to FILE (TOML) for "
+                     "'gruverify check TARGET --config FILE'")  # fmt: skip
     _add_matrix_parser(sub)
     try:
         from gruverify.analysis.vanishing_cli import add_vanishing_parser
@@ -142,141 +151,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _activation_error(text: str) -> float:
-    """A declared activation error in [0, 0.1) (argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value < 0.1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 0.1), got {text!r}")
-    return value
+def _add_version(parser: argparse.ArgumentParser) -> None:
+    """``gruverify --version``: the installed version, and the Python it runs under."""
+    from gruverify.conformance.report import gruverify_version
+
+    python = ".".join(map(str, sys.version_info[:3]))
+    parser.add_argument(
+        "--version", action="version", version=f"gruverify {gruverify_version()} (Python {python})"
+    )
 
 
-def _add_verdict_options(check: argparse.ArgumentParser) -> None:
-    """``check``'s options for the verdict: strictness, acknowledged findings, declared
-    arithmetic, the settings file."""
-    check.add_argument(
-        "--strict", action="store_true", default=None,
-        help="warnings (and xpasses of acknowledged findings) fail the verdict: exit 1",
-    )  # fmt: skip
-    check.add_argument(
-        "--xfail", action="append", default=[], metavar="CHECK=REASON",
-        help="acknowledge a known finding: CHECK still runs; failing is xfail, passing xpass "
-        "(repeatable)",
-    )  # fmt: skip
-    check.add_argument(
-        "--ignore", action="append", default=[], metavar="CHECK[=REASON]",
-        help="do not run CHECK; it is listed as ignored (repeatable)",
-    )  # fmt: skip
-    check.add_argument(
-        "--config", metavar="FILE",
-        help="read [tool.gruverify] from FILE (default: ./pyproject.toml when it has one)",
-    )  # fmt: skip
-    check.add_argument(
-        "--activation-error", type=_activation_error, default=None, metavar="EPS",
-        help="the target's sigmoid and tanh values may be off by EPS (declared approximate "
-        "activations; folded into the tolerances and printed)",
-    )  # fmt: skip
-    check.add_argument(
-        "--accumulator", choices=DTYPES, default=None, metavar="FORMAT",
-        help=f"the target's matrix products accumulate in FORMAT ({', '.join(DTYPES)}): "
-        "tighter tolerances for long products; declare only what you know (docs/checker.md)",
-    )  # fmt: skip
-
-
-def _add_size_options(check: argparse.ArgumentParser) -> None:
-    """``check``'s size options (``max_hidden``, ``max_steps``, ``max_batch`` in the settings)."""
-    check.add_argument(
-        "--max-hidden", type=positive_int, metavar="N",
-        help="draw input and hidden sizes up to N, favouring tile boundaries (multiples of 8, "
-        "16, 32, 64, 128 and one either side) and N itself (default 9)",
-    )  # fmt: skip
-    check.add_argument(
-        "--max-steps", type=positive_int, metavar="T",
-        help="draw sequences of up to T steps, favouring powers of two and one past them, and T "
-        "(default 9; the forward[long] check runs 33 to max(130, T) steps)",
-    )  # fmt: skip
-    check.add_argument(
-        "--max-batch", type=positive_int, metavar="B",
-        help="draw batches of up to B, favouring multiples of 8 to 128 and one either side, and "
-        "B (default 4)",
-    )  # fmt: skip
-
-
-def _verdict_settings(args: argparse.Namespace, target: str) -> dict[str, object]:
-    """``run_checks`` keywords from the settings file and the command line (which wins);
-    ``ConfigError`` for either's mistakes."""
-    from gruverify.conformance.config import load_config, parse_acknowledgement
-
-    settings = load_config(args.config)
-    xfail, ignore = settings.acknowledged(target)
-    for text in args.xfail:
-        check, reason = parse_acknowledgement(text, "--xfail", need_reason=True)
-        xfail[check] = reason
-    for text in args.ignore:
-        check, reason = parse_acknowledgement(text, "--ignore", need_reason=False)
-        ignore[check] = reason
-    if args.profile is None:
-        args.profile = settings.profile
-    if args.seed is None:
-        args.seed = settings.seed
-    return {
-        "strict": bool(args.strict if args.strict is not None else settings.strict),
-        "xfail": xfail, "ignore": ignore,
-        **{k: getattr(args, k) if getattr(args, k) is not None else getattr(settings, k)
-           for k in ("activation_error", "accumulator", "max_hidden", "max_steps", "max_batch")},
-        **_isolation_settings(args, settings),
-    }  # fmt: skip
-
-
-def _gibibytes(text: str) -> float:
-    """A memory size in GiB, 0 for none (argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of GiB: {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or positive GiB, got {text!r}")
-    return value
-
-
-def _add_isolation_options(check: argparse.ArgumentParser) -> None:
-    """``check``'s options for running the target in a worker process (``isolate`` in the
-    settings)."""
-    check.add_argument(
-        "--isolate", action=argparse.BooleanOptionalAction, default=None,
-        help="run the target in a worker process (the default for a named target): a call past "
-        "its limit kills the worker, a crash (segfault, abort, os._exit) fails its check, and "
-        "the run goes on with a new worker; --no-isolate runs it in this process",
-    )  # fmt: skip
-    check.add_argument(
-        "--python", metavar="PATH",
-        help="run the worker under this Python (another virtualenv); it needs numpy, gruverify "
-        "(pip install --no-deps) and the target's framework",
-    )  # fmt: skip
-    check.add_argument(
-        "--memory-limit", type=_gibibytes, default=None, metavar="GIB",
-        help="the worker's address-space limit in GiB (default: half the machine's memory, at "
-        "least 4; none on CUDA; 0: none); an allocation beyond it raises MemoryError",
-    )  # fmt: skip
-
-
-def _isolation_settings(args: argparse.Namespace, settings: Any) -> dict[str, object]:
-    """``run_checks`` keywords for isolation and time limits, from the command line and the
-    settings (the command line wins)."""
+def _run_options(args: argparse.Namespace, target: str) -> tuple[Any, Any]:
+    """The run's ``Declaration`` and ``RunOptions``: the settings file's values for ``target``,
+    overridden by the command line's (acknowledged findings add up); ``ConfigError`` or
+    ``OptionError`` for either's mistakes."""
     from gruverify.conformance.building import DEFAULT_ISOLATE
-    from gruverify.guard import DEFAULT_TIMEOUT
+    from gruverify.conformance.config import load_config
+    from gruverify.conformance.options import OPTION_CLASSES
+    from gruverify.core.options import given_values, instances
 
-    limit = None if args.memory_limit is None else int(args.memory_limit * 2**30)
-    timeout = args.timeout if args.timeout is not None else settings.timeout
-    return {
-        "isolate": next(
-            v for v in (args.isolate, settings.isolate, DEFAULT_ISOLATE) if v is not None
-        ),
-        "python": args.python, "memory_limit": limit,
-        "timeout": DEFAULT_TIMEOUT if timeout is None else float(timeout),
-    }  # fmt: skip
+    values = load_config(args.config).for_target(target)
+    for name, value in given_values(vars(args).get, OPTION_CLASSES).items():
+        acknowledged = name in ("xfail", "ignore") and name in values
+        values[name] = {**values[name], **value} if acknowledged else value
+    if values.get("isolate") is None:
+        values["isolate"] = DEFAULT_ISOLATE
+    declaration, run = instances(OPTION_CLASSES, values)
+    return declaration, run
 
 
 class _Interrupted(KeyboardInterrupt):
@@ -345,7 +246,7 @@ class _PartialReport:
         report.complete, report.interrupted = False, name
         print(
             f"\n{report.target}: INTERRUPTED by {name} after {len(report.checks)} results "
-            f"(verdict so far {report.verdict.upper()}; incomplete); {report.count_phrase()}; "
+            f"(verdict so far {report.verdict_so_far.upper()}; incomplete); {report.count_phrase()}; "
             f"{report.seconds:.1f} s"
         )
         if report.failures:
@@ -364,35 +265,45 @@ def _err(message: str) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from gruverify.conformance.config import ConfigError
-    from gruverify.conformance.report import CheckResult
+    from gruverify.conformance.report import CheckResult, TracebackNotes
     from gruverify.conformance.runner import run_checks
     from gruverify.targets import DEFAULT_TARGET, TARGETS, TargetError
+    from gruverify.targets.model_files import is_model_file
 
     target = args.target or ("torch-grucell" if args.cell else DEFAULT_TARGET)
+    try:
+        declaration, run = _run_options(args, target)
+    except ConfigError as e:  # OptionError too: both are ValueErrors with one line
+        return _err(str(e).splitlines()[0])
+    except ValueError as e:
+        return _err(str(e).splitlines()[0])
     if target == "torch-grucell":
-        args.cell = False
-    if args.cell and target in TARGETS:
+        declaration = dataclasses.replace(declaration, cell=False)
+    if declaration.cell and target in TARGETS:
         return _err(
             f"--cell is for package.module:attr targets; {target} is a built-in target (for "
             "torch.nn.GRUCell use torch-grucell)"
         )
     if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
         return _err(f"--json {args.json}: directory {os.path.dirname(args.json)!r} does not exist")
-    artifacts = args.artifacts or (
+    artifacts = run.artifacts or (
         os.path.dirname(os.path.abspath(args.json)) if args.json else ".gruverify"
     )
     if os.path.exists(artifacts) and not os.path.isdir(artifacts):
         return _err(f"--artifacts {artifacts}: exists and is not a directory")
+    run = dataclasses.replace(run, artifacts=artifacts)
 
-    try:
-        verdict_settings = _verdict_settings(args, target)
-    except ConfigError as e:
-        return _err(str(e).splitlines()[0])
+    if is_model_file(target):
+        return _check_file(args, target, declaration, run)
+
+    tracebacks = TracebackNotes()
 
     def progress(result: CheckResult) -> None:
         print(result.line(), flush=True)
-        for note in result.notes():
+        for note in [*result.notes(), *tracebacks.notes(result)]:
             print(note)
         ce = result.counterexample or {}
         if ce.get("file"):
@@ -404,15 +315,13 @@ def _check(args: argparse.Namespace) -> int:
     try:
         with _interrupts_raised():
             report = run_checks(
-                target, device=args.device, dtype=args.dtype, profile=args.profile,
-                seed=args.seed, checks=args.check, cell=args.cell, progress=progress,
-                artifacts=artifacts, on_result=partial.update,
-                **verdict_settings,  # type: ignore[arg-type]
+                target, declaration=declaration, options=run, progress=progress,
+                on_result=partial.update,
             )  # fmt: skip
     except TargetError as e:
         return _err(str(e).splitlines()[0])
     except _Interrupted as e:
-        return partial.interrupted(e.signum)
+        return _interrupted_exit(partial.interrupted(e.signum))
     report.complete = True
     print(
         f"{report.target}: {report.verdict_phrase()} on {', '.join(report.devices)} in "
@@ -420,8 +329,9 @@ def _check(args: argparse.Namespace) -> int:
         f"{report.count_phrase()}; profile {report.profile}, seed {report.seed}, "
         f"{report.seconds:.1f} s"
     )
-    if report.explain_warnings():
-        print("\n" + report.explain_warnings())
+    for block in (report.explain_warnings(), report.explain_errors()):
+        if block:
+            print("\n" + block)
     if report.failures:
         print("\n" + report.explain_first_failure())
         ce = report.failures[0].counterexample or {}
@@ -437,30 +347,144 @@ def _check(args: argparse.Namespace) -> int:
     return 0 if report.verdict == "pass" else 1
 
 
+def _check_file(args: argparse.Namespace, path: str, declaration: Any, run: Any) -> int:
+    """``gruverify check FILE``: each GRU of a model file checked, one verdict each and one for
+    the file (``gruverify.conformance.model_file``); exit 0 / 1 / 2 as for a target."""
+    import json
+
+    from gruverify.conformance.model_file import run_file_checks
+    from gruverify.targets import TargetError
+
+    def begin(entry: Any) -> None:
+        matched = f" (source: {entry.source_name()})" if entry.source is not None else ""
+        print(f"GRU {entry.name}: {entry.gru.shape()}, {entry.gru.variant}{matched}", flush=True)
+
+    def progress(result: Any) -> None:
+        print(result.line(), flush=True)
+        for line in result.notes():
+            print(line)
+        if (result.counterexample or {}).get("file"):
+            saved = result.counterexample["file"]
+            print(f"{'':13} counterexample saved: {saved} (gruverify reproduce {saved})")
+
+    try:
+        with _interrupts_raised():
+            report = run_file_checks(
+                path, declaration=declaration, options=run, progress=progress, begin=begin
+            )
+    except TargetError as e:
+        return _err(str(e).splitlines()[0])
+    except _Interrupted:
+        return _err("interrupted")
+    print("\n".join(report.summary()))
+    failing = [r for r in report.reports if r.failures]
+    if failing:
+        print("\n" + failing[0].explain_first_failure())
+    if args.json:
+        try:
+            with open(args.json, "w") as f:
+                json.dump(report.to_dict(), f, indent=2)
+        except OSError as e:
+            return _err(f"cannot write {args.json}: {e}")
+    return 0 if report.verdict == "pass" else 1
+
+
 def _reproduce(args: argparse.Namespace) -> int:
     from gruverify.conformance.building import DEFAULT_ISOLATE, Isolation
     from gruverify.conformance.counterexample import CounterexampleError
     from gruverify.conformance.replay import replay
+    from gruverify.guard import DEFAULT_TIMEOUT
     from gruverify.targets import TargetError
 
+    if args.standalone:
+        return _standalone(args)
     isolate = DEFAULT_ISOLATE if args.isolate is None else args.isolate
-    limit = None if args.memory_limit is None else int(args.memory_limit * 2**30)
+    timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     try:
         code, text = replay(
-            args.file, timeout=args.timeout, isolation=Isolation(isolate, args.python, limit)
-        )
+            args.file, timeout=timeout,
+            isolation=Isolation(isolate, args.python, args.memory_limit),
+        )  # fmt: skip
     except (CounterexampleError, TargetError) as e:
         return _err(str(e).splitlines()[0])
     print(text)
     return code
 
 
+def _suggest(args: argparse.Namespace) -> int:
+    from gruverify.conformance.suggest import suggest, toml
+    from gruverify.targets import TargetError
+    from gruverify.targets.resolve import load_attr
+
+    try:
+        found = suggest(load_attr(args.target), args.target)
+    except TargetError as e:
+        return _err(str(e).splitlines()[0])
+    if found.found is None:
+        print(f"{args.target}: no declaration of the catalogue explains it ({found.tried} tried, "
+              f"{found.dtype}): a bug, not a convention. Closest candidates:")  # fmt: skip
+        for c in found.closest:
+            print(f"  max error {c.error:.3g}{'  (' + c.note + ')' if c.note else ''}")
+            print("    " + toml(args.target, c.declaration).replace("\n", "\n    ").rstrip())
+        return 1
+    text = toml(args.target, found.found.declaration)
+    print(f"# {args.target} matches the reference (max error {found.found.error:.3g}, "
+          f"{found.dtype}, candidate {found.tried}) under:")  # fmt: skip
+    print(text, end="")
+    if args.write:
+        try:
+            with open(args.write, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            return _err(f"--write {args.write}: {e}")
+        print(f"# written to {args.write}: gruverify check {args.target} --config {args.write}")
+    return 0
+
+
+def _options_table(path: str | None) -> int:
+    from gruverify.conformance.options import options_table, write_readme_table
+
+    if path is None:
+        print(options_table())
+        return 0
+    try:
+        changed = write_readme_table(path)
+    except (OSError, ValueError) as e:
+        return _err(f"--write {path}: {e}")
+    print(f"{'updated' if changed else 'up to date'}: {path}")
+    return 0
+
+
+def _standalone(args: argparse.Namespace) -> int:
+    from gruverify.conformance.counterexample import CounterexampleError
+    from gruverify.conformance.standalone import StandaloneError, write_standalone
+
+    try:
+        path = write_standalone(args.file, args.output, args.issue)
+    except (CounterexampleError, StandaloneError) as e:
+        return _err(str(e).splitlines()[0])
+    print(f"wrote {path}: run it with `python {path}` (exit 1 while the bug is present)")
+    if args.issue:
+        print(f"wrote {args.issue}: the issue text")
+    return 0
+
+
 def _targets() -> int:
+    """Every built-in target, with what this environment lacks to run it (``find_spec`` only:
+    no framework is imported)."""
     from gruverify.targets import TARGETS
+    from gruverify.targets.requirements import unavailable
 
     width = max(len(n) for n in TARGETS)
-    for name, (_, description) in TARGETS.items():
-        print(f"{name:{width}}  {description}")
+    missing = 0
+    for name, (_, description) in TARGETS.items():  # one line each, name first
+        why = unavailable(name)
+        missing += why is not None
+        print(f"{name:{width}}  {description}" + (f"  [unavailable here: {why}]" if why else ""))
+    if missing:
+        print(
+            f"{missing} of {len(TARGETS)} targets cannot run in this environment", file=sys.stderr
+        )
     return 0
 
 
@@ -547,17 +571,27 @@ def _matrix_plan(args: argparse.Namespace) -> Any:
     )  # fmt: skip
 
 
-def _matrix(args: argparse.Namespace) -> int:
+def _previous_matrix(path: str | None) -> Any:
+    """The ``--fail-on-regression`` report, or None; an error that names the option."""
     import json
 
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as e:
+        raise OSError(f"--fail-on-regression {path}: {e.strerror or e}") from None
+    except ValueError as e:
+        raise ValueError(f"--fail-on-regression {path}: not a matrix.json ({e})") from None
+
+
+def _matrix(args: argparse.Namespace) -> int:
     from gruverify.conformance.matrix import MatrixError, regressions, run_matrix, write_matrix
 
     try:
         plan = _matrix_plan(args)
-        previous = None
-        if args.fail_on_regression:
-            with open(args.fail_on_regression, encoding="utf-8") as f:
-                previous = json.load(f)
+        previous = _previous_matrix(args.fail_on_regression)
     except (MatrixError, OSError, ValueError) as e:
         return _err(str(e))
 
@@ -569,8 +603,11 @@ def _matrix(args: argparse.Namespace) -> int:
         )
 
     doc = run_matrix(plan, on_row=progress)
-    for path in write_matrix(doc, plan.out):
+    paths = write_matrix(doc, plan.out)
+    for path in paths:
         print(f"wrote {path}")
+    if not any(p.endswith(".png") for p in paths):
+        print("no picture (matrix.png): matplotlib is not installed; pip install 'gruverify[plot]'")
     if previous is not None:
         worse = regressions(previous, doc)
         for line in worse:
@@ -590,6 +627,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "targets":
             return _targets()
+        if args.command == "suggest":
+            return _suggest(args)
+        if args.command == "options":
+            return _options_table(args.write)
         if args.command == "matrix":
             return _matrix(args)
         if args.command == "reproduce":
@@ -599,9 +640,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_vanishing(args)
     except KeyboardInterrupt:
-        return 130
+        return _interrupted_exit(130)
     parser.print_help()
     return 2
+
+
+def _interrupted_exit(code: int) -> int:
+    """``code`` once no call into the target still runs in a thread of this process; when one
+    does (a hung call), the process ends here with ``os._exit(code)``: Python's exit would
+    abort inside torch (``terminate called without an active exception``, exit status 134;
+    ``gruverify.guard.settle``)."""
+    from gruverify.guard import unsettled_calls
+
+    if unsettled_calls():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1050,7 +1050,7 @@ def _shift_candidate(c: dict[str, Any], cell: Any, h: np.ndarray, variant: str, 
     """The candidate ``n`` (and ``dn/da``) of a step trace ``c`` recomputed for a reset gate
     shifted by ``e``: reset-after ``a_n = x W_in^T + b_in + r g`` gains ``e g``; reset-before
     ``g = (r h) W_hn^T + b_hn`` gains ``(e h) W_hn^T``, and ``a_n`` with it (exact, in place)."""
-    if variant == "reset_after":
+    if variant != "reset_before":  # reset-after, with or without b_hn
         c["a_n"] = c["a_n"] + e * c["g"]
     else:
         dg = (e * h) @ cell.W_hn.T

@@ -47,6 +47,7 @@ import numpy as np
 
 from gruverify.core.problem import Gradients, Implementation, Outputs, Problem
 from gruverify.core.shapes import problem_shape
+from gruverify.core.tracebacks import trimmed_traceback
 from gruverify.laws.base import Inconclusive, LawViolation
 
 __all__ = [
@@ -59,7 +60,10 @@ __all__ = [
     "TargetCrash",
     "TargetDied",
     "call",
+    "crash_traceback",
     "preserved",
+    "settle",
+    "unsettled_calls",
     "validate_gradients",
     "validate_outputs",
     "validate_tensor",
@@ -363,6 +367,47 @@ def preserved() -> Iterator[None]:
         random.setstate(py_rng)
 
 
+SETTLE_SECONDS = 5.0
+"""How long an interrupted call may take to finish before the checker exits anyway."""
+
+
+def settle(thread: threading.Thread, seconds: float = SETTLE_SECONDS) -> bool:
+    """Wait (at most ``seconds``, whatever further signals arrive) for the call running in
+    ``thread`` (a ``call`` thread) to return; whether it has.
+
+    A process that exits while a daemon thread is inside torch's C++ code aborts at exit
+    (``terminate called without an active exception``, SIGABRT, exit status 134: the thread,
+    woken to take the GIL of a finalizing interpreter, is unwound through a C++ destructor that
+    may not throw). An interrupted run therefore waits for its call, so that it exits 130 or
+    143; a call that does not return in time is left to ``os._exit``. The wait is on the call's
+    own event, never ``Thread.join``: a join interrupted by Ctrl-C marks a still-running thread
+    as stopped in CPython 3.11 (it releases the thread's state lock), after which ``is_alive()``
+    is False and every join returns at once."""
+    done: threading.Event | None = getattr(thread, "gruverify_done", None)
+    if done is None:
+        return not thread.is_alive()
+    deadline = time.monotonic() + seconds
+    while not done.is_set() and time.monotonic() < deadline:
+        try:
+            done.wait(max(0.0, deadline - time.monotonic()))
+        except BaseException:  # another Ctrl-C while waiting: keep waiting, briefly
+            continue
+    return done.is_set()
+
+
+CALL_THREAD = "gruverify: "
+"""The name prefix of the threads ``call`` runs calls in."""
+
+
+def unsettled_calls(seconds: float = SETTLE_SECONDS) -> list[str]:
+    """Wait (at most ``seconds`` in all) for every call thread (``call``) still running, e.g.
+    one abandoned past its time limit or interrupted; the names of those still running then.
+    A process that has any must leave with ``os._exit`` (see ``settle``)."""
+    deadline = time.monotonic() + seconds
+    running = [t for t in threading.enumerate() if t.name.startswith(CALL_THREAD)]
+    return [t.name for t in running if not settle(t, max(0.0, deadline - time.monotonic()))]
+
+
 def call(
     fn: Callable[[], T], *, timeout: float | None, what: str, case: str = "", rule: str = ""
 ) -> T:
@@ -389,6 +434,8 @@ def call(
     box: dict[str, Any] = {}
     abandoned = threading.Event()
 
+    done = threading.Event()
+
     def body() -> None:
         _local.abandoned = abandoned  # a late return must not "restore" settings changed since
         try:
@@ -397,11 +444,18 @@ def call(
             box["value"] = fn()
         except BaseException as e:  # handed to the caller's thread below
             box["error"] = e
+        finally:
+            done.set()
 
-    thread = threading.Thread(target=body, name=f"gruverify: {what}", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
+    thread = threading.Thread(target=body, name=f"{CALL_THREAD}{what}", daemon=True)
+    thread.gruverify_done = done  # type: ignore[attr-defined]
+    try:
+        thread.start()  # waits for the thread to start: a signal may arrive here too
+        done.wait(timeout)
+    except BaseException:  # Ctrl-C, SIGTERM: let the call finish before the process ends
+        settle(thread)
+        raise
+    if not done.is_set():
         abandoned.set()
         raise CallTimeout(what, timeout, case, rule=rule)
     if "error" in box:
@@ -410,6 +464,16 @@ def call(
             raise err
         raise TargetCrash(f"{what} raised {type(err).__name__}({err})") from err
     return box["value"]  # type: ignore[no-any-return]
+
+
+def crash_traceback(e: BaseException) -> str:
+    """The target's traceback of the crash ``e``, trimmed to its own frames
+    (``core.tracebacks``): the one a worker process sent (``gruverify_traceback``), else ``e``'s
+    own; ``""`` for a law violation (not a crash) or an exception without a traceback."""
+    if isinstance(e, LawViolation):
+        return ""
+    sent = getattr(e, "gruverify_traceback", None)
+    return str(sent) if sent else trimmed_traceback(e)
 
 
 def _contract(detail: str, numbers: dict[str, Any], problem: Problem) -> LawViolation:

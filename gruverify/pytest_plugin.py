@@ -15,23 +15,22 @@ reason):
        pytest --gru-target my_package.my_module:MyGRU [--gru-device cpu] [--gru-dtype float32]
        # pyproject.toml: [tool.pytest.ini_options] gru_targets = ["my_package.my_module:MyGRU"]
 
-Options: ``--gru-target`` (repeatable), ``--gru-cell`` (targets are GRUCell-shaped),
-``--gru-device`` (default: cpu, plus cuda when available), ``--gru-dtype``, ``--gru-profile``
-(hypothesis profile, default ci), ``--gru-seed``, and the verdict's: ``--gru-strict``,
-``--gru-xfail CHECK=REASON``, ``--gru-ignore CHECK``, ``--gru-activation-error EPS``,
-``--gru-accumulator FORMAT`` (the targets' declared arithmetic, ``gruverify check
---activation-error`` and ``--accumulator``; ``activation_error`` and ``accumulator`` in the settings),
-``--gru-config FILE`` (default: ``[tool.gruverify]`` in the rootdir's pyproject.toml, read when
-the first check runs; the options win over it), and the sizes drawn: ``--gru-max-hidden N``,
-``--gru-max-steps T``, ``--gru-max-batch B`` (``max_hidden``, ``max_steps``, ``max_batch`` in the
-settings; ``gruverify check --max-hidden`` etc.), and where the target runs: ``--gru-isolate``
-(``isolate = true`` in the settings) builds each target in a worker process, as ``gruverify check``
-does by default, so that a target that segfaults, aborts or hangs fails its tests instead of
-ending or stalling the pytest session; ``--gru-python PATH`` runs that worker under another
-environment's Python; ``--gru-timeout SECONDS`` (``timeout``) caps each call into the target
-(default 60; isolated, the limit adapts to the target as the CLI's does). Without them the target
-runs in pytest's own process, like any code a test calls (class objects too: an isolated worker
-imports a class by its ``module:qualname``).
+Options: ``--gru-target`` (repeatable), ``--gru-config FILE`` (default: ``[tool.gruverify]`` in the
+rootdir's pyproject.toml, read when the first check runs), and every option of ``gruverify
+check`` as ``--gru-NAME`` (``--gru-device``, ``--gru-dtype``, ``--gru-check NAME`` to select checks,
+``--gru-strict``, ``--gru-xfail CHECK=REASON``, ``--gru-activation-error EPS``,
+``--gru-max-hidden N``, ``--gru-isolate``, ``--gru-python PATH``, ``--gru-timeout SECONDS``, ...):
+the options are defined once (``gruverify.conformance.options``; ``gruverify options`` lists them)
+and these flags are derived from them. The settings file's values for the target come first (its
+top-level keys, then ``[tool.gruverify.target."NAME"]``), the ``--gru-*`` options over them,
+``conformance_tests``' keywords over those. ``--gru-isolate`` (``isolate = true``) builds each
+target in a worker process, as ``gruverify check`` does by default, so that a target that
+segfaults, aborts or hangs fails its tests instead of ending or stalling the pytest session;
+``--gru-python PATH`` runs that worker under another environment's Python (and implies it);
+``--gru-timeout SECONDS`` caps each call into the target (default 60; isolated, the limit adapts
+to the target as the CLI's does). Without them the target runs in pytest's own process, like any
+code a test calls (class objects too: an isolated worker imports a class by its
+``module:qualname``). ``--gru-artifacts DIR`` saves failing cases as counterexample files.
 
 Verdicts are the checker's (``gruverify.conformance.report``): a failure or crash fails the test; a
 warning passes it with a ``gruverify.GruverifyWarning`` (``-W error::gruverify.GruverifyWarning``
@@ -39,22 +38,31 @@ or ``filterwarnings = ["error::gruverify.GruverifyWarning"]`` makes warnings fai
 way; so does strict); an acknowledged finding (``xfail``) is marked ``xfail`` with its reason, so
 it shows as xfailed while it fails and as XPASS once it passes (a failure under strict); an
 ignored check is skipped with its reason; a built-in target's known finding is added to the
-message (``gruverify.targets.findings``).
+message (``gruverify.targets.findings``); a crash of the target shows its traceback, trimmed to
+the target's own frames.
+
+Test ids are ``-k``-selectable (``check_id``: no spaces, ``=`` or ``+``):
+``gruverify[my_gru:MyGRU][cpu]::h0_None_equals_zeros``, ``test_my_gru[cpu-gradient[output_and_h_n]]``.
+``--gru-target`` modules are imported from the rootdir or the working directory, as ``gruverify
+check`` does. A session that ran gruverify's checks and was stopped by Ctrl-C or SIGTERM exits 130
+or 143.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import signal
+import sys
+import threading
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
 
-from gruverify.core.dtypes import DTYPES
-
-__all__ = ["GruCheckItem", "conformance_tests", "run_one_check"]
+__all__ = ["GruCheckItem", "check_id", "conformance_tests", "run_one_check"]
 
 _CACHE: dict[tuple[Any, ...], Any] = {}
 _SESSION: dict[str, Any] = {}
@@ -62,48 +70,21 @@ _SESSION: dict[str, Any] = {}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from gruverify.conformance.options import OPTION_CLASSES
+    from gruverify.core.options import add_arguments
+
     group = parser.getgroup("gruverify", "GRU conformance checks (gruverify)")
     group.addoption("--gru-target", action="append", default=[], metavar="TARGET",
                     help="check this GRU (built-in name or package.module:attr); repeatable")  # fmt: skip
-    group.addoption("--gru-cell", action="store_true", help="the targets are GRUCell-shaped")
-    group.addoption("--gru-device", default=None, choices=("cpu", "cuda"),
-                    help="device (default: cpu, plus cuda when available)")  # fmt: skip
-    group.addoption("--gru-dtype", default=None,
-                    choices=DTYPES, help="dtype")  # fmt: skip
-    group.addoption("--gru-profile", default=None, choices=("quick", "ci", "thorough"),
-                    help="hypothesis profile for the checks (default ci)")  # fmt: skip
-    group.addoption("--gru-seed", default=None, type=int, help="fix the draw")
-    group.addoption("--gru-strict", action="store_true", default=None,
-                    help="gruverify warnings and xpasses fail")  # fmt: skip
-    group.addoption("--gru-xfail", action="append", default=[], metavar="CHECK=REASON",
-                    help="acknowledge a known finding (repeatable)")  # fmt: skip
-    group.addoption("--gru-ignore", action="append", default=[], metavar="CHECK[=REASON]",
-                    help="skip this check (repeatable)")  # fmt: skip
-    group.addoption("--gru-activation-error", default=None, type=float, metavar="EPS",
-                    help="the targets' declared activation error")  # fmt: skip
-    group.addoption("--gru-accumulator", default=None, choices=DTYPES, metavar="FORMAT",
-                    help="the format the targets' matrix products accumulate in (declared)")  # fmt: skip
     group.addoption("--gru-config", default=None, metavar="FILE",
                     help="gruverify settings (default: [tool.gruverify] in pyproject.toml)")  # fmt: skip
-    group.addoption("--gru-isolate", action="store_true", default=None,
-                    help="build each target in a worker process (gruverify check's default)")  # fmt: skip
-    group.addoption("--gru-python", default=None, metavar="PATH",
-                    help="the worker's Python (implies --gru-isolate)")  # fmt: skip
-    group.addoption("--gru-timeout", default=None, type=float, metavar="SECONDS",
-                    help="the longest one call into the target may take (default 60)")  # fmt: skip
-    for name, what in (("hidden", "input and hidden sizes"), ("steps", "sequence lengths"),
-                       ("batch", "batches")):  # fmt: skip
-        group.addoption(f"--gru-max-{name}", default=None, type=int, metavar="N",
-                        help=f"draw {what} up to N (gruverify check --max-{name})")  # fmt: skip
+    add_arguments(group.addoption, OPTION_CLASSES, plugin=True)
     parser.addini("gru_targets", "GRU targets to check (like --gru-target)", type="linelist")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     _SESSION.clear()
     _SESSION["config"] = config
-    timeout = config.getoption("gru_timeout", None)
-    if timeout is not None and not timeout > 0:  # the settings file's is checked when read
-        raise pytest.UsageError(f"gruverify: --gru-timeout {timeout:g}: expected seconds > 0")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -114,18 +95,6 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         yield
     finally:
         _SESSION.pop("item", None)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Verdicts:
-    """How one check's result becomes a test outcome: the session's settings for one target."""
-
-    strict: bool = False
-    xfail: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    ignore: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    declared: Any = None  # conformance.declared.Declared: activation error, accumulator
-    profile: str | None = None
-    seed: int | None = None
 
 
 def _settings() -> Any:
@@ -144,122 +113,77 @@ def _settings() -> Any:
     return _SESSION["settings"]
 
 
-def _verdicts(spec: str) -> _Verdicts:
-    """The settings file's, overridden by the session's ``--gru-*`` options, for ``spec``."""
-    from gruverify.conformance.config import ConfigError, parse_acknowledgement
+def _layered(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """Option values, each layer over the ones before (acknowledged findings add up)."""
+    values: dict[str, Any] = {}
+    for layer in layers:
+        for name, value in layer.items():
+            merge = name in ("xfail", "ignore") and name in values
+            values[name] = {**values[name], **value} if merge else value
+    return values
 
-    settings = _settings()
-    xfail, ignore = settings.acknowledged(spec)
+
+def _options(spec: str, keywords: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The ``Declaration`` and ``RunOptions`` of one check of ``spec``: the settings file's, the
+    session's ``--gru-*`` options over them, the test's keywords (``conformance_tests(...)``)
+    over those; a bad value is a usage error."""
+    from gruverify.conformance.options import OPTION_CLASSES
+    from gruverify.core.options import OptionError, given_values, instances, keyword_values
+
     config = _SESSION.get("config")
-    opt = config.getoption if config is not None else (lambda name: None)
+    get = (lambda dest: config.getoption(dest, None)) if config is not None else (lambda d: None)
     try:
-        for text in opt("gru_xfail") or ():
-            check, reason = parse_acknowledgement(text, "--gru-xfail", need_reason=True)
-            xfail[check] = reason
-        for text in opt("gru_ignore") or ():
-            check, reason = parse_acknowledgement(text, "--gru-ignore", need_reason=False)
-            ignore[check] = reason
-    except ConfigError as e:
+        given = given_values(get, OPTION_CLASSES, plugin=True)
+        parsed = keyword_values(OPTION_CLASSES, keywords, "conformance_tests")
+    except OptionError as e:
         raise pytest.UsageError(f"gruverify: {e}") from None
-    strict = opt("gru_strict")
-    declared = _declared(settings, opt("gru_activation_error"), opt("gru_accumulator"))
-    return _Verdicts(bool(settings.strict if strict is None else strict), xfail, ignore,
-                     declared, settings.profile, settings.seed)  # fmt: skip
+    from_keywords = {k: getattr(o, k) for o in parsed for k in keywords if hasattr(o, k)}
+    values = _layered(_settings().for_target(spec), given, from_keywords)
+    if values.get("python") is not None:
+        values.setdefault("isolate", True)  # a worker's Python implies a worker
+    declaration, run = instances(OPTION_CLASSES, values)
+    return declaration, run
 
 
-def _declared(base: Any, activation_error: Any, accumulator: Any) -> Any:
-    """The declared arithmetic (``conformance.declared.Declared``): each value given, else
-    ``base``'s (the settings, or the session's declaration); a bad one is a usage error."""
-    from gruverify.conformance.declared import Declared
-    from gruverify.targets import TargetError
-
-    try:
-        return Declared.checked(
-            base.activation_error if activation_error is None else activation_error,
-            base.accumulator if accumulator is None else accumulator,
-        )
-    except TargetError as e:
-        raise pytest.UsageError(f"gruverify: {e}") from None
-
-
-def _sizes(**given: int | None) -> Any:
-    """The sizes drawn (``conformance.cases.Sizes``): ``given`` (``max_hidden=`` etc.), else the
-    session's ``--gru-max-*`` options, else the settings file's ``max_*`` keys."""
-    from gruverify.conformance.cases import Sizes
-
-    settings = _settings()
-    config = _SESSION.get("config")
-    opt = config.getoption if config is not None else (lambda name: None)
-    values = []
-    for name in ("hidden", "steps", "batch"):
-        v = given.get(f"max_{name}")
-        v = opt(f"gru_max_{name}") if v is None else v
-        values.append(getattr(settings, f"max_{name}") if v is None else v)
-    try:
-        return Sizes(*values)
-    except ValueError as e:
-        raise pytest.UsageError(f"gruverify: {e}") from None
-
-
-@dataclasses.dataclass(frozen=True)
-class _Running:
-    """Where the session's targets run and how long a call may take: ``--gru-isolate``,
-    ``--gru-python``, ``--gru-timeout``, else the settings' ``isolate`` and ``timeout``."""
-
-    isolate: bool = False
-    python: str | None = None
-    timeout: float | None = None
-
-    @staticmethod
-    def of_session() -> _Running:
-        from gruverify.guard import DEFAULT_TIMEOUT
-
-        settings = _settings()
-        config = _SESSION.get("config")
-        opt = config.getoption if config is not None else (lambda name: None)
-        python = opt("gru_python")
-        isolate = opt("gru_isolate") or python is not None or bool(settings.isolate)
-        timeout = opt("gru_timeout")
-        timeout = settings.timeout if timeout is None else timeout
-        return _Running(isolate, python, DEFAULT_TIMEOUT if timeout is None else float(timeout))
-
-
-def _impl(
-    target: Any, device: str, dtype: str | None, cell: bool, declared: Any = None
-) -> tuple[Any, Any]:
+def _impl(target: Any, device: str, declaration: Any, run: Any) -> tuple[Any, Any]:
     """The ``Implementation`` for a target spec or the class itself and the time limits of its
     calls (``CallLimits``), cached per session; the class is resolved exactly like its
     ``module:attr`` (``gruverify.targets.resolve_target``; in a worker, that name is what the
-    worker imports), with the run's declared arithmetic (``declared``, a ``Declared``) in place of
-    its own declaration when given."""
-    running = _Running.of_session()
-    key = (target, device, dtype, cell, declared, running)
+    worker imports), built as ``declaration`` says, where ``run`` says (``isolate``, ``python``,
+    ``memory_limit``, ``timeout``)."""
+    key = (target, device, declaration, run.dtype, run.isolate, run.python, run.memory_limit,
+           run.timeout)  # fmt: skip
     if key not in _CACHE:
         from gruverify.conformance.building import Isolation, build_one
         from gruverify.conformance.runner import allow_compilation
-        from gruverify.guard import CallLimits
+        from gruverify.guard import DEFAULT_TIMEOUT, CallLimits
         from gruverify.targets import resolve_target, target_spec
 
-        if running.isolate:
-            limits = CallLimits(ceiling=running.timeout)
-            impl = build_one(target_spec(target), device, dtype, cell, limits,
-                             Isolation(True, running.python))  # fmt: skip
+        timeout = DEFAULT_TIMEOUT if run.timeout is None else run.timeout
+        if run.isolate:
+            limits = CallLimits(ceiling=timeout)
+            impl = build_one(target_spec(target), device, run.dtype, declaration, limits,
+                             Isolation(True, run.python, run.memory_limit))  # fmt: skip
             allow_compilation(limits, [impl])
         else:
-            limits = CallLimits.fixed(running.timeout)
-            impl = resolve_target(target, device=device, dtype=dtype, cell=cell)
-        if declared is not None:
-            declared.apply([impl])
+            limits = CallLimits.fixed(timeout)
+            impl = resolve_target(target, device=device, dtype=run.dtype, declaration=declaration)
         _CACHE[key] = (impl, limits)
     return _CACHE[key]  # type: ignore[no-any-return]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """End the session's worker processes (``--gru-isolate``)."""
+    """End the session's worker processes (``--gru-isolate``); an interrupted session whose
+    call into a target still runs (a hang) leaves with ``os._exit`` (``guard.settle``)."""
+    from gruverify.guard import unsettled_calls
     from gruverify.isolation.client import close_all
 
     close_all([impl for impl, _ in _CACHE.values()])
     _CACHE.clear()
+    if "interrupted" in _SESSION and unsettled_calls():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + int(_SESSION["interrupted"]))
 
 
 def _explained(check: str, device: str, result: Any, repro: str, finding: Any) -> str:
@@ -271,10 +195,21 @@ def _explained(check: str, device: str, result: Any, repro: str, finding: Any) -
         lines.append(
             "minimal configuration: " + ", ".join(f"{k}={v}" for k, v in ce["case"].items())
         )
+    if result.traceback:
+        lines.append(result.traceback)
     if finding is not None:
         lines.append(f"known finding: {finding}")
     lines.append(f"reproduce: {repro}")
     return "\n".join(lines)
+
+
+def _triage(impl: Any) -> Any:
+    """The session's crash triage for ``impl`` (``conformance.triage``): a trigger found in one
+    check's test is reused by the next."""
+    from gruverify.conformance.triage import Triage
+
+    found: dict[int, Any] = _SESSION.setdefault("triage", {})
+    return found.setdefault(id(impl), Triage())
 
 
 def _acknowledge(node: Any, reason: str, strict: bool) -> None:
@@ -283,62 +218,50 @@ def _acknowledge(node: Any, reason: str, strict: bool) -> None:
         node.add_marker(pytest.mark.xfail(reason=f"gruverify: {reason}", strict=strict))
 
 
-def run_one_check(
-    target: Any,
-    check: str,
-    *,
-    device: str = "cpu",
-    dtype: str | None = None,
-    cell: bool = False,
-    profile: str | None = None,
-    seed: int | None = None,
-    strict: bool | None = None,
-    xfail: str | None = None,
-    ignore: str | None = None,
-    activation_error: float | None = None,
-    accumulator: str | None = None,
-    node: Any = None,
-    max_hidden: int | None = None,
-    max_steps: int | None = None,
-    max_batch: int | None = None,
-) -> None:
+def run_one_check(target: Any, check: str, *, node: Any = None, **keywords: Any) -> None:
     """Run one named check as a test: ``pytest.fail`` for a failure (or crash), a
     ``GruverifyWarning`` for a warning (a failure when strict), ``pytest.skip`` for a skip or an
-    ignored check; an acknowledged one (``xfail``: its reason) marks ``node`` (default: the
-    running test item) xfail. Keywords left None come from the session (``--gru-*`` options,
-    the settings file); ``activation_error``, ``accumulator``: the declared arithmetic;
-    ``max_hidden``, ``max_steps``, ``max_batch``: the sizes drawn."""
+    ignored check; an acknowledged one (in ``xfail``) marks ``node`` (default: the running test
+    item) xfail. ``keywords``: any option (``device=``, ``dtype=``, ``strict=``, ``xfail=``,
+    ``activation_error=``, ``max_hidden=``, ...: ``gruverify.conformance.options``) over the
+    session's (``--gru-*`` options, then the settings file); ``device`` defaults to cpu."""
+
+    from gruverify.conformance.cases import Sizes
     from gruverify.conformance.checks import CHECKS
     from gruverify.conformance.report import GruverifyWarning
-    from gruverify.conformance.runner import reproduce_command, run_check, verdict_options
+    from gruverify.conformance.runner import reproduce_command, run_check
     from gruverify.targets import TargetError, target_spec
     from gruverify.targets.findings import finding_for
 
     spec = target_spec(target)
-    session = _verdicts(spec)
-    strict = session.strict if strict is None else strict
-    xfail = session.xfail.get(check) if xfail is None else xfail
-    ignore = session.ignore.get(check) if ignore is None else ignore
-    declared = _declared(session.declared, activation_error, accumulator)
+    declaration, run = _options(spec, keywords)
+    device = _devices(run.device or "cpu")[0]  # the test's one device
     by_name = {c.name: c for c in CHECKS}
     if check not in by_name:
         raise ValueError(f"unknown check {check!r}; known: {sorted(by_name)}")
+    strict = bool(run.strict)
+    xfail = (run.xfail or {}).get(check)
+    ignore = (run.ignore or {}).get(check)
     if ignore is not None:
         pytest.skip(f"gruverify: {check} ignored: {ignore}")
     try:
-        impl, limits = _impl(target, device, dtype, cell, declared)
+        impl, limits = _impl(target, device, declaration, run)
+        sizes = Sizes(run.max_hidden, run.max_steps, run.max_batch)  # checked: no ValueError
     except TargetError as e:
         pytest.fail(f"gruverify: {e}", pytrace=False)
     node = node if node is not None else _SESSION.get("item")
     if xfail is not None:
         _acknowledge(node, xfail, strict)
-    profile = profile or session.profile or "ci"
-    seed = (0 if session.seed is None else session.seed) if seed is None else seed
-    sizes = _sizes(max_hidden=max_hidden, max_steps=max_steps, max_batch=max_batch)
-    options = verdict_options(strict, declared) + sizes.options()
-    repro = reproduce_command(spec, device, impl.dtype, profile, seed, check, cell, options=options)
-    result = run_check(by_name[check], impl, profile=profile, seed=seed, reproduce=repro,
-                       sizes=sizes, timeout=limits)  # fmt: skip
+    profile = run.profile or "ci"
+    seed = 0 if run.seed is None else run.seed
+    run = dataclasses.replace(run, device=device, profile=profile)
+    repro = reproduce_command(spec, declaration, run, dtype=impl.dtype, seed=seed, check=check)
+    _SESSION["ran"] = True
+    with _sigterm_interrupts():
+        result = run_check(by_name[check], impl, profile=profile, seed=seed, reproduce=repro,
+                           sizes=sizes, timeout=limits, artifacts=run.artifacts,
+                           spec={"target": spec, "declaration": declaration},
+                           triage=_triage(impl))  # fmt: skip
     if result.status == "skipped":
         pytest.skip(result.message)
     if result.status == "passed":
@@ -352,62 +275,43 @@ def run_one_check(
     pytest.fail(text, pytrace=False)
 
 
-def _devices(device: str | None) -> list[str]:
+def _devices(device: str | Sequence[str] | None) -> list[str]:
     if device is not None:
-        return [device]
+        return [device] if isinstance(device, str) else list(device)
     from gruverify.conformance.runner import available_devices
 
     return available_devices()
 
 
 def conformance_tests(
-    target: Any,
-    *,
-    device: str | None = "cpu",
-    dtype: str | None = None,
-    cell: bool = False,
-    checks: Sequence[str] | None = None,
-    profile: str | None = None,
-    seed: int | None = None,
-    strict: bool | None = None,
-    xfail: Mapping[str, str] | None = None,
-    ignore: Mapping[str, str] | Sequence[str] | None = None,
-    activation_error: float | None = None,
-    accumulator: str | None = None,
-    max_hidden: int | None = None,
-    max_steps: int | None = None,
-    max_batch: int | None = None,
+    target: Any, *, device: str | None = "cpu", **keywords: Any
 ) -> Callable[..., None]:
     """A test function parametrized over gruverify's checks for ``target``.
 
     ``target``: a built-in name, ``"package.module:attr"`` or the module class itself (checked
-    exactly as its ``"module:qualname"``, which the reproduce commands name).
-    ``device`` None means every available device. ``strict``, ``xfail`` (check -> reason),
-    ``ignore`` (check -> reason, or names), ``activation_error`` and ``accumulator`` (the declared
-    arithmetic) add to, or override, the session's settings (module docstring); ``max_hidden``, ``max_steps``, ``max_batch`` the sizes
-    drawn (``gruverify check --max-hidden`` etc.). Assign the result to a ``test_*`` name.
+    exactly as its ``"module:qualname"``, which the reproduce commands name). ``device`` None
+    means every available device. ``keywords``: any option of ``gruverify.conformance.options``
+    (``checks``, ``dtype``, ``cell``, ``profile``, ``seed``, ``strict``, ``xfail`` (check ->
+    reason), ``ignore`` (check -> reason, or names), ``activation_error``, ``accumulator``,
+    ``max_hidden``, ``isolate``, ...), which add to, or override, the session's settings (module
+    docstring). Assign the result to a ``test_*`` name.
     """
     from gruverify.conformance.checks import CHECKS
-    from gruverify.conformance.config import check_name
+    from gruverify.conformance.options import OPTION_CLASSES
+    from gruverify.core.options import OptionError, keyword_values
 
-    names = list(checks) if checks else [c.name for c in CHECKS]
+    try:
+        _, run = keyword_values(OPTION_CLASSES, keywords, "conformance_tests")
+    except OptionError as e:
+        raise ValueError(str(e)) from None
+    names = list(run.checks) if run.checks else [c.name for c in CHECKS]
     params = [(d, n) for d in _devices(device) for n in names]
-    xfails = dict(xfail or {})
-    ignored = (
-        dict(ignore) if isinstance(ignore, Mapping) else dict.fromkeys(ignore or (), "ignored")
-    )
-    for name in (*names, *xfails, *ignored):
-        check_name(name, "conformance_tests")
 
     @pytest.mark.parametrize(
-        ("gru_device", "gru_check"), params, ids=[f"{d}-{n}" for d, n in params]
+        ("gru_device", "gru_check"), params, ids=[f"{d}-{check_id(n)}" for d, n in params]
     )
     def test_gru_conformance(gru_device: str, gru_check: str) -> None:
-        run_one_check(target, gru_check, device=gru_device, dtype=dtype, cell=cell,
-                      profile=profile, seed=seed, strict=strict, xfail=xfails.get(gru_check),
-                      ignore=ignored.get(gru_check), activation_error=activation_error,
-                      accumulator=accumulator, max_hidden=max_hidden, max_steps=max_steps,
-                      max_batch=max_batch)  # fmt: skip
+        run_one_check(target, gru_check, device=gru_device, **keywords)
 
     return test_gru_conformance
 
@@ -420,32 +324,116 @@ class GruCheckItem(pytest.Item):
         self.target, self.device, self.check = target, device, check
 
     def runtest(self) -> None:
-        opt = self.config.getoption
-        run_one_check(self.target, self.check, device=self.device, dtype=opt("gru_dtype"),
-                      cell=opt("gru_cell"), profile=opt("gru_profile"), seed=opt("gru_seed"),
-                      node=self)  # fmt: skip
+        run_one_check(self.target, self.check, device=self.device, node=self)
 
     def reportinfo(self) -> tuple[str, int | None, str]:
         return "gruverify", None, self.name
 
 
+def check_id(name: str) -> str:
+    """A check's name as a test id that ``-k`` can select: pytest's ``-k`` takes letters, digits,
+    ``_ : - . [ ] / \\`` only, so a space and ``=`` become ``_`` and ``+`` becomes ``_and_``
+    (``h0=None equals zeros`` -> ``h0_None_equals_zeros``, ``gradient[output+h_n]`` ->
+    ``gradient[output_and_h_n]``)."""
+    return name.replace("+", "_and_").replace("=", "_").replace(" ", "_")
+
+
+def _importable_here(config: pytest.Config) -> None:
+    """The rootdir and the working directory on ``sys.path``, as ``gruverify check`` has it, so
+    that ``--gru-target my_gru:MyGRU`` imports ``my_gru.py`` from there even when no test file
+    (whose directory pytest would add) is collected."""
+    for directory in (str(config.rootpath), os.getcwd()):
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+
+
+def _gru_items(
+    session: pytest.Session, config: pytest.Config, targets: list[str]
+) -> list[pytest.Item | pytest.Collector]:
+    """One ``GruCheckItem`` per target, device and selected check (the settings' and
+    ``--gru-*`` options: ``device``, ``checks``), reported as collected (so that pytest's
+    counts, ``-k`` deselection included, add up)."""
+    from gruverify.conformance.checks import check_names
+
+    items: list[pytest.Item | pytest.Collector] = []
+    for target in targets:
+        _, run = _options(target, {})
+        items += [
+            GruCheckItem.from_parent(
+                session, name=f"gruverify[{target}][{device}]::{check_id(check)}", target=target,
+                device=device, check=check,
+            )
+            for device in _devices(run.device)
+            for check in run.checks or check_names()
+        ]  # fmt: skip
+    report = pytest.CollectReport("gruverify", "passed", None, items)
+    config.hook.pytest_collectreport(report=report)
+    return items
+
+
+def _check_param(item: pytest.Item) -> str | None:
+    """The check a ``conformance_tests`` item runs (its ``gru_check`` parameter), else None."""
+    callspec = getattr(item, "callspec", None)
+    return None if callspec is None else callspec.params.get("gru_check")
+
+
+def _deselect_unselected(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``conformance_tests`` items of checks ``--gru-check`` does not name, deselected."""
+    _, run = _options("", {})  # --gru-check, or the settings' checks
+    if not run.checks:
+        return
+    drop = [i for i in items if _check_param(i) not in (None, *run.checks)]
+    if drop:
+        items[:] = [i for i in items if i not in drop]
+        config.hook.pytest_deselected(items=drop)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k and -m deselect
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
+    _deselect_unselected(config, items)
     targets = list(config.getoption("gru_target") or []) + list(config.getini("gru_targets") or [])
-    if not targets:
-        return
-    from gruverify.conformance.checks import CHECKS
+    if targets:
+        _importable_here(config)
+        items += [i for i in _gru_items(session, config, targets) if isinstance(i, pytest.Item)]
 
-    for target in targets:
-        for device in _devices(config.getoption("gru_device")):
-            for check in CHECKS:
-                items.append(
-                    GruCheckItem.from_parent(
-                        session,
-                        name=f"gruverify[{target}][{device}]::{check.name}",
-                        target=target,
-                        device=device,
-                        check=check.name,
-                    )
-                )
+
+class _Interrupted(KeyboardInterrupt):
+    """SIGTERM while a check runs: pytest's interruption (a KeyboardInterrupt), remembered."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises ``_Interrupted`` in the body (the main thread only), so that pytest ends
+    the session as for Ctrl-C and the session exits 143 (``pytest_sessionfinish``)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Interrupted(signum)
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def pytest_keyboard_interrupt(excinfo: Any) -> None:
+    """Remember the signal that interrupted a session that ran gruverify's checks."""
+    if _SESSION.get("ran"):
+        _SESSION["interrupted"] = getattr(excinfo.value, "signum", signal.SIGINT)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A session of gruverify's checks stopped by Ctrl-C or SIGTERM exits 130 or 143 (128 plus
+    the signal), as ``gruverify check`` does."""
+    if "interrupted" in _SESSION:
+        session.exitstatus = 128 + int(_SESSION["interrupted"])

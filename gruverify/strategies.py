@@ -170,8 +170,10 @@ def path_sizes(max_size: int, min_size: int = 1) -> st.SearchStrategy[int]:
 
 def path_steps(max_steps: int, min_steps: int = 1) -> st.SearchStrategy[int]:
     """Sequence lengths from ``min_steps`` to ``max_steps`` where kernels change path: a power of
-    two and one past it (time split into chunks of 2^k; two draws in five), the maximum itself
-    (one in five), a short sequence, or any length in range."""
+    two and one past it (time split into chunks of 2^k; two draws in six), the largest power of
+    two in range or one past it (one in six: the longest chunk boundary, which a run's few draws
+    among all the powers would often miss), the maximum itself (one in six), a short sequence,
+    or any length in range."""
     marks: list[int] = []
     k = 1
     while k <= max_steps:
@@ -179,6 +181,9 @@ def path_steps(max_steps: int, min_steps: int = 1) -> st.SearchStrategy[int]:
         k *= 2
     special = _clamped(marks, min_steps, max_steps)
     parts = [st.sampled_from(special) for _ in range(2)] if special else []
+    top = _clamped(marks[-4:], min_steps, max_steps)[-2:]  # 2^K and 2^K + 1 (or 2^K - 1, 2^K)
+    if len(top) == 2 and top[0] > 12:
+        parts.append(st.sampled_from(top))
     if min_steps <= 12:
         parts.append(st.integers(min_steps, min(max_steps, 12)))
     parts += [st.just(max_steps), st.integers(min_steps, max_steps)]

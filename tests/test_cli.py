@@ -89,7 +89,7 @@ def test_the_reproduce_command_reproduces(capsys: pytest.CaptureFixture[str]) ->
         (["check", "torch.nn:Linear"], "does not behave like torch.nn.GRU"),
         (["check", "--dtype", "float8"], "invalid choice: 'float8'"),
         (["check", "--profile", "nope"], "invalid choice: 'nope'"),
-        (["check", "--seed", "x"], "invalid int value"),
+        (["check", "--seed", "x"], "argument --seed: not a whole number: 'x'"),
         (["check", "--check", "no such check"], "invalid choice"),
         (["check", "numpy-reference", "--dtype", "float32"], "float64 on the cpu only"),
         (["bogus"], "invalid choice: 'bogus'"),

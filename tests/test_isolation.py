@@ -138,7 +138,8 @@ def test_protocol_refuses_another_version_garbage_and_waits_no_longer_than_told(
     try:
         frame = protocol.encode({"op": "hello"})
         os.write(w, frame[:4] + (protocol.PROTOCOL_VERSION + 1).to_bytes(2, "big") + frame[6:])
-        with pytest.raises(protocol.ProtocolMismatch, match="protocol 2, expected 1"):
+        theirs, ours = protocol.PROTOCOL_VERSION + 1, protocol.PROTOCOL_VERSION
+        with pytest.raises(protocol.ProtocolMismatch, match=f"protocol {theirs}, expected {ours}"):
             protocol.read_frame(r, time.monotonic() + 5)
         os.write(w, b"Hello from a print() in the target\n" + b"." * 20)
         with pytest.raises(protocol.ProtocolError, match="not a gruverify frame"):
@@ -219,14 +220,14 @@ sys.stdin.buffer.read()
 """
 
 
-@pytest.mark.parametrize("version", [999, 1])
+@pytest.mark.parametrize("version", [999, protocol.PROTOCOL_VERSION])
 def test_a_worker_of_another_protocol_is_refused_with_what_to_install(
     tmp_path: pathlib.Path, version: int, nothing_left: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Frames of another version (999), or a hello that claims one (1 -> the hello says 7)."""
+    """Frames of another version (999), or a hello that claims one (ours -> the hello says 7)."""
     code = FAKE_WORKER.format(root=str(TESTS.parent), version=version)
-    if version == 1:
-        code = code.replace('"protocol": 1', '"protocol": 7')
+    if version == protocol.PROTOCOL_VERSION:
+        code = code.replace(f'"protocol": {version}', '"protocol": 7')
     script = tmp_path / "fake_worker.py"
     script.write_text(code)
     python = _wrapper(tmp_path, f'exec "{sys.executable}" "{script}"')

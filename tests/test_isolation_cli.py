@@ -131,6 +131,7 @@ def test_a_run_stopped_by_a_signal_reports_every_finished_check(
     report = json.loads(path.read_text())
     said = f"report: {report}\nstdout: {out[-3000:]}\nstderr: {err[-3000:]}"
     assert report["complete"] is False and report.get("interrupted") == sig.name, said
+    assert report["verdict"] == "interrupted" and report["verdict_so_far"] == "pass", said
     finished = len(report["checks"])
     assert finished >= 2 and all(c["status"] == "passed" for c in report["checks"]), said
     assert f"INTERRUPTED by {sig.name} after {finished} results" in out, said

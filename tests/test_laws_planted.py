@@ -1,6 +1,6 @@
 """Every law of the property suite catches a planted violation.
 
-Mutants (docs/real-bugs.md patterns): a naive sigmoid that overflows to NaN, a sigmoid
+Mutants (docs/real-bugs.md patterns): dropout left on in eval mode, a naive sigmoid that overflows to NaN, a sigmoid
 that rounds onto 0 inside the open range, the update gate dropped or flipped (z <-> 1 - z), the
 reset gate flipped, the state not fed back, the update gate clamped, a gradient with a dropped bias
 term or a scaled entry, an RNN Jacobian with the wrong tanh derivative. Each test asserts that the
@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from gruverify.core.params import GRUCellParams, Variant, random_gru_params, random_rnn_params
-from gruverify.core.problem import Gradients, Problem
+from gruverify.core.problem import Gradients, Outputs, Problem
+from gruverify.error_model import Inconclusive
 from gruverify.laws.base import LawViolation
 from gruverify.laws.carry_over import (
     complex_step_jacobian_of,
@@ -34,6 +35,7 @@ from gruverify.laws.gates import (
     numpy_gates,
 )
 from gruverify.laws.gradients import law_full_jacobian, law_gradient_finite_differences
+from gruverify.laws.metamorphic import law_eval_without_dropout
 from gruverify.laws.vanishing_ratio import (
     construct_update_bias,
     law_gru_vanishes_slower,
@@ -42,7 +44,7 @@ from gruverify.laws.vanishing_ratio import (
 )
 from gruverify.reference import torch_reference as tr
 from gruverify.reference.implementations import NumpyReference, TorchReference
-from gruverify.reference.numpy_reference import sigmoid
+from gruverify.reference.numpy_reference import gru_forward, sigmoid
 from gruverify.strategies import Config, make_case, with_update_bias
 
 VARIANTS: tuple[Variant, ...] = ("reset_after", "reset_before")
@@ -319,3 +321,44 @@ def test_statistical_law_catches_state_not_carried() -> None:
         law_gru_vanishes_slower(
             20, range(20), hidden_size=16, gates=g, jacobian=complex_step_jacobian_of(g)
         )
+
+
+class _Dropping(NumpyReference):
+    """The numpy reference; ``with_dropout(p)`` builds it with dropout ``p`` between layers, which
+    ``applies_in_eval`` leaves on in eval mode (the planted bug: ``F.dropout`` without
+    ``training=self.training``, a fixed mask from the seed: every call the same, as a law that
+    compares two builds needs)."""
+
+    def __init__(self, dropout: float = 0.0, applies_in_eval: bool = False) -> None:
+        super().__init__()
+        self.dropout, self.applies_in_eval = dropout, applies_in_eval
+
+    def with_dropout(self, dropout: float) -> _Dropping:
+        return _Dropping(dropout, self.applies_in_eval)
+
+    def forward(self, problem: Problem) -> Outputs:
+        if not (self.applies_in_eval and self.dropout > 0 and problem.num_layers > 1):
+            return super().forward(problem)
+        p = problem
+        first = dataclasses.replace(p.params, cells=p.params.cells[:1])
+        rest = dataclasses.replace(p.params, cells=p.params.cells[1:])
+        D = p.params.num_directions
+        h0 = None if p.h0 is None else np.asarray(p.h0)
+        r1 = gru_forward(first, p.x, None if h0 is None else h0[:D], batch_first=p.batch_first)
+        mask = np.random.default_rng(0).random(np.shape(r1.output)) >= self.dropout
+        y = r1.output * mask / (1.0 - self.dropout)
+        r2 = gru_forward(rest, y, None if h0 is None else h0[D:], batch_first=p.batch_first)
+        return Outputs(r2.output, np.concatenate([r1.h_n, r2.h_n]))
+
+
+def test_eval_without_dropout_catches_dropout_left_on_in_eval() -> None:
+    """``f_dropout=0.5 == f_dropout=0`` in eval: a build whose dropout acts in eval mode fails
+    (two layers), the correct build passes, and one layer has no dropout to leave on."""
+    two = make_case(Config(4, 2, 3, 3, num_layers=2), "ordinary", "ordinary", 1).problem
+    one = make_case(Config(4, 2, 3, 3), "ordinary", "ordinary", 1).problem
+    law_eval_without_dropout(_Dropping(), two)
+    law_eval_without_dropout(_Dropping(applies_in_eval=True), one)
+    with pytest.raises(LawViolation, match="eval mode is free of dropout"):
+        law_eval_without_dropout(_Dropping(applies_in_eval=True), two)
+    with pytest.raises(Inconclusive, match="no with_dropout"):
+        law_eval_without_dropout(NumpyReference(), two)

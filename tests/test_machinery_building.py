@@ -14,11 +14,11 @@ import pytest
 from gruverify.conformance import building
 from gruverify.conformance.building import Isolation, build_one
 from gruverify.conformance.config import ConfigError, settings_from
-from gruverify.conformance.declared import Declared
 from gruverify.conformance.matrix import _judged, _summary
 from gruverify.conformance.matrix_plot import COLOURS, _cell
 from gruverify.guard import CallLimits
 from gruverify.targets import TargetError
+from gruverify.targets.declaration import Declaration
 
 
 def test_available_devices_names_cuda_as_torch_does(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,7 +35,7 @@ def test_build_one_passes_the_workers_python(monkeypatch: pytest.MonkeyPatch) ->
     """``--python PATH`` reaches the worker that builds the target, with the memory limit."""
     seen: dict[str, Any] = {}
 
-    def fake(target: str, device: str, dtype: Any, cell: bool, **kw: Any) -> str:
+    def fake(target: str, device: str, dtype: Any, declaration: Any, **kw: Any) -> str:
         seen.update(kw, target=target, device=device)
         return "built"
 
@@ -81,13 +81,14 @@ def test_the_cpu_workers_devices_are_the_ones_built(monkeypatch: pytest.MonkeyPa
 
 
 def test_a_declaration_keeps_and_records_the_activation_error() -> None:
-    """``Declared`` keeps a checked activation error, and a counterexample's record declares it
-    again (an activation error of 0 declares nothing)."""
-    assert Declared.checked(1e-4, None) == Declared(1e-4, None)
-    assert Declared.of_record({"activation_error": 1e-4, "accumulator": "float32"}) == Declared(
-        1e-4, "float32"
+    """A ``Declaration`` keeps a checked activation error, and a counterexample's record declares
+    it again (an activation error of 0 declares nothing)."""
+    assert Declaration.of_record({"activation_error": 1e-4, "accumulator": "float32"}) == (
+        Declaration(activation_error=1e-4, accumulator="float32")
     )
-    assert Declared.of_record({"activation_error": 0.0}) == Declared(None, None)
+    assert Declaration.of_record({"activation_error": 0.0}) == Declaration()
+    with pytest.raises(TargetError, match="activation_error must be in"):
+        Declaration.of_record({"activation_error": 0.5})
 
 
 def test_a_target_that_cannot_take_the_declaration_is_named() -> None:
@@ -99,7 +100,7 @@ def test_a_target_that_cannot_take_the_declaration_is_named() -> None:
 
     with pytest.raises(TargetError, match=r"frozen-gru: cannot declare its accumulator .*give the "
                        "Implementation an accumulator attribute"):  # fmt: skip
-        Declared(None, "float32").apply([Frozen()])  # type: ignore[list-item]
+        Declaration(accumulator="float32").apply([Frozen()])  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize("key", ["max_hidden", "max_steps", "max_batch", "timeout"])

@@ -27,6 +27,7 @@ from gruverify.laws.base import LawViolation
 from gruverify.reference.implementations import NumpyReference
 from gruverify.strategies import Config
 from gruverify.targets import TargetError, resolve_target
+from gruverify.targets.declaration import Declaration
 
 BY_NAME = {c.name: c for c in CHECKS}
 F32 = ARITHMETICS["float32"]
@@ -174,7 +175,7 @@ def test_save_counterexample_writes_the_spec_and_defaults(tmp_path: pathlib.Path
     check = BY_NAME["gradient[h_n]"]
     path = save_counterexample(str(tmp_path), check=check, impl=impl, case=case, seed=9,
                                profile="quick", counterexample={"law": "L"},
-                               spec={"target": "pkg:GRU", "cell": True})  # fmt: skip
+                               spec={"target": "pkg:GRU", "declaration": Declaration(cell=True)})  # fmt: skip
     data = json.loads(pathlib.Path(path).read_text())
     assert (data["target"], data["cell"], data["seed"], data["profile"]) == ("pkg:GRU", True, 9,
                                                                            "quick")  # fmt: skip
@@ -394,3 +395,5 @@ def test_report_json_says_whether_the_run_completed() -> None:
     cut = dataclasses.replace(_report(), complete=False, interrupted="SIGTERM")
     d = cut.to_dict()
     assert d["complete"] is False and d["interrupted"] == "SIGTERM", d
+    assert d["verdict"] == "interrupted" and d["verdict_so_far"] == _report().verdict, d
+    assert "verdict: INTERRUPTED" in cut.render()

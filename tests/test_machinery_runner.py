@@ -14,6 +14,7 @@ import pathlib
 import pytest
 
 from gruverify.conformance import CHECKS, run_check, run_checks
+from gruverify.conformance.options import RunOptions
 from gruverify.conformance.report import CheckResult
 from gruverify.conformance.runner import (
     _Acknowledged,
@@ -25,6 +26,7 @@ from gruverify.core.problem import Outputs, Problem
 from gruverify.guard import CallLimits
 from gruverify.reference.implementations import NumpyReference
 from gruverify.targets import TargetError, resolve_target
+from gruverify.targets.declaration import Declaration
 
 BY_NAME = {c.name: c for c in CHECKS}
 
@@ -105,12 +107,25 @@ def test_the_default_seed_is_zero_under_ci_and_fresh_otherwise() -> None:
 
 
 def test_reproduce_command() -> None:
-    assert reproduce_command("a b:C", "cpu", "float32", "ci", 7, "forward[basic]", True) == (
+    """The reproduce line: the target, its declaration, the run's options that change the draw or
+    the verdict (the dtype and seed the run used), and the one check."""
+    run = RunOptions(device="cpu", max_hidden=64, strict=True, timeout=5.0)
+    assert reproduce_command(
+        "a b:C", Declaration(cell=True), run, dtype="float32", seed=7, check="forward[basic]"
+    ) == (
         "gruverify check 'a b:C' --cell --device cpu --dtype float32 --profile ci --seed 7 "
-        "--check 'forward[basic]'"
+        "--max-hidden 64 --strict --check 'forward[basic]'"
     )
-    assert reproduce_command("t", None, "float64", "quick", 0, "determinism", False) == (
-        "gruverify check t --dtype float64 --profile quick --seed 0 --check determinism"
+    assert (
+        reproduce_command(
+            "t",
+            Declaration(),
+            RunOptions(profile="quick"),
+            dtype="float64",
+            seed=0,
+            check="determinism",
+        )
+        == "gruverify check t --dtype float64 --profile quick --seed 0 --check determinism"
     )
 
 

@@ -60,7 +60,7 @@ def test_warnings_pass_with_a_pytest_warning_and_findings_are_xfail(
 def test_w_error_turns_the_warning_into_a_failure(tmp_path: pathlib.Path) -> None:
     code, out, counts = run_pytest(_project(tmp_path), "-W", "error::gruverify.GruverifyWarning")
     assert code == 1, out
-    assert counts["failed"] == 1 and "test_lax[cpu-bad initial state rejected]" in out, out
+    assert counts["failed"] == 1 and "test_lax[cpu-bad_initial_state_rejected]" in out, out
 
 
 def test_strict_fails_warnings_and_xpasses(tmp_path: pathlib.Path) -> None:

@@ -95,12 +95,13 @@ def test_default_draws_keep_small_sizes_and_the_long_check_crosses_32() -> None:
     small = _draws(check_cases(caps), 60)
     assert max(c.config.steps for c in small) <= 9
     assert max(c.config.hidden_size for c in small) <= 9
-    (long_check,) = [c for c in CHECKS if c.long]
-    assert long_check.name == "forward[long]"
-    long = _draws(long_check.cases(caps), 30)
-    steps = collections.Counter(c.config.steps for c in long)
-    assert min(steps) >= 33 and max(steps) <= 130, steps
-    assert max(c.config.hidden_size for c in long) <= 9
+    long_checks = [c for c in CHECKS if c.long]
+    assert [c.name for c in long_checks] == ["forward[long]", "gradient[long]"]
+    for long_check in long_checks:
+        long = _draws(long_check.cases(caps), 30)
+        steps = collections.Counter(c.config.steps for c in long)
+        assert min(steps) >= 33 and max(steps) <= 130, steps
+        assert max(c.config.hidden_size for c in long) <= 9
 
 
 # -- the scale mutants against torch.nn.GRU ----------------------------------------------------
@@ -182,14 +183,18 @@ def test_scale_mutant_is_flagged_with_size_options(name: str, monkeypatch: Any) 
     assert "--max-" in (result.counterexample or {}).get("reproduce", "")
 
 
-@pytest.mark.parametrize("check", ["forward[basic]", "forward[long]", "gradient[output]"])
+@pytest.mark.parametrize(
+    "check", ["forward[basic]", "forward[long]", "gradient[output]", "gradient[long]",
+              "memory layouts"],
+)  # fmt: skip
 def test_correct_hand_written_gru_passes_with_size_options(check: str) -> None:
     result = _run("gruverify.zoo:ZooGRU", check, max_hidden=40, max_steps=70, max_batch=12)
     assert result.status == "passed", f"false alarm: {result.message}"
 
 
-def test_forward_long_skipped_under_a_short_max_steps() -> None:
-    result = _run("torch-gru", "forward[long]", max_steps=20)
+@pytest.mark.parametrize("check", ["forward[long]", "gradient[long]"])
+def test_long_checks_skipped_under_a_short_max_steps(check: str) -> None:
+    result = _run("torch-gru", check, max_steps=20)
     assert result.status == "skipped" and "--max-steps 20" in result.message
 
 

@@ -198,6 +198,7 @@ GRADIENT_ONLY = {
     "BackwardDropsUpdateGatePath": Case(),
     "DetachedFinalState": Case(),
     "MiddleLayerGradientScaled": Case(num_layers=3),
+    "TruncatedBackward": Case(steps=40),
 }
 
 OTHER = {
@@ -207,6 +208,7 @@ OTHER = {
     "LastLayerStateOnly",
     "Nondeterministic",
     "DropoutInEval",
+    "RawStorageInput",
 }
 
 
@@ -248,6 +250,36 @@ def test_gradient_mutant_has_exact_forward_and_wrong_gradients(name: str) -> Non
 def test_middle_layer_mutant_is_exact_below_three_layers() -> None:
     gerr = _gradient_error(M.MiddleLayerGradientScaled, Case(num_layers=2))
     assert gerr <= 1e-10, f"gradient error {gerr:.3g} with 2 layers"
+
+
+def test_truncated_backward_is_exact_within_sixteen_steps() -> None:
+    """The cut is every 16 steps: 16 steps have torch's gradients, 17 lose dh0 altogether."""
+    assert _gradient_error(M.TruncatedBackward, Case(steps=16)) <= 1e-10
+    case = Case(steps=17)
+    _, mod = _modules(M.TruncatedBackward, case)
+    x, h0 = _inputs(case)
+    assert h0 is not None
+    h0 = h0.clone().requires_grad_(True)
+    _, h_n = mod(x, h0)
+    (dh0,) = torch.autograd.grad(h_n.sum(), [h0], allow_unused=True)
+    assert dh0 is None or float(dh0.abs().max()) == 0.0, "the state is not detached at step 16"
+
+
+def test_raw_storage_input_reads_views_wrong_and_copies_right() -> None:
+    """Exact on a contiguous input (a fresh tensor, as a copying checker feeds); on a transposed
+    view or a slice with a storage offset it reads other entries of the storage."""
+    case = Case(steps=5, batch=3)
+    ref, mod = _modules(M.RawStorageInput, case)
+    x, h0 = _inputs(case)
+    with torch.no_grad():
+        want, _ = ref(x, h0)
+        assert float((mod(x, h0)[0] - want).abs().max()) <= 1e-12
+        transposed = x.transpose(0, 1).contiguous().transpose(0, 1)
+        sliced = torch.cat([torch.zeros(1, 3, case.input_size, dtype=F64), x])[1:]
+        for view in (transposed, sliced):
+            assert torch.equal(view, x)
+            err = float((mod(view, h0)[0] - want).abs().max())
+            assert err > 1e-3, f"a view read right (error {err:.3g})"
 
 
 def test_stale_state_first_call_correct_second_wrong() -> None:

@@ -31,6 +31,7 @@ from gruverify.core.problem import Implementation
 from gruverify.guard import CallFailed, CallLimits
 from gruverify.isolation.client import build_isolated, close_all, closing_new_workers
 from gruverify.targets import TargetError, build_target
+from gruverify.targets.declaration import Declaration, declaration_of
 
 __all__ = [
     "BUILD_FAILED",
@@ -85,17 +86,19 @@ class Isolation:
 
 
 def build_one(
-    target: str, device: str, dtype: str | None, cell: bool, limits: CallLimits,
-    isolation: Isolation,
+    target: str, device: str, dtype: str | None, declaration: Declaration | bool,
+    limits: CallLimits, isolation: Isolation,
 ) -> Implementation:  # fmt: skip
-    """``target`` built on ``device``, in a worker when ``isolation`` says so; ``TargetError``
-    when it cannot be (its cause a ``CallFailed`` when building hung or killed the worker)."""
+    """``target`` built on ``device`` as ``declaration`` says (a bool: only ``cell``), in a worker
+    when ``isolation`` says so; ``TargetError`` when it cannot be (its cause a ``CallFailed`` when
+    building hung or killed the worker)."""
+    declaration = declaration_of(declaration)
     if isolation.applies(target):
         return build_isolated(
-            target, device, dtype, cell, limits=limits, python=isolation.python,
+            target, device, dtype, declaration, limits=limits, python=isolation.python,
             memory_limit=isolation.memory_limit,
         )  # fmt: skip
-    return build_target(target, device, dtype, cell, limits.ceiling)
+    return build_target(target, device, dtype, declaration, limits.ceiling)
 
 
 def _devices_seen(first: Implementation | None) -> list[str]:
@@ -110,7 +113,7 @@ def build_each(
     target: str,
     devices: Sequence[str] | None,
     dtype: str | None,
-    cell: bool,
+    declaration: Declaration | bool,
     *,
     limits: CallLimits,
     isolation: Isolation,
@@ -127,7 +130,7 @@ def build_each(
         while pending:
             d = pending.pop(0)
             try:
-                impls[d] = build_one(target, d, dtype, cell, limits, isolation)
+                impls[d] = build_one(target, d, dtype, declaration, limits, isolation)
             except TargetError as e:
                 if isinstance(e.__cause__, CallFailed):
                     results[d] = CheckResult(BUILD_FAILED, d, "failed", str(e.__cause__))

@@ -14,6 +14,12 @@ boundaries in every run. ``Sizes(hidden=, steps=, batch=)`` (``--max-hidden``, `
 (``strategies.sized_configs``: tile multiples and one either side, powers of two in time and one
 past, the maximum itself).
 
+A target that fixes its weights (``fixed_params``: a model file's GRU,
+``gruverify.targets.model_files``) gets cases with those weights: the configuration's sizes, layers,
+directions and bias are theirs (``pin_fixed``), everything else (steps, batch, layout, lengths,
+initial state, input kind, seed) is drawn as usual, and a check whose pinned features the weights
+contradict does not run (``fixed_conflict``).
+
 ``check_cases(capabilities, forced)`` draws only features the target supports; ``forced`` pins
 features on or off (e.g. ``{"bidirectional": True}``; the names: ``core.features.CASE_SWITCHES``).
 A ``CheckCase`` is not a ``strategies.Case`` (a built problem with its labels, for the property
@@ -36,6 +42,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from gruverify.core.features import CASE_SWITCHES
+from gruverify.core.params import GRUParams, StackParams
 from gruverify.core.problem import Capabilities, Problem
 from gruverify.strategies import (
     INPUT_KINDS,
@@ -58,6 +65,9 @@ __all__ = [
     "Pinned",
     "Sizes",
     "check_cases",
+    "fixed_conflict",
+    "fixed_params_of",
+    "pin_fixed",
 ]
 
 SWITCHES = CASE_SWITCHES
@@ -111,6 +121,16 @@ class Sizes:
             return None
         return lo, max(hi, self.max_steps)
 
+    def long_pinned_steps(self) -> int | None:
+        """The length of a long-sequence check's pinned case: one past the largest power of two
+        ``2^k`` with ``2^k + 1 <= max(LONG_STEPS[0], steps)`` (33 by default, 129 at
+        ``--max-steps 200``, 513 at 1000: past the boundary of a time tile or chunk of ``2^k``
+        steps); None when ``steps`` was set below ``LONG_STEPS[0]`` (as ``long_steps``)."""
+        if self.long_steps() is None:
+            return None
+        top = max(LONG_STEPS[0], self.max_steps)
+        return _past_power_of_two(top)
+
     def options(self) -> list[str]:
         """The command-line options that give these sizes (none for the defaults)."""
         out = []
@@ -121,6 +141,12 @@ class Sizes:
 
     def describe(self) -> str:
         return f"hidden <= {self.max_hidden}, steps <= {self.max_steps}, batch <= {self.max_batch}"
+
+
+def _past_power_of_two(top: int) -> int:
+    """``2^k + 1`` for the largest ``k`` with ``2^k + 1 <= top`` (``top >= 2``)."""
+    k = (top - 1).bit_length() - 1
+    return (1 << k) + 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,9 +164,14 @@ class CheckCase:
     h0_scale: float = 1.0
     lengths: tuple[int, ...] | None = None
     h0_fill: float | None = None
+    fixed: GRUParams | None = dataclasses.field(default=None, compare=False, repr=False)
+    """Weights fixed by the target (``fixed_params``): the problem's parameters, whatever
+    ``param_kind`` draws (the configuration is pinned to their shapes, ``pin_fixed``)."""
 
     def problem(self) -> Problem:
         p = make_case(self.config, self.param_kind, self.input_kind, self.seed).problem
+        if self.fixed is not None:
+            p = dataclasses.replace(p, params=self.fixed)
         if p.h0 is not None and self.h0_fill is not None:
             p = dataclasses.replace(p, h0=np.where(p.h0 < 0, -self.h0_fill, self.h0_fill))
         elif p.h0 is not None and self.h0_scale != 1.0:
@@ -157,6 +188,8 @@ class CheckCase:
             d["lengths"] = list(self.lengths)
         if self.h0_fill is not None:
             d["h0_fill"] = self.h0_fill
+        if self.fixed is not None:
+            d["param_kind"] = f"fixed (digest {self.fixed.digest()[:12]})"
         return d
 
     def describe(self) -> str:
@@ -180,6 +213,7 @@ def _cases(
     big_h0: bool,
     sizes: Sizes,
     steps: tuple[int, int] | None,
+    fixed: GRUParams | None,
 ) -> CheckCase:
     multi = _on("multilayer", caps, forced)
     bias_false = _on("bias_false", caps, forced)
@@ -218,14 +252,14 @@ def _cases(
         changes["bias"] = not bias_false
     if h0 is not None:
         changes["initial_state"] = h0
-    cfg = dataclasses.replace(cfg, **changes)
+    cfg = pin_fixed(dataclasses.replace(cfg, **changes), fixed)
     param_kind = draw(st.sampled_from(PARAM_KINDS))
     if cfg.bias is False and param_kind in ("saturating", "chrono"):
         param_kind = "large"  # both set biases: without biases they would mean bias=True
     input_kind = draw(st.sampled_from(INPUT_KINDS))
     h0_scale = draw(st.sampled_from([1.0, 3.0])) if big_h0 and cfg.initial_state else 1.0
     seed = draw(st.integers(0, 2**32 - 1))
-    return CheckCase(cfg, param_kind, input_kind, seed, h0_scale)
+    return CheckCase(cfg, param_kind, input_kind, seed, h0_scale, fixed=fixed)
 
 
 def check_cases(
@@ -237,17 +271,61 @@ def check_cases(
     big_h0: bool = False,
     sizes: Sizes | None = None,
     steps: tuple[int, int] | None = None,
+    fixed: GRUParams | None = None,
 ) -> st.SearchStrategy[CheckCase]:
     """Cases using only supported features; ``forced`` pins features (see ``SWITCHES``);
     ``sizes`` the largest sizes (default ``Sizes()``); ``steps`` a check's own range of lengths
-    (a long-sequence check's ``Sizes.long_steps()``) instead of ``min_steps`` to ``sizes.steps``."""
+    (a long-sequence check's ``Sizes.long_steps()``) instead of ``min_steps`` to ``sizes.steps``;
+    ``fixed`` the target's fixed weights (``pin_fixed``: their shapes win over ``forced``)."""
     forced = dict(forced or {})
     unknown = set(forced) - set(SWITCHES)
     if unknown:
         raise ValueError(f"unknown case features {sorted(unknown)}; known: {SWITCHES}")
     if forced.get("unbatched") and (forced.get("lengths") or forced.get("batch_first")):
         raise ValueError("an unbatched case has neither lengths nor batch_first")
-    return _cases(capabilities, forced, min_steps, min_batch, big_h0, sizes or Sizes(), steps)
+    return _cases(
+        capabilities, forced, min_steps, min_batch, big_h0, sizes or Sizes(), steps, fixed
+    )
+
+
+def fixed_params_of(impl: Any) -> GRUParams | None:
+    """The weights a target fixes (its ``fixed_params``: a model file's GRU), or None: drawn."""
+    fixed = getattr(impl, "fixed_params", None)
+    return fixed if isinstance(fixed, StackParams) else None
+
+
+def pin_fixed(config: Config, fixed: GRUParams | None) -> Config:
+    """``config`` with the sizes, layers, directions and bias of ``fixed`` weights (unchanged
+    when None): the shapes of a case whose parameters are fixed."""
+    if fixed is None:
+        return config
+    return dataclasses.replace(
+        config, input_size=fixed.input_size, hidden_size=fixed.hidden_size,
+        num_layers=fixed.num_layers, bidirectional=fixed.bidirectional, bias=fixed.bias,
+    )  # fmt: skip
+
+
+def fixed_conflict(
+    fixed: GRUParams, forced: Mapping[str, bool], required: tuple[str, ...], forward: bool
+) -> str | None:
+    """Why a check cannot run on ``fixed`` weights: a feature it ``forced`` that the weights
+    decide otherwise (their directions, biases, layers). A forward-equivalence check
+    (``forward``) runs with the weights' configuration instead, unless it ``required`` the
+    feature; None: no conflict."""
+    has = {
+        "bidirectional": fixed.bidirectional,
+        "bias_false": not fixed.bias,
+        "multilayer": fixed.num_layers > 1,
+    }
+    phrases = {
+        "bidirectional": ("one direction", "two directions"),
+        "bias_false": ("biases", "no biases"),
+        "multilayer": ("one layer", f"{fixed.num_layers} layers"),
+    }
+    for feature, on in forced.items():
+        if feature in has and has[feature] != on and (feature in required or not forward):
+            return f"its GRU has {phrases[feature][has[feature]]}"
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -272,10 +350,12 @@ class Pinned:
         *,
         min_steps: int = 1,
         min_batch: int = 1,
+        fixed: GRUParams | None = None,
     ) -> CheckCase:
         """The pinned case for a target with ``capabilities`` under a check's ``forced`` features:
         each feature is on when ``forced`` says so, else when the pinned configuration has it and
-        the target supports it; at least ``min_steps`` steps and a batch of ``min_batch``."""
+        the target supports it; at least ``min_steps`` steps and a batch of ``min_batch``; the
+        shapes of ``fixed`` weights when the target fixes them (``pin_fixed``)."""
         forced = dict(forced or {})
         c = self.config
 
@@ -295,7 +375,10 @@ class Pinned:
             batch_first=not unbatched and on("batch_first", c.batch_first),
             initial_state=on("initial_state", c.initial_state), padded=lengths,
         )  # fmt: skip
-        fixed = self.lengths
-        if fixed is not None and (not lengths or len(fixed) != batch or max(fixed) > steps):
-            fixed = None  # the configuration changed under it: the drawn lengths
-        return CheckCase(cfg, self.param_kind, self.input_kind, self.seed, 1.0, fixed, self.h0_fill)
+        cfg = pin_fixed(cfg, fixed)
+        given = self.lengths
+        if given is not None and (not lengths or len(given) != batch or max(given) > steps):
+            given = None  # the configuration changed under it: the drawn lengths
+        return CheckCase(
+            cfg, self.param_kind, self.input_kind, self.seed, 1.0, given, self.h0_fill, fixed
+        )

@@ -10,6 +10,9 @@ A check with ``diagnose`` (the forward equivalence checks) explains its failure:
 saturated form). ``pinned`` cases (``cases.Pinned``) run under every seed: each exposes a defect a
 random draw can miss (three layers, a short sequence in a bidirectional batch, ``|h0| = 1``).
 A gradient check names its loss (``loss``: on the outputs, on ``h_n`` or on both).
+A check that runs the target on weights of its own (``changes_weights``: carry-over, direction
+alignment, layer stacking, eval without dropout) cannot run on a target whose weights are fixed
+(a model file's GRU, ``cases.fixed_params_of``): ``Check.fixed_skip`` says why it is skipped.
 
 Two levels. A violation is a failure (the target computes something other than the GRU, or
 breaks what the GRU's equations and ``torch.nn.GRU``'s documented behaviour imply) unless the
@@ -38,15 +41,18 @@ from collections.abc import Callable, Mapping
 
 from hypothesis.strategies import SearchStrategy
 
-from gruverify.conformance.cases import CheckCase, Pinned, Sizes, check_cases
+from gruverify.conformance.cases import CheckCase, Pinned, Sizes, check_cases, fixed_conflict
 from gruverify.core.bounds import BOX_SLACK
 from gruverify.core.features import BASIC
+from gruverify.core.params import GRUParams
 from gruverify.core.problem import Capabilities, Implementation, Problem
 from gruverify.error_model import Arithmetic, ErrorModel
 from gruverify.laws import equivalence as eq
 from gruverify.laws import metamorphic as mm
 from gruverify.laws.base import LawViolation
 from gruverify.laws.equivalence import LossOn
+from gruverify.laws.long_range import law_long_range_gradient
+from gruverify.laws.memory_layout import law_memory_layouts, memory_layout_skip
 from gruverify.strategies import Config
 
 __all__ = [
@@ -145,6 +151,12 @@ class Check:
     """Set for a cross-device check (see the module docstring)."""
     warns: Warns | None = None
     """The check's warning policy (module docstring); None: every violation is a failure."""
+    applies: Callable[[Implementation], str | None] | None = None
+    """Why the check cannot judge a target (a skip with that reason), or None: it can (e.g. the
+    memory layouts law needs a target that presents strided arrays)."""
+    changes_weights: str | None = None
+    """Set for a check whose law runs the target on weights other than the case's: how it
+    changes them. It cannot run on a target whose weights are fixed (a model file's GRU)."""
     batch_coupled: bool = False
     """The law compares a batch (or a sequence) with its parts: under a declared quantization
     whose activation scale spans the call (``Quantization.batch_coupled``) it holds only within
@@ -181,22 +193,51 @@ class Check:
         return dataclasses.replace(self, law=law)
 
     def cases(
-        self, capabilities: Capabilities, sizes: Sizes | None = None
+        self,
+        capabilities: Capabilities,
+        sizes: Sizes | None = None,
+        fixed: GRUParams | None = None,
     ) -> SearchStrategy[CheckCase]:
         """The strategy of this check's drawn cases for a target with ``capabilities`` at
-        ``sizes`` (a long-sequence check: ``Sizes.long_steps()`` steps)."""
+        ``sizes`` (a long-sequence check: ``Sizes.long_steps()`` steps), with the target's
+        ``fixed`` weights if it fixes them."""
         sizes = sizes or Sizes()
         return check_cases(
             capabilities, self.forced, min_steps=self.min_steps, min_batch=self.min_batch,
             big_h0=self.big_h0, sizes=sizes, steps=sizes.long_steps() if self.long else None,
+            fixed=fixed,
         )  # fmt: skip
 
-    def pinned_cases(self, capabilities: Capabilities) -> list[CheckCase]:
-        """This check's pinned cases, adapted to a target with ``capabilities``."""
+    def pinned_cases(
+        self,
+        capabilities: Capabilities,
+        sizes: Sizes | None = None,
+        fixed: GRUParams | None = None,
+    ) -> list[CheckCase]:
+        """This check's pinned cases, adapted to a target with ``capabilities`` (and its
+        ``fixed`` weights); a long-sequence check's have ``Sizes.long_pinned_steps()`` steps at
+        least (33 by default; one past the largest power of two of ``--max-steps``), none when
+        ``--max-steps`` is below 33."""
+        steps = self.min_steps
+        if self.long:
+            pinned_steps = (sizes or Sizes()).long_pinned_steps()
+            if pinned_steps is None:
+                return []
+            steps = max(steps, pinned_steps)
         return [
-            p.case(capabilities, self.forced, min_steps=self.min_steps, min_batch=self.min_batch)
+            p.case(capabilities, self.forced, min_steps=steps, min_batch=self.min_batch,
+                   fixed=fixed)
             for p in self.pinned
-        ]
+        ]  # fmt: skip
+
+    def fixed_skip(self, fixed: GRUParams | None) -> str | None:
+        """Why this check cannot run on a target whose weights are ``fixed``; None: it can (or
+        the weights are drawn)."""
+        if fixed is None:
+            return None
+        if self.changes_weights is not None:
+            return f"it {self.changes_weights}"
+        return fixed_conflict(fixed, self.forced, self.requires, self.diagnose is not None)
 
 
 def _as_drawn(problem: Problem, arithmetic: Arithmetic) -> Problem:
@@ -250,6 +291,18 @@ _PIN_BROADCASTABLE_H0 = Pinned(
     "two layers, batch 2: h0 of shape (1, B, H) or (L*D, 1, H) would broadcast",
 )
 
+_PIN_LONG = Pinned(
+    Config(33, 2, 3, 3),
+    "a long sequence (one past a power of two of the steps), ordinary weights and inputs: the "
+    "gradient reaches step 0 and h0, so a gradient cut anywhere inside shows",
+)
+
+_PIN_LAYOUTS = Pinned(
+    Config(3, 3, 2, 3, num_layers=2, bidirectional=True),
+    "two bidirectional layers with h0, batch 3: every view of x and of h0 (transposed, offset, "
+    "padded, expanded over the batch) has more than one row to misread",
+)
+
 _GRADIENTS: dict[LossOn, tuple[str, Law, str]] = {
     "output": ("gradient[output]", eq.law_gradient_output, "sum(d_out * output)"),
     "h_n": ("gradient[h_n]", eq.law_gradient_h_n, "sum(d_hn * h_n)"),
@@ -284,12 +337,19 @@ CHECKS: tuple[Check, ...] = (
     _gradient("output"),
     _gradient("h_n"),
     _gradient("both"),
+    Check("gradient[long]", law_long_range_gradient,
+          "d/d(h0, x_0, x, params) of the final step's output over 33 or more steps (b_iz "
+          "raised: the state is carried) equal the reference: a gradient cut every k steps shows",
+          requires=("gradients",), forced={"bias_false": False, "lengths": False}, examples=1,
+          long=True, pinned=(_PIN_LONG,),
+          changes_weights="raises b_iz so that the state is carried over the long sequence"),
     Check("h0=None equals zeros", mm.law_h0_none_is_zeros, "f(x, None) == f(x, 0)",
           requires=("initial_state",), examples=8, pinned=(_PIN_BIASED,)),
     Check("box invariance", mm.law_box_invariance, "|h_t| <= max(|h_{t-1}|, 1) elementwise",
           examples=12, big_h0=True, warns=within_a_few_units),
     Check("carry-over", mm.law_carry_over, "b_iz large => outputs stay at h0",
-          forced={"bias_false": False}, examples=10, big_h0=True, pinned=(_PIN_UNIT_H0,)),
+          forced={"bias_false": False}, examples=10, big_h0=True, pinned=(_PIN_UNIT_H0,),
+          changes_weights="raises b_iz to drive the update gate to 1"),
     Check("batch independence", mm.law_batch_independence,
           "permuting the batch (3 or 4 sequences) permutes outputs; a sequence alone equals its row",
           forced={"unbatched": False}, examples=8, min_batch=3, batch_coupled=True),
@@ -299,10 +359,12 @@ CHECKS: tuple[Check, ...] = (
           batch_coupled=True),
     Check("direction alignment", mm.law_direction_alignment,
           "each direction equals a one-direction run; reverse = flip, forward, flip",
-          requires=("bidirectional",), forced={"bidirectional": True}, examples=10),
+          requires=("bidirectional",), forced={"bidirectional": True}, examples=10,
+          changes_weights="runs each direction's cell as a GRU of its own"),
     Check("layer stacking", mm.law_layer_stacking,
           "an L-layer stack equals L chained one-layer runs",
-          requires=("multilayer",), forced={"multilayer": True}, examples=6),
+          requires=("multilayer",), forced={"multilayer": True}, examples=6,
+          changes_weights="runs each layer's cells as a GRU of their own"),
     Check("lengths truncation", mm.law_lengths_truncation,
           "a packed sequence of length l equals its first l steps alone, zero-padded",
           requires=("lengths",), forced={"lengths": True}, examples=10,
@@ -310,11 +372,17 @@ CHECKS: tuple[Check, ...] = (
     Check("eval without dropout", mm.law_eval_without_dropout,
           "built with dropout=0.5, eval() equals dropout=0",
           requires=("dropout",), examples=6, needs_method="with_dropout",
+          changes_weights="rebuilds the target with dropout",
           pinned=(_PIN_TWO_LAYERS,)),
     Check("bad initial state rejected", mm.law_rejects_bad_initial_state,
           "an h0 of the wrong shape raises instead of broadcasting",
           requires=("initial_state",), examples=4, pinned=(_PIN_BROADCASTABLE_H0,),
           warns=lax_validation),
+    Check("memory layouts", law_memory_layouts,
+          "x and h0 as a transposed view, a slice with a storage offset, rows of a wider buffer, "
+          "an expanded h0: outputs and gradients equal the contiguous call's",
+          forced={"lengths": False}, examples=1, min_steps=2, min_batch=2,
+          applies=memory_layout_skip, pinned=(_PIN_LAYOUTS,)),
     Check("determinism", mm.law_deterministic, "two identical calls are bit-identical",
           examples=6),
     Check("instance reuse", mm.law_instance_reuse,

@@ -14,6 +14,10 @@
     isolate = true                # run the target in a worker process (--isolate)
     timeout = 60.0                # seconds per call into the target (--timeout)
 
+    [tool.gruverify.target."my_pkg:MyCell"]   # options for one target only (they win)
+    cell = true
+    activation_error = 1e-4
+
     [[tool.gruverify.xfail]]      # a known finding: the check runs; failing is xfail, passing xpass
     target = "onnx-torchscript"   # optional: a built-in name or module:attr (default: every target)
     check = "box invariance"
@@ -23,13 +27,16 @@
     check = "determinism"
     reason = "our kernels use atomics"
 
-A file given by ``--config`` holds the same table, either as ``[tool.gruverify]`` or at its top
+Every option of ``gruverify check`` but ``--json`` and ``--config`` is a key, named as its field
+(``gruverify.conformance.options``; ``gruverify options`` lists them) and parsed by its one
+definition. A file given by ``--config`` holds the same table, either as ``[tool.gruverify]`` or at its top
 level. ``load_config(path)`` reads it (``path`` None: ``pyproject.toml`` in the working directory,
 if it has a ``[tool.gruverify]`` table); anything wrong (no such file, bad TOML, an unknown key, a
 wrong type, an unknown check or built-in target, an acknowledgement without a reason) raises
 ``ConfigError`` with one line that names the file, the key and, where it can, the closest valid
-name. ``Settings.acknowledged(target)`` gives the xfail and ignore maps (check -> reason) for one
-target. ``check_name`` and ``parse_acknowledgement`` validate the command line's ``--xfail
+name. ``Settings.for_target(target)`` gives the option values for one target (the top-level keys,
+its own table, the acknowledgements that apply to it); ``Settings.acknowledged(target)`` the xfail
+and ignore maps (check -> reason). ``check_name`` and ``parse_acknowledgement`` validate the command line's ``--xfail
 CHECK=REASON`` and ``--ignore CHECK``.
 """
 
@@ -47,11 +54,13 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from gruverify.conformance.checks import check_names
-from gruverify.core.dtypes import DTYPES
+from gruverify.conformance.options import OPTION_CLASSES, parse_acknowledgements
 from gruverify.core.names import closest_name
+from gruverify.core.options import OptionError, fields_of, parse_user_value
 
 __all__ = [
     "KEYS",
+    "TARGET_TABLE",
     "Acknowledgement",
     "ConfigError",
     "Settings",
@@ -66,24 +75,23 @@ class ConfigError(ValueError):
     """A settings file or an acknowledgement that cannot be used (a usage error: exit status 2)."""
 
 
-KEYS: dict[str, tuple[type, ...]] = {
-    "strict": (bool,),
-    "activation_error": (float, int),
-    "accumulator": (str,),
-    "profile": (str,),
-    "seed": (int,),
-    "max_hidden": (int,),
-    "max_steps": (int,),
-    "max_batch": (int,),
-    "isolate": (bool,),
-    "timeout": (float, int),
-    "xfail": (list,),
-    "ignore": (list,),
-    "matrix": (dict,),
-}
-"""The keys of ``[tool.gruverify]`` and the TOML types each takes. ``matrix`` is the table of
-``gruverify matrix`` (read by ``gruverify.conformance.matrix.load_matrix_table``; ``check`` skips
-it)."""
+_ACKNOWLEDGEMENTS = ("xfail", "ignore")
+"""The options written as arrays of tables (``[[tool.gruverify.xfail]]``), each entry optionally
+for one target."""
+
+TARGET_TABLE = "target"
+"""``[tool.gruverify.target."NAME"]``: options (declarations above all) for one target only."""
+
+KEYS: tuple[str, ...] = (
+    *(name for cls in OPTION_CLASSES for name, _, _ in fields_of(cls)),
+    TARGET_TABLE,
+    "matrix",
+)
+"""The keys of ``[tool.gruverify]``: every option (``gruverify.conformance.options``), the
+per-target tables and ``matrix``, the table of ``gruverify matrix`` (read by
+``gruverify.conformance.matrix.load_matrix_table``; ``check`` skips it)."""
+
+_OPTIONS = {name: spec for cls in OPTION_CLASSES for name, spec, _ in fields_of(cls)}
 
 _ENTRY_KEYS = ("target", "check", "reason")
 
@@ -102,21 +110,21 @@ class Acknowledgement:
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """``[tool.gruverify]`` as read (``None``: not set); ``source`` names the file ('' none)."""
+    """``[tool.gruverify]`` as read: ``values`` the options it sets (parsed, by field name),
+    ``targets`` the options of ``[tool.gruverify.target."NAME"]`` tables, ``xfail`` and
+    ``ignore`` the acknowledged findings; ``source`` names the file ('' none). An option's
+    value is also an attribute (None: not set)."""
 
-    strict: bool | None = None
-    activation_error: float | None = None
-    accumulator: str | None = None
-    profile: str | None = None
-    seed: int | None = None
-    max_hidden: int | None = None
-    max_steps: int | None = None
-    max_batch: int | None = None
-    isolate: bool | None = None
-    timeout: float | None = None
+    values: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    targets: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     xfail: tuple[Acknowledgement, ...] = ()
     ignore: tuple[Acknowledgement, ...] = ()
     source: str = ""
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _OPTIONS:
+            return self.values.get(name)
+        raise AttributeError(name)
 
     def acknowledged(self, target: str) -> tuple[dict[str, str], dict[str, str]]:
         """The ``xfail`` and ``ignore`` maps (check -> reason) that apply to ``target``."""
@@ -124,6 +132,17 @@ class Settings:
             {a.check: a.reason for a in self.xfail if a.applies_to(target)},
             {a.check: a.reason for a in self.ignore if a.applies_to(target)},
         )
+
+    def for_target(self, target: str) -> dict[str, Any]:
+        """The option values the file gives for ``target``: the top-level keys, then its
+        ``[tool.gruverify.target."NAME"]`` table, and the acknowledgements that apply to it."""
+        values = {**self.values, **self.targets.get(target, {})}
+        xfail, ignore = self.acknowledged(target)
+        if xfail:
+            values["xfail"] = xfail
+        if ignore:
+            values["ignore"] = ignore
+        return values
 
 
 def _suggest(name: str, known: Sequence[str]) -> str:
@@ -141,20 +160,13 @@ def check_name(name: str, where: str) -> str:
 
 
 def parse_acknowledgement(text: str, where: str, *, need_reason: bool) -> tuple[str, str]:
-    """``"CHECK=REASON"`` (or ``"CHECK"`` when not ``need_reason``) as ``(check, reason)``.
-
-    Check names may hold ``=`` themselves (``h0=None equals zeros``): the longest known name that
-    ``text`` is or starts with, followed by ``=``, is the check."""
-    text = text.strip()
-    matches = [n for n in check_names() if text == n or text.startswith(n + "=")]
-    if not matches:
-        name = text.split("=", 1)[0].strip()
-        check_name(name, where)  # raises with a suggestion
-    check = max(matches, key=len)
-    reason = text[len(check) + 1 :].strip()
-    if need_reason and not reason:
-        raise ConfigError(f"{where} {text!r}: give a reason, as {where} '{check}=why it is known'")
-    return check, reason or f"{where} on the command line"
+    """``"CHECK=REASON"`` (or ``"CHECK"`` when not ``need_reason``) as ``(check, reason)``
+    (``gruverify.conformance.options.parse_acknowledgements``); ``ConfigError`` naming ``where``."""
+    try:
+        ((check, reason),) = parse_acknowledgements([text], need_reason=need_reason).items()
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    return check, reason
 
 
 def _target_name(value: object, where: str) -> str:
@@ -168,7 +180,9 @@ def _target_name(value: object, where: str) -> str:
     return value
 
 
-def _acknowledgements(entries: list[Any], kind: str, where: str) -> tuple[Acknowledgement, ...]:
+def _acknowledgements(entries: Any, kind: str, where: str) -> tuple[Acknowledgement, ...]:
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: {kind} must be an array of tables ([[...{kind}]])")
     out = []
     for i, entry in enumerate(entries):
         here = f"{where} [[{kind}]] entry {i + 1}"
@@ -192,45 +206,46 @@ def _acknowledgements(entries: list[Any], kind: str, where: str) -> tuple[Acknow
     return tuple(out)
 
 
-def _value(key: str, value: Any, where: str) -> Any:
-    """A scalar key's value, type- and range-checked."""
-    types = KEYS[key]
-    if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
-        names = " or ".join(t.__name__ for t in types)
-        raise ConfigError(f"{where}: {key} must be a {names}, got {value!r}")
-    if key == "profile":
-        from gruverify.profiles import PROFILES
+def _options(table: Mapping[str, Any], where: str, *, extra: Sequence[str]) -> dict[str, Any]:
+    """The option values of a table (each parsed by its ``Option``), skipping the ``extra`` keys
+    the caller reads itself; ``ConfigError`` for an unknown key or a bad value."""
+    known = [*_OPTIONS, *extra]
+    values = {}
+    for key, value in table.items():
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key {key!r}{_suggest(key, known)}")
+        if key in extra:
+            continue
+        try:
+            values[key] = parse_user_value(key, _OPTIONS[key], value, f"{where}: {key}")
+        except OptionError as e:
+            raise ConfigError(str(e)) from None
+    return values
 
-        if value not in PROFILES:
-            raise ConfigError(f"{where}: unknown profile {value!r}{_suggest(str(value), PROFILES)}")
-    if key == "activation_error" and not 0 <= value < 0.1:
-        raise ConfigError(f"{where}: activation_error must be in [0, 0.1), got {value!r}")
-    if key == "accumulator" and value not in DTYPES:
-        close = closest_name(value, DTYPES)
-        raise ConfigError(
-            f"{where}: unknown accumulator {value!r}; expected a format: {', '.join(DTYPES)}"
-            + (f" (did you mean {close!r}?)" if close else "")
-        )
-    if key in ("max_hidden", "max_steps", "max_batch", "timeout") and not value > 0:
-        raise ConfigError(f"{where}: {key} must be positive, got {value!r}")
-    return float(value) if float in types else value
+
+def _target_tables(tables: Any, where: str) -> dict[str, dict[str, Any]]:
+    if not isinstance(tables, dict):
+        raise ConfigError(f'{where}: {TARGET_TABLE} must be tables ([{TARGET_TABLE}."NAME"])')
+    out = {}
+    for name, table in tables.items():
+        here = f'{where} [{TARGET_TABLE}."{name}"]'
+        _target_name(name, here)
+        if not isinstance(table, dict):
+            raise ConfigError(f"{here}: expected a table of options")
+        out[name] = _options(table, here, extra=())
+    return out
 
 
 def settings_from(table: Mapping[str, Any], where: str) -> Settings:
     """``Settings`` from a ``[tool.gruverify]`` table (``where`` names it in errors)."""
-    values: dict[str, Any] = {"source": where}
-    for key, value in table.items():
-        if key not in KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r}{_suggest(key, list(KEYS))}")
-        if key == "matrix":
-            continue  # gruverify matrix's own table (gruverify.conformance.matrix)
-        if key in ("xfail", "ignore"):
-            if not isinstance(value, list):
-                raise ConfigError(f"{where}: {key} must be an array of tables ([[...{key}]])")
-            values[key] = _acknowledgements(value, key, where)
-        else:
-            values[key] = _value(key, value, where)
-    return Settings(**values)
+    values = _options(table, where, extra=(*_ACKNOWLEDGEMENTS, TARGET_TABLE, "matrix"))
+    return Settings(
+        values,
+        _target_tables(table.get(TARGET_TABLE, {}), where),
+        xfail=_acknowledgements(table.get("xfail", []), "xfail", where),
+        ignore=_acknowledgements(table.get("ignore", []), "ignore", where),
+        source=where,
+    )
 
 
 def _is_pyproject(path: str, data: Mapping[str, Any]) -> bool:

@@ -12,7 +12,9 @@ A file is JSON::
                             "bidirectional": bool, "bias": bool,
                             "named": {"l0.W_ir": [[...]], ...}}},
      "cotangents": {"d_output": [...] | null, "d_h_n": [...] | null},   # gradient checks only
-     "reproduce": "gruverify reproduce FILE", "rerun_check": "gruverify check ... --seed N"}
+     "reproduce": "gruverify reproduce FILE", "rerun_check": "gruverify check ... --seed N",
+     "error": str, "traceback": str}     # a crash of the target only: its exception and its
+                                         # traceback, trimmed to the target's own frames
 
 Floats are written with Python's shortest round-tripping repr, so the loaded ``Problem`` is
 bit-identical to the failing one. This module is the format only: ``write_counterexample`` writes a

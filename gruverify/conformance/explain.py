@@ -16,6 +16,7 @@ import dataclasses
 from gruverify.conformance.cases import CheckCase
 from gruverify.conformance.checks import Check
 from gruverify.conformance.diagnosis import Diagnosis, diagnose_implementation
+from gruverify.conformance.suggest import explaining_declaration
 from gruverify.core.problem import Implementation
 from gruverify.error_model import ErrorModel
 
@@ -54,9 +55,21 @@ def explain_failure(
     check: Check, impl: Implementation, case: CheckCase, model: ErrorModel
 ) -> str | None:
     """The diagnosis sentence for a failed check on ``case``, or None (the check does not
-    diagnose, or no known pattern fits)."""
+    diagnose, or no known pattern fits). For a hand-written GRU checked through a declaration,
+    also the declaration under which it matches the reference, when ``suggest`` finds one
+    (``explaining_declaration``)."""
     if check.diagnose is None:
         return None
+    text = _pattern(check, impl, case, model)
+    declared = explaining_declaration(impl)
+    if declared is None:
+        return text
+    return declared if text is None else f"{text}; {declared}"
+
+
+def _pattern(check: Check, impl: Implementation, case: CheckCase, model: ErrorModel) -> str | None:
+    """The known bug pattern the failure on ``case`` (or on it enlarged) matches, or None."""
+    assert check.diagnose is not None
     found = _diagnose(check, impl, case, model)
     if found is not None and not found.alternatives:
         return str(found)

@@ -49,7 +49,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gruverify.conformance.checks import check_names
+from gruverify.conformance.options import RunOptions
 from gruverify.conformance.report import gruverify_version
+from gruverify.core.options import render_args
 from gruverify.targets.findings import finding_for
 from gruverify.targets.library_targets import LIBRARY_OF
 from gruverify.targets.registry import TARGETS
@@ -135,13 +137,18 @@ class MatrixPlan:
     def python(self, target: str) -> str:
         return self.python_for.get(target, sys.executable)
 
+    def options(self, target: str) -> RunOptions:
+        """What the matrix asks of ``target``'s check."""
+        timeout = self.timeout_for.get(target, DEFAULT_TIMEOUTS.get(target))
+        return RunOptions(
+            profile=self.profile, seed=self.seed, checks=self.checks or None,
+            artifacts=os.path.join(self.out, "artifacts", target),
+            timeout=float(timeout) if timeout else None,
+        )  # fmt: skip
+
     def check_command(self, target: str, report: str) -> list[str]:
         cmd = [self.python(target), "-m", "gruverify", "check", target, "--json", report]
-        cmd += ["--profile", self.profile, "--seed", str(self.seed)]
-        cmd += ["--artifacts", os.path.join(self.out, "artifacts", target)]
-        cmd += [arg for name in self.checks for arg in ("--check", name)]
-        timeout = self.timeout_for.get(target, DEFAULT_TIMEOUTS.get(target))
-        return cmd + (["--timeout", f"{timeout:g}"] if timeout else [])
+        return cmd + render_args(self.options(target), reproduce_only=False)
 
 
 def child_env(target: str) -> dict[str, str]:
@@ -211,6 +218,7 @@ def row_from_report(target: str, report: Mapping[str, Any]) -> dict[str, Any]:
         "checks": statuses,
         "warnings": int(report.get("warnings", 0)),
         "findings": _findings(target, checks),
+        "declaration": dict(report.get("declaration", {})),
     }
 
 

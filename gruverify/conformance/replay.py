@@ -7,8 +7,8 @@ problem, guarded like the checker's calls: ``(0, text)`` when it holds now, ``(1
 fails again; it raises ``CounterexampleError`` or ``TargetError`` (usage errors) for a file or a
 target it cannot use. A law may transform the saved problem (the saturated check scales its input)
 with the code of its gruverify version (the file's ``gruverify_version``). The file records the
-arithmetic the target declared in that run (``Declared.recorded``: its activation error and
-accumulator, its class's or the run's ``--activation-error`` and ``--accumulator``), and the
+target's declaration in that run (``Declaration.recorded``: ``--cell``, and the arithmetic it
+declared, its class's or the run's ``--activation-error`` and ``--accumulator``), and the
 replay declares it again. A failure that came from
 state carried over from earlier calls may not replay on its own; the file also names the
 ``gruverify check`` command that reruns the whole check.
@@ -28,12 +28,12 @@ from gruverify.conformance.counterexample import (
     read_counterexample,
     write_counterexample,
 )
-from gruverify.conformance.declared import Declared
 from gruverify.core.problem import Implementation, Problem
 from gruverify.error_model import ErrorModel, arithmetic_of, default_model
-from gruverify.guard import DEFAULT_TIMEOUT, CallLimits, Guarded, preserved
+from gruverify.guard import DEFAULT_TIMEOUT, CallLimits, Guarded, crash_traceback, preserved
 from gruverify.laws.base import Inconclusive
 from gruverify.laws.equivalence import cotangents
+from gruverify.targets.declaration import Declaration
 
 __all__ = ["replay", "save_counterexample"]
 
@@ -52,16 +52,20 @@ def save_counterexample(
     """Write the failing case of ``check`` under ``directory``; returns the file's path.
 
     ``counterexample``: the check result's (``hypothesis_blob``, ``law``, ``numbers``,
-    ``reproduce``); ``spec``: ``{"target": ..., "cell": ...}`` as ``gruverify check`` names them.
+    ``reproduce``); ``spec``: ``{"target": ..., "declaration": ...}`` as ``gruverify check``
+    names the target and what it declares (a ``Declaration``: recorded with the arithmetic
+    ``impl`` declares, ``Declaration.recorded``).
     """
     problem = case.problem()
+    declaration = spec.get("declaration") or Declaration()
     metadata = {
-        "target": str(spec.get("target", impl.name)), "cell": bool(spec.get("cell", False)),
+        "target": str(spec.get("target", impl.name)),
         "device": impl.device, "dtype": impl.dtype, "check": check.name, "profile": profile,
         "seed": seed, "hypothesis_blob": counterexample.get("hypothesis_blob"),
         "law": counterexample.get("law", ""), "numbers": counterexample.get("numbers", {}),
         "case": case.as_dict(), "rerun_check": counterexample.get("reproduce", ""),
-        **Declared.recorded(impl),
+        **declaration.recorded(impl),
+        **{k: counterexample[k] for k in ("error", "traceback") if counterexample.get(k)},
     }  # fmt: skip
     tangents = None if check.loss is None else cotangents(problem, check.loss)
     return write_counterexample(directory, metadata, problem, tangents)
@@ -90,8 +94,8 @@ def _judge(
         if lax is not None:  # as the checker reports it: a warning, exit status 0
             return 0, f"WARN  {head}\n{e}\n  warning, not a failure: {lax}"
         return 1, f"FAIL  {head}\n{e}"
-    except Exception as e:
-        return 1, f"ERROR  {head}\n{type(e).__name__}: {e}"
+    except Exception as e:  # a crash: where in the target's code (its trimmed traceback)
+        return 1, f"ERROR  {head}\n{crash_traceback(e) or f'{type(e).__name__}: {e}'}"
     return None
 
 
@@ -100,22 +104,23 @@ def replay(
     path: str, *, timeout: float | None = None, isolation: Isolation | None = None
 ) -> tuple[int, str]:
     """Rerun the saved check on the saved problem: ``(0, text)`` if it holds, ``(1, text)`` if it
-    fails (or the target crashes) again. Raises ``CounterexampleError`` or ``TargetError`` when the
+    fails (or the target crashes) again; a crash's text is the target's traceback, trimmed to
+    its own frames (``guard.crash_traceback``), isolated or not. Raises ``CounterexampleError`` or ``TargetError`` when the
     file or its target cannot be used. ``isolation``: build the target in a worker process
     (``gruverify.conformance.building``; default: in this process)."""
     data = read_counterexample(path)
     problem = load_problem(data["problem"])
     timeout = DEFAULT_TIMEOUT if timeout is None else timeout
     target, device, dtype, name = data["target"], data["device"], data["dtype"], data["check"]
-    cell = bool(data.get("cell", False))
+    declaration = Declaration.of_record(data, path)  # as declared for the run that saved it
     head = f"{name} on {target} ({device}, {dtype}), case: {problem.describe()}"
     with preserved():
         limits, isolation = CallLimits.fixed(timeout), isolation or Isolation()
-        impl = build_one(target, device, dtype, cell, limits, isolation)
-        Declared.of_record(data).apply([impl])  # as declared for the run that saved the case
+        impl = build_one(target, device, dtype, declaration, limits, isolation)
+        declaration.apply([impl])
         check = _check_named(name, path)
         if check.against is not None:
-            other = build_one(target, check.against.device, dtype, cell, limits, isolation)
+            other = build_one(target, check.against.device, dtype, declaration, limits, isolation)
             check = check.bound(Guarded(other, timeout=timeout))
         verdict = _judge(check, impl, problem, timeout, head)
     if verdict is not None:

@@ -12,7 +12,8 @@ acknowledged finding that still fails / now passes; ``outcome`` keeps what it di
 JSON schema (``Report.to_dict``)::
 
     {"target": str, "device": "cpu" | "cuda" | "cpu,cuda", "dtype": str,
-     "verdict": "pass" | "fail", "strict": bool, "arithmetic": str,   # e.g. "tf32 (u = 0.000488)"
+     "verdict": "pass" | "fail" | "interrupted", "strict": bool,
+     "verdict_so_far": "pass" | "fail",   # an interrupted run only: the checks that finished "arithmetic": str,   # e.g. "tf32 (u = 0.000488)"
      "warnings": int,                      # how many checks warned
      "counts": {status: int},              # every status of STATUSES
      "devices": [{"device": str, "arithmetic": str}], "profile": str, "seed": int,
@@ -20,6 +21,10 @@ JSON schema (``Report.to_dict``)::
      "complete": bool,                     # false while the run goes on (the CLI rewrites the
                                            # file after each check) and when it was stopped
      "interrupted": str,                   # the signal that stopped it (SIGTERM, SIGINT), else absent
+     "errors": [{"error": str,             # the target's crashes, one per distinct error: the
+                 "traceback": str,         # exception, its traceback trimmed to the target's own
+                 "triggers": [str],        # frames, what triggers it (conformance.triage) and
+                 "checks": [str]}],        # the checks it hit ("forward[basic] on cpu")
      "checks": [{"name": str, "device": str, "status": one of STATUSES,
                  "message": str, "description": str, "cases": int, "inconclusive": int,
                  "seconds": float,
@@ -28,6 +33,10 @@ JSON schema (``Report.to_dict``)::
                  "reason": str,             # xfail / xpass / ignored: the acknowledgement's reason
                  "finding": str,            # a built-in target's known finding that explains this
                                             # check's result (gruverify.targets.findings), else absent
+                 "traceback": str,          # error: the target's traceback (its own frames)
+                 "error_key": str,          # error: what makes two crashes the same error
+                 "trigger": str,            # what triggers the crash ("raises IndexError whenever
+                                            # batch = 1; passes at batch = 2"), else absent
                  "diagnosis": str,          # failed forward checks whose outputs match a known
                                             # bug pattern (gruverify.conformance.diagnosis), else absent
                  "counterexample": {"case": {...}, "problem": str, "law": str, "formula": str,
@@ -39,6 +48,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,11 +58,13 @@ __all__ = [
     "STRICT_FAILING",
     "TAGS",
     "CheckResult",
+    "TracebackNotes",
     "GruverifyWarning",
     "Report",
     "acknowledge",
     "gruverify_version",
     "jsonable",
+    "merged_triggers",
 ]
 
 STATUSES = ("passed", "failed", "warning", "skipped", "error", "xfail", "xpass", "ignored")
@@ -97,6 +109,15 @@ class CheckResult:
     note: str | None = None
     """How the check was judged when that is not the plain reading (a batch-coupled quantization:
     ``checks.Check.coupling_note``); it never changes the status."""
+    traceback: str | None = None
+    """For an error (the target crashed): its traceback, trimmed to the target's own frames
+    (``gruverify.core.tracebacks``); also on a failure whose check triaged a crash."""
+    error_key: str | None = None
+    """What makes two crashes the same error (``core.tracebacks.error_key``): results with the
+    same key are one error in the report (``Report.error_groups``)."""
+    trigger: str | None = None
+    """What triggers the crash (``gruverify.conformance.triage``): ``raises IndexError whenever
+    batch = 1; passes at batch = 2``; the check was judged on the other cases."""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -104,7 +125,17 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        for key in ("counterexample", "diagnosis", "outcome", "reason", "finding", "note"):
+        for key in (
+            "counterexample",
+            "diagnosis",
+            "outcome",
+            "reason",
+            "finding",
+            "traceback",
+            "error_key",
+            "trigger",
+            "note",
+        ):
             if d[key] is None:
                 del d[key]
         return jsonable(d)  # type: ignore[no-any-return]
@@ -134,6 +165,30 @@ class CheckResult:
         it was judged (``note``)."""
         lines = [f"{'':13} known finding: {self.finding}"] if self.finding else []
         return lines + ([f"{'':13} {self.note}"] if self.note else [])
+
+
+def _indented(text: str, pad: str) -> list[str]:
+    return [pad + line for line in text.splitlines()]
+
+
+class TracebackNotes:
+    """The lines that go under a crashed check's line as results come, once per distinct error
+    (``CheckResult.error_key``): the first result of an error gets its trigger and the target's
+    traceback; a later one of the same error names the check that showed it."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, str] = {}
+
+    def notes(self, result: CheckResult) -> list[str]:
+        if not result.traceback or not result.error_key:
+            return []
+        pad = " " * 13
+        first = self.seen.get(result.error_key)
+        if first is not None:
+            return [f"{pad} the same error as {first} (its traceback above)"]
+        self.seen[result.error_key] = f"{result.name} on {result.device}"
+        trigger = [f"{pad} {result.trigger}"] if result.trigger else []
+        return trigger + _indented(result.traceback, pad + " ")
 
 
 def acknowledge(result: CheckResult, reason: str) -> CheckResult:
@@ -166,9 +221,19 @@ class Report:
     """The signal that stopped the run (``"SIGTERM"``, ``"SIGINT"``), or None."""
     strict: bool = False
     """Warnings and xpasses fail the verdict (``--strict``)."""
+    declaration: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """What the run declared about the target (``Declaration.to_record``)."""
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """What the run asked (``RunOptions`` as a record, the profile and seed it used)."""
 
     @property
     def verdict(self) -> str:
+        """``"interrupted"`` for a run stopped by a signal (``interrupted``: its checks are not
+        all there, so it neither passes nor fails); else ``verdict_so_far``."""
+        return "interrupted" if self.interrupted else self.verdict_so_far
+
+    @property
+    def verdict_so_far(self) -> str:
         """``"fail"`` when a check failed or errored, or under ``strict`` warned or xpassed;
         else ``"pass"`` (skipped, ignored and xfail checks do not fail a target)."""
         return "fail" if self.failures else "pass"
@@ -193,6 +258,7 @@ class Report:
             "device": ",".join(self.devices),
             "dtype": self.dtype,
             "verdict": self.verdict,
+            **({"verdict_so_far": self.verdict_so_far} if self.interrupted else {}),
             "strict": self.strict,
             "warnings": len(self.warnings),
             "counts": self.counts(),
@@ -202,10 +268,13 @@ class Report:
             "devices": [{"device": d, "arithmetic": self.arithmetic[d]} for d in self.devices],
             "profile": self.profile,
             "seed": self.seed,
+            "declaration": self.declaration,
+            "options": self.options,
             "seconds": round(self.seconds, 3),
             "complete": self.complete,
             **({"interrupted": self.interrupted} if self.interrupted else {}),
             "gruverify_version": gruverify_version(),
+            "errors": jsonable(self.error_groups()),
             "checks": [c.to_dict() for c in self.checks],
         }
 
@@ -255,6 +324,40 @@ class Report:
         parts += [f"{c[s]} {s}" for s in ("xfail", "xpass", "ignored") if c[s]]
         return ", ".join(parts)
 
+    def error_groups(self) -> list[dict[str, Any]]:
+        """The target's crashes, one entry per distinct error (``CheckResult.error_key``):
+        ``{"error": "IndexError: ...", "traceback": str, "triggers": [str, ...],
+        "checks": ["forward[basic] on cpu", ...]}``, in the order they first happened."""
+        groups: dict[str, dict[str, Any]] = {}
+        for c in self.checks:
+            if not c.traceback or not c.error_key:
+                continue
+            g = groups.setdefault(c.error_key, {
+                "error": c.traceback.splitlines()[-1], "traceback": c.traceback,
+                "triggers": [], "checks": [],
+            })  # fmt: skip
+            if c.trigger and c.trigger not in g["triggers"]:
+                g["triggers"].append(c.trigger)
+            g["checks"].append(f"{c.name} on {c.device}")
+        for g in groups.values():
+            g["triggers"] = merged_triggers(g["triggers"])
+        return list(groups.values())
+
+    def explain_errors(self) -> str:
+        """Each distinct crash once: its exception, what triggers it, the checks it hit and the
+        target's traceback."""
+        groups = self.error_groups()
+        if not groups:
+            return ""
+        n = len(groups)
+        lines = [f"Errors: the target raised {n} distinct error{'s' * (n != 1)}"]
+        for g in groups:
+            lines.append(f"  {g['error']}")
+            lines += [f"    {t}" for t in g["triggers"]]
+            lines.append(f"    in {len(g['checks'])} checks: {', '.join(g['checks'])}")
+            lines += _indented(g["traceback"], "    ")
+        return "\n".join(lines)
+
     def explain_first_failure(self) -> str:
         """Which law, its numbers, the minimal configuration and the command that reproduces it."""
         if not self.failures:
@@ -298,10 +401,38 @@ class Report:
         lines.append(
             f"verdict: {self.verdict_phrase()}  ({self.count_phrase()}; {self.seconds:.1f} s)"
         )
-        for block in (self.explain_warnings(), self.explain_first_failure()):
+        for block in (self.explain_warnings(), self.explain_errors(), self.explain_first_failure()):
             if block:
                 lines += ["", block]
         return "\n".join(lines)
+
+
+_TRIGGER = re.compile(r"raises (\S+) (whenever|at) (.*?); passes at (.*)")
+
+
+def merged_triggers(said: list[str]) -> list[str]:
+    """The triggers several checks found for one error as one phrase per exception type:
+    ``raises IndexError whenever batch = 1`` and ``... whenever unbatched`` (both ``passes at
+    batch = 2``) become ``raises IndexError whenever batch = 1 or unbatched; passes at batch =
+    2``; a phrase of another form is kept as it is."""
+    parts: dict[str, tuple[list[str], list[str], list[bool]]] = {}
+    other: list[str] = []
+    for text in said:
+        for phrase in re.split(r"; (?=raises )", text):
+            m = _TRIGGER.fullmatch(phrase)
+            if m is None:
+                other.append(phrase)
+                continue
+            names, instead, always = parts.setdefault(m.group(1), ([], [], []))
+            names += [n for n in m.group(3).split(" or ") if n not in names]
+            instead += [i for i in m.group(4).split(", or at ") if i not in instead]
+            always.append(m.group(2) == "whenever")
+    merged = [
+        f"raises {kind} {'whenever' if all(a) else 'at'} {' or '.join(n)}; passes at "
+        + ", or at ".join(i)
+        for kind, (n, i, a) in parts.items()
+    ]
+    return merged + list(dict.fromkeys(other))
 
 
 def _names(results: Any) -> str:

@@ -7,28 +7,30 @@ the reason), runs every check of ``CHECKS`` on each device (and the cross-device
 ``CROSS_DEVICE_CHECKS``: the CPU-vs-CUDA agreement, when both devices run), and returns a
 ``Report``.
 
-The keywords of run_checks:
+The options of run_checks (``declaration``: a ``Declaration``, ``options``: a ``RunOptions``, or
+any of their fields as keywords, which win; ``gruverify.conformance.options``):
 
 ``device`` None means every available device (one the target refuses is skipped, with the
 reason, as long as another runs); ``dtype`` None the target's default;
 ``profile`` ``quick`` | ``ci`` (default) | ``thorough``; ``seed`` None means 0 under ``ci`` and
 a fresh random seed otherwise; ``checks`` restricts to the named checks. ``progress`` is called
-with each result as it completes. ``timeout``: seconds per call into the target (None: no
-limit); ``artifacts``: a directory for counterexample files (None: none written).
-``strict``, ``xfail``, ``ignore``, ``activation_error``, ``accumulator``: the verdict's settings
-("Verdicts" below). ``max_hidden``, ``max_steps``, ``max_batch``: the largest sizes drawn
-(``cases.Sizes``). ``isolate``: run the target in a worker process (None: only when ``python`` names the
-worker's interpreter), its memory limited to ``memory_limit`` bytes
-(``gruverify.conformance.building``); a float ``timeout`` is the ceiling of the adaptive
-per-call limit (``gruverify.guard.CallLimits``). ``on_result`` is called with the report
-so far after each result (the CLI writes it as it goes).
+with each result as it completes. ``timeout``: seconds per call into the target (default
+``DEFAULT_TIMEOUT``; a ``CallLimits`` is used as it is); ``artifacts``: a directory for
+counterexample files (None: none written). ``strict``, ``xfail``, ``ignore``: the verdict's
+settings ("Verdicts" below); ``cell``, ``activation_error``, ``accumulator``: the declaration.
+``max_hidden``, ``max_steps``, ``max_batch``: the largest sizes drawn (``cases.Sizes``).
+``isolate``: run the target in a worker process (None: only when ``python`` names the worker's
+interpreter), its memory limited to ``memory_limit`` bytes (``gruverify.conformance.building``);
+a float ``timeout`` is the ceiling of the adaptive per-call limit
+(``gruverify.guard.CallLimits``). ``on_result`` is called with the report so far after each
+result (the CLI writes it as it goes).
 
 Verdicts: ``strict`` makes warnings and xpasses fail the verdict; ``xfail`` (check -> reason)
 acknowledges known findings: those checks run and are reported as xfail (still failing or
 warning) or xpass (passing); ``ignore`` (check -> reason, or names) lists checks not to run,
 reported as ignored; ``activation_error`` and ``accumulator`` are the targets' activation error
 and the format their products accumulate in for this run, in place of what they declare
-(``gruverify.conformance.declared``: also for targets the user does not own). A built-in target's
+(``gruverify.targets.declaration``: also for targets the user does not own). A built-in target's
 known finding (``gruverify.targets.findings``) is attached to the result it explains, which keeps
 its status. A check's warning policy (``Check.warns``) is applied while its cases run: a
 violation it calls a warning is kept aside and the search goes on for a failure; only when none
@@ -45,13 +47,13 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import shlex
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, assume, example, given, settings
 from hypothesis import seed as hypothesis_seed
+from hypothesis.errors import Unsatisfiable
 
 from gruverify.conformance.building import (
     BUILD_FAILED,
@@ -61,14 +63,16 @@ from gruverify.conformance.building import (
     build_each,
     closes_workers,
 )
-from gruverify.conformance.cases import CheckCase, Sizes
+from gruverify.conformance.cases import CheckCase, Sizes, fixed_params_of
 from gruverify.conformance.checks import ALL_CHECKS, Check, Law
 from gruverify.conformance.config import ConfigError, check_name
 from gruverify.conformance.counterexample import reproduction_blob
-from gruverify.conformance.declared import Declared
 from gruverify.conformance.explain import explain_failure
+from gruverify.conformance.options import RunOptions, reproduce_command, run_keywords
 from gruverify.conformance.replay import save_counterexample
 from gruverify.conformance.report import CheckResult, Report, acknowledge
+from gruverify.conformance.triage import Triage, Trigger, crash_of, describe_triggers
+from gruverify.core.options import OptionError, to_record
 from gruverify.core.problem import Implementation
 from gruverify.error_model import ErrorModel, arithmetic_of, default_model
 from gruverify.guard import (
@@ -78,11 +82,13 @@ from gruverify.guard import (
     CallTimeout,
     Guarded,
     TargetDied,
+    crash_traceback,
     preserved,
 )
 from gruverify.laws.base import Inconclusive, LawViolation
 from gruverify.profiles import DEFAULT_PROFILE, PROFILES, register_profiles
 from gruverify.targets import TargetError
+from gruverify.targets.declaration import Declaration
 from gruverify.targets.findings import finding_for
 
 __all__ = [
@@ -95,7 +101,6 @@ __all__ = [
     "reproduce_command",
     "run_check",
     "run_checks",
-    "verdict_options",
 ]
 
 SHRINK_SECONDS = {"quick": 5.0, "ci": 10.0, "thorough": 60.0}
@@ -126,13 +131,17 @@ def _sizes(max_hidden: int | None, max_steps: int | None, max_batch: int | None)
 
 
 def _skip_reason(check: Check, impl: Implementation) -> str | None:
+    fixed = fixed_params_of(impl)
+    why = check.fixed_skip(fixed)
+    if why is not None:
+        return f"{getattr(impl, 'fixed_by', 'weights fixed by the target')}: {why}"
     caps = impl.capabilities
     for feature in (*check.requires, *(f for f, on in check.forced.items() if on)):
         if not caps.supports(feature):
             return f"target lacks {feature}: {caps.reason(feature) or 'declared missing'}"
     if check.needs_method and not hasattr(impl, check.needs_method):
         return f"target has no {check.needs_method}() (it cannot be rebuilt for this check)"
-    return None
+    return None if check.applies is None else check.applies(impl)
 
 
 def run_check(
@@ -148,6 +157,7 @@ def run_check(
     artifacts: str | None = None,
     spec: Mapping[str, Any] | None = None,
     sizes: Sizes | None = None,
+    triage: Triage | None = None,
 ) -> CheckResult:
     """Run one check on one implementation; never raises for a target's failure or crash.
 
@@ -155,9 +165,11 @@ def run_check(
     torch's global settings, output contract); torch's settings and the random generators are
     restored afterwards. A failure's counterexample carries the seed and hypothesis' reproduction
     blob; with ``artifacts`` (a directory) it is also saved there as a file that
-    ``gruverify reproduce FILE`` replays (``spec``: ``{"target": ..., "cell": ...}`` for it).
+    ``gruverify reproduce FILE`` replays (``spec``: ``{"target": ..., "declaration": ...}`` for it).
     ``law`` replaces the check's own law (e.g. one that counts its calls). ``sizes``: the largest
-    sizes drawn (``cases.Sizes``; None: the small defaults).
+    sizes drawn (``cases.Sizes``; None: the small defaults). ``triage``: find what triggers a
+    crash of the target (``conformance.triage``, shared by the run's checks) and judge the law
+    again on the cases that do not trigger it (None: a crash ends the check, as an error).
     """
     with preserved():
         register_profiles()
@@ -175,11 +187,38 @@ def run_check(
             lenient=check,
         )  # fmt: skip
         failure = _search(check, impl, search, profile, seed, sizes)
+        first = (search, failure)
+        triggers: list[Trigger] = []
+        while failure is not None and triage is not None and len(triggers) < MAX_TRIGGERS:
+            trigger = _triaged(triage, search, failure)
+            if trigger is None:
+                break
+            triggers.append(trigger)  # judge the cases no known trigger covers
+            search = dataclasses.replace(
+                search, cases=0, inconclusive=0, failures={}, first_failure=None, warned=None,
+                avoid=tuple(triggers), avoided=0,
+            )  # fmt: skip
+            failure = _search(check, impl, search, profile, seed, sizes)
         if failure is None and search.warned is not None:  # no failure: shrink the warning
             again = dataclasses.replace(search, lenient=None, failures={}, first_failure=None)
             shrunk = _search(check, impl, again, profile, seed, sizes)
             failure = shrunk if hasattr(shrunk, "gruverify_case") else search.warned
+        if triggers:
+            return run.triaged(first, search, failure, triggers)
         return run.passed(search) if failure is None else run.failed(search, failure)
+
+
+MAX_TRIGGERS = 3
+"""How many distinct crash triggers one check triages before it stops (an error)."""
+
+
+def _triaged(triage: Triage, search: _Search, failure: Exception) -> Trigger | None:
+    """The trigger of ``failure`` when it is a crash at a case (``conformance.triage``)."""
+    case: CheckCase | None = getattr(failure, "gruverify_case", None)
+    crash = crash_of(failure)
+    if case is None or crash is None:
+        return None
+    return triage.trigger(search.law, search.impl, search.model, case, crash)
 
 
 @dataclasses.dataclass
@@ -201,12 +240,19 @@ class _Search:
     instead of raised, so the search goes on for a failure; the runner then shrinks the warning
     in a second search without ``lenient``."""
     warned: Exception | None = None
+    avoid: tuple[Trigger, ...] = ()
+    """Crash triggers found by triage: cases they cover are not run (counted in ``avoided``;
+    hypothesis draws others in their place, so the check still judges its number of cases)."""
+    avoided: int = 0
 
     def __call__(self, case: CheckCase) -> None:
         if case in self.failures:
             raise self.failures[case]
         if self.first_failure is not None and time.monotonic() - self.first_failure > self.budget:
             return  # shrink budget spent: report the smallest failure found so far
+        if any(t.matches(case) for t in self.avoid):
+            self.avoided += 1
+            assume(False)  # not counted: hypothesis draws another case in its place
         self.cases += 1
         try:
             self.law(self.impl, case.problem(), self.model)
@@ -214,6 +260,8 @@ class _Search:
             self.inconclusive += 1
         except Exception as e:  # a violation or a crash of the target, both kept with the case
             e.gruverify_case = case  # type: ignore[attr-defined]
+            if not isinstance(e, LawViolation):  # where in the target's code, before re-raises
+                e.gruverify_traceback = crash_traceback(e)  # type: ignore[attr-defined]
             if self.lenient and self.lenient.warning(e, self.model.arithmetic) is not None:
                 if self.warned is None:
                     self.warned = e
@@ -263,7 +311,8 @@ def _search(
 ) -> Exception | None:
     """Run ``body`` over the check's pinned cases, then its drawn ones at ``sizes`` (shrinking a
     failure); the exception it ended with, or None."""
-    strategy = check.cases(impl.capabilities, sizes)
+    fixed = fixed_params_of(impl)
+    strategy = check.cases(impl.capabilities, sizes, fixed)
 
     @_settings(check, profile)
     @hypothesis_seed(seed)
@@ -271,10 +320,12 @@ def _search(
     def run(case: CheckCase) -> None:
         body(case)
 
-    for pinned in check.pinned_cases(impl.capabilities):  # run first, under every seed
+    for pinned in check.pinned_cases(impl.capabilities, sizes, fixed):  # first, every seed
         run = example(case=pinned)(run)
     try:
         run()
+    except Unsatisfiable:  # every case drawn was avoided (a crash trigger covers them all)
+        return None
     except Exception as e:
         return e
     return None
@@ -321,7 +372,7 @@ class _CheckRun:
 
     def failed(self, search: _Search, e: Exception) -> CheckResult:
         """Failed (a law violated), warning (a violation the check's policy calls lax) or error
-        (a crash), with the counterexample and its file."""
+        (a crash, with the target's traceback), with the counterexample and its file."""
         case: CheckCase | None = getattr(e, "gruverify_case", None)
         if case is None:  # hypothesis itself failed (flaky target, health check): an error
             return self.result("error", f"{type(e).__name__}: {e}", search)
@@ -331,10 +382,13 @@ class _CheckRun:
         if lax is not None:
             status, message = "warning", f"{message.rstrip()}\n  warning, not a failure: {lax}"
         ce: dict[str, Any] = {"case": case.as_dict(), "problem": case.problem().describe()}
+        crash = crash_of(e)
         if isinstance(e, LawViolation):
             ce.update(law=e.law, formula=e.formula, numbers=e.numbers)
         else:
             ce.update(law=self.check.name, formula="", numbers={})
+        if crash is not None:
+            ce.update(error=crash.line(), traceback=crash.traceback)
         ce["reproduce"] = self.reproduce
         diagnosis = None
         if status == "failed" and not isinstance(e, CallFailed):  # no call again to a hang
@@ -345,7 +399,38 @@ class _CheckRun:
         ce.update(seed=self.seed, hypothesis_blob=reproduction_blob(e))
         if self.artifacts is not None:
             self.save(case, ce)
-        return self.result(status, message, search, ce, diagnosis)
+        result = self.result(status, message, search, ce, diagnosis)
+        if crash is not None and status == "error":
+            result = dataclasses.replace(result, traceback=crash.traceback, error_key=crash.key)
+        return result
+
+    def triaged(
+        self,
+        first: tuple[_Search, Exception | None],
+        search: _Search,
+        failure: Exception | None,
+        triggers: Sequence[Trigger],
+    ) -> CheckResult:
+        """A check whose target crashed on the cases ``triggers`` cover and was judged on the
+        others (``search``): failed when a law was violated there, else an error (the crash,
+        its trigger and traceback); a crash that has no trigger stays the error."""
+        crash = triggers[0].crash
+        said = describe_triggers(triggers)
+        if failure is None:
+            assert first[1] is not None
+            result = self.failed(first[0], first[1])  # the crash's case and file
+            others = f"the other {search.cases} cases passed ({search.avoided} avoided)"
+            message = f"{crash.line()}\n  {said}; {others}"
+            result = dataclasses.replace(
+                result, message=message, cases=search.cases, inconclusive=search.inconclusive
+            )
+        else:
+            result = self.failed(search, failure)
+            extra = f"also {crash.line()}: {said} (those cases avoided: {search.avoided})"
+            result = dataclasses.replace(result, message=f"{result.message.rstrip()}\n  {extra}")
+        if result.traceback is None:
+            result = dataclasses.replace(result, traceback=crash.traceback, error_key=crash.key)
+        return dataclasses.replace(result, trigger=said)
 
     def save(self, case: CheckCase, ce: dict[str, Any]) -> None:
         """Save the counterexample under ``artifacts``: its path, or why not, goes into ``ce``."""
@@ -354,7 +439,7 @@ class _CheckRun:
             ce["file"] = save_counterexample(
                 self.artifacts, check=self.check, impl=self.impl, case=case, seed=self.seed,
                 profile=self.profile, counterexample=ce,
-                spec=self.spec or {"target": self.impl.name, "cell": False},
+                spec=self.spec or {"target": self.impl.name},
             )  # fmt: skip
         except OSError as err:  # the verdict stands without the file
             ce["file_error"] = f"cannot save the counterexample under {self.artifacts}: {err}"
@@ -372,35 +457,6 @@ def _resolve_devices(device: str | Sequence[str] | None) -> list[str] | None:
         if d.startswith("cuda") and "cuda" not in available_devices():
             raise TargetError(f"--device {d}: CUDA is not available on this machine")
     return devices
-
-
-def reproduce_command(
-    target: str,
-    device: str | None,
-    dtype: str,
-    profile: str,
-    seed: int,
-    check: str,
-    cell: bool,
-    *,
-    options: Sequence[str] = (),
-) -> str:
-    """The CLI command that reruns one check with the same draw (``options``: more of the run's
-    options that change its verdict, e.g. ``--strict``)."""
-    parts = ["gruverify", "check", target]
-    if cell:
-        parts.append("--cell")
-    if device is not None:
-        parts += ["--device", device]
-    parts += ["--dtype", dtype, "--profile", profile, "--seed", str(seed), *options]
-    parts += ["--check", check]
-    return shlex.join(parts)
-
-
-def verdict_options(strict: bool, declared: Declared) -> list[str]:
-    """The options of a run that a reproduce command repeats for its verdict: ``--strict`` and
-    the declared arithmetic (``Declared.options``: ``--activation-error``, ``--accumulator``)."""
-    return (["--strict"] if strict else []) + declared.options()
 
 
 def _known(name: str, where: str) -> str:
@@ -479,16 +535,17 @@ def _built(
     target: str | Implementation,
     device: str | Sequence[str] | None,
     dtype: str | None,
-    cell: bool,
+    declaration: Declaration,
     limits: CallLimits,
     isolation: Isolation,
 ) -> tuple[dict[str, Implementation], dict[str, CheckResult]]:
-    """The target built on each device (``build_each``; an ``Implementation`` is itself), and
-    ``limits`` told how long it compiles (``allow_compilation``)."""
+    """The target built on each device as ``declaration`` says (``build_each``; an
+    ``Implementation`` is itself), and ``limits`` told how long it compiles
+    (``allow_compilation``)."""
     if isinstance(target, str):
         impls, refused = build_each(
-            target, _resolve_devices(device), dtype, cell, limits=limits, isolation=isolation,
-            skip_refused=device is None,
+            target, _resolve_devices(device), dtype, declaration, limits=limits,
+            isolation=isolation, skip_refused=device is None,
         )  # fmt: skip
     else:
         isolation.applies(target)  # TargetError if it must
@@ -497,53 +554,75 @@ def _built(
     return impls, refused
 
 
+def _limits(run: RunOptions, limits: CallLimits | None) -> CallLimits:
+    """The per-call limits: ``limits`` when the caller made them, else adaptive ones under the
+    run's ``timeout`` (default ``DEFAULT_TIMEOUT``)."""
+    if limits is not None:
+        return limits
+    return CallLimits(ceiling=DEFAULT_TIMEOUT if run.timeout is None else run.timeout)
+
+
+def _options(
+    declaration: Declaration | None, options: RunOptions | None, keywords: dict[str, Any]
+) -> tuple[Declaration, RunOptions, CallLimits | None]:
+    """The run's declaration and options: the objects given, with the keywords' values on top
+    (``run_keywords``); a ``CallLimits`` as ``timeout`` is the caller's own limits. A bad value
+    is a ``TargetError`` (a usage error)."""
+    limits = keywords.pop("timeout") if isinstance(keywords.get("timeout"), CallLimits) else None
+    try:
+        given_declaration, given_run = run_keywords(keywords, "run_checks")
+    except OptionError as e:
+        raise TargetError(str(e)) from None
+    fields = {f.name for f in dataclasses.fields(given_declaration)}
+    declared = {k: v for k, v in keywords.items() if k in fields}
+    declaration = dataclasses.replace(declaration or Declaration(), **{
+        k: getattr(given_declaration, k) for k in declared
+    })  # fmt: skip
+    run = dataclasses.replace(options or RunOptions(), **{
+        k: getattr(given_run, k) for k in keywords if k not in declared
+    })  # fmt: skip
+    return declaration, run, limits
+
+
 @closes_workers
 def run_checks(
     target: str | Implementation = "torch-gru",
     *,
-    device: str | Sequence[str] | None = None,
-    dtype: str | None = None,
-    profile: str | None = None,
-    seed: int | None = None,
-    checks: Sequence[str] | None = None,
-    cell: bool = False,
     progress: Callable[[CheckResult], None] | None = None,
-    timeout: float | CallLimits | None = DEFAULT_TIMEOUT,
-    artifacts: str | None = None,
-    isolate: bool | None = None,
-    python: str | None = None,
-    memory_limit: int | None = None,
     on_result: Callable[[Report], None] | None = None,
-    strict: bool = False,
-    xfail: Mapping[str, str] | None = None,
-    ignore: Mapping[str, str] | Sequence[str] | None = None,
-    activation_error: float | None = None,
-    accumulator: str | None = None,
-    max_hidden: int | None = None,
-    max_steps: int | None = None,
-    max_batch: int | None = None,
+    declaration: Declaration | None = None,
+    options: RunOptions | None = None,
+    **keywords: Any,
 ) -> Report:
-    """Check ``target`` (a registered name, ``module:attr``, or an ``Implementation``); the
-    keywords: the module docstring. ``TargetError`` for an unknown or broken target, an unknown
-    check (with the closest name) or an unavailable device."""
+    """Check ``target`` (a registered name, ``module:attr``, or an ``Implementation``) as
+    ``declaration`` says and with the run's ``options``; any option may also be given as a
+    keyword (``device=``, ``max_hidden=``, ``activation_error=``, ...: the fields of
+    ``Declaration`` and ``RunOptions``, which win over the objects). ``TargetError`` for an
+    unknown or broken target, an unknown check (with the closest name), a bad option's value or
+    an unavailable device; ``TypeError`` for an unknown keyword."""
     register_profiles()
     start = time.monotonic()
-    profile = profile or DEFAULT_PROFILE
-    seed = _seed(profile, seed)
-    selected = _selected(checks)
+    declaration, run, limits = _options(declaration, options, keywords)
+    profile = run.profile or DEFAULT_PROFILE
+    seed = _seed(profile, run.seed)
+    run = dataclasses.replace(run, profile=profile, seed=seed)
+    selected = _selected(run.checks)
     spec = target if isinstance(target, str) else target.name
-    acks = _Acknowledged.of(spec, xfail, ignore)
-    declared = Declared.checked(activation_error, accumulator)
-    limits = timeout if isinstance(timeout, CallLimits) else CallLimits(ceiling=timeout)
+    acks = _Acknowledged.of(spec, run.xfail, run.ignore)
+    limits = _limits(run, limits)
     impls, refused = _built(
-        target, device, dtype, cell, limits, Isolation(isolate, python, memory_limit)
-    )
-    sizes = _sizes(max_hidden, max_steps, max_batch)
-    declared.apply(impls.values())
-    options = verdict_options(strict, declared) + sizes.options()
-    dtype_used = next((i.dtype for i in impls.values()), dtype or "float32")
+        target, run.device, run.dtype, declaration, limits,
+        Isolation(run.isolate, run.python, run.memory_limit),
+    )  # fmt: skip
+    sizes = _sizes(run.max_hidden, run.max_steps, run.max_batch)
+    declaration.apply(impls.values())
+    dtype_used = next((i.dtype for i in impls.values()), run.dtype or "float32")
     arithmetic = {d: str(arithmetic_of(i)) for d, i in impls.items()}
-    report = Report(spec, list(impls), dtype_used, arithmetic, profile, seed, strict=strict)
+    strict = bool(run.strict)
+    report = Report(
+        spec, list(impls), dtype_used, arithmetic, profile, seed, strict=strict,
+        declaration=declaration.to_record(), options=to_record(run),
+    )  # fmt: skip
 
     def add(result: CheckResult) -> None:
         report.checks.append(acks.apply(result))
@@ -553,26 +632,27 @@ def run_checks(
             report.seconds = time.monotonic() - start
             on_result(report)
 
+    def repro(device: str | None, dtype: str, check: Check) -> str:
+        on = dataclasses.replace(run, device=device)
+        return reproduce_command(spec, declaration, on, dtype=dtype, seed=seed, check=check.name)
+
     for result in refused.values():  # a device refused (skipped), or its build failed
         add(result)
     for d, impl in impls.items():
-        model = default_model(impl)
+        model, triage = default_model(impl), Triage()
         for check in (c for c in selected if c.against is None):
-            repro = reproduce_command(spec, d, impl.dtype, profile, seed, check.name, cell,
-                                      options=options)  # fmt: skip
             add(acks.ignored(check, d) or run_check(
-                check, impl, model=model, profile=profile, seed=seed, reproduce=repro,
-                timeout=limits, artifacts=artifacts, sizes=sizes,
-                spec={"target": spec, "cell": cell}))  # fmt: skip
+                check, impl, model=model, profile=profile, seed=seed,
+                reproduce=repro(d, impl.dtype, check), timeout=limits, artifacts=run.artifacts,
+                sizes=sizes, spec={"target": spec, "declaration": declaration},
+                triage=triage))  # fmt: skip
     for check in (c for c in selected if c.against is not None):
         assert check.against is not None
         checked = [d for d in impls if d != check.against.device]
         if check.against.device in impls and checked:
             other = Guarded(impls[check.against.device], timeout=limits)
-            repro = reproduce_command(spec, None, dtype_used, profile, seed, check.name, cell,
-                                      options=options)  # fmt: skip
             add(acks.ignored(check, checked[0]) or run_check(
                 check.bound(other), impls[checked[0]], profile=profile, seed=seed,
-                reproduce=repro, timeout=limits, sizes=sizes))  # fmt: skip
+                reproduce=repro(None, dtype_used, check), timeout=limits, sizes=sizes))  # fmt: skip
     report.seconds = time.monotonic() - start
     return report

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from gruverify.core.params import VARIANTS, GRUCellParams
+from gruverify.core.params import ALL_VARIANTS, GRUCellParams
 
 __all__ = [
     "BOX_SLACK",
@@ -97,9 +97,10 @@ def carry_constant(cell: GRUCellParams[np.ndarray], hinf: np.ndarray, variant: s
     n_hn = np.linalg.norm(cell.W_hn, 2)
     n_hr = np.linalg.norm(cell.W_hr, 2)
     n_hz = np.linalg.norm(cell.W_hz, 2)
-    if variant == "reset_after":
-        ginf = np.linalg.norm(cell.W_hn, np.inf) * hinf + np.max(np.abs(cell.b_hn), initial=0.0)
+    if variant in ("reset_after", "reset_after_no_bhn"):
+        b_hn = np.abs(cell.b_hn) if variant == "reset_after" else 0.0
+        ginf = np.linalg.norm(cell.W_hn, np.inf) * hinf + np.max(b_hn, initial=0.0)
         return n_hn + 0.25 * ginf * n_hr + (1.0 + hinf) * n_hz  # type: ignore[no-any-return]
     if variant == "reset_before":
         return n_hn * (1.0 + 0.25 * hinf * n_hr) + (1.0 + hinf) * n_hz  # type: ignore[no-any-return]
-    raise ValueError(f"unknown GRU variant {variant!r}; expected one of {VARIANTS}")
+    raise ValueError(f"unknown GRU variant {variant!r}; expected one of {ALL_VARIANTS}")

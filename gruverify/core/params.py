@@ -10,6 +10,7 @@ GRU, per layer and direction (I = the layer's input size, H = hidden size)::
     z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
     n = tanh(W_in x + b_in + r * (W_hn h + b_hn))      # reset-after (torch, cuDNN)
     n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)      # reset-before (Cho et al. 2014)
+    n = tanh(W_in x + b_in + r * (W_hn h))             # reset-after without b_hn (flax nnx)
     h' = (1 - z) * n + z * h
 
 W_i* have shape (H, I), W_h* (H, H), b_* (H,). RNN: ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)``.
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy as np
@@ -40,14 +41,23 @@ __all__ = [
     "RNNParams",
     "StackParams",
     "VARIANTS",
+    "ALL_VARIANTS",
     "Variant",
+    "gru_params_from_record",
+    "gru_params_to_record",
     "random_gru_params",
     "random_rnn_params",
 ]
 
-#: The two GRU variants: where the reset gate acts on the candidate (see the module docstring).
-Variant = Literal["reset_after", "reset_before"]
+#: The GRU variants: where the reset gate acts on the candidate (see the module docstring), and
+#: reset-after without a recurrent candidate bias (``n = tanh(W_in x + b_in + r * (W_hn h))``, as
+#: flax nnx computes: a different GRU, in which ``b_hn`` is not a parameter).
+Variant = Literal["reset_after", "reset_before", "reset_after_no_bhn"]
 VARIANTS: tuple[Variant, ...] = ("reset_after", "reset_before")
+"""The two variants libraries implement with the twelve parameters (what the property suite draws)."""
+ALL_VARIANTS: tuple[Variant, ...] = (*VARIANTS, "reset_after_no_bhn")
+"""Every variant a target may declare: ``VARIANTS`` and ``reset_after_no_bhn``, whose output does
+not depend on ``b_hn`` (its gradient with respect to ``b_hn`` is 0)."""
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -232,6 +242,35 @@ class StackParams(Generic[C]):
 
 GRUParams = StackParams[GRUCellParams[np.ndarray]]
 RNNParams = StackParams[RNNCellParams[np.ndarray]]
+
+
+def gru_params_to_record(params: GRUParams) -> dict[str, Any]:
+    """``params`` as JSON values (a worker's message): the cells' arrays as nested lists per
+    layer and direction, and the bias flag; ``gru_params_from_record`` gives them back exactly
+    (float64 values survive JSON's shortest round-trip repr)."""
+    return {
+        "bias": bool(params.bias),
+        "cells": [
+            [{name: np.asarray(v, np.float64).tolist() for name, v in cell.items()} for cell in row]
+            for row in params.cells
+        ],
+    }
+
+
+def gru_params_from_record(record: Mapping[str, Any]) -> GRUParams:
+    """The ``StackParams`` that ``gru_params_to_record`` wrote; ``ParameterError`` for a
+    malformed record."""
+    try:
+        rows = tuple(
+            tuple(
+                GRUCellParams(**{k: np.asarray(v, np.float64) for k, v in cell.items()})
+                for cell in row
+            )
+            for row in record["cells"]
+        )
+        return StackParams(rows, bias=bool(record["bias"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ParameterError(f"malformed parameter record: {type(e).__name__}: {e}") from None
 
 
 def _check_cell_shapes(cell: Any, input_size: int, hidden: int, where: str) -> None:

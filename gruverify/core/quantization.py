@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "quantization_text",
     "ACTIVATION_FORMATS",
     "GRANULARITIES",
     "PRESETS",
@@ -175,6 +176,25 @@ def quantization_value(value: object) -> Quantization | None:
                              f"{sorted(names)}")  # fmt: skip
         fields[key.strip()] = _field_value(key.strip(), text.strip())
     return dataclasses.replace(PRESETS[head], **fields)
+
+
+def quantization_text(q: Quantization) -> str:
+    """The short form of ``q`` (``quantization_value`` reads it back to ``q``): the preset
+    ``int8-dynamic`` with an override for each field that differs from it."""
+    base = PRESETS["int8-dynamic"]
+    parts = ["int8-dynamic"]
+    for f in dataclasses.fields(Quantization):
+        value = getattr(q, f.name)
+        if value == getattr(base, f.name):
+            continue
+        text = (
+            "none" if value is None
+            else str(value).lower() if isinstance(value, bool)
+            else repr(value) if isinstance(value, float)
+            else str(value)
+        )  # fmt: skip
+        parts.append(f"{f.name}={text}")
+    return ",".join(parts)
 
 
 def weight_step(w: np.ndarray, q: Quantization) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The checker's side of isolation: a target that runs in a worker process.
 
-``build_isolated(target, device, dtype, cell, limits=, python=, memory_limit=)`` starts a worker
+``build_isolated(target, device, dtype, declaration, limits=, python=, memory_limit=)`` starts a worker
 (``PYTHON -m gruverify.isolation.worker``, by default this interpreter), has it build the target
 and returns an ``IsolatedTarget``: an ``Implementation`` whose ``forward`` / ``gradients`` send
 the problem to the worker as arrays and bring the results back. The laws, the reference and the
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from gruverify.core.arithmetic import Arithmetic
-from gruverify.core.params import StackParams
+from gruverify.core.params import StackParams, gru_params_from_record
 from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
 from gruverify.error_model import Inconclusive
 from gruverify.guard import (
@@ -54,6 +54,7 @@ from gruverify.isolation.protocol import (
     write_frame,
 )
 from gruverify.laws.base import LawViolation
+from gruverify.targets.declaration import Declaration, declaration_of
 from gruverify.targets.errors import TargetError
 
 __all__ = [
@@ -295,11 +296,15 @@ class _Recipe:
     target: str
     device: str
     dtype: str | None
-    cell: bool
+    declaration: Declaration
     dropout: float | None = None
 
     def message(self) -> dict[str, Any]:
-        return {"op": "build", **dataclasses.asdict(self), "path": _user_paths()}
+        return {
+            "op": "build", "handle": self.handle, "target": self.target, "device": self.device,
+            "dtype": self.dtype, "declaration": self.declaration.to_record(),
+            "dropout": self.dropout, "path": _user_paths(),
+        }  # fmt: skip
 
 
 def _user_paths() -> list[str]:
@@ -329,6 +334,10 @@ class IsolatedTarget:
         self.arithmetic = Arithmetic(**info["arithmetic"])
         self.methods: tuple[str, ...] = tuple(info["methods"])
         self.devices_seen: list[str] | None = info.get("devices")
+        self.declaration_seen: dict[str, Any] | None = info.get("declaration")
+        """The declaration the worker built the target with, as it received it."""
+        if info.get("fixed_params") is not None:
+            self.fixed_params = gru_params_from_record(info["fixed_params"])
         for key, value in info.get("attributes", {}).items():
             if not hasattr(self, key):
                 setattr(self, key, value)
@@ -423,7 +432,7 @@ def build_isolated(
     target: str,
     device: str,
     dtype: str | None,
-    cell: bool,
+    declaration: Declaration | bool,
     *,
     limits: CallLimits | None = None,
     python: str | None = None,
@@ -438,7 +447,7 @@ def build_isolated(
     limits = limits or CallLimits()
     memory = default_memory_limit(device) if memory_limit is None else memory_limit
     worker = Worker(python, memory)
-    recipe = _Recipe(_next_handle(), target, device, dtype, cell)
+    recipe = _Recipe(_next_handle(), target, device, dtype, declaration_of(declaration))
     try:
         return _build(worker, recipe, limits)
     except CallFailed as e:

@@ -6,7 +6,11 @@ Every message is one frame on a pipe::
 
 (integers big-endian). The header is JSON, ``{"message": ..., "arrays": [[dtype, shape], ...]}``;
 each numpy array in the message is ``{"__nd__": i}`` there and its bytes are the ``i``-th slice of
-the data (C order). A ``StackParams`` is one array of all its parameters (``named()`` order) with
+the data (C order). An array that is a view of a larger buffer (``core.memory.layout_of``: a
+transposed view, a slice past its buffer's start, an expanded state) travels as its buffer with
+``{"__view__": i, "shape": ..., "strides": ..., "offset": ...}`` (in elements) and arrives as the
+same view, so a target that presents its inputs' memory layout does so in a worker too. A
+``StackParams`` is one array of all its parameters (``named()`` order) with
 their shapes (``{"__stack__": i, "cell": ..., "bias": ..., "dirs": ..., "shapes": [...]}``);
 ``Problem``, ``Outputs``, ``Gradients`` travel as ``{"__dc__": name, "fields": {...}}``, tuples
 as ``{"__tuple__": [...]}``; nothing is pickled, so either side may run another Python, numpy or
@@ -16,7 +20,8 @@ The worker speaks first (``hello``: its protocol version, gruverify's version, P
 numpy's); a frame of another protocol version, or bytes that are not a frame, are refused with
 ``ProtocolMismatch`` / ``ProtocolError`` naming both sides. Requests (``op``): ``build``,
 ``forward``, ``gradients``, ``exit``; replies hold ``ok`` (the result) or ``error`` (an
-exception as data: ``encode_exception`` / ``decode_exception``). ``PROTOCOL_VERSION`` changes
+exception as data: ``encode_exception`` / ``decode_exception``; a crash keeps its traceback,
+trimmed in the worker to the target's own frames, as text). ``PROTOCOL_VERSION`` changes
 whenever a message changes meaning; both sides must have the same.
 
 This module and ``worker`` import numpy and ``gruverify.core`` only (no torch, no hypothesis), so
@@ -37,8 +42,10 @@ from typing import Any
 
 import numpy as np
 
+from gruverify.core.memory import layout_of, view
 from gruverify.core.params import GRUCellParams, RNNCellParams, StackParams
 from gruverify.core.problem import Gradients, Outputs, Problem
+from gruverify.core.tracebacks import trimmed_traceback
 
 __all__ = [
     "MAGIC",
@@ -55,7 +62,7 @@ __all__ = [
     "write_frame",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 """The version of the frames and messages below; worker and checker must speak the same."""
 
 MAGIC = b"GRUV"
@@ -113,6 +120,11 @@ def _encode_stack(v: StackParams[Any], arrays: list[np.ndarray]) -> Any:
 
 def _encode(v: Any, arrays: list[np.ndarray]) -> Any:
     if isinstance(v, np.ndarray):
+        layout = layout_of(v)
+        if layout is not None:
+            arrays.append(layout.buffer)
+            return {"__view__": len(arrays) - 1, "shape": list(layout.shape),
+                    "strides": list(layout.strides), "offset": layout.offset}  # fmt: skip
         arrays.append(v)
         return {"__nd__": len(arrays) - 1}
     if isinstance(v, StackParams):
@@ -156,6 +168,9 @@ def _decode(v: Any, buffers: list[np.ndarray]) -> Any:
         return v
     if "__nd__" in v:
         return buffers[v["__nd__"]]
+    if "__view__" in v:
+        shape, strides = tuple(v["shape"]), tuple(v["strides"])
+        return view(buffers[v["__view__"]], shape, strides, int(v["offset"]))
     if "__stack__" in v:
         return _decode_stack(v, buffers)
     if "__tuple__" in v:
@@ -232,13 +247,15 @@ def read_frame(fd: int, deadline: float | None = None) -> Any:
 
 
 def encode_exception(e: BaseException) -> dict[str, Any]:
-    """An exception as data: a law violation keeps its parts, others their type and message."""
+    """An exception as data: a law violation keeps its parts, others their type, message and
+    traceback (trimmed to the target's own frames, ``core.tracebacks``)."""
     law = getattr(e, "law", None)
     if isinstance(e, AssertionError) and isinstance(law, str):
         parts = {k: getattr(e, k, "") for k in ("law", "formula", "detail", "case")}
         return {"kind": "violation", **parts, "numbers": getattr(e, "numbers", {}) or {}}
     return {"kind": "exception", "type": type(e).__name__, "module": type(e).__module__,
-            "message": str(e)}  # fmt: skip
+            "message": str(e), "traceback": getattr(e, "gruverify_traceback", None)
+            or trimmed_traceback(e)}  # fmt: skip
 
 
 def decode_exception(
@@ -246,7 +263,8 @@ def decode_exception(
 ) -> Exception:
     """The exception ``encode_exception`` described: a ``violation`` (the law-violation class,
     given by the caller), one of ``known`` (by ``"module.Name"``: gruverify's own exceptions), a
-    builtin exception of the same type, or a ``RemoteError`` subclass named like the original."""
+    builtin exception of the same type, or a ``RemoteError`` subclass named like the original;
+    the worker's trimmed traceback is its ``gruverify_traceback`` attribute (text)."""
     if data.get("kind") == "violation":
         e: Exception = violation(
             data["law"], data["formula"], data["detail"], data["numbers"], data["case"]
@@ -258,6 +276,13 @@ def decode_exception(
     if cls is None and module == "builtins":
         found = getattr(builtins, name, None)
         cls = found if isinstance(found, type) and issubclass(found, Exception) else None
+    e = _rebuilt(cls, name, module, message)
+    if data.get("traceback"):
+        e.gruverify_traceback = str(data["traceback"])  # type: ignore[attr-defined]
+    return e
+
+
+def _rebuilt(cls: type[Exception] | None, name: str, module: str, message: str) -> Exception:
     if cls is not None:
         try:
             return cls(message)

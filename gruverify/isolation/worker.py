@@ -115,7 +115,17 @@ def describe(impl: Any) -> dict[str, Any]:
         # the devices torch sees here when the target imported it (else None: the checker finds
         # them itself), so that the checker's process need not import torch to know
         "attributes": attributes, "devices": loaded_torch_devices(),
+        **_fixed(impl),
     }  # fmt: skip
+
+
+def _fixed(impl: Any) -> dict[str, Any]:
+    """The weights the target fixes (``fixed_params``: a model file's GRU) as a record, if any:
+    the checker draws its cases with them."""
+    from gruverify.core.params import StackParams, gru_params_to_record
+
+    fixed = getattr(impl, "fixed_params", None)
+    return {"fixed_params": gru_params_to_record(fixed)} if isinstance(fixed, StackParams) else {}
 
 
 class _Session:
@@ -126,18 +136,20 @@ class _Session:
 
     def build(self, msg: dict[str, Any]) -> dict[str, Any]:
         from gruverify.guard import Guarded
+        from gruverify.targets.declaration import Declaration
         from gruverify.targets.resolve import resolve_target
 
         for entry in reversed(msg.get("path") or []):
             if entry not in sys.path:
                 sys.path.insert(0, entry)
+        declaration = Declaration.from_record(msg.get("declaration") or {}, "build message")
         impl = resolve_target(
-            msg["target"], device=msg["device"], dtype=msg.get("dtype"), cell=bool(msg["cell"])
+            msg["target"], device=msg["device"], dtype=msg.get("dtype"), declaration=declaration
         )
         if msg.get("dropout") is not None:
             impl = impl.with_dropout(msg["dropout"])  # type: ignore[attr-defined]
         self.guarded[int(msg["handle"])] = Guarded(impl, timeout=None)
-        return describe(impl)
+        return {**describe(impl), "declaration": declaration.to_record()}
 
     def handle(self, msg: dict[str, Any]) -> Any:
         op = msg.get("op")

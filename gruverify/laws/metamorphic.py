@@ -581,6 +581,17 @@ def law_instance_reuse(
     _agree_runs(law, formula, first, again, tol, problem)
 
 
+def _runs_with_good_state(impl: Implementation, problem: Problem, shape: tuple[int, ...]) -> None:
+    """Return when ``impl`` answers ``problem`` with a well-shaped ``h0`` (an output contract it
+    breaks is another law's finding); else raise what it raised: the target crashes on this
+    input, and its exception for a bad state was no rejection."""
+    try:
+        impl.forward(dataclasses.replace(problem, h0=np.full(shape, 0.5)))
+    except LawViolation as e:
+        if e.law != "output contract":
+            raise
+
+
 def law_rejects_bad_initial_state(
     impl: Implementation, problem: Problem, model: ErrorModel | None = None
 ) -> None:
@@ -593,7 +604,10 @@ def law_rejects_bad_initial_state(
     PackedSequence and accepts extra rows there). Only an exception of the target counts as a
     rejection: a ``LawViolation`` from the guard (a call that timed out, a worker that died) is
     raised, never taken for one; an output contract broken by the answer (e.g. Keras answering
-    an input of batch 1 and a state of batch 2 with two rows) means the state was accepted.
+    an input of batch 1 and a state of batch 2 with two rows) means the state was accepted. And
+    an exception counts as a rejection only if the same call with a well-shaped ``h0`` (the same
+    fill) succeeds: a target that raises on this input whatever its state (a crash at batch 1,
+    say) has rejected nothing, and that crash is raised (``_runs_with_good_state``).
     """
     problem = _without_lengths(problem)
     shape = _state_shape(problem)
@@ -603,6 +617,7 @@ def law_rejects_bad_initial_state(
     for axis, size in enumerate(shape):
         if size > 1:  # a size-1 axis broadcasts
             bad.append((*shape[:axis], 1, *shape[axis + 1 :]))
+    runs = False  # the call with a well-shaped h0 succeeded (asked once, when needed)
     for wrong in bad:
         trial = dataclasses.replace(problem, h0=np.full(wrong, 0.5))
         answer = ""
@@ -613,6 +628,9 @@ def law_rejects_bad_initial_state(
                 raise
             answer = f"; it answered with {e.detail}"  # it returned: the state was accepted
         except Exception:
+            if not runs:
+                _runs_with_good_state(impl, problem, shape)
+                runs = True
             continue
         raise LawViolation(
             "bad initial state rejected",

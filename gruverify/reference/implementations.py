@@ -25,6 +25,8 @@ class NumpyReference:
     dtype = "float64"
     device = "cpu"
     capabilities = Capabilities()
+    strided_inputs = True
+    """It computes on the problem's numpy arrays as they are: a view stays a view."""
 
     def __init__(self, variant: Variant = "reset_after") -> None:
         self.variant: Variant = variant

@@ -1,12 +1,18 @@
 """The float64 numpy reference: GRU and tanh RNN, forward with gate traces, analytic backward.
 
 Explicit equations, no autograd, nothing shared with torch. The step equations are those of
-``gruverify.core.params`` (docs/gru-math.md section 1). Both GRU variants:
+``gruverify.core.params`` (docs/gru-math.md section 1). The two GRU variants of the libraries:
 
 - ``"reset_after"`` (torch, cuDNN, Keras ``reset_after=True``, ONNX ``linear_before_reset=1``):
   ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``
 - ``"reset_before"`` (Cho et al. 2014, Keras ``reset_after=False``, ONNX default):
   ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)``
+
+and a third, declared by hand-written GRUs that have one bias per gate (flax nnx's GRU):
+
+- ``"reset_after_no_bhn"``: ``n = tanh(W_in x + b_in + r * (W_hn h))``. ``b_hn`` is not a parameter
+  of this GRU: the equations ignore it and its gradient is 0 (``b_hn`` cannot be folded into
+  ``b_in`` in reset-after, so this is a different GRU, not a layout of ``reset_after``).
 
 and ``h' = (1 - z) * n + z * h`` with ``1 - z`` computed as ``sigmoid(-a_z)`` (no cancellation).
 
@@ -34,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from gruverify.core.params import (
-    VARIANTS,
+    ALL_VARIANTS,
     GRUCellParams,
     GRUParams,
     RNNCellParams,
@@ -138,11 +144,14 @@ def gru_gates(
     if variant == "reset_after":
         g = h @ cell.W_hn.T + cell.b_hn
         a_n = x @ cell.W_in.T + cell.b_in + r * g
+    elif variant == "reset_after_no_bhn":  # no recurrent candidate bias: b_hn is not a parameter
+        g = h @ cell.W_hn.T
+        a_n = x @ cell.W_in.T + cell.b_in + r * g
     elif variant == "reset_before":
         g = (r * h) @ cell.W_hn.T + cell.b_hn
         a_n = x @ cell.W_in.T + cell.b_in + g
     else:
-        raise ValueError(f"unknown GRU variant {variant!r}; expected one of {VARIANTS}")
+        raise ValueError(f"unknown GRU variant {variant!r}; expected one of {ALL_VARIANTS}")
     n = np.tanh(a_n)
     return {"a_r": a_r, "a_z": a_z, "a_n": a_n, "r": r, "z": z, "one_minus_z": omz, "n": n, "g": g}
 
@@ -180,11 +189,11 @@ def gru_step_backward(
     da_n = dn * (c["dn_da"] if "dn_da" in c else 1.0 - n * n)
     da_z = dz * (c["dz_da"] if "dz_da" in c else z * omz)
     grads: dict[str, np.ndarray] = {}
-    if variant == "reset_after":
+    if variant != "reset_before":  # reset-after, with or without b_hn (then dL/db_hn = 0)
         dr = da_n * g
         dg = da_n * r
         grads["W_hn"] = dg.T @ h
-        grads["b_hn"] = dg.sum(0)
+        grads["b_hn"] = dg.sum(0) * (variant == "reset_after")
         dh = dh + dg @ cell.W_hn
     else:
         d_rh = da_n @ cell.W_hn
@@ -421,8 +430,8 @@ def stack_backward(
 
 
 def _check_variant(variant: str) -> None:
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown GRU variant {variant!r}; expected one of {VARIANTS}")
+    if variant not in ALL_VARIANTS:
+        raise ValueError(f"unknown GRU variant {variant!r}; expected one of {ALL_VARIANTS}")
 
 
 def gru_forward(
@@ -522,7 +531,7 @@ def gru_step_jacobian(
     W = cell.map(lambda v: _as_array(v, np.float64))
     r, z, omz, n, hp = c["r"], c["z"], c["one_minus_z"], c["n"], c["h_prev"]
     dn = omz * (1.0 - n * n)  # (B, H)
-    if variant == "reset_after":
+    if variant != "reset_before":  # g = W_hn h (+ b_hn): the trace's
         g = c["g"]
         inner = r[:, :, None] * W.W_hn[None] + (g * r * (1.0 - r))[:, :, None] * W.W_hr[None]
     else:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gruverify.core.params import VARIANTS, GRUCellParams, RNNCellParams, StackParams, Variant
+from gruverify.core.params import ALL_VARIANTS, GRUCellParams, RNNCellParams, StackParams, Variant
 from gruverify.core.shapes import (
     from_time_major,
     stack_call_shape,
@@ -78,6 +78,8 @@ def gru_gates(
     r = torch.sigmoid(a_r)
     if variant == "reset_after":
         a_n = matmul(x, c.W_in.T) + c.b_in + r * (matmul(h, c.W_hn.T) + c.b_hn)
+    elif variant == "reset_after_no_bhn":  # no recurrent candidate bias: b_hn is not a parameter
+        a_n = matmul(x, c.W_in.T) + c.b_in + r * matmul(h, c.W_hn.T)
     else:
         a_n = matmul(x, c.W_in.T) + c.b_in + matmul(r * h, c.W_hn.T) + c.b_hn
     n = torch.tanh(a_n)
@@ -170,8 +172,8 @@ def gru_forward_torch(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(output, h_n)`` of a GRU stack with tensor parameters (see ``params_to_torch``), every
     matrix product by ``matmul``."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown GRU variant {variant!r}; expected one of {VARIANTS}")
+    if variant not in ALL_VARIANTS:
+        raise ValueError(f"unknown GRU variant {variant!r}; expected one of {ALL_VARIANTS}")
     step = functools.partial(gru_step, matmul=matmul)
     return run_stack(step, params, x, h0, variant, batch_first, lengths)
 

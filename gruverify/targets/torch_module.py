@@ -25,8 +25,10 @@ import numpy as np
 from gruverify import error_model
 from gruverify.core.dtypes import DTYPES
 from gruverify.core.features import FEATURES
+from gruverify.core.memory import layout_of
 from gruverify.core.params import GRUCellParams, Variant, random_gru_params
 from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem, split_leaf_gradients
+from gruverify.core.tracebacks import own_frame
 from gruverify.error_model import Arithmetic, arithmetic_for
 from gruverify.guard import validate_tensor, watch
 from gruverify.laws.base import LawViolation
@@ -35,9 +37,14 @@ from gruverify.targets.errors import TargetError
 
 __all__ = [
     "CUDNN_FLOAT32",
+    "PARAMETER_MAP",
+    "TorchBase",
     "TorchCellTarget",
     "TorchModuleTarget",
+    "load_error",
+    "raised_in_own_code",
     "validate_missing",
+    "validate_parameter_names",
 ]
 
 CUDNN_FLOAT32 = error_model.CUDNN_FLOAT32
@@ -57,6 +64,69 @@ def validate_missing(missing: Mapping[str, str] | None, where: str) -> dict[str,
             f"{where}: unknown feature(s) {unknown} in gruverify_missing; known: {FEATURES}"
         )
     return out
+
+
+PARAMETER_MAP = "gruverify_parameter_names"
+"""The class attribute that maps ``torch.nn.GRU``'s state-dict names to a target's own
+(``{"weight_hh_l0": "w_hh_l0"}``): parameters named otherwise load and differentiate under it."""
+
+
+def validate_parameter_names(names: Mapping[str, str] | None, where: str) -> dict[str, str]:
+    """``names`` (nn.GRU name -> the target's) as a plain dict; ``TargetError`` for a map that
+    is not one of strings."""
+    if names is None:
+        return {}
+    if not isinstance(names, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in names.items()
+    ):
+        raise TargetError(f"{where}: {PARAMETER_MAP} must be a dict nn.GRU name -> your name")
+    return dict(names)
+
+
+def load_error(name: str, module: Any, wanted: Mapping[str, Any], e: Exception) -> str:
+    """One line on why the state dict ``wanted`` (nn.GRU's names, mapped) does not load into
+    ``module``: the missing and unexpected keys, the closest nn.GRU name for each unexpected one
+    (``did you mean `weight_hh_l0` for `w_hh_l0`?``), wrong shapes, and the way to declare a
+    map (``PARAMETER_MAP``)."""
+    import difflib
+
+    have = module.state_dict()
+    missing = [k for k in wanted if k not in have]
+    unexpected = [k for k in have if k not in wanted]
+    parts = []
+    if missing:
+        parts.append("missing keys (torch.nn.GRU's names): " + ", ".join(missing))
+    if unexpected:
+        parts.append("unexpected keys: " + ", ".join(unexpected))
+    guesses = {}
+    for k in unexpected:
+        close = difflib.get_close_matches(k, missing, n=1, cutoff=0.5)
+        if close:
+            guesses[close[0]] = k
+    hints = [f"did you mean `{m}` for `{u}`?" for m, u in guesses.items()] or ["."]
+    shapes = [
+        f"{k} has shape {tuple(have[k].shape)}, nn.GRU's is {tuple(wanted[k].shape)}"
+        for k in wanted if k in have and tuple(have[k].shape) != tuple(wanted[k].shape)
+    ]  # fmt: skip
+    if not parts and not shapes:
+        return f"{name}: cannot load torch.nn.GRU's state dict: {str(e).splitlines()[0]}"
+    example = guesses or {"weight_hh_l0": "your_name"}
+    return (
+        f"{name}'s parameters do not load as torch.nn.GRU's: "
+        + "; ".join(parts + shapes)
+        + ("" if hints == ["."] else "; ")
+        + " ".join(hints)
+        + f" Rename them, or declare the map on the class: {PARAMETER_MAP} = {example!r} "
+        "(nn.GRU name -> yours; docs/adapters.md)"
+    )
+
+
+def raised_in_own_code(e: BaseException) -> bool:
+    """Whether ``e`` was raised inside the target's own code (a frame of it in the traceback,
+    ``core.tracebacks.own_frame``): a crash while computing, not a call that does not fit."""
+    import traceback
+
+    return any(own_frame(f.filename) for f in traceback.extract_tb(e.__traceback__))
 
 
 def _torch_dtype(dtype: str) -> Any:
@@ -91,11 +161,14 @@ def _check_unchanged(before: list[Any], after: list[Any], problem: Problem) -> N
             )  # fmt: skip
 
 
-class _TorchBase:
+class TorchBase:
     """What the module and cell adapters share: dtype/device handling and the autograd loss."""
 
     variant: Variant
     capabilities: Capabilities
+    strided_inputs: ClassVar[bool] = True
+    """The problem's arrays reach the module in their memory layout (``_tensor``): the memory
+    layouts law (``gruverify.laws.memory_layout``) applies."""
 
     def __init__(
         self,
@@ -106,8 +179,10 @@ class _TorchBase:
         dtype: str,
         missing: Mapping[str, str] | None,
         variant: Variant,
+        parameter_names: Mapping[str, str] | None = None,
     ) -> None:
         self.factory = factory
+        self.parameter_names = validate_parameter_names(parameter_names, name or "the target")
         self.name = name or str(getattr(factory, "__qualname__", repr(factory)))
         self.device = device
         self.dtype = dtype
@@ -124,14 +199,24 @@ class _TorchBase:
         return arithmetic_for(self.dtype, self.device)
 
     def _tensor(self, a: np.ndarray | None, requires_grad: bool = False) -> Any:
+        """``a`` as a tensor of the target's dtype and device, in ``a``'s memory layout: a view
+        of a numpy buffer (``core.memory.layout_of``: transposed, sliced past its start,
+        expanded) becomes the same view of that buffer as a tensor, so the module sees the
+        strides and storage offset a user's tensor has (gradients flow to the view)."""
         import torch
 
         if a is None:
             return None
-        t = torch.tensor(
-            np.array(a, dtype=np.float64, order="C"), dtype=self._dt, device=self.device
-        )
-        return t.requires_grad_(requires_grad)
+        layout = layout_of(a) if self.strided_inputs and isinstance(a, np.ndarray) else None
+        if layout is None:
+            t = torch.tensor(
+                np.array(a, dtype=np.float64, order="C"), dtype=self._dt, device=self.device
+            )
+            return t.requires_grad_(requires_grad)
+        buf = torch.tensor(
+            np.asarray(layout.buffer, dtype=np.float64), dtype=self._dt, device=self.device
+        ).requires_grad_(requires_grad)
+        return buf.as_strided(layout.shape, layout.strides, layout.offset)
 
     def _loss(
         self, out: Any, h_n: Any, d_output: np.ndarray | None, d_h_n: np.ndarray | None
@@ -152,7 +237,18 @@ class _TorchBase:
 
     def _state_dict(self, names: Any, values: list[np.ndarray]) -> dict[str, np.ndarray]:
         """Parameter gradients keyed as an ``nn.GRU`` state dict (for ``gru_from_torch``)."""
-        return dict(zip(names, values, strict=True))
+        torch_name = {v: k for k, v in self.parameter_names.items()}
+        return {torch_name.get(n, n): v for n, v in zip(names, values, strict=True)}
+
+    def _load(self, module: Any, sd: dict[str, Any]) -> None:
+        """Load ``sd`` (``torch.nn.GRU``'s names) under the target's names
+        (``parameter_names``); a mismatch is a ``TargetError`` naming every missing and
+        unexpected key (``load_error``)."""
+        sd = {self.parameter_names.get(k, k): v for k, v in sd.items()}
+        try:
+            module.load_state_dict(sd, strict=True)
+        except RuntimeError as e:
+            raise TargetError(load_error(self.name, module, sd, e)) from e
 
     def forward(self, problem: Problem) -> Outputs:
         import torch
@@ -187,7 +283,7 @@ class _TorchBase:
         return Gradients(dx, dh0, gru_from_torch(self._state_dict(named, rest)))
 
 
-class TorchModuleTarget(_TorchBase):
+class TorchModuleTarget(TorchBase):
     """An ``nn.GRU``-shaped module class as an ``Implementation`` (see the module docstring).
 
     ``missing`` declares absent features (``{"bidirectional": "why"}``): their checks are skipped.
@@ -206,9 +302,11 @@ class TorchModuleTarget(_TorchBase):
         variant: Variant = "reset_after",
         dropout: float = 0.0,
         probe: bool = True,
+        parameter_names: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(
             factory, name=name, device=device, dtype=dtype, missing=missing, variant=variant,
+            parameter_names=parameter_names,
         )  # fmt: skip
         self.dropout = dropout
         if probe:
@@ -236,39 +334,53 @@ class TorchModuleTarget(_TorchBase):
         t = TorchModuleTarget(
             self.factory, name=f"{self.name}[dropout={dropout}]", device=self.device,
             dtype=self.dtype, missing=None, variant=self.variant, dropout=dropout, probe=False,
+            parameter_names=self.parameter_names,
         )  # fmt: skip
         t.capabilities = self.capabilities
         return t
 
     def _probe(self) -> None:
-        """Build, load and call a small module; find out whether it takes a PackedSequence."""
+        """Build, load and call a small module; find out whether it takes a PackedSequence.
+
+        What the user got wrong about the call is a ``TargetError`` (a usage error): the
+        constructor, the state-dict names (``load_error``), ``forward``'s signature or what it
+        returns (an exception raised before any frame of the target's own code). An exception
+        the target raises while computing is not: it is kept (``probe_crash``) and the checks
+        report it, with its traceback, as errors of the target."""
         params = random_gru_params(2, 3, rng=0)
         problem = Problem(params, np.linspace(-1, 1, 3 * 2 * 2).reshape(3, 2, 2))
+        self.probe_crash: Exception | None = None
         try:
+            self._module(problem)  # the constructor and the names: usage errors either way
             self.forward(problem)
+        except TargetError:
+            raise
         except LawViolation:
             pass  # it runs; the checks will report what it gets wrong
         except Exception as e:
+            if raised_in_own_code(e) and self._modules:  # built: a crash while computing
+                self.probe_crash = e  # the checks' errors
+                return
             raise TargetError(
                 f"{self.name} does not behave like torch.nn.GRU (constructor "
                 f"(input_size, hidden_size, num_layers, bias, batch_first, dropout, "
                 f"bidirectional), torch.nn.GRU state-dict names, forward(input, hx) -> "
-                f"(output, h_n)): {type(e).__name__}: {e}. See docs/adapters.md for other layouts."
+                f"(output, h_n)): {type(e).__name__}: {e}. A hand-written GRU? `gruverify suggest "
+                f"{self.name}` finds its declaration (docs/adapters.md)."
                 + (" A GRUCell-shaped class? Add --cell." if "cell" in self.name.lower() else "")
             ) from e
         if self.capabilities.supports("lengths"):
-            try:
-                out = self.forward(Problem(params, problem.x, lengths=np.array([3, 1])))
-                if out.output.shape != (3, 2, 3):
-                    raise TypeError(
-                        f"padded output has shape {out.output.shape}, expected (3, 2, 3)"
-                    )
-            except Exception as e:
-                missing = dict(self.capabilities.missing)
-                missing["lengths"] = (
-                    f"forward does not take a PackedSequence ({type(e).__name__}: {e})"
-                )
-                self.capabilities = Capabilities(missing)
+            self._probe_lengths(params, problem)
+
+    def _probe_lengths(self, params: Any, problem: Problem) -> None:
+        try:
+            out = self.forward(Problem(params, problem.x, lengths=np.array([3, 1])))
+            if out.output.shape != (3, 2, 3):
+                raise TypeError(f"padded output has shape {out.output.shape}, expected (3, 2, 3)")
+        except Exception as e:
+            missing = dict(self.capabilities.missing)
+            missing["lengths"] = f"forward does not take a PackedSequence ({type(e).__name__}: {e})"
+            self.capabilities = Capabilities(missing)
 
     def _module(self, problem: Problem) -> Any:
         p = problem.params
@@ -293,7 +405,7 @@ class TorchModuleTarget(_TorchBase):
                 k: torch.as_tensor(v).to(device=self.device, dtype=self._dt)
                 for k, v in gru_to_torch(p).items()
             }
-            module.load_state_dict(sd, strict=True)
+            self._load(module, sd)
             self._loaded[key] = digest
         return module
 
@@ -324,7 +436,7 @@ class TorchModuleTarget(_TorchBase):
         return out, h_n
 
 
-class TorchCellTarget(_TorchBase):
+class TorchCellTarget(TorchBase):
     """An ``nn.GRUCell``-shaped class as an ``Implementation``: one layer, one direction, run
     over time by a Python loop ``h_t = cell(x_t, h_{t-1})`` (``cell(x_0)`` when ``h0`` is None).
 
@@ -349,22 +461,30 @@ class TorchCellTarget(_TorchBase):
         missing: Mapping[str, str] | None = None,
         variant: Variant = "reset_after",
         probe: bool = True,
+        parameter_names: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(
             factory, name=name, device=device, dtype=dtype,
             missing={**self.CELL_MISSING, **(missing or {})}, variant=variant,
+            parameter_names=parameter_names,
         )  # fmt: skip
         if probe:
             params = random_gru_params(2, 3, rng=0)
+            self.probe_crash: Exception | None = None
             try:
                 self.forward(Problem(params, np.linspace(-1, 1, 12).reshape(3, 2, 2)))
-            except LawViolation:
-                pass  # it runs; the checks will report what it gets wrong
+            except (LawViolation, TargetError) as e:
+                if isinstance(e, TargetError):
+                    raise  # the parameters' names do not load
             except Exception as e:
+                if raised_in_own_code(e) and self._modules:  # built: a crash while computing
+                    self.probe_crash = e
+                    return
                 raise TargetError(
                     f"{self.name} does not behave like torch.nn.GRUCell (constructor (input_size, "
                     f"hidden_size, bias), state-dict names weight_ih, weight_hh, bias_ih, bias_hh, "
-                    f"forward(input, hx) -> h'): {type(e).__name__}: {e}. See docs/adapters.md."
+                    f"forward(input, hx) -> h'): {type(e).__name__}: {e}. A hand-written GRU? `gruverify "
+                    f"suggest {self.name}` finds its declaration (docs/adapters.md)."
                 ) from e
 
     def _module(self, problem: Problem) -> Any:
@@ -388,7 +508,7 @@ class TorchCellTarget(_TorchBase):
                 k: torch.as_tensor(v).to(device=self.device, dtype=self._dt)
                 for k, v in gru_cell_to_torch(cell, p.bias).items()
             }
-            module.load_state_dict(sd, strict=True)
+            self._load(module, sd)
             self._loaded[key] = digest
         return module
 
@@ -415,4 +535,5 @@ class TorchCellTarget(_TorchBase):
         return out, h.unsqueeze(0)
 
     def _state_dict(self, names: Any, values: list[np.ndarray]) -> dict[str, np.ndarray]:
-        return {f"{k}_l0": v for k, v in zip(names, values, strict=True)}
+        torch_name = {v: k for k, v in self.parameter_names.items()}
+        return {f"{torch_name.get(k, k)}_l0": v for k, v in zip(names, values, strict=True)}

@@ -97,6 +97,10 @@ MUTANTS: dict[str, ZooEntry] = {
         ZooEntry(_M.UpdateGateBiasOffset, "update-gate bias off by 1e-2", _F),
         ZooEntry(scale.ChunkBoundaryState, "state reloaded from h0 every 32 steps",
                  "forward[long]"),
+        ZooEntry(_M.TruncatedBackward, "state detached every 16 steps (exact forward)",
+                 "gradient[long]"),
+        ZooEntry(_M.RawStorageInput, "input read from its storage as if contiguous",
+                 "memory layouts"),
     )
 }  # fmt: skip
 

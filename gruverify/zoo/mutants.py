@@ -37,6 +37,7 @@ __all__ = [
     "OneMinusZHalfPrecision",
     "OneMinusZSign",
     "PerturbedWeightBlock",
+    "RawStorageInput",
     "ResetBefore",
     "ReverseNotFlippedBack",
     "ReverseStartsInPadding",
@@ -46,6 +47,7 @@ __all__ = [
     "SwappedBiasesOnly",
     "SwappedWeightsOnly",
     "TransposedRecurrentKernel",
+    "TruncatedBackward",
     "UnstableSigmoid",
     "UpdateConventionFlipped",
     "UpdateGateBiasOffset",
@@ -459,6 +461,22 @@ class DetachedFinalState(ZooGRU):
         return output, h_n.detach()
 
 
+class TruncatedBackward(ZooGRU):
+    """The state is detached every ``every`` = 16 steps: truncated backpropagation through time
+    hidden inside the module (exact forward, a cut backward).
+
+    Mirrors a class rather than one report (docs/real-bugs.md, "The patterns"): the chunking and
+    checkpointing bugs of custom backward passes (a fused kernel whose backward restarts per time
+    tile; ``h = h.detach()`` left in a module from TBPTT training). ``dx_t`` for ``t`` before the last cut and ``dh0`` lose every path that
+    crosses a cut: seen only by a gradient check past 16 steps whose loss looks back across one.
+    """
+
+    every = 16
+
+    def cell(self, x: Tensor, h: Tensor, g: Gates, k: int) -> Tensor:
+        return super().cell(x, h.detach() if k and k % self.every == 0 else h, g, k)
+
+
 class MiddleLayerGradientScaled(ZooGRU):
     """With three or more layers, every parameter gradient of layer 1 is halved.
 
@@ -471,6 +489,34 @@ class MiddleLayerGradientScaled(ZooGRU):
         if self.num_layers >= 3 and layer == 1:
             return Gates(*(_ScaledGradient.apply(t, 0.5) for t in g))
         return g
+
+
+# -- memory layout ---------------------------------------------------------------------------------
+
+
+def _contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    out, step = [], 1
+    for n in reversed(shape):
+        out.append(step)
+        step *= n
+    return tuple(reversed(out))
+
+
+class RawStorageInput(ZooGRU):
+    """The input read from its storage as if it were contiguous from the storage's start:
+    ``x.as_strided(x.shape, contiguous_strides, 0)``, what a kernel that takes ``x.data_ptr()``
+    of the storage (or ``torch.from_numpy`` of a raw buffer) and ignores strides and offset does.
+
+    Mirrors a class rather than one report (docs/real-bugs.md, "The patterns"): custom C++/CUDA
+    extensions and exporters that read raw pointers.
+    Exact on fresh contiguous tensors, the only ones a checker that copies its inputs feeds;
+    wrong on a transposed view, a slice with a storage offset or rows of a wider buffer.
+    """
+
+    def forward(self, input: Any, hx: Tensor | None = None) -> tuple[Any, Tensor]:
+        if isinstance(input, Tensor):
+            input = input.as_strided(input.shape, _contiguous_strides(tuple(input.shape)), 0)
+        return super().forward(input, hx)
 
 
 # -- dropout in eval mode --------------------------------------------------------------------------

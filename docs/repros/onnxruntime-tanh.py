@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""onnxruntime: GRU state leaves [-1, 1] (|h| = 1.000000477)
+
+Needs only numpy and onnxruntime; the case inline (its sha256 checked), the GRU's equations in
+float64; exit status 1 while onnxruntime disagrees. By `gruverify reproduce FILE --standalone` (gruverify 0.1.0, 'box invariance').
+"""
+import base64, hashlib, sys  # noqa: E401
+from importlib.metadata import version
+import numpy as np
+
+# The case in torch.nn.GRU's conventions (x (T, B, I) or batch-first; h0 (L*D, B, H)):
+I, H, L, D, BATCH_FIRST, BIAS = 1, 1, 1, 1, False, False
+VARIANT, DTYPE = 'reset_after', 'float32'
+def arr(data, shape):  # float64 values: a literal list, or base64 of their little-endian bytes
+    data = np.frombuffer(base64.b64decode(data), "<f8") if isinstance(data, str) else data
+    return np.array(data, dtype=np.float64).reshape(shape)
+def split(flat, n_in):  # one layer-direction's 12 parameters, torch.nn.GRU's gates r, z, n
+    names = "W_ir W_iz W_in W_hr W_hz W_hn b_ir b_iz b_in b_hr b_hz b_hn".split()
+    shapes = [(H, n_in)] * 3 + [(H, H)] * 3 + [(H,)] * 6
+    ends = np.cumsum([int(np.prod(s)) for s in shapes])
+    return {n: flat[e - int(np.prod(s)):e].reshape(s) for n, s, e in zip(names, shapes, ends)}
+def case_sha256():
+    parts = [a for a in (X, H0, LENGTHS, *CELLS.values()) if a is not None]
+    return hashlib.sha256(b"".join(np.asarray(a, "<f8").tobytes() for a in parts)).hexdigest()
+def rounded(a):  # the values the library computes with: rounded to DTYPE, held in float64
+    return None if a is None else np.asarray(a).astype(DTYPE).astype(np.float64)
+
+X = arr([2012.6455129373987], (1, 1))
+H0, LENGTHS = None, None
+CELLS = {'l0': arr([0.2739233746429086, -0.4604265724722594, -0.9180529521276106, -0.9669447289429418, 0.6265404784005448, 0.8255111545554434, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], (12,))}
+assert case_sha256() == "dd919a84931ad3b335ea614d708488c045279995b0587bdcf034b9439bad49e8", "not the case gruverify saved"
+X, H0 = rounded(X), rounded(H0)
+PARAMS = {c: split(rounded(v), I if c in ("l0", "l0_reverse") else D * H) for c, v in CELLS.items()}
+SLACK = 2.384185791015625e-07
+
+from onnx import TensorProto, helper
+import onnxruntime
+
+def run(model, feeds):
+    return onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+
+def onnx_gru(n_in, dtype, names):  # one GRU node (opset 22, time-major) reading the inputs names
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    shapes = {"X": ["T", "B", n_in], "W": [D, 3 * H, n_in], "R": [D, 3 * H, H], "B": [D, 6 * H],
+              "sequence_lens": ["B"], "initial_h": [D, "B", H], "Y": ["T", D, "B", H], "Y_h": [D, "B", H]}
+    info = [helper.make_tensor_value_info(n, TensorProto.INT32 if n == "sequence_lens" else elem,
+                                          shapes[n]) for n in names if n]
+    node = helper.make_node("GRU", names, ["Y", "Y_h"], hidden_size=H, direction="bidirectional"
+                            if D == 2 else "forward", linear_before_reset=int(VARIANT == "reset_after"))
+    graph = helper.make_graph([node], "gru", info, [helper.make_tensor_value_info(n, elem, shapes[n])
+                                                    for n in ("Y", "Y_h")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 22)], ir_version=10)
+
+def library_forward(x, h0, lengths, dtype=DTYPE):
+    """One GRU node per layer; ONNX stacks the gates z, r, h and keeps all six biases."""
+    seq, finals = x[:, None] if x.ndim == 2 else (x.swapaxes(0, 1) if BATCH_FIRST else x), []
+    h0 = h0.reshape(L * D, -1, H) if h0 is not None and x.ndim == 2 else h0
+    for layer in range(L):
+        cells = [PARAMS[f"l{layer}" + ("_reverse" if d else "")] for d in range(D)]
+        def stack(*kinds):  # per direction, gates z, r, h
+            return np.stack([np.concatenate([c[k + g] for k in kinds for g in "zrn"]) for c in cells]).astype(dtype)
+        feeds = {"X": seq.astype(dtype), "W": stack("W_i"), "R": stack("W_h"),
+                 "B": stack("b_i", "b_h") if BIAS else None,
+                 "sequence_lens": None if lengths is None else np.asarray(lengths, np.int32),
+                 "initial_h": None if h0 is None else h0[layer * D:(layer + 1) * D].astype(dtype)}
+        names = [n if v is not None else "" for n, v in feeds.items()]
+        names = names[:max(i for i, n in enumerate(names) if n) + 1]  # no trailing absent inputs
+        Y, Y_h = run(onnx_gru(seq.shape[-1], dtype, names), {n: feeds[n] for n in names if n})
+        seq = np.asarray(Y).transpose(0, 2, 1, 3).reshape(Y.shape[0], Y.shape[2], D * H)
+        finals.append(np.asarray(Y_h))
+    out, h_n = seq.astype(np.float64), np.concatenate(finals).astype(np.float64)
+    return (out[:, 0], h_n[:, 0]) if x.ndim == 2 else (out.swapaxes(0, 1) if BATCH_FIRST else out, h_n)
+
+def sigmoid(a):  # = 1 / (1 + exp(-a)), without overflow
+    return 0.5 * (1.0 + np.tanh(0.5 * a))
+
+def gru_step(x, h, p):  # one float64 GRU step: the variant's equations
+    r = sigmoid(x @ p["W_ir"].T + p["b_ir"] + h @ p["W_hr"].T + p["b_hr"])
+    z = sigmoid(x @ p["W_iz"].T + p["b_iz"] + h @ p["W_hz"].T + p["b_hz"])
+    if VARIANT == "reset_after":  # torch.nn.GRU: n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+        return (1.0 - z) * np.tanh(x @ p["W_in"].T + p["b_in"] + r * (h @ p["W_hn"].T + p["b_hn"])) + z * h
+    # reset-before (Cho et al. 2014, Keras reset_after=False): n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)
+    return (1.0 - z) * np.tanh(x @ p["W_in"].T + p["b_in"] + (r * h) @ p["W_hn"].T + p["b_hn"]) + z * h
+
+def reference(x, h0, lengths):
+    """(output, h_n) in float64, torch.nn.GRU's layouts; sequence b runs t < lengths[b]."""
+    seq = x[:, None] if x.ndim == 2 else (x.swapaxes(0, 1) if BATCH_FIRST else x)  # (T, B, n_in)
+    Tn, Bn = seq.shape[:2]
+    h = np.zeros((L * D, Bn, H)) if h0 is None else h0.reshape(L * D, Bn, H).copy()
+    steps = [Tn] * Bn if lengths is None else lengths
+    for layer in range(L):
+        y = np.zeros((Tn, Bn, D * H))  # zero past each sequence's length
+        for d, b in np.ndindex(D, Bn):  # the reverse direction starts at lengths[b] - 1
+            k, p = layer * D + d, PARAMS[f"l{layer}" + ("_reverse" if d else "")]
+            for t in range(steps[b]) if d == 0 else range(steps[b] - 1, -1, -1):
+                h[k, b] = y[t, b, d * H:(d + 1) * H] = gru_step(seq[t, b], h[k, b], p)
+        seq = y
+    return (seq[:, 0], h[:, 0]) if x.ndim == 2 else (seq.swapaxes(0, 1) if BATCH_FIRST else seq, h)
+
+def main():
+    """h_t = (1 - z) n + z h_(t-1), 0 <= z <= 1, |n| <= 1: so |h_t| <= max(|h_(t-1)|, 1)."""
+    out, _ = library_forward(X, H0, None)
+    y = out[:, None] if out.ndim == 2 else (out.swapaxes(0, 1) if BATCH_FIRST else out)  # (T, B, D*H)
+    h0 = np.zeros((L * D, y.shape[1], H)) if H0 is None else H0.reshape(L * D, -1, H)
+    first = np.concatenate(list(h0[(L - 1) * D:]), axis=-1)[None]  # the last layer's h0
+    fwd, rev = np.concatenate([first, y[:-1]]), np.concatenate([y[1:], first])  # each h_(t-1)
+    prev = np.concatenate([fwd[..., :H], rev[..., H:]], axis=-1) if D == 2 else fwd
+    bound = np.maximum(np.abs(prev), 1.0)
+    excess = np.nan_to_num(np.abs(y) - bound * (1 + SLACK), nan=np.inf)
+    i = np.unravel_index(np.argmax(excess), excess.shape)
+    print(f"|h{[int(j) for j in i]}| = {abs(y[i]):.10g}, bound max(|h_prev|, 1) = {bound[i]:.10g}, "
+          f"difference {abs(y[i]) - bound[i]:.3g}, tolerance {bound[i] * SLACK:.3g} (rounding)")
+    ok = excess[i] <= 0
+    print("PASS" if ok else f"FAIL: onnxruntime's state leaves [-1, 1]: tanh or a gate overshoots")
+    return 0 if ok else 1
+
+print(", ".join(f"{d} {version(d)}" for d in ('onnx', 'onnxruntime')), "| numpy", np.__version__)
+sys.exit(main())

@@ -1,0 +1,404 @@
+"""Standalone reproductions (issue 23): a counterexample file as a script a library's maintainers
+can run without gruverify.
+
+Every script here runs in a subprocess where gruverify cannot be imported (``python -I`` with
+``sys.modules["gruverify"] = None``). For each known finding of the built-in targets whose library
+is installed (docs/repros/: counterexample files saved by ``gruverify check``), the committed script
+is what the generator writes today, exits 1 on the pinned library, and exits 0 when the same
+script template calls a correct implementation of the same API (the file's target switched to
+``torch-gru``) and, where the finding has a trigger, when the same library runs the case without
+it (no lengths, ``b_hn = 0``, an input that does not saturate): so the template calls the library
+right and the failure is the finding. Zoo mutants and a user's ``module:attr`` class work the same
+way, forward and gradient. The findings' scripts stay under 120 lines.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import pathlib
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gruverify.cli import main as cli_main
+from gruverify.conformance.checks import ALL_CHECKS
+from gruverify.conformance.counterexample import (
+    load_problem,
+    problem_to_dict,
+    write_counterexample,
+)
+from gruverify.conformance.standalone import (
+    StandaloneError,
+    issue_text,
+    standalone_script,
+    write_standalone,
+)
+from gruverify.core.problem import Problem
+from gruverify.laws.base import LawViolation
+from gruverify.laws.equivalence import cotangents
+from gruverify.strategies import Config, make_case
+from gruverify.targets import resolve_target
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+REPROS = REPO / "docs" / "repros"
+MAX_LINES = 120
+"""Forward findings' scripts must stay under it (issue 23); the others do too."""
+
+#: docs/repros/NAME.json -> the distribution its script needs.
+FINDINGS = {
+    "onnx-reference-lengths": "onnx",
+    "onnx-reference-initial-state": "onnx",
+    "openvino-lengths": "openvino",
+    "onnxruntime-tanh": "onnxruntime",
+    "keras-initial-state": "keras",
+    "flax-nnx-b_hn": "flax",
+}
+
+
+def _needs(module: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed")
+
+
+def run_without_gruverify(script: pathlib.Path, path: str = "") -> subprocess.CompletedProcess[str]:
+    """``python -I script`` with gruverify made unimportable (and ``path`` on sys.path)."""
+    code = (
+        "import runpy, sys; sys.modules['gruverify'] = None; "
+        f"sys.path.insert(0, {path!r}) if {path!r} else None; sys.argv = [{str(script)!r}]; "
+        f"runpy.run_path({str(script)!r}, run_name='__main__')"
+    )
+    return subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=600,
+        cwd=script.parent,
+    )  # fmt: skip
+
+
+def _script_from(data: dict[str, Any], tmp_path: pathlib.Path, name: str) -> pathlib.Path:
+    path = tmp_path / f"{name}.py"
+    path.write_text(standalone_script(data).script, encoding="utf-8")
+    return path
+
+
+def _load(name: str) -> dict[str, Any]:
+    return json.loads((REPROS / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def _with_problem(data: dict[str, Any], problem: Problem) -> dict[str, Any]:
+    changed = copy.deepcopy(data)
+    changed["problem"] = problem_to_dict(problem)
+    return changed
+
+
+def _report(result: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr[-3000:]}"
+
+
+def test_gruverify_is_unimportable_in_the_runner(tmp_path: pathlib.Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text("import gruverify\n", encoding="utf-8")
+    result = run_without_gruverify(probe)
+    assert result.returncode != 0 and "gruverify" in result.stderr, _report(result)
+
+
+@pytest.mark.parametrize("name", sorted(FINDINGS))
+def test_committed_script_is_what_the_generator_writes(name: str) -> None:
+    _needs(FINDINGS[name])
+    want = standalone_script(_load(name)).script
+    got = (REPROS / f"{name}.py").read_text(encoding="utf-8")
+    assert got == want, (
+        f"docs/repros/{name}.py is stale: regenerate it with `python -m gruverify reproduce "
+        f"docs/repros/{name}.json --standalone -o docs/repros/{name}.py --issue "
+        f"docs/repros/{name}.md`"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(FINDINGS))
+def test_finding_script_fails_on_the_pinned_library(name: str, tmp_path: pathlib.Path) -> None:
+    _needs(FINDINGS[name])
+    result = run_without_gruverify(_script_from(_load(name), tmp_path, name))
+    assert result.returncode == 1 and "FAIL" in result.stdout, _report(result)
+
+
+@pytest.mark.parametrize("name", sorted(FINDINGS))
+def test_finding_script_passes_against_torch_gru(name: str, tmp_path: pathlib.Path) -> None:
+    """The same case and check, the library call replaced by torch.nn.GRU's (a correct GRU)."""
+    data = _load(name)
+    data["target"] = "torch-gru"
+    result = run_without_gruverify(_script_from(data, tmp_path, name))
+    assert result.returncode == 0 and "PASS" in result.stdout, _report(result)
+
+
+def _no_lengths(p: Problem) -> Problem:
+    return Problem(p.params, p.x, p.h0, p.batch_first, None)
+
+
+def _no_b_hn(p: Problem) -> Problem:
+    cell = p.params.cell(0, 0)
+    params = p.params.replace_cell(0, 0, cell.replace(b_hn=np.zeros_like(cell.b_hn)))
+    return Problem(params, p.x, p.h0, p.batch_first, p.lengths)
+
+
+def _small_input(p: Problem) -> Problem:
+    return Problem(p.params, np.asarray(p.x) * 1e-3, p.h0, p.batch_first, p.lengths)
+
+
+CONTROLS = {
+    "onnx-reference-lengths": _no_lengths,
+    "openvino-lengths": _no_lengths,
+    "flax-nnx-b_hn": _no_b_hn,
+    "onnxruntime-tanh": _small_input,
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONTROLS))
+def test_same_library_passes_without_the_trigger(name: str, tmp_path: pathlib.Path) -> None:
+    """The template calls the library right: without the finding's trigger the script passes."""
+    _needs(FINDINGS[name])
+    data = _load(name)
+    changed = _with_problem(data, CONTROLS[name](load_problem(data["problem"])))
+    result = run_without_gruverify(_script_from(changed, tmp_path, name))
+    assert result.returncode == 0 and "PASS" in result.stdout, _report(result)
+
+
+@pytest.mark.parametrize("name", sorted(FINDINGS))
+def test_forward_scripts_fit_an_issue(name: str) -> None:
+    rep = standalone_script(_load(name))
+    lines = rep.script.count("\n")
+    assert lines < MAX_LINES, f"{name}: {lines} lines"
+    assert "gruverify" not in "".join(
+        line for line in rep.script.splitlines() if line.startswith(("import", "from"))
+    )
+
+
+# -- counterexamples made by the checks' own laws ------------------------------------------------
+
+
+def _counterexample(
+    tmp_path: pathlib.Path, target: str, check_name: str, problem: Problem
+) -> dict[str, Any]:
+    """The file ``gruverify check`` would save for ``check_name`` failing on ``problem``."""
+    check = next(c for c in ALL_CHECKS if c.name == check_name)
+    impl = resolve_target(target)
+    with pytest.raises(LawViolation) as caught:
+        check.law(impl, problem, None)
+    meta = {
+        "target": target, "cell": False, "device": "cpu", "dtype": impl.dtype,
+        "check": check_name, "profile": "test", "seed": 0, "hypothesis_blob": None,
+        "law": caught.value.law, "numbers": caught.value.numbers, "case": {},
+        "rerun_check": f"gruverify check {target} --check '{check_name}'",
+    }  # fmt: skip
+    tangents = None if check.loss is None else cotangents(problem, check.loss)
+    path = write_counterexample(str(tmp_path), meta, problem, tangents)
+    return json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+
+
+def _problem(cfg: Config, seed: int = 1) -> Problem:
+    return make_case(cfg, "ordinary", "ordinary", seed).problem
+
+
+@pytest.mark.parametrize(
+    ("mutant", "check"),
+    [("NoResetBias", "forward[basic]"), ("BackwardDropsUpdateGatePath", "gradient[output]")],
+)
+def test_zoo_mutant_script(mutant: str, check: str, tmp_path: pathlib.Path) -> None:
+    """A zoo mutant's script carries the mutant's code (gruverify stays unimportable), fails,
+    and passes once the target is torch.nn.GRU."""
+    target = f"gruverify.zoo.mutants:{mutant}"
+    data = _counterexample(tmp_path, target, check, _problem(Config(3, 2, 3, 3)))
+    script = _script_from(data, tmp_path, mutant)
+    assert f"class {mutant}(ZooGRU)" in script.read_text(encoding="utf-8")
+    result = run_without_gruverify(script)
+    assert result.returncode == 1 and "FAIL" in result.stdout, _report(result)
+    data["target"] = "torch-gru"
+    result = run_without_gruverify(_script_from(data, tmp_path, "fixed"))
+    assert result.returncode == 0 and "PASS" in result.stdout, _report(result)
+
+
+def test_check_without_template_falls_back_to_the_forward_comparison(
+    tmp_path: pathlib.Path,
+) -> None:
+    """WrongAtBatch3 is caught by batch independence; on that case its forward call is already
+    wrong (stale rows at batch >= 3 without h0), so the script compares the forward call. A
+    mutant whose failure needs two calls (state left by the previous call) gets an error."""
+    problem = _problem(Config(2, 3, 2, 3, initial_state=False))
+    data = _counterexample(tmp_path, "gruverify.zoo.mutants:WrongAtBatch3", "batch independence",
+                           problem)  # fmt: skip
+    result = run_without_gruverify(_script_from(data, tmp_path, "batch3"))
+    assert result.returncode == 1 and "FAIL" in result.stdout, _report(result)
+    fixed = {**data, "target": "torch-gru", "check": "forward[basic]"}
+    result = run_without_gruverify(_script_from(fixed, tmp_path, "batch3_fixed"))
+    assert result.returncode == 0 and "PASS" in result.stdout, _report(result)
+    stale = {**data, "target": "gruverify.zoo.mutants:StaleStateAcrossCalls",
+             "check": "instance reuse"}  # fmt: skip
+    with pytest.raises(StandaloneError, match="one forward call agrees with the GRU"):
+        standalone_script(stale)
+
+
+def test_gradient_script_differences_the_librarys_own_forward(tmp_path: pathlib.Path) -> None:
+    target = "gruverify.zoo.mutants:BackwardDropsUpdateGatePath"
+    data = _counterexample(tmp_path, target, "gradient[output]", _problem(Config(3, 2, 3, 3)))
+    result = run_without_gruverify(_script_from(data, tmp_path, "grad"))
+    lines = result.stdout.splitlines()
+    own = next(line for line in lines if "float64 forward differenced vs reference" in line)
+    assert float(own.split("difference ")[1].split(",")[0]) < 1e-7, result.stdout
+    backward = next(line for line in lines if "backward vs" in line and "own" in line)
+    assert float(backward.split("difference ")[1].split(",")[0]) > 1e-4, result.stdout
+
+
+USER_MODULE = '''
+import torch
+
+
+class ScaledGRU(torch.nn.GRU):
+    """A user's GRU whose output is off by a relative 1e-3."""
+
+    def forward(self, input, hx=None):
+        out, h_n = super().forward(input, hx)
+        return out * 1.001, h_n
+'''
+
+
+def test_user_module_script_imports_the_users_module(tmp_path: pathlib.Path, monkeypatch) -> None:
+    (tmp_path / "user_gru_23.py").write_text(USER_MODULE, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data = _counterexample(tmp_path, "user_gru_23:ScaledGRU", "forward[basic]",
+                           _problem(Config(3, 2, 3, 3)))  # fmt: skip
+    script = _script_from(data, tmp_path, "user")
+    assert "from user_gru_23 import ScaledGRU as GRU" in script.read_text(encoding="utf-8")
+    result = run_without_gruverify(script, str(tmp_path))
+    assert result.returncode == 1 and "FAIL" in result.stdout, _report(result)
+
+
+def test_a_changed_case_is_detected(tmp_path: pathlib.Path) -> None:
+    script = _script_from(_load("onnx-reference-lengths"), tmp_path, "tampered")
+    text = script.read_text(encoding="utf-8").replace("X = arr([1.30", "X = arr([1.31", 1)
+    script.write_text(text, encoding="utf-8")
+    result = run_without_gruverify(script)
+    assert result.returncode != 0 and "not the case gruverify saved" in result.stderr
+
+
+def test_issue_text_has_every_section() -> None:
+    data = _load("openvino-lengths")
+    text = issue_text(data, standalone_script(data), "openvino-lengths.py")
+    for part in ("# openvino:", "**Library**: openvino (openvino ", "**Platform**:", "## Expected",
+                 "n = tanh(W_in x + b_in + r * (W_hn h + b_hn))", "## What happened",
+                 "ignores sequence_lengths", "```python", "## How it was found",
+                 "gruverify check openvino"):  # fmt: skip
+        assert part in text, part
+
+
+# -- what has no template ------------------------------------------------------------------------
+
+
+def test_unsupported_check_and_target_are_one_line_errors() -> None:
+    data = _load("onnx-reference-lengths")
+    for change, words in (
+        ({"check": "determinism", "target": "torch-gru"},
+         "no standalone template for check 'determinism'"),
+        ({"target": "mlx"}, "no standalone template for target 'mlx'; supported: torch-gru"),
+        ({"check": "gradient[output]"}, "gradient scripts need a torch-based target"),
+    ):  # fmt: skip
+        with pytest.raises(StandaloneError) as e:
+            standalone_script({**data, **change})
+        assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_cli_writes_script_and_issue(tmp_path: pathlib.Path, capsys) -> None:
+    out, issue = tmp_path / "r.py", tmp_path / "r.md"
+    code = cli_main(["reproduce", str(REPROS / "onnx-reference-lengths.json"), "--standalone",
+                     "-o", str(out), "--issue", str(issue)])  # fmt: skip
+    assert code == 0 and out.read_text(encoding="utf-8").startswith("#!/usr/bin/env python3")
+    assert "## Reproduction" in issue.read_text(encoding="utf-8")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**_load("onnx-reference-lengths"), "target": "mlx"}))
+    assert cli_main(["reproduce", str(bad), "--standalone"]) == 2
+    assert "no standalone template for target 'mlx'" in capsys.readouterr().err
+
+
+def test_write_standalone_defaults_to_the_files_name(tmp_path: pathlib.Path) -> None:
+    src = tmp_path / "case.json"
+    src.write_text((REPROS / "onnx-reference-lengths.json").read_text(encoding="utf-8"))
+    assert write_standalone(str(src)) == str(tmp_path / "case.py")
+
+
+# -- the script's GRU and every template agree with correct libraries on every layout -----------
+
+LAYOUTS = {
+    "basic": Config(3, 2, 2, 3),
+    "batch_first+bias=False": Config(3, 2, 3, 2, bias=False, batch_first=True),
+    "unbatched": Config(4, None, 2, 3),
+    "2 layers, bidirectional, lengths": Config(4, 3, 2, 3, num_layers=2, bidirectional=True,
+                                               padded=True),
+    "no h0": Config(3, 2, 2, 3, initial_state=False),
+}  # fmt: skip
+
+#: target -> (its module, the layouts it takes; the onnx-reference and openvino findings are the
+#: lengths, so those run without them).
+CORRECT_CALLS = {
+    "torch-gru": ("torch", list(LAYOUTS)),
+    "torch-grucell": ("torch", ["basic", "batch_first+bias=False", "unbatched", "no h0"]),
+    "onnx-torchscript": ("onnxruntime", [*LAYOUTS]),
+    "onnx-reference": ("onnx", ["basic", "batch_first+bias=False", "no h0"]),
+    "openvino": ("openvino", ["basic", "batch_first+bias=False", "no h0"]),
+    "keras-reset-after": ("keras", ["basic", "2 layers, bidirectional, lengths"]),
+    "keras-reset-before": ("keras", ["basic", "batch_first+bias=False"]),
+}
+
+
+def _forward_data(target: str, problem: Problem, tol: float) -> dict[str, Any]:
+    """A forward[basic] counterexample file's entries for ``problem`` (no law run: the script is
+    expected to pass)."""
+    return {
+        "gruverify_counterexample": 1, "gruverify_version": "test", "target": target,
+        "cell": False, "device": "cpu", "dtype": "float32", "check": "forward[basic]",
+        "law": "forward equivalence", "numbers": {"tolerance": tol}, "case": {},
+        "problem": problem_to_dict(problem), "rerun_check": "",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("target", "layout"), [(t, layout) for t, (_, ls) in CORRECT_CALLS.items() for layout in ls]
+)
+def test_template_and_reference_agree_with_a_correct_library(
+    target: str, layout: str, tmp_path: pathlib.Path
+) -> None:
+    """Each template calls its library as the target does, and the script's float64 GRU (both
+    variants: Keras' reset_after=False is reset-before) is the GRU: a correct library passes on
+    every layout the target takes, within 1e-5 (float32 rounding on these sizes)."""
+    _needs(CORRECT_CALLS[target][0])
+    cfg = LAYOUTS[layout]
+    if layout.startswith("2 layers"):
+        problem = make_case(cfg, "ordinary", "ordinary", 3).problem
+        problem = Problem(problem.params, problem.x, problem.h0, False, np.array([4, 1, 2]))
+    else:
+        problem = _problem(cfg, 2)
+    script = _script_from(_forward_data(target, problem, 1e-5), tmp_path, "correct")
+    result = run_without_gruverify(script)
+    assert result.returncode == 0 and "PASS" in result.stdout, _report(result)
+
+
+@pytest.mark.parametrize(
+    ("target", "quantity"),
+    [("torch-gru", "dx"), ("torch-gru", "l0_reverse.W_hz"), ("torch-gru", "l1.b_hn"),
+     ("torch-grucell", "dh0"), ("torch-grucell", "l0.W_in")],
+)  # fmt: skip
+def test_gradient_template_passes_on_torch(
+    target: str, quantity: str, tmp_path: pathlib.Path
+) -> None:
+    """The gradient template maps every quantity to the right leaf and gate rows of torch's
+    packed parameters: torch's own backward passes against both central differences."""
+    cell = target == "torch-grucell"
+    cfg = Config(3, 2, 2, 3) if cell else Config(3, 2, 2, 3, num_layers=2, bidirectional=True)
+    problem = _problem(cfg, 4)
+    d_out, d_hn = cotangents(problem, "both")
+    data = _forward_data(target, problem, 1e-5)
+    data.update(check="gradient[output+h_n]", numbers={"quantity": quantity, "tolerance": 1e-5},
+                cotangents={"d_output": d_out.tolist(), "d_h_n": d_hn.tolist()})  # fmt: skip
+    result = run_without_gruverify(_script_from(data, tmp_path, "grad"))
+    assert result.returncode == 0 and "PASS" in result.stdout, _report(result)
+    assert result.stdout.count(", difference ") == 3, result.stdout
