@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import json
 import os
 import re
 import signal
@@ -213,7 +214,7 @@ def _write_json(report: Any, path: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".gruverify-", suffix=".json", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(report.to_json() + "\n")
+            f.write(json.dumps(report.to_dict(), indent=2) + "\n")
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -268,7 +269,6 @@ def _check(args: argparse.Namespace) -> int:
     import dataclasses
 
     from gruverify.conformance.config import ConfigError
-    from gruverify.conformance.report import CheckResult, TracebackNotes
     from gruverify.conformance.runner import run_checks
     from gruverify.targets import DEFAULT_TARGET, TARGETS, TargetError
     from gruverify.targets.model_files import is_model_file
@@ -299,9 +299,35 @@ def _check(args: argparse.Namespace) -> int:
     if is_model_file(target):
         return _check_file(args, target, declaration, run)
 
+    partial = _PartialReport(args.json)
+    try:
+        with _interrupts_raised():
+            report = run_checks(
+                target, declaration=declaration, options=run, progress=_progress_printer(),
+                on_result=partial.update,
+            )  # fmt: skip
+    except TargetError as e:
+        return _err(str(e).splitlines()[0])
+    except _Interrupted as e:
+        return _interrupted_exit(partial.interrupted(e.signum))
+    report.complete = True
+    _print_verdict(report)
+    if args.json:
+        try:
+            _write_json(report, args.json)
+        except OSError as e:
+            return _err(f"cannot write {args.json}: {e}")
+    return 0 if report.verdict == "pass" else 1
+
+
+def _progress_printer() -> Any:
+    """The line a check's result prints as it completes: its status line, notes, the target's
+    traceback (once per distinct error) and where its counterexample was saved."""
+    from gruverify.conformance.report import TracebackNotes
+
     tracebacks = TracebackNotes()
 
-    def progress(result: CheckResult) -> None:
+    def progress(result: Any) -> None:
         print(result.line(), flush=True)
         for note in [*result.notes(), *tracebacks.notes(result)]:
             print(note)
@@ -311,18 +337,11 @@ def _check(args: argparse.Namespace) -> int:
         elif ce.get("file_error"):
             print(f"{'':13} {ce['file_error']}")
 
-    partial = _PartialReport(args.json)
-    try:
-        with _interrupts_raised():
-            report = run_checks(
-                target, declaration=declaration, options=run, progress=progress,
-                on_result=partial.update,
-            )  # fmt: skip
-    except TargetError as e:
-        return _err(str(e).splitlines()[0])
-    except _Interrupted as e:
-        return _interrupted_exit(partial.interrupted(e.signum))
-    report.complete = True
+    return progress
+
+
+def _print_verdict(report: Any) -> None:
+    """The run's verdict line, its warnings and errors, and its first failure explained."""
     print(
         f"{report.target}: {report.verdict_phrase()} on {', '.join(report.devices)} in "
         f"{report.dtype}, arithmetic {', '.join(f'{d}: {a}' for d, a in report.arithmetic.items())}; "
@@ -339,19 +358,11 @@ def _check(args: argparse.Namespace) -> int:
             print(f"hypothesis: {ce['hypothesis_blob']} (seed {ce.get('seed')})")
         if ce.get("file"):
             print(f"replay this case: gruverify reproduce {ce['file']}")
-    if args.json:
-        try:
-            _write_json(report, args.json)
-        except OSError as e:
-            return _err(f"cannot write {args.json}: {e}")
-    return 0 if report.verdict == "pass" else 1
 
 
 def _check_file(args: argparse.Namespace, path: str, declaration: Any, run: Any) -> int:
     """``gruverify check FILE``: each GRU of a model file checked, one verdict each and one for
     the file (``gruverify.conformance.model_file``); exit 0 / 1 / 2 as for a target."""
-    import json
-
     from gruverify.conformance.model_file import run_file_checks
     from gruverify.targets import TargetError
 
@@ -359,31 +370,24 @@ def _check_file(args: argparse.Namespace, path: str, declaration: Any, run: Any)
         matched = f" (source: {entry.source_name()})" if entry.source is not None else ""
         print(f"GRU {entry.name}: {entry.gru.shape()}, {entry.gru.variant}{matched}", flush=True)
 
-    def progress(result: Any) -> None:
-        print(result.line(), flush=True)
-        for line in result.notes():
-            print(line)
-        if (result.counterexample or {}).get("file"):
-            saved = result.counterexample["file"]
-            print(f"{'':13} counterexample saved: {saved} (gruverify reproduce {saved})")
-
     try:
         with _interrupts_raised():
             report = run_file_checks(
-                path, declaration=declaration, options=run, progress=progress, begin=begin
-            )
+                path, declaration=declaration, options=run, progress=_progress_printer(),
+                begin=begin,
+            )  # fmt: skip
     except TargetError as e:
         return _err(str(e).splitlines()[0])
-    except _Interrupted:
-        return _err("interrupted")
+    except _Interrupted as e:
+        print(f"gruverify: interrupted by {signal.Signals(e.signum).name}", file=sys.stderr)
+        return _interrupted_exit(128 + e.signum)
     print("\n".join(report.summary()))
     failing = [r for r in report.reports if r.failures]
     if failing:
         print("\n" + failing[0].explain_first_failure())
     if args.json:
         try:
-            with open(args.json, "w") as f:
-                json.dump(report.to_dict(), f, indent=2)
+            _write_json(report, args.json)
         except OSError as e:
             return _err(f"cannot write {args.json}: {e}")
     return 0 if report.verdict == "pass" else 1
@@ -573,7 +577,6 @@ def _matrix_plan(args: argparse.Namespace) -> Any:
 
 def _previous_matrix(path: str | None) -> Any:
     """The ``--fail-on-regression`` report, or None; an error that names the option."""
-    import json
 
     if not path:
         return None
