@@ -274,8 +274,8 @@ def add_arguments(
             else:
                 if spec.metavar or spec.choices is None:
                     kw["metavar"] = spec.metavar or name.upper()
-                if spec.choices is not None:
-                    kw["choices"] = list(spec.choices())
+                if spec.choices is not None and not (plugin and spec.kind == "repeat"):
+                    kw["choices"] = list(spec.choices())  # the plugin checks repeats itself
                 if spec.kind == "repeat":
                     kw["action"] = "append"
                 elif spec.choices is None:
