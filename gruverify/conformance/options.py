@@ -32,6 +32,8 @@ from gruverify.core.options import (
     fields_of,
     keyword_values,
     option,
+    parse_switch,
+    parse_text,
     plugin_flag,
     render_args,
 )
@@ -120,18 +122,6 @@ def _bytes(value: Any) -> int:
     if number < 0:
         raise ValueError(f"must be 0 (no limit) or a positive number of bytes, got {value!r}")
     return number
-
-
-def _switch(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, got {value!r}")
-    return value
-
-
-def _path(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"expected a path, got {value!r}")
-    return value
 
 
 def _checks(value: Any) -> tuple[str, ...]:
@@ -226,7 +216,7 @@ class RunOptions:
     ))  # fmt: skip
     strict: bool | None = option(None, Option(
         "warnings (and xpasses of acknowledged findings) fail the verdict: exit 1",
-        example=True, parse=_switch, kind="switch", reproduce=True,
+        example=True, parse=parse_switch, kind="switch", reproduce=True,
     ))  # fmt: skip
     xfail: Mapping[str, str] | None = option(None, Option(
         "acknowledge a known finding: CHECK still runs; failing is xfail, passing xpass "
@@ -244,12 +234,12 @@ class RunOptions:
         "run the target in a worker process (gruverify check's default for a named target): a "
         "call past its limit kills the worker, a crash (segfault, abort, os._exit) fails its "
         "check, and the run goes on with a new worker; --no-isolate runs it in this process",
-        example=False, parse=_switch, kind="toggle",
+        example=False, parse=parse_switch, kind="toggle",
     ))  # fmt: skip
     python: str | None = option(None, Option(
         "run the worker under this Python (another virtualenv); it needs numpy, gruverify "
         "(pip install --no-deps) and the target's framework", example="/usr/bin/python3",
-        parse=_path, metavar="PATH",
+        parse=parse_text, metavar="PATH",
     ))  # fmt: skip
     memory_limit: int | None = option(None, Option(
         "the worker's address-space limit in GiB (default: half the machine's memory, at least "
@@ -266,7 +256,7 @@ class RunOptions:
     artifacts: str | None = option(None, Option(
         "where failing cases are saved (default: the --json report's directory, else "
         "./.gruverify; the pytest plugin saves none unless told)", example="ce-dir",
-        parse=_path, metavar="DIR",
+        parse=parse_text, metavar="DIR",
     ))  # fmt: skip
 
 

@@ -48,6 +48,8 @@ __all__ = [
     "keyword_values",
     "option",
     "option_of",
+    "parse_switch",
+    "parse_text",
     "parse_user_value",
     "plugin_dest",
     "plugin_flag",
@@ -101,6 +103,22 @@ class Option:
     reproduce: bool = False
     flag: str | None = None
     check: Callable[[Any], Any] | None = None
+
+
+def parse_switch(value: Any) -> bool:
+    """An on/off option's value: a bool (a TOML ``true``), or the text ``true`` / ``false``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError(f"must be true or false, got {value!r}")
+
+
+def parse_text(value: Any) -> str:
+    """A non-empty text (a path, a name)."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a non-empty text, got {value!r}")
+    return value
 
 
 def option(default: Any, spec: Option) -> Any:

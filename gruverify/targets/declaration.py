@@ -28,7 +28,15 @@ from types import MappingProxyType
 from typing import Any
 
 from gruverify.core.dtypes import DTYPES
-from gruverify.core.options import Option, from_record, option, render_args, to_record
+from gruverify.core.options import (
+    Option,
+    from_record,
+    option,
+    parse_switch,
+    parse_text,
+    render_args,
+    to_record,
+)
 from gruverify.core.params import ALL_VARIANTS
 from gruverify.core.problem import Implementation
 from gruverify.core.quantization import PRESETS, quantization_text, quantization_value
@@ -49,14 +57,6 @@ from gruverify.layouts.param_map import (
 from gruverify.targets.errors import TargetError
 
 __all__ = ["ARITHMETIC_FIELDS", "CONVENTION_FIELDS", "RETURNS", "Declaration", "declaration_of"]
-
-
-def _switch(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise ValueError(f"expected true or false, got {value!r}")
 
 
 def _activation_error(value: Any) -> float:
@@ -81,12 +81,6 @@ def _accumulator(value: Any) -> str:
     if result is None:
         raise ValueError(f"expected a format: {', '.join(DTYPES)}")
     return result
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"expected a non-empty text, got {value!r}")
-    return value
 
 
 def _match(value: Any) -> Mapping[str, str]:
@@ -153,7 +147,7 @@ class Declaration:
 
     cell: bool = option(False, Option(
         "TARGET is torch.nn.GRUCell-shaped (a module:attr target)", example=True,
-        parse=_switch, kind="switch", reproduce=True,
+        parse=parse_switch, kind="switch", reproduce=True,
     ))  # fmt: skip
     activation_error: float | None = option(None, Option(
         "the target's sigmoid and tanh values may be off by EPS (declared approximate "
@@ -177,7 +171,7 @@ class Declaration:
     ))  # fmt: skip
     node: str | None = option(None, Option(
         "check only the GRU named NAME of a model file (an ONNX node's name; default: every "
-        "GRU of the file, one verdict each)", example="/gru/GRU", parse=_text, metavar="NAME",
+        "GRU of the file, one verdict each)", example="/gru/GRU", parse=parse_text, metavar="NAME",
         reproduce=True,
     ))  # fmt: skip
     source: str | None = option(None, Option(
@@ -185,7 +179,7 @@ class Declaration:
         "callable returning it, or another model file): the file's GRUs are matched to its "
         "nn.GRU layers by order and shape, compared with them, and checked against the "
         "reference with its weights (docs/model-files.md)",
-        example="my_pkg.train:model", parse=_text, metavar="SOURCE", reproduce=True,
+        example="my_pkg.train:model", parse=parse_text, metavar="SOURCE", reproduce=True,
     ))  # fmt: skip
     match: Mapping[str, str] | None = option(None, Option(
         "pair a model file's GRU with its --source layer (repeatable; a multi-layer GRU's layers "
@@ -230,7 +224,7 @@ class Declaration:
     ))  # fmt: skip
     needs_h: bool = option(False, Option(
         "the hand-written module's forward(x, h) requires h (zeros are passed for h0 = None)",
-        example=True, parse=_switch, kind="switch", reproduce=True,
+        example=True, parse=parse_switch, kind="switch", reproduce=True,
     ))  # fmt: skip
     returns: str | None = option(None, Option(
         "what the hand-written module's forward returns: state (a cell's h'), pair ((output, "

@@ -24,17 +24,18 @@ from typing import Any
 
 import numpy as np
 
-from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
+from gruverify.core.params import GRUCellParams, Variant
 from gruverify.core.problem import Gradients, Outputs, Problem
 from gruverify.layouts.errors import LayoutError
 from gruverify.layouts.keras_layout import gru_from_keras, keras_canonical_form
 from gruverify.targets.errors import TargetError
+from gruverify.targets.file_gru import OneLayerGRU
 
 __all__ = ["KerasGRU", "KerasLayerRunner", "read_keras_grus", "read_keras_model_grus"]
 
 
 @dataclasses.dataclass(frozen=True)
-class KerasGRU:
+class KerasGRU(OneLayerGRU):
     """One GRU layer of a Keras model: its path, canonical cells and variant."""
 
     name: str
@@ -43,33 +44,9 @@ class KerasGRU:
     variant: Variant
     bias: bool
 
-    @property
-    def params(self) -> GRUParams:
-        return StackParams((tuple(self.cells),), bias=self.bias)
-
-    @property
-    def rows(self) -> tuple[tuple[GRUCellParams[np.ndarray], ...], ...]:
-        """The cells per layer (one layer)."""
-        return (tuple(self.cells),)
-
-    @property
-    def input_size(self) -> int:
-        return self.cells[0].input_size
-
-    @property
-    def hidden_size(self) -> int:
-        return self.cells[0].hidden_size
-
-    @property
-    def directions(self) -> int:
-        return len(self.cells)
-
     def layout_form(self, cell: GRUCellParams[np.ndarray]) -> GRUCellParams[np.ndarray]:
         """``cell`` as this layer holds it (reset-before: one bias per gate, the sums)."""
         return keras_canonical_form(cell, self.variant == "reset_after")
-
-    def shape(self) -> str:
-        return f"input {self.input_size}, hidden {self.hidden_size}, {self.directions} direction(s)"
 
 
 def _refusal(gru: Any, backward: bool = False) -> str | None:

@@ -27,11 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
+from gruverify.core.params import GRUCellParams, Variant
 from gruverify.core.problem import Gradients, Outputs, Problem
 from gruverify.layouts.errors import LayoutError
 from gruverify.layouts.onnx_layout import gru_from_onnx
 from gruverify.targets.errors import TargetError
+from gruverify.targets.file_gru import OneLayerGRU
 
 __all__ = ["ONNX_RUNTIMES", "OnnxGRU", "OnnxNodeRunner", "OnnxNodeSession", "read_onnx_grus"]
 
@@ -39,7 +40,7 @@ _DEFAULT_ACTIVATIONS = ("sigmoid", "tanh")
 
 
 @dataclasses.dataclass(frozen=True)
-class OnnxGRU:
+class OnnxGRU(OneLayerGRU):
     """One ``GRU`` node of a file: its name, canonical cells, variant and what the node holds.
 
     ``tensors`` are the file's ``W``, ``R`` (and ``B``) ``TensorProto``s, as stored."""
@@ -54,32 +55,6 @@ class OnnxGRU:
     tensors: dict[str, Any]
     opset: int
     ir_version: int
-
-    @property
-    def params(self) -> GRUParams:
-        """The node as a one-layer canonical stack (no ``B``: zero biases, ``bias=False``)."""
-        return StackParams((tuple(self.cells),), bias=self.bias)
-
-    @property
-    def rows(self) -> tuple[tuple[GRUCellParams[np.ndarray], ...], ...]:
-        """The cells per layer (one layer)."""
-        return (tuple(self.cells),)
-
-    @property
-    def input_size(self) -> int:
-        return self.cells[0].input_size
-
-    @property
-    def hidden_size(self) -> int:
-        return self.cells[0].hidden_size
-
-    @property
-    def directions(self) -> int:
-        return len(self.cells)
-
-    def shape(self) -> str:
-        """``input I, hidden H, D direction(s)``: what matching with a source compares."""
-        return f"input {self.input_size}, hidden {self.hidden_size}, {self.directions} direction(s)"
 
 
 def _load(path: str) -> Any:

@@ -24,17 +24,18 @@ from typing import Any
 
 import numpy as np
 
-from gruverify.core.params import GRUCellParams, GRUParams, StackParams, Variant
+from gruverify.core.params import GRUCellParams, Variant
 from gruverify.core.problem import Gradients, Outputs, Problem
 from gruverify.layouts.errors import LayoutError
 from gruverify.layouts.openvino_layout import gru_from_openvino, openvino_canonical_form
 from gruverify.targets.errors import TargetError
+from gruverify.targets.file_gru import OneLayerGRU
 
 __all__ = ["OpenVinoGRU", "OpenVinoLayerRunner", "read_openvino_grus"]
 
 
 @dataclasses.dataclass(frozen=True)
-class OpenVinoGRU:
+class OpenVinoGRU(OneLayerGRU):
     """One ``GRUSequence`` op of an IR: its friendly name, canonical cells and variant."""
 
     name: str
@@ -43,32 +44,9 @@ class OpenVinoGRU:
     variant: Variant
     bias: bool = True
 
-    @property
-    def params(self) -> GRUParams:
-        return StackParams((tuple(self.cells),), bias=self.bias)
-
-    @property
-    def rows(self) -> tuple[tuple[GRUCellParams[np.ndarray], ...], ...]:
-        return (tuple(self.cells),)
-
-    @property
-    def input_size(self) -> int:
-        return self.cells[0].input_size
-
-    @property
-    def hidden_size(self) -> int:
-        return self.cells[0].hidden_size
-
-    @property
-    def directions(self) -> int:
-        return len(self.cells)
-
     def layout_form(self, cell: GRUCellParams[np.ndarray]) -> GRUCellParams[np.ndarray]:
         """``cell`` as a GRUSequence holds it (the biases OpenVINO specifies as sums)."""
         return openvino_canonical_form(cell, self.variant == "reset_after")
-
-    def shape(self) -> str:
-        return f"input {self.input_size}, hidden {self.hidden_size}, {self.directions} direction(s)"
 
 
 def _constant(op: Any, slot: int, what: str, name: str) -> np.ndarray:
