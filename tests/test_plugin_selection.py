@@ -74,11 +74,13 @@ def _interrupted_session(
     tmp_path: pathlib.Path, sig: signal.Signals, delay: float
 ) -> tuple[int, str]:
     """pytest checking torch.nn.GRU in its own process, sent ``sig`` ``delay`` seconds after
-    the first check passed; its exit status and output."""
+    the first check passed (its output unbuffered, so that line is seen when it is written; the
+    thorough profile, so the session is still running then); its exit status and output."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-v", "-p", "no:randomly", "-p", "no:cacheprovider",
-         "--gru-target", "torch-gru", "--gru-device", "cpu"],
-        cwd=tmp_path, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+         "--gru-target", "torch-gru", "--gru-device", "cpu", "--gru-profile", "thorough"],
+        cwd=tmp_path, env={**child_env(), "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     seen = []
     try:

@@ -30,6 +30,8 @@ NEEDS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "flax-linen": (("jax", "flax"), "flax"),
     "flax-nnx": (("jax", "flax"), "flax"),
     "openvino": (("openvino",), "openvino"),
+    "openvino-default": (("openvino",), "openvino"),
+    "torch-dynamic-int8": (("torch",), None),
     "keras-tensorflow": (("keras", "tensorflow"), "tensorflow"),
     "tflite": (("tensorflow", "ai_edge_litert"), "tensorflow"),
     "mlx": (("mlx",), "mlx"),
