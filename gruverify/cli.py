@@ -185,24 +185,44 @@ class _Interrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM during a check run (a KeyboardInterrupt, so no code under test and no
     hypothesis search takes it for a failure)."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, late: bool = False) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+        self.late = late
+        """Raised after the result of the check the signal came in (``_Signals.check``): that
+        result is not to be trusted (the lost exception may have broken its run)."""
+
+
+class _Signals:
+    """The signal that interrupted the run, kept: the handler's exception can be swallowed where
+    it lands (a garbage-collector callback, a ``__del__``: seen in hypothesis' gc callback), so
+    the run asks again between results (``check``)."""
+
+    def __init__(self) -> None:
+        self.pending: int | None = None
+
+    def check(self) -> None:
+        """Raise ``_Interrupted`` if a signal came and its exception was lost."""
+        if self.pending is not None:
+            raise _Interrupted(self.pending, late=True)
 
 
 @contextlib.contextmanager
-def _interrupts_raised() -> Iterator[None]:
-    """SIGINT and SIGTERM raise ``_Interrupted`` in the body (the main thread only)."""
+def _interrupts_raised() -> Iterator[_Signals]:
+    """SIGINT and SIGTERM raise ``_Interrupted`` in the body (the main thread only) and are kept
+    in the ``_Signals`` it yields."""
+    signals = _Signals()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield signals
         return
 
     def handler(signum: int, frame: Any) -> None:
+        signals.pending = signum
         raise _Interrupted(signum)
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield signals
     finally:
         for s, h in old.items():
             signal.signal(s, h)
@@ -237,10 +257,13 @@ class _PartialReport:
             with contextlib.suppress(OSError):  # the final write reports a bad path
                 _write_json(report, self.path)
 
-    def interrupted(self, signum: int) -> int:
-        """Say what finished before signal ``signum`` and write it; the exit status."""
+    def interrupted(self, signum: int, late: bool = False) -> int:
+        """Say what finished before signal ``signum`` and write it (``late``: without the last
+        result, which ran while the signal came); the exit status."""
         name = signal.Signals(signum).name
         report = self.report
+        if late and report is not None and report.checks:
+            report.checks.pop()
         if report is None:
             print(f"gruverify: interrupted by {name} before any check finished", file=sys.stderr)
             return 128 + signum
@@ -301,15 +324,16 @@ def _check(args: argparse.Namespace) -> int:
 
     partial = _PartialReport(args.json)
     try:
-        with _interrupts_raised():
+        with _interrupts_raised() as signals:
             report = run_checks(
-                target, declaration=declaration, options=run, progress=_progress_printer(),
-                on_result=partial.update,
+                target, declaration=declaration, options=run,
+                progress=_progress_printer(signals), on_result=partial.update,
             )  # fmt: skip
+            signals.check()
     except TargetError as e:
         return _err(str(e).splitlines()[0])
     except _Interrupted as e:
-        return _interrupted_exit(partial.interrupted(e.signum))
+        return _interrupted_exit(partial.interrupted(e.signum, e.late))
     report.complete = True
     _print_verdict(report)
     if args.json:
@@ -320,9 +344,10 @@ def _check(args: argparse.Namespace) -> int:
     return 0 if report.verdict == "pass" else 1
 
 
-def _progress_printer() -> Any:
+def _progress_printer(signals: _Signals) -> Any:
     """The line a check's result prints as it completes: its status line, notes, the target's
-    traceback (once per distinct error) and where its counterexample was saved."""
+    traceback (once per distinct error) and where its counterexample was saved; then a signal
+    whose exception was lost is raised (``_Signals.check``)."""
     from gruverify.conformance.report import TracebackNotes
 
     tracebacks = TracebackNotes()
@@ -336,6 +361,7 @@ def _progress_printer() -> Any:
             print(f"{'':13} counterexample saved: {ce['file']} (gruverify reproduce {ce['file']})")
         elif ce.get("file_error"):
             print(f"{'':13} {ce['file_error']}")
+        signals.check()
 
     return progress
 
@@ -371,11 +397,12 @@ def _check_file(args: argparse.Namespace, path: str, declaration: Any, run: Any)
         print(f"GRU {entry.name}: {entry.gru.shape()}, {entry.gru.variant}{matched}", flush=True)
 
     try:
-        with _interrupts_raised():
+        with _interrupts_raised() as signals:
             report = run_file_checks(
-                path, declaration=declaration, options=run, progress=_progress_printer(),
-                begin=begin,
+                path, declaration=declaration, options=run,
+                progress=_progress_printer(signals), begin=begin,
             )  # fmt: skip
+            signals.check()
     except TargetError as e:
         return _err(str(e).splitlines()[0])
     except _Interrupted as e:

@@ -21,6 +21,7 @@ import time
 
 import pytest
 
+from gruverify.conformance.report import CheckResult
 from gruverify.guard import call, settle, unsettled_calls
 
 TESTS = pathlib.Path(__file__).resolve().parent
@@ -104,3 +105,24 @@ def test_an_interrupted_call_is_waited_for_and_a_hung_one_reported() -> None:
     import threading
 
     assert settle(threading.current_thread(), 0.01) is False  # not a call thread: alive
+
+
+def test_a_signal_whose_exception_was_swallowed_still_interrupts_after_the_result() -> None:
+    """The handler's exception can land where it is swallowed (seen: hypothesis' garbage-collector
+    callback printed it as 'Exception ignored' and the run went on to PASS, exit 0; or the lost
+    exception broke a check into an error). The signal is kept, and the next result raises it,
+    marked ``late``: that result ran while the signal came and is dropped from the report."""
+    from gruverify import cli
+
+    with cli._interrupts_raised() as signals:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs here; its exception is swallowed below
+        except BaseException:
+            pass
+        printer = cli._progress_printer(signals)
+
+        result = CheckResult("determinism", "cpu", "passed", "6 cases")
+        with pytest.raises(cli._Interrupted) as raised:
+            printer(result)
+    assert raised.value.signum == signal.SIGINT and raised.value.late
