@@ -151,7 +151,8 @@ def _impl(target: Any, device: str, declaration: Any, run: Any) -> tuple[Any, An
     ``module:attr`` (``gruverify.targets.resolve_target``; in a worker, that name is what the
     worker imports), built as ``declaration`` says, where ``run`` says (``isolate``, ``python``,
     ``memory_limit``, ``timeout``)."""
-    key = (target, device, declaration, run.dtype, run.isolate, run.python, run.memory_limit,
+    declared = repr(sorted(declaration.to_record().items()))  # a mapping field is unhashable
+    key = (target, device, declared, run.dtype, run.isolate, run.python, run.memory_limit,
            run.timeout)  # fmt: skip
     if key not in _CACHE:
         from gruverify.conformance.building import Isolation, build_one

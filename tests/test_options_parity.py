@@ -275,3 +275,21 @@ def test_add_arguments_can_be_restricted() -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser.add_argument, [RunOptions], only=("timeout",))
     assert [a.dest for a in parser._actions if a.dest != "help"] == ["timeout"]
+
+
+def test_the_plugin_caches_a_target_built_with_every_declaration_field(
+    tmp_path: pathlib.Path,
+) -> None:
+    """The plugin keys its cache of built targets by the declaration: a mapping field (``match``)
+    must not make the key unhashable."""
+    from gruverify import pytest_plugin
+
+    declaration, run = all_examples(tmp_path)
+    saved = dict(pytest_plugin._CACHE)
+    try:
+        first = pytest_plugin._impl("numpy-reference", "cpu", declaration, run)
+        again = pytest_plugin._impl("numpy-reference", "cpu", declaration, run)
+        assert first is again
+    finally:
+        pytest_plugin._CACHE.clear()
+        pytest_plugin._CACHE.update(saved)
