@@ -128,16 +128,15 @@ def _options(spec: str, keywords: Mapping[str, Any]) -> tuple[Any, Any]:
     session's ``--gru-*`` options over them, the test's keywords (``conformance_tests(...)``)
     over those; a bad value is a usage error."""
     from gruverify.conformance.options import OPTION_CLASSES
-    from gruverify.core.options import OptionError, given_values, instances, keyword_values
+    from gruverify.core.options import OptionError, given_values, instances, keyword_updates
 
     config = _SESSION.get("config")
     get = (lambda dest: config.getoption(dest, None)) if config is not None else (lambda d: None)
     try:
         given = given_values(get, OPTION_CLASSES, plugin=True)
-        parsed = keyword_values(OPTION_CLASSES, keywords, "conformance_tests")
+        from_keywords = keyword_updates(OPTION_CLASSES, keywords, "conformance_tests")
     except OptionError as e:
         raise pytest.UsageError(f"gruverify: {e}") from None
-    from_keywords = {k: getattr(o, k) for o in parsed for k in keywords if hasattr(o, k)}
     values = _layered(_settings().for_target(spec), given, from_keywords)
     if values.get("python") is not None:
         values.setdefault("isolate", True)  # a worker's Python implies a worker

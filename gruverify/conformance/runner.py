@@ -68,11 +68,11 @@ from gruverify.conformance.checks import ALL_CHECKS, Check, Law
 from gruverify.conformance.config import ConfigError, check_name
 from gruverify.conformance.counterexample import reproduction_blob
 from gruverify.conformance.explain import explain_failure
-from gruverify.conformance.options import RunOptions, reproduce_command, run_keywords
+from gruverify.conformance.options import OPTION_CLASSES, RunOptions, reproduce_command
 from gruverify.conformance.replay import save_counterexample
 from gruverify.conformance.report import CheckResult, Report, acknowledge
 from gruverify.conformance.triage import Triage, Trigger, crash_of, describe_triggers
-from gruverify.core.options import OptionError, to_record
+from gruverify.core.options import OptionError, keyword_updates, to_record, updated
 from gruverify.core.problem import Implementation
 from gruverify.error_model import ErrorModel, arithmetic_of, default_model
 from gruverify.guard import (
@@ -566,22 +566,17 @@ def _options(
     declaration: Declaration | None, options: RunOptions | None, keywords: dict[str, Any]
 ) -> tuple[Declaration, RunOptions, CallLimits | None]:
     """The run's declaration and options: the objects given, with the keywords' values on top
-    (``run_keywords``); a ``CallLimits`` as ``timeout`` is the caller's own limits. A bad value
-    is a ``TargetError`` (a usage error)."""
+    (``keyword_updates``); a ``CallLimits`` as ``timeout`` is the caller's own limits. A bad
+    value is a ``TargetError`` (a usage error)."""
     limits = keywords.pop("timeout") if isinstance(keywords.get("timeout"), CallLimits) else None
     try:
-        given_declaration, given_run = run_keywords(keywords, "run_checks")
+        values = keyword_updates(OPTION_CLASSES, keywords, "run_checks")
     except OptionError as e:
         raise TargetError(str(e)) from None
-    fields = {f.name for f in dataclasses.fields(given_declaration)}
-    declared = {k: v for k, v in keywords.items() if k in fields}
-    declaration = dataclasses.replace(declaration or Declaration(), **{
-        k: getattr(given_declaration, k) for k in declared
-    })  # fmt: skip
-    run = dataclasses.replace(options or RunOptions(), **{
-        k: getattr(given_run, k) for k in keywords if k not in declared
-    })  # fmt: skip
-    return declaration, run, limits
+    return (
+        updated(declaration or Declaration(), values), updated(options or RunOptions(), values),
+        limits,
+    )  # fmt: skip
 
 
 @closes_workers

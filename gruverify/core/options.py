@@ -45,6 +45,7 @@ __all__ = [
     "from_record",
     "given_values",
     "instances",
+    "keyword_updates",
     "keyword_values",
     "option",
     "option_of",
@@ -55,6 +56,7 @@ __all__ = [
     "plugin_flag",
     "render_args",
     "to_record",
+    "updated",
 ]
 
 T = TypeVar("T")
@@ -180,10 +182,12 @@ def parse_user_value(name: str, spec: Option, value: Any, where: str, *, api: bo
         raise OptionError(f"{where}: {e}") from None
 
 
-def keyword_values(classes: Iterable[type], given: Mapping[str, Any], where: str) -> list[Any]:
-    """One instance of each of ``classes`` from Python keywords (``run_checks(**given)``): each
-    keyword is a field of exactly one class, parsed and checked; ``TypeError`` for a keyword no
-    class has (with the closest name), ``OptionError`` for a bad value."""
+def keyword_updates(
+    classes: Iterable[type], given: Mapping[str, Any], where: str
+) -> dict[str, Any]:
+    """Python keywords (``run_checks(**given)``) parsed and checked, by field name: each keyword
+    is a field of one of ``classes``; ``TypeError`` for a keyword no class has (with the closest
+    name), ``OptionError`` for a bad value."""
     classes = list(classes)
     names = {name: cls for cls in classes for name, _, _ in fields_of(cls)}
     for key in given:
@@ -192,11 +196,22 @@ def keyword_values(classes: Iterable[type], given: Mapping[str, Any], where: str
             hint = f"; did you mean {close!r}?" if close else ""
             raise TypeError(f"{where}() got an unexpected keyword argument {key!r}{hint}")
     specs = {name: spec for cls in classes for name, spec, _ in fields_of(cls)}
-    values = {
+    return {
         name: parse_user_value(name, specs[name], value, f"{where}({name}=...)", api=True)
         for name, value in given.items()
     }
-    return instances(classes, values)
+
+
+def keyword_values(classes: Iterable[type], given: Mapping[str, Any], where: str) -> list[Any]:
+    """One instance of each of ``classes`` from Python keywords (``keyword_updates``)."""
+    classes = list(classes)
+    return instances(classes, keyword_updates(classes, given, where))
+
+
+def updated(instance: T, values: Mapping[str, Any]) -> T:
+    """``instance`` with the values of ``values`` that are its fields (parsed already)."""
+    names = {name for name, _, _ in fields_of(type(instance))}
+    return dataclasses.replace(instance, **{k: v for k, v in values.items() if k in names})  # type: ignore[type-var]
 
 
 def instances(classes: Iterable[type], values: Mapping[str, Any]) -> list[Any]:
