@@ -400,7 +400,8 @@ def pytest_collection_modifyitems(
 
 
 class _Interrupted(KeyboardInterrupt):
-    """SIGTERM while a check runs: pytest's interruption (a KeyboardInterrupt), remembered."""
+    """SIGINT or SIGTERM while a check runs: pytest's interruption (a KeyboardInterrupt),
+    remembered."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
@@ -409,20 +410,28 @@ class _Interrupted(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM raises ``_Interrupted`` in the body (the main thread only), so that pytest ends
-    the session as for Ctrl-C and the session exits 143 (``pytest_sessionfinish``)."""
+    """SIGINT and SIGTERM raise ``_Interrupted`` in the body (the main thread only), so that
+    pytest ends the session as for Ctrl-C and the session exits 130 or 143
+    (``pytest_sessionfinish``). The signal is also kept and raised again when the body ends: its
+    exception can land where it is swallowed (hypothesis' garbage-collector callback), and the
+    check would then run on to a verdict."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    pending: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
+        pending.append(signum)
         raise _Interrupted(signum)
 
-    old = signal.signal(signal.SIGTERM, handler)
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for s, h in old.items():
+            signal.signal(s, h)
+    if pending:
+        raise _Interrupted(pending[0])
 
 
 def pytest_keyboard_interrupt(excinfo: Any) -> None:

@@ -126,3 +126,17 @@ def test_a_signal_whose_exception_was_swallowed_still_interrupts_after_the_resul
         with pytest.raises(cli._Interrupted) as raised:
             printer(result)
     assert raised.value.signum == signal.SIGINT and raised.value.late
+
+
+def test_the_plugin_raises_a_signal_whose_exception_was_swallowed_when_the_check_ends() -> None:
+    """The pytest plugin's twin of the above: a signal that came during a check, its exception
+    swallowed, is raised when the check's call returns (the session then exits 128 + signal)."""
+    from gruverify import pytest_plugin
+
+    with pytest.raises(KeyboardInterrupt) as raised, pytest_plugin._sigterm_interrupts():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+        except BaseException:
+            pass
+    assert raised.value.signum == signal.SIGTERM  # type: ignore[attr-defined]
