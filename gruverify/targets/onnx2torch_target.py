@@ -76,9 +76,16 @@ def import_onnx2torch() -> Any:
         raise TargetError(f"onnx2torch needs onnx2torch (gruverify[onnx2torch]): {e}") from e
 
 
-def _has_gru_converter(onnx2torch: Any) -> bool:
-    registry = importlib.import_module("onnx2torch.node_converters.registry")
-    return any(d.operation_type == "GRU" for d in registry._CONVERTER_REGISTRY)
+def _gru_node_error(onnx2torch: Any) -> str:
+    """onnx2torch's error for the ONNX GRU operator alone (a one-node model, opset 22), or ''."""
+    from gruverify.targets.onnx_reference_target import NodeConfig, make_onnx_gru_node_model
+
+    config = NodeConfig(2, 3, "forward", 1, True, False, False, 0, "float32")
+    try:
+        onnx2torch.convert(make_onnx_gru_node_model(config))
+    except Exception as e:
+        return f"{type(e).__name__}: {e}"
+    return ""
 
 
 class Onnx2TorchGRUTarget:
@@ -112,13 +119,10 @@ class Onnx2TorchGRUTarget:
                 from importlib.metadata import version as dist_version
 
                 version = dist_version("onnx2torch")
-            gru = (
-                "" if _has_gru_converter(self.onnx2torch)
-                else "; its registry has no converter for the ONNX GRU operator at any opset"
-            )  # fmt: skip
+            node = _gru_node_error(self.onnx2torch)
             raise TargetError(
                 f"onnx2torch {version} cannot convert torch's ONNX export of nn.GRU: "
-                f"{type(e).__name__}: {e}{gru}"
+                f"{type(e).__name__}: {e}" + (f"; the GRU node alone: {node}" if node else "")
             ) from e
 
     def _module(self, problem: Problem) -> Any:
