@@ -200,6 +200,35 @@ def test_finding_mnn_dynamic_time_axis_breaks_batches(tmp_path: Path) -> None:
         MnnGRUTarget(dynamic_time=True).forward(Problem(p, np.zeros((5, 2, 3))))
 
 
+def test_finding_mnn_origin_rnn_impl_gets_the_reverse_final_state_wrong(tmp_path: Path) -> None:
+    """``--useOriginRNNImpl``: the output sequence and the forward state are torch's, the reverse
+    direction's final state is not (and is none of the reverse outputs); the default is right."""
+    MNN, tools = _mnn()
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(3, 4, 1, bidirectional=True).eval()
+    x, h0 = torch.randn(5, 2, 3), torch.randn(2, 2, 4)
+    f = io.BytesIO()
+    torch.onnx.export(gru, (x, h0), f, dynamo=False, input_names=["x", "h0"],
+                      output_names=["output", "h_n"])  # fmt: skip
+    src, dst = str(tmp_path / "g.onnx"), str(tmp_path / "g.mnn")
+    Path(src).write_bytes(f.getvalue())
+    with torch.no_grad():
+        want_out, want_h = (t.numpy() for t in gru(x, h0))
+    for origin, reverse_right in ((True, False), (False, True)):
+        tools.mnnconvert(["mnnconvert", "-f", "ONNX", "--modelFile", src, "--MNNModel", dst]
+                         + (["--useOriginRNNImpl"] if origin else []))  # fmt: skip
+        module = MNN.nn.load_module_from_file(dst, ["x", "h0"], ["output", "h_n"])
+        F = MNN.expr
+        out, h_n = (np.array(r.read()) for r in module.forward(
+            [F.const(x.numpy(), [5, 2, 3]), F.const(h0.numpy(), [2, 2, 4])]))  # fmt: skip
+        assert np.max(np.abs(out - want_out)) < 1e-5
+        assert np.max(np.abs(h_n[0] - want_h[0])) < 1e-5
+        assert (np.max(np.abs(h_n[1] - want_h[1])) < 1e-5) == reverse_right, origin
+        if origin:
+            assert min(np.max(np.abs(h_n[1] - want_out[t, :, 4:])) for t in range(5)) > 1e-2
+    assert finding_for("mnn[origin-rnn]", "forward[bidirectional]") is not None
+
+
 def test_finding_mnn_broadcasts_a_batch_1_initial_state(tmp_path: Path) -> None:
     _mnn()
     from gruverify.targets.mnn_target import MnnGRUTarget

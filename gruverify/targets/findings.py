@@ -130,6 +130,15 @@ FINDINGS: tuple[Finding, ...] = (
         "none found",
     ),
     Finding(
+        ("mnn[origin-rnn]",),
+        ("forward[bidirectional]", "forward[*]", "direction alignment"),
+        "MNN's converter with --useOriginRNNImpl (its fused RNN op) gives a wrong final state for "
+        "the reverse direction of a bidirectional GRU: Y and the forward Y_h are right, the "
+        "reverse Y_h is none of the reverse outputs",
+        "MNN 3.6.1, torch 2.13.0 export",
+        "none found",
+    ),
+    Finding(
         ("flax-nnx",),
         ("forward[*]", "gradient[*]"),
         "flax.nnx.GRUCell has no b_hn: its hidden candidate path has no bias, so it computes "

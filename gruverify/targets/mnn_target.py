@@ -21,6 +21,10 @@ Measured (MNN 3.6.1, torch 2.13.0, onnx 1.23.2):
   BinaryOp" and no outputs (``FINDINGS``; ``MnnGRUTarget(dynamic_time=True)`` shows it). So the
   target exports the time axis static (``dynamic_time=False``, one export per sequence length; the
   batch axis stays dynamic, which works).
+* With ``--useOriginRNNImpl`` (MNN's fused RNN op instead of the While loop;
+  ``MnnGRUTarget(origin_rnn=True)``) the **reverse direction's final state is wrong**: ``Y`` and the
+  forward direction's ``Y_h`` are right, the reverse ``Y_h`` is off by ~0.7 and equals none of the
+  reverse outputs (``FINDINGS``). The default conversion is right.
 
 Missing: ``gradients`` (inference only), ``dropout`` (an inference model has none).
 
@@ -85,15 +89,16 @@ class _quiet_fds:
             os.close(saved)
 
 
-def convert_onnx_to_mnn(model: Any, directory: str, name: str) -> str:
-    """Convert ``model`` (an ``onnx.ModelProto``) with MNN's converter; the ``.mnn`` file's path."""
+def convert_onnx_to_mnn(model: Any, directory: str, name: str, *, origin_rnn: bool = False) -> str:
+    """Convert ``model`` (an ``onnx.ModelProto``) with MNN's converter (``origin_rnn``: with
+    ``--useOriginRNNImpl``); the ``.mnn`` file's path."""
     _, tools = import_mnn()
     src = os.path.join(directory, f"{name}.onnx")
     dst = os.path.join(directory, f"{name}.mnn")
     with open(src, "wb") as f:
         f.write(model.SerializeToString())
     args = ["mnnconvert", "-f", "ONNX", "--modelFile", src, "--MNNModel", dst,
-            "--bizCode", "gruverify"]  # fmt: skip
+            "--bizCode", "gruverify"] + (["--useOriginRNNImpl"] if origin_rnn else [])  # fmt: skip
     with _quiet_fds():
         tools.mnnconvert(args)
     if not os.path.exists(dst):
@@ -107,7 +112,12 @@ class MnnGRUTarget:
     variant: Variant = "reset_after"
 
     def __init__(
-        self, *, dtype: str = "float32", device: str = "cpu", dynamic_time: bool = False
+        self,
+        *,
+        dtype: str = "float32",
+        device: str = "cpu",
+        dynamic_time: bool = False,
+        origin_rnn: bool = False,
     ) -> None:
         if dtype != "float32" or device != "cpu":
             raise TargetError(f"mnn runs float32 on the cpu, not {dtype} on {device}")
@@ -118,7 +128,9 @@ class MnnGRUTarget:
         self.dtype = dtype
         self.device = device
         self.dynamic_time = dynamic_time
-        self.name = "mnn" + ("[dynamic-time]" if dynamic_time else "")
+        self.origin_rnn = origin_rnn
+        tags = (["dynamic-time"] if dynamic_time else []) + (["origin-rnn"] if origin_rnn else [])
+        self.name = "mnn" + (f"[{', '.join(tags)}]" if tags else "")
         self.capabilities = Capabilities(dict(MNN_MISSING))
         self.conversions = 0
         self.compile_seconds = 30.0
@@ -137,7 +149,8 @@ class MnnGRUTarget:
     def _convert(self, problem: Problem) -> tuple[Any, list[str]]:
         model = self.exporter.model(problem)
         inputs = [i.name for i in model.graph.input]
-        path = convert_onnx_to_mnn(model, self._dir.name, f"gru{self.conversions}")
+        path = convert_onnx_to_mnn(model, self._dir.name, f"gru{self.conversions}",
+                                   origin_rnn=self.origin_rnn)  # fmt: skip
         self.conversions += 1
         with _quiet_fds():
             module = self.mnn.nn.load_module_from_file(path, inputs, ["output", "h_n"])
