@@ -25,6 +25,7 @@ target gives onnx2torch placeholder ``torchvision`` modules so that every other 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import types
 from typing import Any
@@ -66,6 +67,11 @@ def _torchvision_placeholder() -> None:
 
 def import_onnx2torch() -> Any:
     """The ``onnx2torch`` module, or ``TargetError``."""
+    if importlib.util.find_spec("onnx2torch") is None:  # before touching torchvision
+        raise TargetError(
+            "onnx2torch needs onnx2torch (gruverify[onnx2torch], in .venv-onnx2torch: "
+            "bash scripts/library_envs.sh)"
+        )
     try:
         importlib.import_module("torchvision")
     except Exception:  # ImportError, or RuntimeError/OSError from a CUDA-built wheel
