@@ -4,9 +4,11 @@
 #                 backend once per process, so these never share a process with the torch-backend
 #                 keras-* targets; their tests run with KERAS_BACKEND=tensorflow)
 #   .venv-paddle  paddlepaddle, which pins opt_einsum==3.3.0 against constraints.txt's 3.4.0
+#   .venv-onnx2torch  onnx2torch, which requires torchvision (PyPI's wheel links CUDA torch and does
+#                 not load with the CPU torch of the main environment, so it stays out of it)
 # Each is gruverify (editable) + its framework, pinned by constraints.txt (paddle: constraints.txt
 # without its opt_einsum line, plus constraints-paddle.txt). An environment that exists and imports
-# its framework is kept; --fresh rebuilds both. Usage: bash scripts/library_envs.sh [--fresh]
+# its framework is kept; --fresh rebuilds them. Usage: bash scripts/library_envs.sh [--fresh]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fresh=0
@@ -32,3 +34,7 @@ no_einsum=$(mktemp)
 trap 'rm -f "$no_einsum"' EXIT
 grep -v '^opt_einsum==' constraints.txt > "$no_einsum"
 build .venv-paddle paddle -c "$no_einsum" -c constraints-paddle.txt -e '.[paddle]'
+# onnx2torch imports torchvision, whose PyPI wheel does not load with CPU torch: checked through
+# the target's importer, which stands in for a torchvision that does not import
+build .venv-onnx2torch "gruverify.targets.onnx2torch_target as t; t.import_onnx2torch()" \
+    -c constraints.txt -e '.[onnx2torch]'

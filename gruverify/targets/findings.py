@@ -105,6 +105,40 @@ FINDINGS: tuple[Finding, ...] = (
         "none found",
     ),
     Finding(
+        ("mnn",),
+        ("forward[*]", "lengths truncation"),
+        "MNN's converted ONNX GRU ignores sequence_lens: every sequence runs all T steps, so "
+        "padded output steps are not zero and the final state is the state at step T (in every "
+        "forward case drawn with lengths); onnxruntime honours the same file's lengths",
+        "MNN 3.6.1 (converter and CPU runtime), torch 2.13.0 export",
+        "none found",
+    ),
+    Finding(
+        ("mnn",),
+        ("bad initial state rejected",),
+        "MNN broadcasts an initial_h of batch 1 over a larger batch instead of rejecting it",
+        "MNN 3.6.1 (CPU runtime)",
+        "none found",
+    ),
+    Finding(
+        ("mnn[dynamic-time]",),
+        ("forward[*]",),
+        "MNN's converter turns a GRU whose ONNX time axis is dynamic into a While loop that cannot "
+        "run a batch larger than 1 ('Broad cast error, dim1 = B, dim2 = T * B', 'Compute Shape "
+        "Error for BinaryOp', no outputs); a static time axis converts to a working model",
+        "MNN 3.6.1, torch 2.13.0 export with dynamic_axes on T",
+        "none found",
+    ),
+    Finding(
+        ("mnn[origin-rnn]",),
+        ("forward[bidirectional]", "forward[*]", "direction alignment"),
+        "MNN's converter with --useOriginRNNImpl (its fused RNN op) gives a wrong final state for "
+        "the reverse direction of a bidirectional GRU: Y and the forward Y_h are right, the "
+        "reverse Y_h is none of the reverse outputs",
+        "MNN 3.6.1, torch 2.13.0 export",
+        "none found",
+    ),
+    Finding(
         ("flax-nnx",),
         ("forward[*]", "gradient[*]"),
         "flax.nnx.GRUCell has no b_hn: its hidden candidate path has no bias, so it computes "

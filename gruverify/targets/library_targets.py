@@ -87,6 +87,24 @@ def _paddle(device: str, dtype: str | None) -> Implementation:
     return PaddleGRUTarget(dtype=dtype or "float32", device=device)
 
 
+def _onnx2torch(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.onnx2torch_target import Onnx2TorchGRUTarget
+
+    return Onnx2TorchGRUTarget(dtype=dtype or "float32", device=device)
+
+
+def _mnn(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.mnn_target import MnnGRUTarget
+
+    return MnnGRUTarget(dtype=dtype or "float32", device=device)
+
+
+def _ncnn(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.ncnn_target import NcnnGRUTarget
+
+    return NcnnGRUTarget(dtype=dtype or "float32", device=device)
+
+
 LIBRARY_TARGETS: dict[str, tuple[Factory, str]] = {
     "onnx-reference": (
         _onnx_reference,
@@ -138,6 +156,21 @@ LIBRARY_TARGETS: dict[str, tuple[Factory, str]] = {
         "paddle.nn.GRU (layers, bidirect, time_major, sequence_length) on the CPU; float32; "
         "bias=False crashes Paddle (declared missing)",
     ),
+    "onnx2torch": (
+        _onnx2torch,
+        "nn.GRU -> ONNX (onnx-torchscript export) -> onnx2torch -> the converted torch module; "
+        "float32",
+    ),
+    "mnn": (
+        _mnn,
+        "nn.GRU -> ONNX (onnx-torchscript export, static time axis) -> MNN converter -> MNN "
+        "Module runtime; float32, forward only, converted per configuration, T and weights",
+    ),
+    "ncnn": (
+        _ncnn,
+        "nn.GRU (TorchScript) -> pnnx -> ncnn .param/.bin -> ncnn runtime (fp16 off); float32, "
+        "forward only, one sequence per call (no batch axis, no lengths)",
+    ),
 }
 """Name -> (factory, description), to be merged into ``gruverify.targets.TARGETS``."""
 
@@ -153,5 +186,8 @@ LIBRARY_OF: dict[str, str] = {
     "equinox": "equinox",
     "haiku": "dm-haiku",
     "paddle": "paddlepaddle",
+    "onnx2torch": "onnx2torch",
+    "mnn": "MNN",
+    "ncnn": "pnnx",
 }
 """Name -> the distribution the target needs (for the matrix's ``library`` and ``version``)."""

@@ -280,11 +280,27 @@ class OnnxExportTarget:
         key = (id(graph), problem.params.digest())
         return self._sessions.get(key, lambda: self._new_session(graph, problem))
 
+    def model(self, problem: Problem) -> Any:
+        """The ``onnx.ModelProto`` the exporter writes for ``problem``'s configuration and weights
+        (exported once per configuration, weights replayed; the input of the converter targets)."""
+        return self._with_weights(self._graph(problem), problem)
+
     def _new_session(self, graph: _Graph, problem: Problem) -> Any:
-        """An onnxruntime session of ``graph`` with ``problem``'s weights (replayed into the
-        graph's initializers where it was exported with other weights)."""
-        import onnx
+        """An onnxruntime session of ``graph`` with ``problem``'s weights."""
         import onnxruntime as ort
+
+        model = self._with_weights(graph, problem)
+        options = ort.SessionOptions()
+        options.log_severity_level = 4  # errors reach the caller as exceptions; no log lines
+        return ort.InferenceSession(
+            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+
+    @staticmethod
+    def _with_weights(graph: _Graph, problem: Problem) -> Any:
+        """``graph``'s model with ``problem``'s weights (replayed into the graph's initializers
+        where it was exported with other weights)."""
+        import onnx
         from onnx import numpy_helper
 
         model = graph.model
@@ -297,11 +313,7 @@ class OnnxExportTarget:
                     shape, idx, const = graph.replay[init.name]
                     values = np.where(idx >= 0, flat[np.maximum(idx, 0)], const).reshape(shape)
                     init.CopyFrom(numpy_helper.from_array(values.astype(np.float32), init.name))
-        options = ort.SessionOptions()
-        options.log_severity_level = 4  # errors reach the caller as exceptions; no log lines
-        return ort.InferenceSession(
-            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
+        return model
 
     # -- Implementation -----------------------------------------------------------------------
 
