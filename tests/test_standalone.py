@@ -301,7 +301,7 @@ def test_unsupported_check_and_target_are_one_line_errors() -> None:
         ({"check": "determinism", "target": "torch-gru"},
          "no standalone template for check 'determinism'"),
         ({"target": "mlx"}, "no standalone template for target 'mlx'; supported: torch-gru"),
-        ({"check": "gradient[output]"}, "gradient scripts need a torch-based target"),
+        ({"check": "gradient[output]"}, "gradient scripts need a target with a gradient template"),
     ):  # fmt: skip
         with pytest.raises(StandaloneError) as e:
             standalone_script({**data, **change})

@@ -27,8 +27,11 @@ __all__ = [
     "BAD_STATE_MAIN",
     "BOX_MAIN",
     "COMPARE",
+    "CRASH_MAIN",
     "FORWARD_MAIN",
+    "GRADIENT_HELPERS",
     "GRADIENT_MAIN",
+    "NONFINITE_MAIN",
     "REFERENCE",
 ]
 
@@ -118,7 +121,7 @@ def main():
 '''
 """Bad initial state: the wrong shape the check saw accepted must raise."""
 
-GRADIENT_MAIN = '''
+GRADIENT_HELPERS = '''
 def loss(outputs):
     """L = sum(d_out * output) + sum(d_hn * h_n): the loss whose gradient is checked."""
     out, h_n = outputs
@@ -136,7 +139,12 @@ def central_difference(f, a, eps=1e-6):
         g[i] = (up - f()) / (2 * eps)
         a[i] = keep
     return g
+'''
+"""The gradient scripts' loss and central differences."""
 
+GRADIENT_MAIN = (
+    GRADIENT_HELPERS
+    + """
 
 def main():
     cell, _, name = QUANTITY.partition(".")
@@ -149,7 +157,57 @@ def main():
     compare(f"{QUANTITY}, {LIBRARY}'s float64 forward differenced vs reference", expected, own, TOL)
     print("PASS" if ok else f"FAIL: {LIBRARY}'s gradient of {QUANTITY} is wrong")
     return 0 if ok else 1
-'''
+"""
+)
 """Gradient checks: the library's backward of one quantity against central differences of the
 reference, and of the library's own forward in float64 (so the report does not rest on the
 reference alone)."""
+
+NONFINITE_MAIN = (
+    GRADIENT_HELPERS
+    + '''
+
+def main():
+    """The GRU's gradient is finite here: the library's backward must be too."""
+    cell, _, name = QUANTITY.partition(".")
+    a = X if QUANTITY == "dx" else H0 if QUANTITY == "dh0" else PARAMS[cell][name]
+    expected = central_difference(lambda: loss(reference(X, H0, LENGTHS)), a)
+    own = central_difference(lambda: loss(library_forward(X, H0, LENGTHS, "float64")), a)
+    got = library_gradient(QUANTITY)
+    bad = ~np.isfinite(got)
+    i = tuple(np.argwhere(bad)[0]) if bad.any() else np.unravel_index(0, got.shape)
+    print(f"{QUANTITY}{[int(j) for j in i]}: reference differenced {expected[i]:.10g}, {LIBRARY}'s own "
+          f"float64 forward differenced {own[i]:.10g}, {LIBRARY}'s backward {got[i]:.10g}")
+    ok = np.isfinite(expected).all() and not bad.any()
+    print("PASS" if ok else f"FAIL: {LIBRARY}'s gradient of {QUANTITY} has {int(bad.sum())} "
+          f"non-finite of {bad.size} entries where the GRU's is finite")
+    return 0 if ok else 1
+'''
+)
+"""Non-finite gradients (the output contract): where the GRU's gradient is finite (central
+differences of the reference, and of the library's own float64 forward), the library's backward
+must be finite too."""
+
+CRASH_MAIN = """
+def main():  # the call runs in a child process (this script with --child): a crash ends only it
+    if sys.argv[1:] == ["--child"]:  # the forward comparison
+        got = library_forward(X, H0, LENGTHS)
+        ok = [compare(name, e, g, TOL) for name, e, g in zip(("output", "h_n"), reference(X, H0, LENGTHS), got)]
+        return 0 if all(ok) else 3
+    import signal, subprocess  # noqa: E401
+    child = subprocess.run([sys.executable, *["-I"][:sys.flags.isolated], __file__, "--child"],
+                           capture_output=True, text=True)  # -I: as this script was run
+    words = child.stdout.partition("\\n")[2].strip().splitlines()[-16:]  # after its line of versions
+    words += child.stderr.strip().splitlines()[-4:] if child.returncode else []
+    print("\\n".join(line[:160] for line in words))  # its last words (a crash handler's trace)
+    if child.returncode == 0:
+        return print("PASS: the call returned, and the GRU's numbers") or 0
+    how = (f"killed by {signal.Signals(-child.returncode).name}" if child.returncode < 0
+           else "wrong numbers" if child.returncode == 3 else f"exit status {child.returncode}")
+    print(f"FAIL: {LIBRARY}'s GRU call ended the process running it: {how}" if child.returncode < 0
+          else f"FAIL: {LIBRARY}'s GRU call returned, with {how}")
+    return 1
+"""
+"""A call that ended the process (a segmentation fault): the script runs it in a child process and
+reports the signal; once the call returns, the child compares output and h_n with the GRU within
+``TOL``."""
