@@ -101,18 +101,17 @@ def main():  # the call runs in a child process (this script with --child): a cr
         ok = [compare(name, e, g, TOL) for name, e, g in zip(("output", "h_n"), reference(X, H0, LENGTHS), got)]
         return 0 if all(ok) else 3
     import signal, subprocess  # noqa: E401
-    child = subprocess.run([sys.executable, *["-I"][:sys.flags.isolated], __file__, "--child"],
-                           capture_output=True, text=True)  # -I: as this script was run
+    code = ("import runpy, sys; sys.path[:], sys.argv = {!r}, [{!r}, '--child']; sys.modules.update(dict.fromkeys({!r}));"
+            " runpy.run_path(sys.argv[0], run_name='__main__')").format(sys.path, __file__, [m for m, v in sys.modules.items() if v is None])
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)  # this process's path, blocked imports
     words = child.stdout.partition("\n")[2].strip().splitlines()[-16:]  # after its line of versions
     words += child.stderr.strip().splitlines()[-4:] if child.returncode else []
     print("\n".join(line[:160] for line in words))  # its last words (a crash handler's trace)
     if child.returncode == 0:
         return print("PASS: the call returned, and the GRU's numbers") or 0
-    how = (f"killed by {signal.Signals(-child.returncode).name}" if child.returncode < 0
-           else "wrong numbers" if child.returncode == 3 else f"exit status {child.returncode}")
-    print(f"FAIL: paddle's GRU call ended the process running it: {how}" if child.returncode < 0
-          else f"FAIL: paddle's GRU call returned, with {how}")
-    return 1
+    if child.returncode < 0:
+        return print(f"FAIL: paddle's GRU call ended the process running it: killed by {signal.Signals(-child.returncode).name}") or 1
+    return print(f"FAIL: paddle's GRU call returned, with " + ("wrong numbers" if child.returncode == 3 else f"exit status {child.returncode}")) or 1
 
 installed = {d.name.lower().replace('_', '-') for d in distributions()}
 print(", ".join(f"{d} {version(d)}" for d in ('paddlepaddle',) if d in installed), "| numpy", np.__version__)
