@@ -14,16 +14,23 @@ way, forward and gradient. The findings' scripts stay under 120 lines.
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import json
 import pathlib
-import subprocess
-import sys
 from typing import Any
 
 import numpy as np
 import pytest
+from standalone_support import (
+    MAX_LINES,
+    REPROS,
+    load,
+    regenerate_command,
+    report,
+    run_without_gruverify,
+    script_from,
+    with_problem,
+)
 
 from gruverify.cli import main as cli_main
 from gruverify.conformance.checks import ALL_CHECKS
@@ -43,16 +50,6 @@ from gruverify.laws.base import LawViolation
 from gruverify.laws.equivalence import cotangents
 from gruverify.strategies import Config, make_case
 from gruverify.targets import resolve_target
-from standalone_support import (
-    MAX_LINES,
-    REPROS,
-    load,
-    regenerate_command,
-    report,
-    run_without_gruverify,
-    script_from,
-    with_problem,
-)
 
 #: docs/repros/NAME.json -> the distribution its script needs.
 FINDINGS = {
@@ -82,7 +79,9 @@ def test_committed_script_is_what_the_generator_writes(name: str) -> None:
     _needs(FINDINGS[name])
     want = standalone_script(load(name)).script
     got = (REPROS / f"{name}.py").read_text(encoding="utf-8")
-    assert got == want, f"docs/repros/{name}.py is stale: regenerate it with `{regenerate_command(name)}`"
+    assert got == want, (
+        f"docs/repros/{name}.py is stale: regenerate it with `{regenerate_command(name)}`"
+    )
 
 
 #: docs/repros/NAME.json whose libraries live in environments of their own (.venv-paddle,
@@ -101,7 +100,9 @@ def test_other_environments_scripts_are_what_the_generator_writes(name: str) -> 
     rep = standalone_script(load(name))
     assert rep.kind == OTHER_ENVS[name]
     got = (REPROS / f"{name}.py").read_text(encoding="utf-8")
-    assert got == rep.script, f"docs/repros/{name}.py is stale: regenerate it with `{regenerate_command(name)}`"
+    assert got == rep.script, (
+        f"docs/repros/{name}.py is stale: regenerate it with `{regenerate_command(name)}`"
+    )
     if rep.kind in ("crash", "bad_state"):  # forward calls: they must fit an issue
         assert rep.script.count("\n") < MAX_LINES, f"{name}: {rep.script.count(chr(10))} lines"
 
@@ -319,7 +320,9 @@ def test_crash_script_runs_the_call_in_a_child_and_names_the_signal(
     with_bias = with_problem(data, _problem(Config(3, 2, 3, 2), 5))
     wrong = script_from({**with_bias, "target": "gruverify.zoo.mutants:NoResetBias"}, tmp_path, "w")
     result = run_without_gruverify(wrong)
-    assert result.returncode == 1 and "returned, with wrong numbers" in result.stdout, report(result)
+    assert result.returncode == 1 and "returned, with wrong numbers" in result.stdout, report(
+        result
+    )
     with pytest.raises(StandaloneError, match="forward checks only"):
         standalone_script({**data, "check": "gradient[output]"})
 
