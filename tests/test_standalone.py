@@ -9,7 +9,11 @@ script template calls a correct implementation of the same API (the file's targe
 ``torch-gru``) and, where the finding has a trigger, when the same library runs the case without
 it (no lengths, ``b_hn = 0``, an input that does not saturate): so the template calls the library
 right and the failure is the finding. Zoo mutants and a user's ``module:attr`` class work the same
-way, forward and gradient. The findings' scripts stay under 120 lines.
+way, forward and gradient. The findings' scripts stay under 120 lines. The scripts of the
+findings whose libraries live in environments of their own (Paddle, Keras on TensorFlow) are
+compared with the generator's output here and run by tests/test_standalone_paddle.py and
+tests/test_standalone_keras_tensorflow.py there; the crash and non-finite gradient scripts are
+also run here on user GRUs that segfault or have a NaN backward.
 """
 
 from __future__ import annotations

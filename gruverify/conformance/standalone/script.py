@@ -13,8 +13,13 @@ GRU of the target's variant and one check body (``script_text``), and the librar
   tolerance for that problem;
 * ``box invariance``: ``|h_t| <= max(|h_(t-1)|, 1)`` within the recorded slack;
 * ``bad initial state rejected``: the wrong shape the check saw accepted must raise;
-* ``gradient[...]``: the recorded quantity's gradient (torch-based targets) against central
-  differences of the float64 GRU and of the library's own float64 forward;
+* ``gradient[...]``: the recorded quantity's gradient (torch-based targets, paddle) against central
+  differences of the float64 GRU and of the library's own float64 forward; a gradient that broke
+  the output contract with non-finite entries (``kind_of``: ``nonfinite``) must be finite where the
+  GRU's is;
+* a forward check whose call ended the worker process (the law ``CRASH_LAW``: a segmentation
+  fault): the call in a child process, its signal reported; once it returns, the forward
+  comparison (``crash``);
 * any other check (``chunked continuation``, ``layer stacking``, ...): the forward comparison on
   its saved case, when the target's forward call already disagrees with the GRU there
   (``forward_fallback`` runs it to see, with the error model's tolerance); otherwise a

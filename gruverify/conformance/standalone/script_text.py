@@ -16,8 +16,10 @@ lengths[b]``, its reverse direction starts at ``lengths[b] - 1``, outputs past a
 zero). The mains: ``FORWARD_MAIN`` (output and h_n against the reference, within the tolerance
 the counterexample recorded), ``BOX_MAIN`` (``|h_t| <= max(|h_{t-1}|, 1)``, the convex
 combination's bound, within the recorded slack), ``BAD_STATE_MAIN`` (a wrong-shaped initial state
-must raise) and ``GRADIENT_MAIN`` (the library's backward against central differences of the
-reference and of the library's own float64 forward). Each returns the script's exit status:
+must raise), ``GRADIENT_MAIN`` (the library's backward against central differences of the
+reference and of the library's own float64 forward), ``NONFINITE_MAIN`` (a NaN or infinite
+gradient where the GRU's is finite) and ``CRASH_MAIN`` (the forward call in a child process: the
+signal that ended it, else the forward comparison). Each returns the script's exit status:
 1 while the library is wrong, 0 once it is right.
 """
 
