@@ -9,21 +9,32 @@ script template calls a correct implementation of the same API (the file's targe
 ``torch-gru``) and, where the finding has a trigger, when the same library runs the case without
 it (no lengths, ``b_hn = 0``, an input that does not saturate): so the template calls the library
 right and the failure is the finding. Zoo mutants and a user's ``module:attr`` class work the same
-way, forward and gradient. The findings' scripts stay under 120 lines.
+way, forward and gradient. The findings' scripts stay under 120 lines. The scripts of the
+findings whose libraries live in environments of their own (Paddle, Keras on TensorFlow) are
+compared with the generator's output here and run by tests/test_standalone_paddle.py and
+tests/test_standalone_keras_tensorflow.py there; the crash and non-finite gradient scripts are
+also run here on user GRUs that segfault or have a NaN backward.
 """
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import json
 import pathlib
-import subprocess
-import sys
 from typing import Any
 
 import numpy as np
 import pytest
+from standalone_support import (
+    MAX_LINES,
+    REPROS,
+    load,
+    regenerate_command,
+    report,
+    run_without_gruverify,
+    script_from,
+    with_problem,
+)
 
 from gruverify.cli import main as cli_main
 from gruverify.conformance.checks import ALL_CHECKS
@@ -44,11 +55,6 @@ from gruverify.laws.equivalence import cotangents
 from gruverify.strategies import Config, make_case
 from gruverify.targets import resolve_target
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-REPROS = REPO / "docs" / "repros"
-MAX_LINES = 120
-"""Forward findings' scripts must stay under it (issue 23); the others do too."""
-
 #: docs/repros/NAME.json -> the distribution its script needs.
 FINDINGS = {
     "onnx-reference-lengths": "onnx",
@@ -65,72 +71,60 @@ def _needs(module: str) -> None:
         pytest.skip(f"{module} is not installed")
 
 
-def run_without_gruverify(script: pathlib.Path, path: str = "") -> subprocess.CompletedProcess[str]:
-    """``python -I script`` with gruverify made unimportable (and ``path`` on sys.path)."""
-    code = (
-        "import runpy, sys; sys.modules['gruverify'] = None; "
-        f"sys.path.insert(0, {path!r}) if {path!r} else None; sys.argv = [{str(script)!r}]; "
-        f"runpy.run_path({str(script)!r}, run_name='__main__')"
-    )
-    return subprocess.run(
-        [sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=600,
-        cwd=script.parent,
-    )  # fmt: skip
-
-
-def _script_from(data: dict[str, Any], tmp_path: pathlib.Path, name: str) -> pathlib.Path:
-    path = tmp_path / f"{name}.py"
-    path.write_text(standalone_script(data).script, encoding="utf-8")
-    return path
-
-
-def _load(name: str) -> dict[str, Any]:
-    return json.loads((REPROS / f"{name}.json").read_text(encoding="utf-8"))
-
-
-def _with_problem(data: dict[str, Any], problem: Problem) -> dict[str, Any]:
-    changed = copy.deepcopy(data)
-    changed["problem"] = problem_to_dict(problem)
-    return changed
-
-
-def _report(result: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr[-3000:]}"
-
-
 def test_gruverify_is_unimportable_in_the_runner(tmp_path: pathlib.Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text("import gruverify\n", encoding="utf-8")
     result = run_without_gruverify(probe)
-    assert result.returncode != 0 and "gruverify" in result.stderr, _report(result)
+    assert result.returncode != 0 and "gruverify" in result.stderr, report(result)
 
 
 @pytest.mark.parametrize("name", sorted(FINDINGS))
 def test_committed_script_is_what_the_generator_writes(name: str) -> None:
     _needs(FINDINGS[name])
-    want = standalone_script(_load(name)).script
+    want = standalone_script(load(name)).script
     got = (REPROS / f"{name}.py").read_text(encoding="utf-8")
     assert got == want, (
-        f"docs/repros/{name}.py is stale: regenerate it with `python -m gruverify reproduce "
-        f"docs/repros/{name}.json --standalone -o docs/repros/{name}.py --issue "
-        f"docs/repros/{name}.md`"
+        f"docs/repros/{name}.py is stale: regenerate it with `{regenerate_command(name)}`"
     )
+
+
+#: docs/repros/NAME.json whose libraries live in environments of their own (.venv-paddle,
+#: .venv-tf): their scripts are run by tests/test_standalone_paddle.py and
+#: tests/test_standalone_keras_tensorflow.py there; writing them needs no library.
+OTHER_ENVS = {
+    "paddle-reverse-lengths-gradient": "gradient",
+    "paddle-nan-gradient": "nonfinite",
+    "paddle-bias-false-crash": "crash",
+    "keras-tensorflow-initial-state": "bad_state",
+}
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_ENVS))
+def test_other_environments_scripts_are_what_the_generator_writes(name: str) -> None:
+    rep = standalone_script(load(name))
+    assert rep.kind == OTHER_ENVS[name]
+    got = (REPROS / f"{name}.py").read_text(encoding="utf-8")
+    assert got == rep.script, (
+        f"docs/repros/{name}.py is stale: regenerate it with `{regenerate_command(name)}`"
+    )
+    if rep.kind in ("crash", "bad_state"):  # forward calls: they must fit an issue
+        assert rep.script.count("\n") < MAX_LINES, f"{name}: {rep.script.count(chr(10))} lines"
 
 
 @pytest.mark.parametrize("name", sorted(FINDINGS))
 def test_finding_script_fails_on_the_pinned_library(name: str, tmp_path: pathlib.Path) -> None:
     _needs(FINDINGS[name])
-    result = run_without_gruverify(_script_from(_load(name), tmp_path, name))
-    assert result.returncode == 1 and "FAIL" in result.stdout, _report(result)
+    result = run_without_gruverify(script_from(load(name), tmp_path, name))
+    assert result.returncode == 1 and "FAIL" in result.stdout, report(result)
 
 
 @pytest.mark.parametrize("name", sorted(FINDINGS))
 def test_finding_script_passes_against_torch_gru(name: str, tmp_path: pathlib.Path) -> None:
     """The same case and check, the library call replaced by torch.nn.GRU's (a correct GRU)."""
-    data = _load(name)
+    data = load(name)
     data["target"] = "torch-gru"
-    result = run_without_gruverify(_script_from(data, tmp_path, name))
-    assert result.returncode == 0 and "PASS" in result.stdout, _report(result)
+    result = run_without_gruverify(script_from(data, tmp_path, name))
+    assert result.returncode == 0 and "PASS" in result.stdout, report(result)
 
 
 def _no_lengths(p: Problem) -> Problem:
@@ -159,15 +153,15 @@ CONTROLS = {
 def test_same_library_passes_without_the_trigger(name: str, tmp_path: pathlib.Path) -> None:
     """The template calls the library right: without the finding's trigger the script passes."""
     _needs(FINDINGS[name])
-    data = _load(name)
-    changed = _with_problem(data, CONTROLS[name](load_problem(data["problem"])))
-    result = run_without_gruverify(_script_from(changed, tmp_path, name))
-    assert result.returncode == 0 and "PASS" in result.stdout, _report(result)
+    data = load(name)
+    changed = with_problem(data, CONTROLS[name](load_problem(data["problem"])))
+    result = run_without_gruverify(script_from(changed, tmp_path, name))
+    assert result.returncode == 0 and "PASS" in result.stdout, report(result)
 
 
 @pytest.mark.parametrize("name", sorted(FINDINGS))
 def test_forward_scripts_fit_an_issue(name: str) -> None:
-    rep = standalone_script(_load(name))
+    rep = standalone_script(load(name))
     lines = rep.script.count("\n")
     assert lines < MAX_LINES, f"{name}: {lines} lines"
     assert "gruverify" not in "".join(
@@ -210,13 +204,13 @@ def test_zoo_mutant_script(mutant: str, check: str, tmp_path: pathlib.Path) -> N
     and passes once the target is torch.nn.GRU."""
     target = f"gruverify.zoo.mutants:{mutant}"
     data = _counterexample(tmp_path, target, check, _problem(Config(3, 2, 3, 3)))
-    script = _script_from(data, tmp_path, mutant)
+    script = script_from(data, tmp_path, mutant)
     assert f"class {mutant}(ZooGRU)" in script.read_text(encoding="utf-8")
     result = run_without_gruverify(script)
-    assert result.returncode == 1 and "FAIL" in result.stdout, _report(result)
+    assert result.returncode == 1 and "FAIL" in result.stdout, report(result)
     data["target"] = "torch-gru"
-    result = run_without_gruverify(_script_from(data, tmp_path, "fixed"))
-    assert result.returncode == 0 and "PASS" in result.stdout, _report(result)
+    result = run_without_gruverify(script_from(data, tmp_path, "fixed"))
+    assert result.returncode == 0 and "PASS" in result.stdout, report(result)
 
 
 def test_check_without_template_falls_back_to_the_forward_comparison(
@@ -228,11 +222,11 @@ def test_check_without_template_falls_back_to_the_forward_comparison(
     problem = _problem(Config(2, 3, 2, 3, initial_state=False))
     data = _counterexample(tmp_path, "gruverify.zoo.mutants:WrongAtBatch3", "batch independence",
                            problem)  # fmt: skip
-    result = run_without_gruverify(_script_from(data, tmp_path, "batch3"))
-    assert result.returncode == 1 and "FAIL" in result.stdout, _report(result)
+    result = run_without_gruverify(script_from(data, tmp_path, "batch3"))
+    assert result.returncode == 1 and "FAIL" in result.stdout, report(result)
     fixed = {**data, "target": "torch-gru", "check": "forward[basic]"}
-    result = run_without_gruverify(_script_from(fixed, tmp_path, "batch3_fixed"))
-    assert result.returncode == 0 and "PASS" in result.stdout, _report(result)
+    result = run_without_gruverify(script_from(fixed, tmp_path, "batch3_fixed"))
+    assert result.returncode == 0 and "PASS" in result.stdout, report(result)
     stale = {**data, "target": "gruverify.zoo.mutants:StaleStateAcrossCalls",
              "check": "instance reuse"}  # fmt: skip
     with pytest.raises(StandaloneError, match="one forward call agrees with the GRU"):
@@ -242,7 +236,7 @@ def test_check_without_template_falls_back_to_the_forward_comparison(
 def test_gradient_script_differences_the_librarys_own_forward(tmp_path: pathlib.Path) -> None:
     target = "gruverify.zoo.mutants:BackwardDropsUpdateGatePath"
     data = _counterexample(tmp_path, target, "gradient[output]", _problem(Config(3, 2, 3, 3)))
-    result = run_without_gruverify(_script_from(data, tmp_path, "grad"))
+    result = run_without_gruverify(script_from(data, tmp_path, "grad"))
     lines = result.stdout.splitlines()
     own = next(line for line in lines if "float64 forward differenced vs reference" in line)
     assert float(own.split("difference ")[1].split(",")[0]) < 1e-7, result.stdout
@@ -268,14 +262,98 @@ def test_user_module_script_imports_the_users_module(tmp_path: pathlib.Path, mon
     monkeypatch.syspath_prepend(str(tmp_path))
     data = _counterexample(tmp_path, "user_gru_23:ScaledGRU", "forward[basic]",
                            _problem(Config(3, 2, 3, 3)))  # fmt: skip
-    script = _script_from(data, tmp_path, "user")
+    script = script_from(data, tmp_path, "user")
     assert "from user_gru_23 import ScaledGRU as GRU" in script.read_text(encoding="utf-8")
     result = run_without_gruverify(script, str(tmp_path))
-    assert result.returncode == 1 and "FAIL" in result.stdout, _report(result)
+    assert result.returncode == 1 and "FAIL" in result.stdout, report(result)
+
+
+SEGFAULTING_MODULE = '''
+import os
+import signal
+
+import torch
+
+
+class SegfaultsWithoutBias(torch.nn.GRU):
+    """torch.nn.GRU that kills its process with SIGSEGV when built with bias=False."""
+
+    def forward(self, input, hx=None):
+        if not self.bias:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return super().forward(input, hx)
+
+
+class NaNBackward(torch.nn.GRU):
+    """torch.nn.GRU whose output's backward is NaN (0 * sqrt'(0)); its forward is exact."""
+
+    def forward(self, input, hx=None):
+        out, h_n = super().forward(input, hx)
+        return out + 0.0 * torch.sqrt(out * 0.0), h_n
+'''
+
+
+def _crash_data(target: str, problem: Problem) -> dict[str, Any]:
+    """The entries gruverify check saves when a forward call kills the worker (the guard's law)."""
+    return {
+        **_forward_data(target, problem, 1e-5), "check": "forward[bias=False]",
+        "law": "the target's process survives every call",
+        "numbers": {"how": "killed by SIGSEGV: a segmentation fault"},
+    }  # fmt: skip
+
+
+def test_crash_script_runs_the_call_in_a_child_and_names_the_signal(
+    tmp_path: pathlib.Path, monkeypatch
+) -> None:
+    """A forward call that kills its process: the script reports the signal and exits 1; the
+    same script with torch.nn.GRU (which returns, with the GRU's numbers) exits 0; a crash in a
+    gradient check has no script (the forward call would not show it)."""
+    (tmp_path / "segv_gru_23.py").write_text(SEGFAULTING_MODULE, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    problem = _problem(Config(3, 2, 3, 2, bias=False), 5)
+    data = _crash_data("segv_gru_23:SegfaultsWithoutBias", problem)
+    rep = standalone_script(data)
+    assert rep.kind == "crash"
+    result = run_without_gruverify(script_from(data, tmp_path, "segv"), str(tmp_path))
+    assert result.returncode == 1, report(result)
+    assert "ended the process running it: killed by SIGSEGV" in result.stdout, report(result)
+    fixed = script_from({**data, "target": "torch-gru"}, tmp_path, "segv_fixed")
+    result = run_without_gruverify(fixed)
+    assert result.returncode == 0 and "PASS: the call returned" in result.stdout, report(result)
+    assert "h_n[" in result.stdout, report(result)  # the child compared the numbers
+    with_bias = with_problem(data, _problem(Config(3, 2, 3, 2), 5))
+    wrong = script_from({**with_bias, "target": "gruverify.zoo.mutants:NoResetBias"}, tmp_path, "w")
+    result = run_without_gruverify(wrong)
+    assert result.returncode == 1 and "returned, with wrong numbers" in result.stdout, report(
+        result
+    )
+    with pytest.raises(StandaloneError, match="forward checks only"):
+        standalone_script({**data, "check": "gradient[output]"})
+
+
+def test_nonfinite_gradient_script(tmp_path: pathlib.Path, monkeypatch) -> None:
+    """A NaN gradient where the GRU's is finite (the output contract): exit 1 naming the count;
+    torch.nn.GRU's backward on the same case: exit 0."""
+    (tmp_path / "segv_gru_23.py").write_text(SEGFAULTING_MODULE, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    problem = _problem(Config(3, 2, 3, 2), 6)
+    d_out, _ = cotangents(problem, "output")
+    data = {
+        **_forward_data("segv_gru_23:NaNBackward", problem, 1e-5), "check": "gradient[output]",
+        "law": "output contract",
+        "numbers": {"quantity": "dx", "non-finite": 18, "index": [0, 0, 0], "value": "nan"},
+        "cotangents": {"d_output": d_out.tolist(), "d_h_n": None},
+    }  # fmt: skip
+    assert standalone_script(data).kind == "nonfinite"
+    result = run_without_gruverify(script_from(data, tmp_path, "nan"), str(tmp_path))
+    assert result.returncode == 1, report(result)
+    assert "gradient of dx has 18 non-finite of 18 entries" in result.stdout, report(result)
+    result = run_without_gruverify(script_from({**data, "target": "torch-gru"}, tmp_path, "ok"))
+    assert result.returncode == 0 and "PASS" in result.stdout, report(result)
 
 
 def test_a_changed_case_is_detected(tmp_path: pathlib.Path) -> None:
-    script = _script_from(_load("onnx-reference-lengths"), tmp_path, "tampered")
+    script = script_from(load("onnx-reference-lengths"), tmp_path, "tampered")
     text = script.read_text(encoding="utf-8").replace("X = arr([1.30", "X = arr([1.31", 1)
     script.write_text(text, encoding="utf-8")
     result = run_without_gruverify(script)
@@ -283,7 +361,7 @@ def test_a_changed_case_is_detected(tmp_path: pathlib.Path) -> None:
 
 
 def test_issue_text_has_every_section() -> None:
-    data = _load("openvino-lengths")
+    data = load("openvino-lengths")
     text = issue_text(data, standalone_script(data), "openvino-lengths.py")
     for part in ("# openvino:", "**Library**: openvino (openvino ", "**Platform**:", "## Expected",
                  "n = tanh(W_in x + b_in + r * (W_hn h + b_hn))", "## What happened",
@@ -296,12 +374,12 @@ def test_issue_text_has_every_section() -> None:
 
 
 def test_unsupported_check_and_target_are_one_line_errors() -> None:
-    data = _load("onnx-reference-lengths")
+    data = load("onnx-reference-lengths")
     for change, words in (
         ({"check": "determinism", "target": "torch-gru"},
          "no standalone template for check 'determinism'"),
         ({"target": "mlx"}, "no standalone template for target 'mlx'; supported: torch-gru"),
-        ({"check": "gradient[output]"}, "gradient scripts need a torch-based target"),
+        ({"check": "gradient[output]"}, "gradient scripts need a target with a gradient template"),
     ):  # fmt: skip
         with pytest.raises(StandaloneError) as e:
             standalone_script({**data, **change})
@@ -315,7 +393,7 @@ def test_cli_writes_script_and_issue(tmp_path: pathlib.Path, capsys) -> None:
     assert code == 0 and out.read_text(encoding="utf-8").startswith("#!/usr/bin/env python3")
     assert "## Reproduction" in issue.read_text(encoding="utf-8")
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({**_load("onnx-reference-lengths"), "target": "mlx"}))
+    bad.write_text(json.dumps({**load("onnx-reference-lengths"), "target": "mlx"}))
     assert cli_main(["reproduce", str(bad), "--standalone"]) == 2
     assert "no standalone template for target 'mlx'" in capsys.readouterr().err
 
@@ -377,9 +455,9 @@ def test_template_and_reference_agree_with_a_correct_library(
         problem = Problem(problem.params, problem.x, problem.h0, False, np.array([4, 1, 2]))
     else:
         problem = _problem(cfg, 2)
-    script = _script_from(_forward_data(target, problem, 1e-5), tmp_path, "correct")
+    script = script_from(_forward_data(target, problem, 1e-5), tmp_path, "correct")
     result = run_without_gruverify(script)
-    assert result.returncode == 0 and "PASS" in result.stdout, _report(result)
+    assert result.returncode == 0 and "PASS" in result.stdout, report(result)
 
 
 @pytest.mark.parametrize(
@@ -399,6 +477,6 @@ def test_gradient_template_passes_on_torch(
     data = _forward_data(target, problem, 1e-5)
     data.update(check="gradient[output+h_n]", numbers={"quantity": quantity, "tolerance": 1e-5},
                 cotangents={"d_output": d_out.tolist(), "d_h_n": d_hn.tolist()})  # fmt: skip
-    result = run_without_gruverify(_script_from(data, tmp_path, "grad"))
-    assert result.returncode == 0 and "PASS" in result.stdout, _report(result)
+    result = run_without_gruverify(script_from(data, tmp_path, "grad"))
+    assert result.returncode == 0 and "PASS" in result.stdout, report(result)
     assert result.stdout.count(", difference ") == 3, result.stdout

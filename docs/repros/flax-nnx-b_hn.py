@@ -5,7 +5,7 @@ Needs only numpy and flax.nnx; the case inline (its sha256 checked), the GRU's e
 float64; exit status 1 while flax.nnx disagrees. By `gruverify reproduce FILE --standalone` (gruverify 0.1.0, 'forward[basic]').
 """
 import base64, hashlib, sys  # noqa: E401
-from importlib.metadata import version
+from importlib.metadata import distributions, version
 import numpy as np
 
 # The case in torch.nn.GRU's conventions (x (T, B, I) or batch-first; h0 (L*D, B, H)):
@@ -95,5 +95,6 @@ def main():
     print("PASS" if all(ok) else f"FAIL: flax.nnx is not the GRU of its variant ({VARIANT})")
     return 0 if all(ok) else 1
 
-print(", ".join(f"{d} {version(d)}" for d in ('flax', 'jax')), "| numpy", np.__version__)
+installed = {d.name.lower().replace('_', '-') for d in distributions()}
+print(", ".join(f"{d} {version(d)}" for d in ('flax', 'jax') if d in installed), "| numpy", np.__version__)
 sys.exit(main())

@@ -5,7 +5,7 @@ Needs only numpy and keras; the case inline (its sha256 checked), the GRU's equa
 float64; exit status 1 while keras disagrees. By `gruverify reproduce FILE --standalone` (gruverify 0.1.0, 'bad initial state rejected').
 """
 import base64, hashlib, sys  # noqa: E401
-from importlib.metadata import version
+from importlib.metadata import distributions, version
 import numpy as np
 
 # The case in torch.nn.GRU's conventions (x (T, B, I) or batch-first; h0 (L*D, B, H)):
@@ -104,5 +104,6 @@ def main():
     print(f"FAIL: keras accepted an initial state of the wrong shape")
     return 1
 
-print(", ".join(f"{d} {version(d)}" for d in ('keras', 'torch')), "| numpy", np.__version__)
+installed = {d.name.lower().replace('_', '-') for d in distributions()}
+print(", ".join(f"{d} {version(d)}" for d in ('keras', 'torch') if d in installed), "| numpy", np.__version__)
 sys.exit(main())

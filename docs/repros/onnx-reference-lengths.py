@@ -5,7 +5,7 @@ Needs only numpy and onnx.reference; the case inline (its sha256 checked), the G
 float64; exit status 1 while onnx.reference disagrees. By `gruverify reproduce FILE --standalone` (gruverify 0.1.0, 'forward[lengths]').
 """
 import base64, hashlib, sys  # noqa: E401
-from importlib.metadata import version
+from importlib.metadata import distributions, version
 import numpy as np
 
 # The case in torch.nn.GRU's conventions (x (T, B, I) or batch-first; h0 (L*D, B, H)):
@@ -113,5 +113,6 @@ def main():
     print("PASS" if all(ok) else f"FAIL: onnx.reference is not the GRU of its variant ({VARIANT})")
     return 0 if all(ok) else 1
 
-print(", ".join(f"{d} {version(d)}" for d in ('onnx',)), "| numpy", np.__version__)
+installed = {d.name.lower().replace('_', '-') for d in distributions()}
+print(", ".join(f"{d} {version(d)}" for d in ('onnx',) if d in installed), "| numpy", np.__version__)
 sys.exit(main())

@@ -5,7 +5,7 @@ Needs only numpy and onnxruntime; the case inline (its sha256 checked), the GRU'
 float64; exit status 1 while onnxruntime disagrees. By `gruverify reproduce FILE --standalone` (gruverify 0.1.0, 'box invariance').
 """
 import base64, hashlib, sys  # noqa: E401
-from importlib.metadata import version
+from importlib.metadata import distributions, version
 import numpy as np
 
 # The case in torch.nn.GRU's conventions (x (T, B, I) or batch-first; h0 (L*D, B, H)):
@@ -114,5 +114,6 @@ def main():
     print("PASS" if ok else f"FAIL: onnxruntime's state leaves [-1, 1]: tanh or a gate overshoots")
     return 0 if ok else 1
 
-print(", ".join(f"{d} {version(d)}" for d in ('onnx', 'onnxruntime')), "| numpy", np.__version__)
+installed = {d.name.lower().replace('_', '-') for d in distributions()}
+print(", ".join(f"{d} {version(d)}" for d in ('onnx', 'onnxruntime') if d in installed), "| numpy", np.__version__)
 sys.exit(main())

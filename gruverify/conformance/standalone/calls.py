@@ -3,7 +3,7 @@
 Each template defines ``library_forward(x, h0, lengths, dtype=DTYPE)``, which returns
 ``(output, h_n)`` as float64 numpy arrays in torch.nn.GRU's layouts (output ``(T, B, D*H)`` or
 ``(B, T, D*H)`` with ``BATCH_FIRST``, ``(T, D*H)`` unbatched; h_n ``(L*D, B, H)``), calling the
-library the way the gruverify target of that name does; the torch templates also define
+library the way the gruverify target of that name does; the torch and paddle templates define
 ``library_gradient(quantity)`` (autograd of ``L = sum(d_out * output) + sum(d_hn * h_n)``).
 Weights come from the script's ``PARAMS`` (canonical names, torch's gate order r, z, n), mapped
 to the library's layout inline: ONNX and OpenVINO stack gates z, r, h; Keras transposes.
@@ -32,10 +32,11 @@ class Call:
     library: str
     """How the script and the issue name the library (``"onnxruntime"``)."""
     distributions: tuple[str, ...]
-    """The distributions whose versions the script prints (``("onnx", "onnxruntime")``)."""
+    """The distributions whose versions the script prints, those installed (``("onnx",
+    "onnxruntime")``; TensorFlow is ``tensorflow`` or ``tensorflow-cpu``)."""
     code: str
     gradients: bool = False
-    """Whether the template defines ``library_gradient`` (torch autograd)."""
+    """Whether the template defines ``library_gradient`` (torch autograd, ``paddle.grad``)."""
     import_line: str = ""
     """The line that binds ``GRU`` (torch templates): ``GRU = torch.nn.GRU``, an import of the
     user's class, or nothing when its source is inlined."""
@@ -289,6 +290,63 @@ def library_forward(x, h0, lengths, dtype=DTYPE):
     return (out.swapaxes(0, 1) if x.ndim == 3 and BATCH_FIRST else out), np.asarray(h)[None]
 '''
 
+PADDLE = '''
+import paddle
+
+KIND = {"W_i": "weight_ih", "W_h": "weight_hh", "b_i": "bias_ih", "b_h": "bias_hh"}
+
+
+def build(dt):
+    """paddle.nn.GRU with the case's parameters: torch's names and packing (gates r, z, c)."""
+    paddle.set_device("cpu")
+    keep, no_bias = paddle.get_default_dtype(), {} if BIAS else {"bias_ih_attr": False, "bias_hh_attr": False}
+    paddle.set_default_dtype(dt)  # Layer.to(dtype=...) leaves the RNN's flat weight buffer behind
+    m = paddle.nn.GRU(I, H, L, direction="bidirect" if D == 2 else "forward", time_major=not BATCH_FIRST, **no_bias)
+    paddle.set_default_dtype(keep)
+    [getattr(m, f"{key}_{c}").set_value(np.concatenate([p[k + g] for g in "rzn"]).astype(dt))
+     for c, p in PARAMS.items() for k, key in KIND.items() if BIAS or k[0] == "W"]
+    return m
+
+
+def tensor(a, dt, grad=False):
+    return None if a is None else paddle.to_tensor(np.asarray(a, dt), stop_gradient=not grad)
+
+
+def call(m, x, h0, lengths):  # sequence_length as the paddle target passes it (int64)
+    return m(x, h0, None if lengths is None else paddle.to_tensor(np.asarray(lengths, np.int64)))
+
+
+def library_forward(x, h0, lengths, dtype=DTYPE):
+    m = build(dtype)
+    m.eval()
+    with paddle.no_grad():
+        out, h_n = call(m, tensor(x, dtype), tensor(h0, dtype), lengths)
+    return out.numpy().astype(np.float64), h_n.numpy().astype(np.float64)
+
+
+def library_gradient(quantity):
+    """dL/d(quantity) by paddle.grad, L = sum(d_out * output) + sum(d_hn * h_n)."""
+    m = build(DTYPE)
+    m.train()
+    x, h0 = tensor(X, DTYPE, True), tensor(H0, DTYPE, True)
+    out, h_n = call(m, x, h0, LENGTHS)
+    loss = sum((v * tensor(c, DTYPE)).sum() for c, v in ((D_OUT, out), (D_HN, h_n)) if c is not None)
+    cell, _, name = quantity.partition(".")
+    # every leaf at once: paddle.grad of only some of them fails in RnnGradNode (a nullptr)
+    leaves = {k: v for k, v in {"dx": x, "dh0": h0, **dict(m.named_parameters())}.items() if v is not None}
+    grads = dict(zip(leaves, paddle.grad([loss], list(leaves.values()), allow_unused=True)))
+    key = quantity if quantity in ("dx", "dh0") else f"{KIND[name[:3]]}_{cell}"
+    g = grads[key]
+    g = np.zeros(leaves[key].shape) if g is None else g.numpy().astype(np.float64)
+    k = "rzn".index(name[3]) if name else 0  # one gate's rows of the stacked parameter
+    return g[k * H:(k + 1) * H] if name else g
+'''
+
+KERAS_TF = KERAS.replace(
+    'os.environ.setdefault("KERAS_BACKEND", "torch")', 'os.environ["KERAS_BACKEND"] = "tensorflow"'
+)
+"""Keras on TensorFlow: the same calls, the backend set before keras is imported."""
+
 BUILTIN_CALLS: dict[str, Call] = {
     "torch-gru": Call("torch", ("torch",), TORCH_MODULE, True, "GRU = torch.nn.GRU"),
     "torch-grucell": Call("torch", ("torch",), TORCH_CELL, True, "GRU = torch.nn.GRUCell"),
@@ -298,7 +356,11 @@ BUILTIN_CALLS: dict[str, Call] = {
     "openvino": Call("openvino", ("openvino",), OPENVINO),
     "keras-reset-after": Call("keras", ("keras", "torch"), KERAS),
     "keras-reset-before": Call("keras", ("keras", "torch"), KERAS),
+    "keras-tensorflow": Call(
+        "keras (TensorFlow backend)", ("keras", "tensorflow", "tensorflow-cpu"), KERAS_TF
+    ),
     "flax-nnx": Call("flax.nnx", ("flax", "jax"), FLAX_NNX),
+    "paddle": Call("paddle", ("paddlepaddle",), PADDLE, True),
 }
 """The built-in targets that have a template (the onnxruntime targets export torch.nn.GRU; the
 script builds the ONNX GRU node itself, which runs the same onnxruntime kernel)."""

@@ -8,6 +8,7 @@ the command that found it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import platform
@@ -42,17 +43,24 @@ EXPECTED = {
     "{QUANTITY} equal to the GRU's (central differences of the float64 GRU; the script also "
     "differences the library's own float64 forward), within {TOL:.3g}:\n\n```\n{gates}{step}\n"
     "h' = (1 - z) * n + z * h\n```",
+    "nonfinite": "A finite gradient of L = sum(d_out * output) + sum(d_hn * h_n) with respect to "
+    "{QUANTITY}: the GRU's is finite there (central differences of the float64 GRU, and of the "
+    "library's own float64 forward), for\n\n```\n{gates}{step}\nh' = (1 - z) * n + z * h\n```",
+    "crash": "The call returns (or raises an error): it must never end the process it runs in. "
+    "Returning, its output and final state are the GRU's\n\n```\n{gates}{step}\n"
+    "h' = (1 - z) * n + z * h\n```\n\nwithin {TOL:.3g} of their float64 values (rounding in "
+    "{dtype}). The script runs the call in a child process and reports how it ended.",
 }
 
 
 def _versions(distributions: tuple[str, ...]) -> str:
+    """The installed ones' versions (TensorFlow's is one of two names); none: each named so."""
     out = []
     for d in (*distributions, "numpy"):
-        try:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             out.append(f"{d} {importlib.metadata.version(d)}")
-        except importlib.metadata.PackageNotFoundError:
-            out.append(f"{d} (not installed here)")
-    return ", ".join(out)
+    missing = [f"{d} (not installed here)" for d in distributions]
+    return ", ".join(out if len(out) > 1 else missing + out)
 
 
 def _happened(data: Mapping[str, Any]) -> str:

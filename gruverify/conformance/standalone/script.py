@@ -13,8 +13,13 @@ GRU of the target's variant and one check body (``script_text``), and the librar
   tolerance for that problem;
 * ``box invariance``: ``|h_t| <= max(|h_(t-1)|, 1)`` within the recorded slack;
 * ``bad initial state rejected``: the wrong shape the check saw accepted must raise;
-* ``gradient[...]``: the recorded quantity's gradient (torch-based targets) against central
-  differences of the float64 GRU and of the library's own float64 forward;
+* ``gradient[...]``: the recorded quantity's gradient (torch-based targets, paddle) against central
+  differences of the float64 GRU and of the library's own float64 forward; a gradient that broke
+  the output contract with non-finite entries (``kind_of``: ``nonfinite``) must be finite where the
+  GRU's is;
+* a forward check whose call ended the worker process (the law ``CRASH_LAW``: a segmentation
+  fault): the call in a child process, its signal reported; once it returns, the forward
+  comparison (``crash``);
 * any other check (``chunked continuation``, ``layer stacking``, ...): the forward comparison on
   its saved case, when the target's forward call already disagrees with the GRU there
   (``forward_fallback`` runs it to see, with the error model's tolerance); otherwise a
@@ -44,8 +49,10 @@ from gruverify.conformance.standalone.script_text import (
     BAD_STATE_MAIN,
     BOX_MAIN,
     COMPARE,
+    CRASH_MAIN,
     FORWARD_MAIN,
     GRADIENT_MAIN,
+    NONFINITE_MAIN,
     REFERENCE,
 )
 from gruverify.core.arithmetic import arithmetic_for
@@ -72,7 +79,9 @@ SUPPORTED_CHECKS = (
 
 _VARIANTS: dict[str, Variant] = {"keras-reset-before": "reset_before"}
 _MAINS = {"forward": FORWARD_MAIN, "box": BOX_MAIN, "bad_state": BAD_STATE_MAIN,
-          "gradient": GRADIENT_MAIN}  # fmt: skip
+          "gradient": GRADIENT_MAIN, "nonfinite": NONFINITE_MAIN, "crash": CRASH_MAIN}  # fmt: skip
+CRASH_LAW = "the target's process survives every call"
+"""The law of a call that ended the worker process (``gruverify.guard.TargetDied``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +107,25 @@ def check_kind(check: str) -> str | None:
     if check.startswith("gradient["):
         return "gradient"
     return {"box invariance": "box", "bad initial state rejected": "bad_state"}.get(check)
+
+
+def kind_of(data: Mapping[str, Any]) -> str | None:
+    """``check_kind`` of the saved check, unless its law says more: a forward call that ended the
+    process is ``crash``, a gradient with non-finite entries (the output contract) ``nonfinite``."""
+    check, law = str(data["check"]), str(data.get("law", ""))
+    kind = check_kind(check)
+    if law == CRASH_LAW:
+        if kind != "forward":
+            raise StandaloneError(f"{check}: a crash has a standalone script for the forward checks "
+                                  "only; replay it with `gruverify reproduce FILE`")  # fmt: skip
+        return "crash"
+    if (
+        kind == "gradient"
+        and law == "output contract"
+        and "non-finite" in (data.get("numbers") or {})
+    ):
+        return "nonfinite"
+    return kind
 
 
 def forward_fallback(data: Mapping[str, Any], problem: Problem) -> dict[str, Any]:
@@ -156,6 +184,10 @@ def _constants(
     """The problem the script checks and the check's constants, from the saved entries."""
     numbers = data.get("numbers") or {}
     check = str(data["check"])
+    if kind == "crash":
+        return problem, {"TOL": _forward_tolerance(problem, data, variant)}
+    if kind == "nonfinite":
+        return problem, _cotangents(data, {"QUANTITY": str(numbers["quantity"])})
     if kind == "box":
         return dataclasses.replace(problem, lengths=None), {"SLACK": float(numbers["slack"])}
     if kind == "bad_state":
@@ -173,15 +205,18 @@ def _constants(
         return problem, {"TOL": _forward_tolerance(problem, data, variant)}
     if not isinstance(recorded, float) or "quantity" not in numbers:
         raise StandaloneError(f"{check}: the counterexample records no gradient tolerance")
-    d_out, d_hn = (
-        (data.get("cotangents") or {}).get("d_output"),
-        (data.get("cotangents") or {}).get("d_h_n"),
-    )
-    return problem, {
-        "TOL": recorded, "QUANTITY": str(numbers["quantity"]),
+    return problem, _cotangents(data, {"TOL": recorded, "QUANTITY": str(numbers["quantity"])})
+
+
+def _cotangents(data: Mapping[str, Any], constants: dict[str, Any]) -> dict[str, Any]:
+    """``constants`` and the gradient check's cotangents ``D_OUT``, ``D_HN`` (None: unused)."""
+    saved = data.get("cotangents") or {}
+    d_out, d_hn = saved.get("d_output"), saved.get("d_h_n")
+    return {
+        **constants,
         "D_OUT": None if d_out is None else np.asarray(d_out, np.float64),
         "D_HN": None if d_hn is None else np.asarray(d_hn, np.float64),
-    }  # fmt: skip
+    }
 
 
 def _constant_source(name: str, value: Any) -> str:
@@ -227,7 +262,7 @@ def _header(data: Mapping[str, Any], call: Call, title: str) -> list[str]:
         '"""',
         *(["from __future__ import annotations"] if _is_zoo(str(data["target"])) else []),
         "import base64, hashlib, sys  # noqa: E401",
-        "from importlib.metadata import version",
+        "from importlib.metadata import distributions, version",
         "import numpy as np",
     ]
 
@@ -236,8 +271,10 @@ def _is_zoo(target: str) -> bool:
     return target.partition(":")[0].startswith("gruverify.zoo")
 
 
-def _library_code(target: str, call: Call) -> str:
+def _library_code(target: str, call: Call, kind: str) -> str:
     code = call.code.replace("${import_line}", call.import_line).strip("\n")
+    if kind not in ("gradient", "nonfinite"):  # the forward scripts need no backward
+        code = re.sub(r"\n\ndef library_gradient\(.*?(?=\n\n\ndef |\Z)", "", code, flags=re.S)
     if _is_zoo(target):  # the class's code, inlined
         code = zoo_source(target).strip("\n") + "\n\n\n" + code
 
@@ -254,6 +291,13 @@ def title_of(kind: str, library: str, data: Mapping[str, Any], constants: Mappin
             f"{library}: GRU accepts an initial state of shape {constants['BAD_SHAPE']} "
             f"where {constants['GOOD_SHAPE']} is required"
         )
+    if kind == "crash":
+        return (
+            f"{library}: the GRU call ends the process ({n.get('how', 'crash')}, {data['check']})"
+        )
+    if kind == "nonfinite":
+        return (f"{library}: gradient of {constants['QUANTITY']} is non-finite where the GRU's is "
+                f"finite ({data['check']})")  # fmt: skip
     what = "gradient of " + str(constants["QUANTITY"]) if kind == "gradient" else "GRU output"
     error = n.get("error")
     by = f" by {float(error):.3g}" if isinstance(error, float) else ""
@@ -264,13 +308,14 @@ def standalone_script(data: Mapping[str, Any]) -> Reproduction:
     """The standalone reproduction of a counterexample file's entries (module docstring)."""
     target, check = str(data["target"]), str(data["check"])
     call = call_for(target, bool(data.get("cell", False)))
-    kind = check_kind(check)
+    kind = kind_of(data)
     if kind is None:
         data, kind = forward_fallback(data, load_problem(data["problem"])), "forward"
-    if kind == "gradient" and not call.gradients:
+    if kind in ("gradient", "nonfinite") and not call.gradients:
         raise StandaloneError(
-            f"{check} on {target}: gradient scripts need a torch-based target (torch-gru, "
-            "torch-grucell, module:attr); the forward checks' counterexamples have scripts"
+            f"{check} on {target}: gradient scripts need a target with a gradient template "
+            "(torch-gru, torch-grucell, module:attr, paddle); the forward checks' counterexamples "
+            "have scripts"
         )
     variant = _variant(target)
     problem, constants = _constants(kind, data, load_problem(data["problem"]), variant)
@@ -280,10 +325,11 @@ def standalone_script(data: Mapping[str, Any]) -> Reproduction:
 
         *_case_lines(problem, data, variant),
         *[_constant_source(k, v) for k, v in constants.items()], "",
-        _library_code(target, call), REFERENCE, COMPARE if kind in ("forward", "gradient") else "",
+        _library_code(target, call, kind), REFERENCE, COMPARE if kind in ("forward", "gradient", "crash") else "",
         _MAINS[kind].replace("{LIBRARY}", call.library), "",
-        f'print(", ".join(f"{{d}} {{version(d)}}" for d in {call.distributions!r}), "| numpy", '
-        "np.__version__)",
+        "installed = {d.name.lower().replace('_', '-') for d in distributions()}",
+        f'print(", ".join(f"{{d}} {{version(d)}}" for d in {call.distributions!r} if d in installed), '
+        '"| numpy", np.__version__)',
         "sys.exit(main())",
     ]  # fmt: skip
     script = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n") + "\n"

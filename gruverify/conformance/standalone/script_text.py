@@ -16,8 +16,10 @@ lengths[b]``, its reverse direction starts at ``lengths[b] - 1``, outputs past a
 zero). The mains: ``FORWARD_MAIN`` (output and h_n against the reference, within the tolerance
 the counterexample recorded), ``BOX_MAIN`` (``|h_t| <= max(|h_{t-1}|, 1)``, the convex
 combination's bound, within the recorded slack), ``BAD_STATE_MAIN`` (a wrong-shaped initial state
-must raise) and ``GRADIENT_MAIN`` (the library's backward against central differences of the
-reference and of the library's own float64 forward). Each returns the script's exit status:
+must raise), ``GRADIENT_MAIN`` (the library's backward against central differences of the
+reference and of the library's own float64 forward), ``NONFINITE_MAIN`` (a NaN or infinite
+gradient where the GRU's is finite) and ``CRASH_MAIN`` (the forward call in a child process: the
+signal that ended it, else the forward comparison). Each returns the script's exit status:
 1 while the library is wrong, 0 once it is right.
 """
 
@@ -27,8 +29,11 @@ __all__ = [
     "BAD_STATE_MAIN",
     "BOX_MAIN",
     "COMPARE",
+    "CRASH_MAIN",
     "FORWARD_MAIN",
+    "GRADIENT_HELPERS",
     "GRADIENT_MAIN",
+    "NONFINITE_MAIN",
     "REFERENCE",
 ]
 
@@ -118,7 +123,7 @@ def main():
 '''
 """Bad initial state: the wrong shape the check saw accepted must raise."""
 
-GRADIENT_MAIN = '''
+GRADIENT_HELPERS = '''
 def loss(outputs):
     """L = sum(d_out * output) + sum(d_hn * h_n): the loss whose gradient is checked."""
     out, h_n = outputs
@@ -136,7 +141,12 @@ def central_difference(f, a, eps=1e-6):
         g[i] = (up - f()) / (2 * eps)
         a[i] = keep
     return g
+'''
+"""The gradient scripts' loss and central differences."""
 
+GRADIENT_MAIN = (
+    GRADIENT_HELPERS
+    + """
 
 def main():
     cell, _, name = QUANTITY.partition(".")
@@ -149,7 +159,56 @@ def main():
     compare(f"{QUANTITY}, {LIBRARY}'s float64 forward differenced vs reference", expected, own, TOL)
     print("PASS" if ok else f"FAIL: {LIBRARY}'s gradient of {QUANTITY} is wrong")
     return 0 if ok else 1
-'''
+"""
+)
 """Gradient checks: the library's backward of one quantity against central differences of the
 reference, and of the library's own forward in float64 (so the report does not rest on the
 reference alone)."""
+
+NONFINITE_MAIN = (
+    GRADIENT_HELPERS
+    + '''
+
+def main():
+    """The GRU's gradient is finite here: the library's backward must be too."""
+    cell, _, name = QUANTITY.partition(".")
+    a = X if QUANTITY == "dx" else H0 if QUANTITY == "dh0" else PARAMS[cell][name]
+    expected = central_difference(lambda: loss(reference(X, H0, LENGTHS)), a)
+    own = central_difference(lambda: loss(library_forward(X, H0, LENGTHS, "float64")), a)
+    got = library_gradient(QUANTITY)
+    bad = ~np.isfinite(got)
+    i = tuple(np.argwhere(bad)[0]) if bad.any() else np.unravel_index(0, got.shape)
+    print(f"{QUANTITY}{[int(j) for j in i]}: reference differenced {expected[i]:.10g}, {LIBRARY}'s own "
+          f"float64 forward differenced {own[i]:.10g}, {LIBRARY}'s backward {got[i]:.10g}")
+    ok = np.isfinite(expected).all() and not bad.any()
+    print("PASS" if ok else f"FAIL: {LIBRARY}'s gradient of {QUANTITY} has {int(bad.sum())} "
+          f"non-finite of {bad.size} entries where the GRU's is finite")
+    return 0 if ok else 1
+'''
+)
+"""Non-finite gradients (the output contract): where the GRU's gradient is finite (central
+differences of the reference, and of the library's own float64 forward), the library's backward
+must be finite too."""
+
+CRASH_MAIN = """
+def main():  # the call runs in a child process (this script with --child): a crash ends only it
+    if sys.argv[1:] == ["--child"]:  # the forward comparison
+        got = library_forward(X, H0, LENGTHS)
+        ok = [compare(name, e, g, TOL) for name, e, g in zip(("output", "h_n"), reference(X, H0, LENGTHS), got)]
+        return 0 if all(ok) else 3
+    import signal, subprocess  # noqa: E401
+    code = ("import runpy, sys; sys.path[:], sys.argv = {!r}, [{!r}, '--child']; sys.modules.update(dict.fromkeys({!r}));"
+            " runpy.run_path(sys.argv[0], run_name='__main__')").format(sys.path, __file__, [m for m, v in sys.modules.items() if v is None])
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)  # this process's path, blocked imports
+    words = child.stdout.partition("\\n")[2].strip().splitlines()[-16:]  # after its line of versions
+    words += child.stderr.strip().splitlines()[-4:] if child.returncode else []
+    print("\\n".join(line[:160] for line in words))  # its last words (a crash handler's trace)
+    if child.returncode == 0:
+        return print("PASS: the call returned, and the GRU's numbers") or 0
+    if child.returncode < 0:
+        return print(f"FAIL: {LIBRARY}'s GRU call ended the process running it: killed by {signal.Signals(-child.returncode).name}") or 1
+    return print(f"FAIL: {LIBRARY}'s GRU call returned, with " + ("wrong numbers" if child.returncode == 3 else f"exit status {child.returncode}")) or 1
+"""
+"""A call that ended the process (a segmentation fault): the script runs it in a child process and
+reports the signal; once the call returns, the child compares output and h_n with the GRU within
+``TOL``."""

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""paddle: gradient of dx is non-finite where the GRU's is finite (gradient[output])
+
+Needs only numpy and paddle; the case inline (its sha256 checked), the GRU's equations in
+float64; exit status 1 while paddle disagrees. By `gruverify reproduce FILE --standalone` (gruverify 0.1.0, 'gradient[output]').
+"""
+import base64, hashlib, sys  # noqa: E401
+from importlib.metadata import distributions, version
+import numpy as np
+
+# The case in torch.nn.GRU's conventions (x (T, B, I) or batch-first; h0 (L*D, B, H)):
+I, H, L, D, BATCH_FIRST, BIAS = 1, 2, 1, 1, False, True
+VARIANT, DTYPE = 'reset_after', 'float32'
+def arr(data, shape):  # float64 values: a literal list, or base64 of their little-endian bytes
+    data = np.frombuffer(base64.b64decode(data), "<f8") if isinstance(data, str) else data
+    return np.array(data, dtype=np.float64).reshape(shape)
+def split(flat, n_in):  # one layer-direction's 12 parameters, torch.nn.GRU's gates r, z, n
+    names = "W_ir W_iz W_in W_hr W_hz W_hn b_ir b_iz b_in b_hr b_hz b_hn".split()
+    shapes = [(H, n_in)] * 3 + [(H, H)] * 3 + [(H,)] * 6
+    ends = np.cumsum([int(np.prod(s)) for s in shapes])
+    return {n: flat[e - int(np.prod(s)):e].reshape(s) for n, s, e in zip(names, shapes, ends)}
+def case_sha256():
+    parts = [a for a in (X, H0, LENGTHS, *CELLS.values()) if a is not None]
+    return hashlib.sha256(b"".join(np.asarray(a, "<f8").tobytes() for a in parts)).hexdigest()
+def rounded(a):  # the values the library computes with: rounded to DTYPE, held in float64
+    return None if a is None else np.asarray(a).astype(DTYPE).astype(np.float64)
+
+X = arr([3787.755399404787], (1, 1, 1))
+H0, LENGTHS = None, None
+CELLS = {'l0': arr("4oy8YY+T1b9otxlRDj3Sv2gkpXnCcNw/WibxL8B34r+Q0mfjwB7CPwDiGSHbr9Q/ciId+no/3L/5Js1iuyHkv+/yFg8RXtS/PNHjcJh/zD8osv1h5oq2P+Gtpjw5rN+/UIgEBOhjuL94WGrMZaXOP8jUxJN29Lu/fDsvP+QbyD9ihltFWyflPyDxcOqykdA/ePYeTDWew78rKhCrgU7cvzC0rD9U4su/QLQbOnYGkD/26A8BQbThP5hPiIvy8Ng/7D1tMKF10L9ih7JLpzLjPwCWJRJBEKW/SkxSAnyJ0T/NQSe8mMbhv4iBsPB05eG/", (30,))}
+assert case_sha256() == "f0773d6a0dd5cc41b15f0d708d258a95d5e8d56bf4d5646e7852e287c627903e", "not the case gruverify saved"
+X, H0 = rounded(X), rounded(H0)
+PARAMS = {c: split(rounded(v), I if c in ("l0", "l0_reverse") else D * H) for c, v in CELLS.items()}
+QUANTITY = 'dx'
+D_OUT = rounded(arr([1.1526533860490482, 0.9795484843317022], (1, 1, 2)))
+D_HN = None
+
+import paddle
+
+KIND = {"W_i": "weight_ih", "W_h": "weight_hh", "b_i": "bias_ih", "b_h": "bias_hh"}
+
+def build(dt):
+    """paddle.nn.GRU with the case's parameters: torch's names and packing (gates r, z, c)."""
+    paddle.set_device("cpu")
+    keep, no_bias = paddle.get_default_dtype(), {} if BIAS else {"bias_ih_attr": False, "bias_hh_attr": False}
+    paddle.set_default_dtype(dt)  # Layer.to(dtype=...) leaves the RNN's flat weight buffer behind
+    m = paddle.nn.GRU(I, H, L, direction="bidirect" if D == 2 else "forward", time_major=not BATCH_FIRST, **no_bias)
+    paddle.set_default_dtype(keep)
+    [getattr(m, f"{key}_{c}").set_value(np.concatenate([p[k + g] for g in "rzn"]).astype(dt))
+     for c, p in PARAMS.items() for k, key in KIND.items() if BIAS or k[0] == "W"]
+    return m
+
+def tensor(a, dt, grad=False):
+    return None if a is None else paddle.to_tensor(np.asarray(a, dt), stop_gradient=not grad)
+
+def call(m, x, h0, lengths):  # sequence_length as the paddle target passes it (int64)
+    return m(x, h0, None if lengths is None else paddle.to_tensor(np.asarray(lengths, np.int64)))
+
+def library_forward(x, h0, lengths, dtype=DTYPE):
+    m = build(dtype)
+    m.eval()
+    with paddle.no_grad():
+        out, h_n = call(m, tensor(x, dtype), tensor(h0, dtype), lengths)
+    return out.numpy().astype(np.float64), h_n.numpy().astype(np.float64)
+
+def library_gradient(quantity):
+    """dL/d(quantity) by paddle.grad, L = sum(d_out * output) + sum(d_hn * h_n)."""
+    m = build(DTYPE)
+    m.train()
+    x, h0 = tensor(X, DTYPE, True), tensor(H0, DTYPE, True)
+    out, h_n = call(m, x, h0, LENGTHS)
+    loss = sum((v * tensor(c, DTYPE)).sum() for c, v in ((D_OUT, out), (D_HN, h_n)) if c is not None)
+    cell, _, name = quantity.partition(".")
+    # every leaf at once: paddle.grad of only some of them fails in RnnGradNode (a nullptr)
+    leaves = {k: v for k, v in {"dx": x, "dh0": h0, **dict(m.named_parameters())}.items() if v is not None}
+    grads = dict(zip(leaves, paddle.grad([loss], list(leaves.values()), allow_unused=True)))
+    key = quantity if quantity in ("dx", "dh0") else f"{KIND[name[:3]]}_{cell}"
+    g = grads[key]
+    g = np.zeros(leaves[key].shape) if g is None else g.numpy().astype(np.float64)
+    k = "rzn".index(name[3]) if name else 0  # one gate's rows of the stacked parameter
+    return g[k * H:(k + 1) * H] if name else g
+
+def sigmoid(a):  # = 1 / (1 + exp(-a)), without overflow
+    return 0.5 * (1.0 + np.tanh(0.5 * a))
+
+def gru_step(x, h, p):  # one float64 GRU step: the variant's equations
+    r = sigmoid(x @ p["W_ir"].T + p["b_ir"] + h @ p["W_hr"].T + p["b_hr"])
+    z = sigmoid(x @ p["W_iz"].T + p["b_iz"] + h @ p["W_hz"].T + p["b_hz"])
+    if VARIANT == "reset_after":  # torch.nn.GRU: n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+        return (1.0 - z) * np.tanh(x @ p["W_in"].T + p["b_in"] + r * (h @ p["W_hn"].T + p["b_hn"])) + z * h
+    # reset-before (Cho et al. 2014, Keras reset_after=False): n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)
+    return (1.0 - z) * np.tanh(x @ p["W_in"].T + p["b_in"] + (r * h) @ p["W_hn"].T + p["b_hn"]) + z * h
+
+def reference(x, h0, lengths):
+    """(output, h_n) in float64, torch.nn.GRU's layouts; sequence b runs t < lengths[b]."""
+    seq = x[:, None] if x.ndim == 2 else (x.swapaxes(0, 1) if BATCH_FIRST else x)  # (T, B, n_in)
+    Tn, Bn = seq.shape[:2]
+    h = np.zeros((L * D, Bn, H)) if h0 is None else h0.reshape(L * D, Bn, H).copy()
+    steps = [Tn] * Bn if lengths is None else lengths
+    for layer in range(L):
+        y = np.zeros((Tn, Bn, D * H))  # zero past each sequence's length
+        for d, b in np.ndindex(D, Bn):  # the reverse direction starts at lengths[b] - 1
+            k, p = layer * D + d, PARAMS[f"l{layer}" + ("_reverse" if d else "")]
+            for t in range(steps[b]) if d == 0 else range(steps[b] - 1, -1, -1):
+                h[k, b] = y[t, b, d * H:(d + 1) * H] = gru_step(seq[t, b], h[k, b], p)
+        seq = y
+    return (seq[:, 0], h[:, 0]) if x.ndim == 2 else (seq.swapaxes(0, 1) if BATCH_FIRST else seq, h)
+
+def loss(outputs):
+    """L = sum(d_out * output) + sum(d_hn * h_n): the loss whose gradient is checked."""
+    out, h_n = outputs
+    return sum(float(np.sum(c * v)) for c, v in ((D_OUT, out), (D_HN, h_n)) if c is not None)
+
+def central_difference(f, a, eps=1e-6):
+    """dL/da, entry by entry: (L(a + eps) - L(a - eps)) / (2 eps), a changed in place."""
+    g = np.zeros(a.shape)
+    for i in np.ndindex(a.shape):
+        keep = a[i]
+        a[i] = keep + eps
+        up = f()
+        a[i] = keep - eps
+        g[i] = (up - f()) / (2 * eps)
+        a[i] = keep
+    return g
+
+def main():
+    """The GRU's gradient is finite here: the library's backward must be too."""
+    cell, _, name = QUANTITY.partition(".")
+    a = X if QUANTITY == "dx" else H0 if QUANTITY == "dh0" else PARAMS[cell][name]
+    expected = central_difference(lambda: loss(reference(X, H0, LENGTHS)), a)
+    own = central_difference(lambda: loss(library_forward(X, H0, LENGTHS, "float64")), a)
+    got = library_gradient(QUANTITY)
+    bad = ~np.isfinite(got)
+    i = tuple(np.argwhere(bad)[0]) if bad.any() else np.unravel_index(0, got.shape)
+    print(f"{QUANTITY}{[int(j) for j in i]}: reference differenced {expected[i]:.10g}, paddle's own "
+          f"float64 forward differenced {own[i]:.10g}, paddle's backward {got[i]:.10g}")
+    ok = np.isfinite(expected).all() and not bad.any()
+    print("PASS" if ok else f"FAIL: paddle's gradient of {QUANTITY} has {int(bad.sum())} "
+          f"non-finite of {bad.size} entries where the GRU's is finite")
+    return 0 if ok else 1
+
+installed = {d.name.lower().replace('_', '-') for d in distributions()}
+print(", ".join(f"{d} {version(d)}" for d in ('paddlepaddle',) if d in installed), "| numpy", np.__version__)
+sys.exit(main())
