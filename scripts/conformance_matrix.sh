@@ -7,9 +7,9 @@
 #   bash scripts/conformance_matrix.sh [gruverify matrix options, e.g. --jobs 4]
 #
 # It builds .venv-tf and .venv-paddle when they are missing (scripts/library_envs.sh), checks every
-# built-in target with the quick profile (keras-tensorflow and tflite under .venv-tf, paddle under
-# .venv-paddle, the rest under this environment's python) and writes the page. Targets whose
-# framework is not installed are listed as unavailable, with the reason.
+# built-in target with the quick profile (keras-tensorflow, tflite, tf2onnx and tf-keras under
+# .venv-tf, paddle under .venv-paddle, the rest under this environment's python) and writes the
+# page. Targets whose framework is not installed are listed as unavailable, with the reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/library_envs.sh
@@ -17,6 +17,7 @@ out=${MATRIX_OUT:-.gruverify/matrix}
 rm -rf "$out"
 python -m gruverify matrix --profile quick --jobs "${JOBS:-2}" --out "$out" \
     --python-for keras-tensorflow=.venv-tf/bin/python --python-for tflite=.venv-tf/bin/python \
+    --python-for tf2onnx=.venv-tf/bin/python --python-for tf-keras=.venv-tf/bin/python \
     --python-for paddle=.venv-paddle/bin/python "$@"
 mkdir -p docs/img
 cp "$out/matrix.json" docs/conformance-matrix.json
