@@ -11,6 +11,7 @@ of a ``keras.Model`` (the path users take). Needs tensorflow, tf2onnx and onnxru
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -132,3 +133,63 @@ def test_tf2onnx_of_tf_keras_computes_its_variant(reset_after: bool, case: str) 
     ops = {node.op_type for node in onnx.load_from_string(target.last_model).graph.node}
     expected = rewritten_to if reset_after else "Loop"
     assert expected in ops and ({"GRU", "Loop"} - {expected}).isdisjoint(ops), sorted(ops)
+
+
+def test_optimizers_without_deep_copies_give_the_same_graph(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The target converts with ``TF2ONNX_CATCH_ERRORS`` set (tf2onnx's optimizers then skip their
+        per-optimizer deep copies): the graph has the nodes users get (in another topological order),
+    inside the Loop bodies too."""
+    import onnx
+    import tf2onnx
+
+    from gruverify.targets import tf2onnx_target
+
+    problem = make_problem(layers=2, bidirectional=True, lengths=[5, 2, 3], seed=46)
+    fast = tf2onnx_target.convert_keras_gru_with_tf2onnx(
+        problem.params, True, initial_state=True, mask=True
+    )
+    monkeypatch.setattr(tf2onnx_target, "_optimizers_uncaught", contextlib.nullcontext)
+    assert "TF2ONNX_CATCH_ERRORS" not in os.environ
+    plain = tf2onnx_target.convert_keras_gru_with_tf2onnx(
+        problem.params, True, initial_state=True, mask=True
+    )
+    nodes = [sorted(_ops(onnx.load_from_string(m).graph)) for m in (fast, plain)]
+    assert nodes[0] == nodes[1], tf2onnx.__version__
+
+
+def test_a_failing_optimizer_falls_back_to_the_users_conversion(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Planted: a conversion that fails whenever the optimizers run uncaught. The target converts
+    again as users run tf2onnx, computes the right GRU, and leaves the environment as it was."""
+    import tf2onnx
+
+    from gruverify.targets.tf2onnx_target import Tf2OnnxGRUTarget
+
+    real = tf2onnx.convert.from_function
+    calls: list[bool] = []
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls.append("TF2ONNX_CATCH_ERRORS" in os.environ)
+        if calls[-1]:
+            raise RuntimeError("planted optimizer failure")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tf2onnx.convert, "from_function", flaky)
+    target = Tf2OnnxGRUTarget(True)
+    assert_forward_matches(target, make_problem(seed=47))
+    assert calls == [True, False]
+    assert "TF2ONNX_CATCH_ERRORS" not in os.environ
+
+
+def _ops(graph: Any) -> list[tuple[str, int, int]]:
+    """(op type, inputs, outputs) of every node of ``graph`` and of its subgraphs."""
+    ops = []
+    for node in graph.node:
+        ops.append((node.op_type, len(node.input), len(node.output)))
+        for attribute in node.attribute:
+            if attribute.HasField("g"):
+                ops.extend(_ops(attribute.g))
+    return ops

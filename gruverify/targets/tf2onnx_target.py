@@ -8,14 +8,14 @@ converts) and converted by ``tf2onnx.convert.from_function`` at ONNX opset 17, t
 ``gruverify.layouts.keras_layout`` (gates z, r, h; ``reset_after=False`` folds the biases).
 
 Batch and time are **dynamic** axes of the converted model, and by default the weights are
-**inputs**: one conversion (~3 s on 2 cores) serves every weight set, batch and length of a
+**inputs**: one conversion (1.5-3 s on 2 cores) serves every weight set, batch and length of a
 configuration (sizes, layers, directions, bias, with or without ``h0`` and ``mask``).
 ``Tf2OnnxGRUTarget(weights_as_inputs=False)`` bakes them into the model as initializers, as a
 deployed model has them, converting once per weight set (the tests check that both agree, and that
 ``tf2onnx.convert.from_keras`` of a ``keras.Model`` gives the same numbers).
 
 Measured (tf2onnx 1.17.0, tensorflow-cpu 2.20.0, keras 3.15.1, onnxruntime 1.32.0): tf2onnx
-converts Keras 3's GRU (``from_keras`` too: 1.17.0 falls back to ``tf.function`` on TF >= 2.16),
+converts Keras 3's GRU (``from_keras`` too: it traces the model with ``tf.function`` on TF >= 2.16),
 but its GRU rewriters (``rewriter/gru_tf2_rewriter.py``, written for Keras 2's graphs) do not match
 Keras 3's ``while`` loop: the model holds an ONNX ``Loop`` over the cell's MatMul/Sigmoid/Tanh ops,
 not an ONNX ``GRU`` node, so onnxruntime runs the cell as Keras wrote it.
