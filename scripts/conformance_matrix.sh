@@ -7,10 +7,10 @@
 #   bash scripts/conformance_matrix.sh [gruverify matrix options, e.g. --jobs 4]
 #
 # It builds .venv-tf, .venv-paddle and .venv-onnx2torch when they are missing
-# (scripts/library_envs.sh), checks every built-in target with the quick profile (keras-tensorflow
-# and tflite under .venv-tf, paddle under .venv-paddle, onnx2torch under .venv-onnx2torch, the rest
-# under this environment's python) and writes the page. Targets whose framework is not installed
-# are listed as unavailable, with the reason.
+# (scripts/library_envs.sh), checks every built-in target with the quick profile (keras-tensorflow,
+# tflite, tf2onnx and tf-keras under .venv-tf, paddle under .venv-paddle, onnx2torch under
+# .venv-onnx2torch, the rest under this environment's python) and writes the page. Targets whose
+# framework is not installed are listed as unavailable, with the reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/library_envs.sh
@@ -18,6 +18,7 @@ out=${MATRIX_OUT:-.gruverify/matrix}
 rm -rf "$out"
 python -m gruverify matrix --profile quick --jobs "${JOBS:-2}" --out "$out" \
     --python-for keras-tensorflow=.venv-tf/bin/python --python-for tflite=.venv-tf/bin/python \
+    --python-for tf2onnx=.venv-tf/bin/python --python-for tf-keras=.venv-tf/bin/python \
     --python-for paddle=.venv-paddle/bin/python \
     --python-for onnx2torch=.venv-onnx2torch/bin/python "$@"
 mkdir -p docs/img

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The two environments the library targets need besides the main one (docs/library-targets.md):
-#   .venv-tf      tensorflow-cpu + ai-edge-litert: keras-tensorflow and tflite (Keras reads its
-#                 backend once per process, so these never share a process with the torch-backend
-#                 keras-* targets; their tests run with KERAS_BACKEND=tensorflow)
+#   .venv-tf      tensorflow-cpu + ai-edge-litert + tf2onnx/onnxruntime + tf-keras: keras-tensorflow,
+#                 tflite, tf2onnx and tf-keras (Keras reads its backend once per process, so these
+#                 never share a process with the torch-backend keras-* targets; their tests run
+#                 with KERAS_BACKEND=tensorflow). tf-keras 2.20 requires the distribution
+#                 `tensorflow` (a second TensorFlow over tensorflow-cpu's files): it goes in with
+#                 --no-deps, its one dependency being tensorflow-cpu's TensorFlow.
 #   .venv-paddle  paddlepaddle, which pins opt_einsum==3.3.0 against constraints.txt's 3.4.0
 #   .venv-onnx2torch  onnx2torch, which requires torchvision (PyPI's wheel links CUDA torch and does
 #                 not load with the CPU torch of the main environment, so it stays out of it)
@@ -15,9 +18,10 @@ fresh=0
 [ "${1:-}" = "--fresh" ] && fresh=1
 PY=${PYTHON:-python3}
 
-build() {  # build DIR IMPORT PIP-ARGS...
-    local dir=$1 module=$2
+build() {  # build DIR IMPORT [--no-deps REQUIREMENT] PIP-ARGS...
+    local dir=$1 module=$2 no_deps=""
     shift 2
+    if [ "${1:-}" = "--no-deps" ]; then no_deps=$2; shift 2; fi
     if [ $fresh = 0 ] && [ -x "$dir/bin/python" ] && "$dir/bin/python" -c "import $module" 2>/dev/null; then
         echo "$dir: present ($module imports)"
         return
@@ -26,10 +30,12 @@ build() {  # build DIR IMPORT PIP-ARGS...
     "$PY" -m venv "$dir"
     "$dir/bin/python" -m pip install -q --upgrade pip
     "$dir/bin/python" -m pip install -q "$@"
+    if [ -n "$no_deps" ]; then "$dir/bin/python" -m pip install -q --no-deps -c constraints.txt "$no_deps"; fi
     "$dir/bin/python" -c "import $module" && echo "$dir: built"
 }
 
-build .venv-tf "tensorflow, ai_edge_litert" -c constraints.txt -e '.[tensorflow]'
+build .venv-tf "tensorflow, ai_edge_litert, tf2onnx, onnxruntime, tf_keras" --no-deps tf-keras \
+    -c constraints.txt -e '.[tensorflow]'
 no_einsum=$(mktemp)
 trap 'rm -f "$no_einsum"' EXIT
 grep -v '^opt_einsum==' constraints.txt > "$no_einsum"

@@ -224,7 +224,9 @@ def test_keras_on_tensorflow_targets_get_their_backend_and_the_others_none(
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     assert matrix.child_env("tflite")["KERAS_BACKEND"] == "tensorflow"
     assert matrix.child_env("keras-tensorflow")["KERAS_BACKEND"] == "tensorflow"
+    assert matrix.child_env("tf2onnx")["KERAS_BACKEND"] == "tensorflow"
     assert "KERAS_BACKEND" not in matrix.child_env("keras-reset-after")
+    assert "KERAS_BACKEND" not in matrix.child_env("tf-keras")  # Keras 2 does not read it
 
 
 def test_the_check_command_carries_profile_seed_timeouts_and_checks(tmp_path: Path) -> None:

@@ -26,16 +26,23 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from gruverify.core.params import Variant
+from gruverify.core.params import GRUParams, Variant
 from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
+from gruverify.layouts.keras_layout import gru_to_keras
 from gruverify.targets.errors import TargetError
-from gruverify.targets.keras_stack import KERAS_MISSING, KerasStackTarget
+from gruverify.targets.keras_stack import KERAS_MISSING, KerasStackTarget, keras_gru_stack
 
-__all__ = ["KerasTensorFlowGRUTarget", "import_keras_tensorflow"]
+__all__ = [
+    "KerasTensorFlowGRUTarget",
+    "import_keras_tensorflow",
+    "keras_gru_tf_function",
+    "keras_weights",
+]
 
 
 def import_keras_tensorflow() -> Any:
@@ -65,6 +72,68 @@ def import_keras_tensorflow() -> Any:
             "it in its own process)"
         )
     return keras
+
+
+def keras_weights(params: GRUParams, reset_after: bool) -> list[np.ndarray]:
+    """``params``' Keras weight arrays (``gru_to_keras``), flattened over the layers, float32."""
+    return [np.asarray(w, np.float32) for layer in gru_to_keras(params, reset_after) for w in layer]
+
+
+def keras_gru_tf_function(
+    params: GRUParams,
+    reset_after: bool,
+    shape: tuple[int | None, int | None],
+    *,
+    initial_state: bool,
+    mask: bool,
+    weights_as_inputs: bool,
+) -> tuple[Callable[..., dict[str, Any]], dict[str, Any], list[Any]]:
+    """A Keras GRU stack (``keras_gru_stack``, TensorFlow backend) as a function for the
+    converters (TFLite, tf2onnx) to trace: ``(run, specs, layers)``, where ``run(**inputs)`` takes
+    the tensors ``specs`` names and returns ``{"output": (B, T, D * H), "h_n": (L * D, B, H)}``.
+    Inputs: batch-major ``x`` ``(B, T, I)`` (``shape = (B, T)``, None for a dynamic axis), optional
+    ``h0`` ``(L * D, B, H)`` and ``mask`` ``(B, T)`` bool, and (``weights_as_inputs``) one ``w{k}``
+    per Keras weight array in ``keras_weights`` order; else ``params``' weights are constants. The
+    layers run through ``Layer.stateless_call``, so the weights are tensors of the traced graph."""
+    import tensorflow as tf
+
+    keras = import_keras_tensorflow()
+    layers = keras_gru_stack(keras, params, reset_after)
+    weights = keras_weights(params, reset_after)
+    B, T = shape
+    L, D, H = params.num_layers, params.num_directions, params.hidden_size
+    specs = {"x": tf.TensorSpec([B, T, params.input_size], tf.float32, name="x")}
+    if initial_state:
+        specs["h0"] = tf.TensorSpec([L * D, B, H], tf.float32, name="h0")
+    if mask:
+        specs["mask"] = tf.TensorSpec([B, T], tf.bool, name="mask")
+    if weights_as_inputs:
+        specs.update(
+            {
+                f"w{k}": tf.TensorSpec(w.shape, tf.float32, name=f"w{k}")
+                for k, w in enumerate(weights)
+            }
+        )
+    frozen = [[np.asarray(v.numpy()) for v in gru.non_trainable_variables] for gru in layers]
+
+    def run(**inputs: Any) -> dict[str, Any]:
+        seq, finals, k = inputs["x"], [], 0
+        for layer, gru in enumerate(layers):
+            init = None if "h0" not in inputs else [inputs["h0"][layer * D + d] for d in range(D)]
+            n = len(gru.trainable_variables)
+            trainable = [inputs[f"w{j}"] if weights_as_inputs else tf.constant(weights[j])
+                         for j in range(k, k + n)]  # fmt: skip
+            k += n
+            fixed = [tf.constant(v) for v in frozen[layer]]
+            result, _ = gru.stateless_call(
+                trainable, fixed, seq,
+                initial_state=init, mask=inputs.get("mask"),
+            )  # fmt: skip
+            seq = result[0]
+            finals.extend(result[1 : 1 + D])
+        return {"output": seq, "h_n": tf.stack(finals)}
+
+    return run, specs, layers
 
 
 class KerasTensorFlowGRUTarget(KerasStackTarget):
@@ -101,6 +170,11 @@ class KerasTensorFlowGRUTarget(KerasStackTarget):
         out = seq if problem.batch_first else tf.transpose(seq, (1, 0, 2))
         return out, tf.stack(finals), layers
 
+    @staticmethod
+    def _leaf(variable: Any) -> Any:
+        """The tensor the tape differentiates for a layer weight (Keras 3 wraps a tf.Variable)."""
+        return variable.value
+
     def _tensor(self, a: np.ndarray | None) -> Any:
         import tensorflow as tf
 
@@ -128,7 +202,7 @@ class KerasTensorFlowGRUTarget(KerasStackTarget):
                 loss += tf.reduce_sum(out * self._tensor(d_output))
             if d_h_n is not None:
                 loss += tf.reduce_sum(h_n * self._tensor(d_h_n))
-        variables = [v.value for gru in layers for v in gru.weights]
+        variables = [self._leaf(v) for gru in layers for v in gru.weights]
         leaves = [x] + ([h0] if h0 is not None else []) + variables
         grads = tape.gradient(loss, leaves)
         return self._gradients_from(

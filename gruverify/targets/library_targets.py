@@ -63,6 +63,18 @@ def _tflite(device: str, dtype: str | None) -> Implementation:
     return TFLiteGRUTarget(True, dtype=dtype or "float32", device=device)
 
 
+def _tf2onnx(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.tf2onnx_target import Tf2OnnxGRUTarget
+
+    return Tf2OnnxGRUTarget(True, dtype=dtype or "float32", device=device)
+
+
+def _tf_keras(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.tf_keras_target import TfKerasGRUTarget
+
+    return TfKerasGRUTarget(True, dtype=dtype or "float32", device=device)
+
+
 def _mlx(device: str, dtype: str | None) -> Implementation:
     from gruverify.targets.mlx_target import MlxGRUTarget
 
@@ -141,6 +153,15 @@ LIBRARY_TARGETS: dict[str, tuple[Factory, str]] = {
         "Keras GRU (TensorFlow backend) -> TFLite builtins -> LiteRT interpreter; float32, forward "
         "only, converted per (batch, T)",
     ),
+    "tf2onnx": (
+        _tf2onnx,
+        "Keras GRU (TensorFlow backend) -> tf2onnx (opset 17) -> onnxruntime; float32, forward "
+        "only, converted per configuration (batch and time dynamic, weights as inputs)",
+    ),
+    "tf-keras": (
+        _tf_keras,
+        "Keras 2's tf_keras.layers.GRU(reset_after=True) stacks on TensorFlow; float32",
+    ),
     "mlx": (_mlx, "mlx.nn.GRU on MLX's CPU backend; float32, one layer, one direction"),
     "equinox": (
         _equinox,
@@ -182,6 +203,8 @@ LIBRARY_OF: dict[str, str] = {
     "openvino-default": "openvino",
     "keras-tensorflow": "tensorflow-cpu",
     "tflite": "ai-edge-litert",
+    "tf2onnx": "tf2onnx",
+    "tf-keras": "tf-keras",
     "mlx": "mlx",
     "equinox": "equinox",
     "haiku": "dm-haiku",

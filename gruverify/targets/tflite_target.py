@@ -33,10 +33,12 @@ import numpy as np
 
 from gruverify.core.params import GRUParams, Variant
 from gruverify.core.problem import Capabilities, Gradients, Outputs, Problem
-from gruverify.layouts.keras_layout import gru_to_keras
 from gruverify.targets.errors import TargetError
-from gruverify.targets.keras_stack import keras_gru_stack
-from gruverify.targets.keras_tensorflow_target import import_keras_tensorflow
+from gruverify.targets.keras_tensorflow_target import (
+    import_keras_tensorflow,
+    keras_gru_tf_function,
+    keras_weights,
+)
 from gruverify.targets.recent import Recent
 
 __all__ = ["TFLITE_MISSING", "TFLiteGRUTarget", "convert_keras_gru_to_tflite"]
@@ -48,10 +50,6 @@ TFLITE_MISSING = {
     "dropout": "a converted inference model has no dropout",
 }
 _MAX_MODELS = 16
-
-
-def _weights(params: GRUParams, reset_after: bool) -> list[np.ndarray]:
-    return [np.asarray(w, np.float32) for layer in gru_to_keras(params, reset_after) for w in layer]
 
 
 def convert_keras_gru_to_tflite(
@@ -70,38 +68,10 @@ def convert_keras_gru_to_tflite(
     ``(B, T, D * H)`` and ``h_n`` ``(L * D, B, H)``."""
     import tensorflow as tf
 
-    keras = import_keras_tensorflow()
-    layers = keras_gru_stack(keras, params, reset_after)
-    weights = _weights(params, reset_after)
-    B, T = shape
-    L, D, H = params.num_layers, params.num_directions, params.hidden_size
-    specs = {"x": tf.TensorSpec([B, T, params.input_size], tf.float32)}
-    if initial_state:
-        specs["h0"] = tf.TensorSpec([L * D, B, H], tf.float32)
-    if mask:
-        specs["mask"] = tf.TensorSpec([B, T], tf.bool)
-    if weights_as_inputs:
-        specs.update({f"w{k}": tf.TensorSpec(w.shape, tf.float32) for k, w in enumerate(weights)})
-
-    frozen = [[np.asarray(v.numpy()) for v in gru.non_trainable_variables] for gru in layers]
-
-    def run(**inputs: Any) -> dict[str, Any]:
-        seq, finals, k = inputs["x"], [], 0
-        for layer, gru in enumerate(layers):
-            init = None if "h0" not in inputs else [inputs["h0"][layer * D + d] for d in range(D)]
-            n = len(gru.trainable_variables)
-            trainable = [inputs[f"w{j}"] if weights_as_inputs else tf.constant(weights[j])
-                         for j in range(k, k + n)]  # fmt: skip
-            k += n
-            fixed = [tf.constant(v) for v in frozen[layer]]
-            result, _ = gru.stateless_call(
-                trainable, fixed, seq,
-                initial_state=init, mask=inputs.get("mask"),
-            )  # fmt: skip
-            seq = result[0]
-            finals.extend(result[1 : 1 + D])
-        return {"output": seq, "h_n": tf.stack(finals)}
-
+    run, specs, layers = keras_gru_tf_function(
+        params, reset_after, shape,
+        initial_state=initial_state, mask=mask, weights_as_inputs=weights_as_inputs,
+    )  # fmt: skip
     fn = tf.function(run).get_concrete_function(**specs)
     holder = tf.Module()  # a trackable object: the converter then writes a signature
     holder.layers = layers
@@ -184,7 +154,7 @@ class TFLiteGRUTarget:
             mask = np.arange(problem.steps)[None, :] < np.asarray(problem.lengths)[:, None]
             feeds["mask"] = mask
         if self.weights_as_inputs:
-            feeds.update({f"w{k}": w for k, w in enumerate(_weights(p, self.reset_after))})
+            feeds.update({f"w{k}": w for k, w in enumerate(keras_weights(p, self.reset_after))})
         result = self._runner(problem, B)(**feeds)
         out = np.asarray(result["output"], np.float64)
         if mask is not None:
