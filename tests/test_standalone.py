@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import pathlib
+import re
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,8 @@ FINDINGS = {
     "onnxruntime-tanh": "onnxruntime",
     "keras-initial-state": "keras",
     "flax-nnx-b_hn": "flax",
+    "mnn-lengths": "MNN",
+    "mnn-initial-state": "MNN",
 }
 
 
@@ -146,6 +149,7 @@ CONTROLS = {
     "openvino-lengths": _no_lengths,
     "flax-nnx-b_hn": _no_b_hn,
     "onnxruntime-tanh": _small_input,
+    "mnn-lengths": _no_lengths,
 }
 
 
@@ -156,6 +160,30 @@ def test_same_library_passes_without_the_trigger(name: str, tmp_path: pathlib.Pa
     data = load(name)
     changed = with_problem(data, CONTROLS[name](load_problem(data["problem"])))
     result = run_without_gruverify(script_from(changed, tmp_path, name))
+    assert result.returncode == 0 and "PASS" in result.stdout, report(result)
+
+
+_MNN_RUN = re.compile(r"    _tools\.mnnconvert\(.*?module\.forward\(args\)\]\n", re.S)
+_ONNXRUNTIME_RUN = """    import onnxruntime
+    session = onnxruntime.InferenceSession(src, providers=["CPUExecutionProvider"])
+    return [np.asarray(a, np.float64) for a in session.run(None, inputs)]
+"""
+
+
+@pytest.mark.parametrize("name", ["mnn-lengths", "mnn-initial-state"])
+def test_mnn_script_passes_when_onnxruntime_runs_the_onnx_file_it_converts(
+    name: str, tmp_path: pathlib.Path
+) -> None:
+    """The MNN scripts' ONNX file is the right GRU: the same script, its conversion and MNN run
+    replaced by onnxruntime on the very .onnx file it wrote, passes (onnxruntime honours
+    sequence_lens and rejects an initial_h of batch 1); only MNN's converter and runtime differ."""
+    _needs("MNN")
+    _needs("onnxruntime")
+    script = script_from(load(name), tmp_path, name)
+    text, swaps = _MNN_RUN.subn(_ONNXRUNTIME_RUN, script.read_text(encoding="utf-8"))
+    assert swaps == 1, "the mnn template's conversion and run were not found in the script"
+    script.write_text(text, encoding="utf-8")
+    result = run_without_gruverify(script)
     assert result.returncode == 0 and "PASS" in result.stdout, report(result)
 
 
@@ -425,6 +453,7 @@ CORRECT_CALLS = {
     "openvino": ("openvino", ["basic", "batch_first+bias=False", "no h0"]),
     "keras-reset-after": ("keras", ["basic", "2 layers, bidirectional, lengths"]),
     "keras-reset-before": ("keras", ["basic", "batch_first+bias=False"]),
+    "mnn": ("MNN", ["basic", "batch_first+bias=False", "unbatched", "no h0"]),
 }
 
 
