@@ -8,7 +8,8 @@ is what the generator writes today, exits 1 on the pinned library, and exits 0 w
 script template calls a correct implementation of the same API (the file's target switched to
 ``torch-gru``) and, where the finding has a trigger, when the same library runs the case without
 it (no lengths, ``b_hn = 0``, an input that does not saturate): so the template calls the library
-right and the failure is the finding. Zoo mutants and a user's ``module:attr`` class work the same
+right and the failure is the finding. The MNN scripts also pass when onnxruntime, not MNN's
+converter and runtime, runs the very .onnx file they write. Zoo mutants and a user's ``module:attr`` class work the same
 way, forward and gradient. The findings' scripts stay under 120 lines. The scripts of the
 findings whose libraries live in environments of their own (Paddle, Keras on TensorFlow) are
 compared with the generator's output here and run by tests/test_standalone_paddle.py and
