@@ -67,6 +67,8 @@ FINDINGS = {
     "flax-nnx-b_hn": "flax",
     "mnn-lengths": "MNN",
     "mnn-initial-state": "MNN",
+    "mnn-dynamic-time": "MNN",
+    "mnn-origin-rnn": "MNN",
 }
 
 
@@ -164,26 +166,45 @@ def test_same_library_passes_without_the_trigger(name: str, tmp_path: pathlib.Pa
     assert result.returncode == 0 and "PASS" in result.stdout, report(result)
 
 
-_MNN_RUN = re.compile(r"    _tools\.mnnconvert\(.*?module\.forward\(args\)\]\n", re.S)
+_MNN_RUN = re.compile(r"    _tools\.mnnconvert\(.*? for r in out\]\n", re.S)
 _ONNXRUNTIME_RUN = """    import onnxruntime
     session = onnxruntime.InferenceSession(src, providers=["CPUExecutionProvider"])
     return [np.asarray(a, np.float64) for a in session.run(None, inputs)]
 """
 
 
-@pytest.mark.parametrize("name", ["mnn-lengths", "mnn-initial-state"])
+MNN_FINDINGS = sorted(name for name in FINDINGS if name.startswith("mnn-"))
+
+
+@pytest.mark.parametrize("name", MNN_FINDINGS)
 def test_mnn_script_passes_when_onnxruntime_runs_the_onnx_file_it_converts(
     name: str, tmp_path: pathlib.Path
 ) -> None:
     """The MNN scripts' ONNX file is the right GRU: the same script, its conversion and MNN run
     replaced by onnxruntime on the very .onnx file it wrote, passes (onnxruntime honours
-    sequence_lens and rejects an initial_h of batch 1); only MNN's converter and runtime differ."""
+    sequence_lens, rejects an initial_h of batch 1, runs a dynamic time axis and gives the reverse
+    final state); only MNN's converter and runtime differ."""
     _needs("MNN")
     _needs("onnxruntime")
     script = script_from(load(name), tmp_path, name)
     text, swaps = _MNN_RUN.subn(_ONNXRUNTIME_RUN, script.read_text(encoding="utf-8"))
     assert swaps == 1, "the mnn template's conversion and run were not found in the script"
     script.write_text(text, encoding="utf-8")
+    result = run_without_gruverify(script)
+    assert result.returncode == 0 and "PASS" in result.stdout, report(result)
+
+
+@pytest.mark.parametrize("name", ["mnn-dynamic-time", "mnn-origin-rnn"])
+def test_mnn_variant_script_passes_with_the_default_conversion(
+    name: str, tmp_path: pathlib.Path
+) -> None:
+    """The variants' trigger is the conversion: the same case through the ``mnn`` template (the
+    time axis static, no --useOriginRNNImpl) passes on the same MNN."""
+    _needs("MNN")
+    data = load(name)
+    script = script_from({**data, "target": "mnn"}, tmp_path, name)
+    variant = script_from(data, tmp_path, f"{name}-variant").read_text(encoding="utf-8")
+    assert variant != script.read_text(encoding="utf-8"), "the variant's template is the plain one"
     result = run_without_gruverify(script)
     assert result.returncode == 0 and "PASS" in result.stdout, report(result)
 

@@ -39,22 +39,23 @@ import MNN
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-def mnn_gru(inputs, weights):
-    """One ONNX GRU node (opset 22; weights constant, shapes static, as the torch export gives MNN),
-    converted as `MNNConvert -f ONNX` converts it and run by MNN's Module API on the CPU."""
+def mnn_gru(inputs, weights):  # one ONNX GRU node (opset 22), converted by MNN's converter, run by its runtime
     names = [n if n in inputs or n in weights else "" for n in ("X", "W", "R", "B", "sequence_lens", "initial_h")]
     node = helper.make_node("GRU", names, ["Y", "Y_h"], hidden_size=H, direction="bidirectional"
                             if D == 2 else "forward", linear_before_reset=int(VARIANT == "reset_after"))
     info = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape) for n, v in inputs.items()]
     graph = helper.make_graph([node], "gru", info, [helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
-        for n in ("Y", "Y_h")], [numpy_helper.from_array(v, n) for n, v in weights.items()])  # fmt: skip
+        for n in ("Y", "Y_h")], [numpy_helper.from_array(v, n) for n, v in weights.items()])  # weights constant
     src = os.path.join(tempfile.mkdtemp(), "gru.onnx")
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 22)], ir_version=10), src)
     _tools.mnnconvert(["mnnconvert", "-f", "ONNX", "--modelFile", src, "--MNNModel", src + ".mnn"])
     module, F = MNN.nn.load_module_from_file(src + ".mnn", list(inputs), ["Y", "Y_h"]), MNN.expr
     args = [F.const(np.ascontiguousarray(v), list(v.shape), F.NCHW, F.int if v.dtype == np.int32 else F.float)
             for v in inputs.values()]
-    return [np.array(r.read(), np.float64) for r in module.forward(args)]
+    out = module.forward(args)
+    if len(out) != 2:  # MNN printed why above
+        sys.exit(print(f"FAIL: MNN's module returned {len(out)} outputs instead of Y and Y_h") or 1)
+    return [np.array(r.read(), np.float64) for r in out]
 
 def library_forward(x, h0, lengths, dtype=DTYPE):
     """One GRU node per layer; ONNX stacks the gates z, r, h and keeps all six biases."""
@@ -68,8 +69,7 @@ def library_forward(x, h0, lengths, dtype=DTYPE):
                   "initial_h": None if h0 is None else h0[layer * D:(layer + 1) * D].astype(dtype)}
         weights = {"W": stack("W_i"), "R": stack("W_h"), **({"B": stack("b_i", "b_h")} if BIAS else {})}
         Y, Y_h = mnn_gru({n: v for n, v in inputs.items() if v is not None}, weights)
-        seq = Y.transpose(0, 2, 1, 3).reshape(Y.shape[0], Y.shape[2], D * H)
-        finals.append(Y_h)
+        seq, finals = Y.transpose(0, 2, 1, 3).reshape(Y.shape[0], Y.shape[2], D * H), finals + [Y_h]
     out, h_n = seq, np.concatenate(finals)
     return (out[:, 0], h_n[:, 0]) if x.ndim == 2 else (out.swapaxes(0, 1) if BATCH_FIRST else out, h_n)
 
