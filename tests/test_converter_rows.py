@@ -177,9 +177,11 @@ def test_finding_mnn_ignores_sequence_lens(tmp_path: Path) -> None:
     assert finding_for("mnn", "lengths truncation") is not None
 
 
-def test_finding_mnn_dynamic_time_axis_breaks_batches(tmp_path: Path) -> None:
-    """An export with a dynamic time axis converts, but the model runs no batch but 1 ("Broad cast
-    error" in a BinaryOp, no outputs); a static time axis runs (the mnn target exports it so)."""
+def test_finding_mnn_dynamic_time_axis_runs_one_step(tmp_path: Path) -> None:
+    """An export with a dynamic time axis converts (the converter unrolls a single step), but the
+    model returns no outputs for any sequence longer than 1, batch 1 included ("Reshape error";
+    "Broad cast error" at batch > 1), and runs T = 1; a static time axis runs (the mnn target
+    exports it so)."""
     _mnn()
     torch.manual_seed(0)
     gru = torch.nn.GRU(3, 4).eval()
@@ -196,8 +198,11 @@ def test_finding_mnn_dynamic_time_axis_breaks_batches(tmp_path: Path) -> None:
     from gruverify.targets.mnn_target import MnnGRUTarget
 
     p = random_gru_params(3, 4, 1, rng=8)
-    with pytest.raises(RuntimeError, match="returned 0 outputs"):
-        MnnGRUTarget(dynamic_time=True).forward(Problem(p, np.zeros((5, 2, 3))))
+    target = MnnGRUTarget(dynamic_time=True)
+    for steps, batch in ((5, 2), (2, 1)):
+        with pytest.raises(RuntimeError, match="returned 0 outputs"):
+            target.forward(Problem(p, np.zeros((steps, batch, 3))))
+    assert target.forward(Problem(p, np.zeros((1, 3, 3)))).output.shape == (1, 3, 4)
 
 
 def test_finding_mnn_origin_rnn_impl_gets_the_reverse_final_state_wrong(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ is what the generator writes today, exits 1 on the pinned library, and exits 0 w
 script template calls a correct implementation of the same API (the file's target switched to
 ``torch-gru``) and, where the finding has a trigger, when the same library runs the case without
 it (no lengths, ``b_hn = 0``, an input that does not saturate): so the template calls the library
-right and the failure is the finding. Zoo mutants and a user's ``module:attr`` class work the same
+right and the failure is the finding. The MNN scripts also pass when onnxruntime, not MNN's
+converter and runtime, runs the very .onnx file they write. Zoo mutants and a user's ``module:attr`` class work the same
 way, forward and gradient. The findings' scripts stay under 120 lines. The scripts of the
 findings whose libraries live in environments of their own (Paddle, Keras on TensorFlow) are
 compared with the generator's output here and run by tests/test_standalone_paddle.py and
@@ -21,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import pathlib
+import re
 from typing import Any
 
 import numpy as np
@@ -63,6 +65,10 @@ FINDINGS = {
     "onnxruntime-tanh": "onnxruntime",
     "keras-initial-state": "keras",
     "flax-nnx-b_hn": "flax",
+    "mnn-lengths": "MNN",
+    "mnn-initial-state": "MNN",
+    "mnn-dynamic-time": "MNN",
+    "mnn-origin-rnn": "MNN",
 }
 
 
@@ -146,6 +152,7 @@ CONTROLS = {
     "openvino-lengths": _no_lengths,
     "flax-nnx-b_hn": _no_b_hn,
     "onnxruntime-tanh": _small_input,
+    "mnn-lengths": _no_lengths,
 }
 
 
@@ -156,6 +163,49 @@ def test_same_library_passes_without_the_trigger(name: str, tmp_path: pathlib.Pa
     data = load(name)
     changed = with_problem(data, CONTROLS[name](load_problem(data["problem"])))
     result = run_without_gruverify(script_from(changed, tmp_path, name))
+    assert result.returncode == 0 and "PASS" in result.stdout, report(result)
+
+
+_MNN_RUN = re.compile(r"    _tools\.mnnconvert\(.*? for r in out\]\n", re.S)
+_ONNXRUNTIME_RUN = """    import onnxruntime
+    session = onnxruntime.InferenceSession(src, providers=["CPUExecutionProvider"])
+    return [np.asarray(a, np.float64) for a in session.run(None, inputs)]
+"""
+
+
+MNN_FINDINGS = sorted(name for name in FINDINGS if name.startswith("mnn-"))
+
+
+@pytest.mark.parametrize("name", MNN_FINDINGS)
+def test_mnn_script_passes_when_onnxruntime_runs_the_onnx_file_it_converts(
+    name: str, tmp_path: pathlib.Path
+) -> None:
+    """The MNN scripts' ONNX file is the right GRU: the same script, its conversion and MNN run
+    replaced by onnxruntime on the very .onnx file it wrote, passes (onnxruntime honours
+    sequence_lens, rejects an initial_h of batch 1, runs a dynamic time axis and gives the reverse
+    final state); only MNN's converter and runtime differ."""
+    _needs("MNN")
+    _needs("onnxruntime")
+    script = script_from(load(name), tmp_path, name)
+    text, swaps = _MNN_RUN.subn(_ONNXRUNTIME_RUN, script.read_text(encoding="utf-8"))
+    assert swaps == 1, "the mnn template's conversion and run were not found in the script"
+    script.write_text(text, encoding="utf-8")
+    result = run_without_gruverify(script)
+    assert result.returncode == 0 and "PASS" in result.stdout, report(result)
+
+
+@pytest.mark.parametrize("name", ["mnn-dynamic-time", "mnn-origin-rnn"])
+def test_mnn_variant_script_passes_with_the_default_conversion(
+    name: str, tmp_path: pathlib.Path
+) -> None:
+    """The variants' trigger is the conversion: the same case through the ``mnn`` template (the
+    time axis static, no --useOriginRNNImpl) passes on the same MNN."""
+    _needs("MNN")
+    data = load(name)
+    script = script_from({**data, "target": "mnn"}, tmp_path, name)
+    variant = script_from(data, tmp_path, f"{name}-variant").read_text(encoding="utf-8")
+    assert variant != script.read_text(encoding="utf-8"), "the variant's template is the plain one"
+    result = run_without_gruverify(script)
     assert result.returncode == 0 and "PASS" in result.stdout, report(result)
 
 
@@ -425,6 +475,7 @@ CORRECT_CALLS = {
     "openvino": ("openvino", ["basic", "batch_first+bias=False", "no h0"]),
     "keras-reset-after": ("keras", ["basic", "2 layers, bidirectional, lengths"]),
     "keras-reset-before": ("keras", ["basic", "batch_first+bias=False"]),
+    "mnn": ("MNN", ["basic", "batch_first+bias=False", "unbatched", "no h0"]),
 }
 
 

@@ -123,9 +123,11 @@ FINDINGS: tuple[Finding, ...] = (
     Finding(
         ("mnn[dynamic-time]",),
         ("forward[*]",),
-        "MNN's converter turns a GRU whose ONNX time axis is dynamic into a While loop that cannot "
-        "run a batch larger than 1 ('Broad cast error, dim1 = B, dim2 = T * B', 'Compute Shape "
-        "Error for BinaryOp', no outputs); a static time axis converts to a working model",
+        "MNN's converter takes a dynamic time axis of an ONNX GRU for a single step ('Single "
+        "SeqLength, don't use while but unrool it'): the model runs only sequences of length 1 and "
+        "returns no outputs for any longer one, whatever the batch ('Reshape error' at batch 1, "
+        "'Broad cast error, dim1 = B, dim2 = T * B' above); a static time axis converts to a "
+        "working model",
         "MNN 3.6.1, torch 2.13.0 export with dynamic_axes on T",
         "none found",
     ),

@@ -16,9 +16,11 @@ length and weight set (cached).
 
 Measured (MNN 3.6.1, torch 2.13.0, onnx 1.23.2):
 
-* With a **dynamic time axis** (the ``onnx-torchscript`` export's default) the converted model cannot
-  run any batch but 1: "Broad cast error, dim1 = B, dim2 = T * B / Compute Shape Error for
-  BinaryOp" and no outputs (``FINDINGS``; ``MnnGRUTarget(dynamic_time=True)`` shows it). So the
+* With a **dynamic time axis** (the ``onnx-torchscript`` export's default) the converter unrolls
+  one step ("Single SeqLength, don't use while but unrool it"): the model runs T = 1 only and
+  returns no outputs for any longer sequence, at any batch ("Reshape error" at batch 1, "Broad
+  cast error, dim1 = B, dim2 = T * B" above; ``FINDINGS``; ``MnnGRUTarget(dynamic_time=True)``
+  shows it). So the
   target exports the time axis static (``dynamic_time=False``, one export per sequence length; the
   batch axis stays dynamic, which works).
 * With ``--useOriginRNNImpl`` (MNN's fused RNN op instead of the While loop;

@@ -187,6 +187,62 @@ ONNXRUNTIME = _ONNX.replace(
     ").run(None, feeds)",
 )
 
+MNN = '''
+import os, tempfile  # noqa: E401
+import _tools  # MNN's converter: the C++ binding that the MNNConvert command wraps
+import MNN
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def mnn_gru(inputs, weights):  # one ONNX GRU node (opset 22), converted by MNN's converter, run by its runtime
+    names = [n if n in inputs or n in weights else "" for n in ("X", "W", "R", "B", "sequence_lens", "initial_h")]
+    node = helper.make_node("GRU", names, ["Y", "Y_h"], hidden_size=H, direction="bidirectional"
+                            if D == 2 else "forward", linear_before_reset=int(VARIANT == "reset_after"))
+    info = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape) for n, v in inputs.items()]
+    graph = helper.make_graph([node], "gru", info, [helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
+        for n in ("Y", "Y_h")], [numpy_helper.from_array(v, n) for n, v in weights.items()])  # weights constant
+    src = os.path.join(tempfile.mkdtemp(), "gru.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 22)], ir_version=10), src)
+    _tools.mnnconvert(["mnnconvert", "-f", "ONNX", "--modelFile", src, "--MNNModel", src + ".mnn"])
+    module, F = MNN.nn.load_module_from_file(src + ".mnn", list(inputs), ["Y", "Y_h"]), MNN.expr
+    args = [F.const(np.ascontiguousarray(v), list(v.shape), F.NCHW, F.int if v.dtype == np.int32 else F.float)
+            for v in inputs.values()]
+    out = module.forward(args)
+    if len(out) != 2:  # MNN printed why above
+        sys.exit(print(f"FAIL: MNN's module returned {len(out)} outputs instead of Y and Y_h") or 1)
+    return [np.array(r.read(), np.float64) for r in out]
+
+
+def library_forward(x, h0, lengths, dtype=DTYPE):
+    """One GRU node per layer; ONNX stacks the gates z, r, h and keeps all six biases."""
+    seq, finals = x[:, None] if x.ndim == 2 else (x.swapaxes(0, 1) if BATCH_FIRST else x), []
+    h0 = h0.reshape(L * D, -1, H) if h0 is not None and x.ndim == 2 else h0
+    for layer in range(L):
+        cells = [PARAMS[f"l{layer}" + ("_reverse" if d else "")] for d in range(D)]
+        def stack(*kinds):  # per direction, gates z, r, h
+            return np.stack([np.concatenate([c[k + g] for k in kinds for g in "zrn"]) for c in cells]).astype(dtype)
+        inputs = {"X": seq.astype(dtype), "sequence_lens": None if lengths is None else np.asarray(lengths, np.int32),
+                  "initial_h": None if h0 is None else h0[layer * D:(layer + 1) * D].astype(dtype)}
+        weights = {"W": stack("W_i"), "R": stack("W_h"), **({"B": stack("b_i", "b_h")} if BIAS else {})}
+        Y, Y_h = mnn_gru({n: v for n, v in inputs.items() if v is not None}, weights)
+        seq, finals = Y.transpose(0, 2, 1, 3).reshape(Y.shape[0], Y.shape[2], D * H), finals + [Y_h]
+    out, h_n = seq, np.concatenate(finals)
+    return (out[:, 0], h_n[:, 0]) if x.ndim == 2 else (out.swapaxes(0, 1) if BATCH_FIRST else out, h_n)
+'''
+"""MNN, called as the ``mnn`` target calls it: the ONNX GRU node (weights as initializers, shapes
+static) converted by the converter's binding ``_tools.mnnconvert``, never ``MNN.tools`` (whose
+import pip-installs a logging SDK and reports each conversion), and run by MNN's runtime."""
+MNN_DYNAMIC_TIME = MNN.replace(
+    "v.shape) for n, v in inputs.items()]",
+    '["T", *v.shape[1:]] if n == "X" else v.shape) for n, v in inputs.items()]  # T dynamic',
+)
+"""``mnn[dynamic-time]``: the same, the ONNX file's time axis dynamic (torch's ``dynamic_axes``)."""
+MNN_ORIGIN_RNN = MNN.replace(
+    '"--MNNModel", src + ".mnn"]', '"--MNNModel", src + ".mnn", "--useOriginRNNImpl"]'
+)
+"""``mnn[origin-rnn]``: the same, converted with ``--useOriginRNNImpl`` (MNN's fused RNN op)."""
+
 OPENVINO = '''
 import openvino as ov
 import openvino.opset13 as ops
@@ -361,6 +417,9 @@ BUILTIN_CALLS: dict[str, Call] = {
     ),
     "flax-nnx": Call("flax.nnx", ("flax", "jax"), FLAX_NNX),
     "paddle": Call("paddle", ("paddlepaddle",), PADDLE, True),
+    "mnn": Call("MNN", ("mnn", "onnx"), MNN),
+    "mnn[dynamic-time]": Call("MNN", ("mnn", "onnx"), MNN_DYNAMIC_TIME),
+    "mnn[origin-rnn]": Call("MNN", ("mnn", "onnx"), MNN_ORIGIN_RNN),
 }
 """The built-in targets that have a template (the onnxruntime targets export torch.nn.GRU; the
 script builds the ONNX GRU node itself, which runs the same onnxruntime kernel)."""
