@@ -4,9 +4,12 @@
 #                 backend once per process, so these never share a process with the torch-backend
 #                 keras-* targets; their tests run with KERAS_BACKEND=tensorflow)
 #   .venv-paddle  paddlepaddle, which pins opt_einsum==3.3.0 against constraints.txt's 3.4.0
+#   .venv-executorch  executorch 1.5.1 (+ torchao 0.18, coremltools ...) on torch 2.13.0+cpu, the
+#                 executorch target (its metadata names no torch version; it imports and lowers
+#                 with constraints.txt's torch 2.13.0; ~1.5 GB, a few minutes to install)
 # Each is gruverify (editable) + its framework, pinned by constraints.txt (paddle: constraints.txt
 # without its opt_einsum line, plus constraints-paddle.txt). An environment that exists and imports
-# its framework is kept; --fresh rebuilds both. Usage: bash scripts/library_envs.sh [--fresh]
+# its framework is kept; --fresh rebuilds them. Usage: bash scripts/library_envs.sh [--fresh]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fresh=0
@@ -32,3 +35,4 @@ no_einsum=$(mktemp)
 trap 'rm -f "$no_einsum"' EXIT
 grep -v '^opt_einsum==' constraints.txt > "$no_einsum"
 build .venv-paddle paddle -c "$no_einsum" -c constraints-paddle.txt -e '.[paddle]'
+build .venv-executorch "executorch.runtime" -c constraints.txt -e '.[executorch]' executorch==1.5.1

@@ -87,6 +87,12 @@ def _paddle(device: str, dtype: str | None) -> Implementation:
     return PaddleGRUTarget(dtype=dtype or "float32", device=device)
 
 
+def _executorch(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.executorch_target import ExecuTorchGRUTarget
+
+    return ExecuTorchGRUTarget(dtype=dtype or "float32", device=device)
+
+
 LIBRARY_TARGETS: dict[str, tuple[Factory, str]] = {
     "onnx-reference": (
         _onnx_reference,
@@ -138,12 +144,18 @@ LIBRARY_TARGETS: dict[str, tuple[Factory, str]] = {
         "paddle.nn.GRU (layers, bidirect, time_major, sequence_length) on the CPU; float32; "
         "bias=False crashes Paddle (declared missing)",
     ),
+    "executorch": (
+        _executorch,
+        "nn.GRU -> torch.export -> ExecuTorch (XNNPACK partitioner) -> ExecuTorch runtime, as a "
+        "one-step streaming program (state fed back); float32, forward only, one direction",
+    ),
 }
 """Name -> (factory, description), to be merged into ``gruverify.targets.TARGETS``."""
 
 LIBRARY_OF: dict[str, str] = {
     "onnx-reference": "onnx",
     "torch-export": "torch",
+    "executorch": "executorch",
     "torch-compile": "torch",
     "openvino": "openvino",
     "openvino-default": "openvino",
