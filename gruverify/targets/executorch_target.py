@@ -170,7 +170,9 @@ class ExecuTorchGRUTarget:
                 self.gru = gru
 
             def forward(self, x: Any, h: Any, *weights: Any) -> Any:
-                return torch.func.functional_call(self.gru, dict(zip(names, weights, strict=True)), (x, h))
+                return torch.func.functional_call(
+                    self.gru, dict(zip(names, weights, strict=True)), (x, h)
+                )
 
         x = torch.zeros(1, batch, params.input_size)
         h = torch.zeros(params.num_layers, batch, params.hidden_size)
