@@ -102,6 +102,20 @@ def test_a_program_with_a_dynamic_batch_passes_too(tmp_path: object) -> None:
     assert run_file_checks(path, checks=["forward[basic]"], **QUICK).verdict == "pass"
 
 
+def test_a_program_is_a_source_layer_by_layer(program: str, tmp_path: object) -> None:
+    """``--source tagger.pt2``: the program's 2-layer GRU is two source layers, matched to an
+    ONNX export's two GRU nodes (and a TorchScript file's one 2-layer GRU to the program's)."""
+    pytest.importorskip("onnxruntime")
+    from model_file_sources import export_onnx
+
+    onnx_path = export_onnx(tagger(), os.path.join(str(tmp_path), "tagger.onnx"))
+    entries = file_grus(onnx_path, Declaration(source=program))
+    assert [(e.source_name(), e.differences()) for e in entries] == [
+        ("gru.layer0", []),
+        ("gru.layer1", []),
+    ]
+
+
 def test_cli_checks_the_program(
     program: str, tmp_path: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
