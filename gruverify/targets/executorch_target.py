@@ -193,9 +193,9 @@ class ExecuTorchGRUTarget:
                 f"executorch could not lower nn.GRU ({key_of(params)}): {detail}"
             ) from None
         self.lowerings += 1
-        # the method points into its program, which points into the buffer: keep all three (a
-        # method whose program was collected reads freed memory: "Invalid number of inputs
-        # provided. Expected 0, but got 10", then a segmentation fault)
+        # a method keeps neither its program nor the buffer alive (the program keeps the buffer):
+        # with both collected, execute reads freed memory ("Invalid number of inputs provided.
+        # Expected 0, but got 10", then a segmentation fault); keep all three
         return _Loaded(buffer, program, method)
 
     def forward(self, problem: Problem) -> Outputs:
