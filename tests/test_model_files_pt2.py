@@ -116,6 +116,24 @@ def test_a_program_is_a_source_layer_by_layer(program: str, tmp_path: object) ->
     ]
 
 
+def test_a_batch_first_gru_without_biases_is_read_and_run_as_the_program_says(
+    tmp_path: object,
+) -> None:
+    import warnings
+
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(3, 2, batch_first=True, bias=False).eval()
+    path = os.path.join(str(tmp_path), "plain.pt2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.export.save(torch.export.export(gru, (torch.zeros(2, 4, 3),)), path)
+    [entry] = file_grus(path)
+    assert (entry.gru.batch_first, entry.gru.bias, entry.gru.example) == (True, False, (2, 4, 2))
+    report = run_file_checks(path, checks=["forward[basic]", "forward[bias=False]"], **QUICK)
+    assert report.verdict == "pass", report.reports[0].render()
+    assert _statuses(report)["forward[bias=False]"] == "passed"
+
+
 def test_cli_checks_the_program(
     program: str, tmp_path: object, capsys: pytest.CaptureFixture[str]
 ) -> None:

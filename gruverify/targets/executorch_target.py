@@ -13,8 +13,9 @@ Measured (executorch 1.5.1, torch 2.13.0+cpu, 2 busy cores):
 * ``torch.export`` unrolls an ``nn.GRU`` over the example's length (its time axis is always
   specialised, and ``to_executorch`` refuses a dynamic batch: "_ViewSpec is incompatible with its
   base on creation. It has shape_dynamism=0, but its base has shape_dynamism=1"), and lowering
-  costs about 1 s per (step, layer, direction) with XNNPACK, 4.5 s for one step of a 2-layer GRU.
-  One program per drawn length would cost minutes per check. So the program is the *streaming*
+  one program takes ~10 s with XNNPACK (one step of a 2-layer GRU; 4.5 s on the portable kernels
+  alone, ~1 s more per unrolled step and layer). One program per drawn length and configuration
+  would be ~80 lowerings for a quick run. So the program is the *streaming*
   form an on-device GRU is deployed in: the GRU exported for **one time step** with its state an
   input and an output, run once per step with ``h_n`` fed back as the next ``h0``, the weights
   inputs of the program (``torch.func.functional_call``) so that one lowering serves every weight

@@ -218,10 +218,10 @@ class ExportedGRURunner:
         if problem.batch_first or not problem.batched:
             raise ValueError(f"GRU {self.gru.name!r} is run time-major and batched")
         x = torch.tensor(np.asarray(problem.x), dtype=torch.float32)
-        if self.gru.batch_first:
-            x = x.transpose(0, 1)
         p = self.gru.params
         shape = (p.num_layers * p.num_directions, x.shape[1], p.hidden_size)
+        if self.gru.batch_first:
+            x = x.transpose(0, 1)
         h0 = (
             torch.zeros(shape, dtype=torch.float32)
             if problem.h0 is None
