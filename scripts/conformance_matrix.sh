@@ -6,10 +6,10 @@
 #   . .venv/bin/activate          # pip install -c constraints.txt -e '.[all,dev]'
 #   bash scripts/conformance_matrix.sh [gruverify matrix options, e.g. --jobs 4]
 #
-# It builds .venv-tf, .venv-paddle and .venv-onnx2torch when they are missing
-# (scripts/library_envs.sh), checks every built-in target with the quick profile (keras-tensorflow,
-# tflite, tf2onnx and tf-keras under .venv-tf, paddle under .venv-paddle, onnx2torch under
-# .venv-onnx2torch, the rest under this environment's python) and writes the page. Targets whose
+# It builds the environments of scripts/library_envs.sh when they are missing, checks every
+# built-in target with the quick profile (keras-tensorflow, tflite, tf2onnx and tf-keras under
+# .venv-tf, paddle under .venv-paddle, onnx2torch under .venv-onnx2torch, executorch under
+# .venv-executorch, the rest under this environment's python) and writes the page. Targets whose
 # framework is not installed are listed as unavailable, with the reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +20,8 @@ python -m gruverify matrix --profile quick --jobs "${JOBS:-2}" --out "$out" \
     --python-for keras-tensorflow=.venv-tf/bin/python --python-for tflite=.venv-tf/bin/python \
     --python-for tf2onnx=.venv-tf/bin/python --python-for tf-keras=.venv-tf/bin/python \
     --python-for paddle=.venv-paddle/bin/python \
-    --python-for onnx2torch=.venv-onnx2torch/bin/python "$@"
+    --python-for onnx2torch=.venv-onnx2torch/bin/python \
+    --python-for executorch=.venv-executorch/bin/python "$@"
 mkdir -p docs/img
 cp "$out/matrix.json" docs/conformance-matrix.json
 if [ -f "$out/matrix.png" ]; then cp "$out/matrix.png" docs/img/conformance-matrix.png; fi

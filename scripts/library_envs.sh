@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The two environments the library targets need besides the main one (docs/library-targets.md):
+# The environments the library targets need besides the main one (docs/library-targets.md):
 #   .venv-tf      tensorflow-cpu + ai-edge-litert + tf2onnx/onnxruntime + tf-keras: keras-tensorflow,
 #                 tflite, tf2onnx and tf-keras (Keras reads its backend once per process, so these
 #                 never share a process with the torch-backend keras-* targets; their tests run
@@ -9,6 +9,9 @@
 #   .venv-paddle  paddlepaddle, which pins opt_einsum==3.3.0 against constraints.txt's 3.4.0
 #   .venv-onnx2torch  onnx2torch, which requires torchvision (PyPI's wheel links CUDA torch and does
 #                 not load with the CPU torch of the main environment, so it stays out of it)
+#   .venv-executorch  executorch 1.5.1 (+ torchao 0.18, coremltools ...) on torch 2.13.0+cpu, the
+#                 executorch target (its metadata names no torch version; it imports and lowers
+#                 with constraints.txt's torch 2.13.0; ~1.5 GB, a few minutes to install)
 # Each is gruverify (editable) + its framework, pinned by constraints.txt (paddle: constraints.txt
 # without its opt_einsum line, plus constraints-paddle.txt). An environment that exists and imports
 # its framework is kept; --fresh rebuilds them. Usage: bash scripts/library_envs.sh [--fresh]
@@ -44,3 +47,4 @@ build .venv-paddle paddle -c "$no_einsum" -c constraints-paddle.txt -e '.[paddle
 # the target's importer, which stands in for a torchvision that does not import
 build .venv-onnx2torch "gruverify.targets.onnx2torch_target as t; t.import_onnx2torch()" \
     -c constraints.txt -e '.[onnx2torch]'
+build .venv-executorch "executorch.runtime" -c constraints.txt -e '.[executorch]' executorch==1.5.1

@@ -2,7 +2,8 @@
 
 ``tagger()`` is embedding -> 2-layer bidirectional GRU -> linear (``--source
 model_file_sources:tagger``); ``export_onnx(model, path)`` exports it as a user would
-(``torch.onnx.export``, TorchScript exporter, dynamic batch and sequence axes).
+(``torch.onnx.export``, TorchScript exporter, dynamic batch and sequence axes);
+``export_program(model, path)`` exports it with ``torch.export`` (a ``.pt2`` program).
 """
 
 from __future__ import annotations
@@ -53,6 +54,24 @@ def export_onnx(model: torch.nn.Module, path: str) -> str:
             model, (tokens,), path, dynamo=False, input_names=["tokens"], output_names=["logits"],
             dynamic_axes={"tokens": {0: "T", 1: "B"}, "logits": {0: "T", 1: "B"}},
         )  # fmt: skip
+    return path
+
+
+def export_program(model: torch.nn.Module, path: str, steps: int = 3, dynamic: bool = False) -> str:
+    """``model`` exported to ``path`` with ``torch.export`` (``torch.export.save``): tokens of
+    ``steps`` x 2, its time and batch fixed to them, the batch dynamic (a ``Dim``) with
+    ``dynamic`` (torch 2.13 cannot export an ``nn.GRU`` with a dynamic time axis: it specialises
+    it to the example's, ``Constraints violated (T)``)."""
+    import warnings
+
+    tokens = torch.zeros(steps, 2, dtype=torch.int64)
+    shapes = None
+    if dynamic:
+        shapes = ({1: torch.export.Dim("B", min=2)},)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nn.GRU's _flat_weights assigned during export
+        program = torch.export.export(model, (tokens,), dynamic_shapes=shapes)
+    torch.export.save(program, path)
     return path
 
 

@@ -18,7 +18,7 @@ KERAS_TF = ("keras-tensorflow", "tflite", "tf2onnx")
 
 def test_every_target_names_its_library() -> None:
     assert set(LIBRARY_OF) == set(LIBRARY_TARGETS)
-    assert len(LIBRARY_TARGETS) == 16
+    assert len(LIBRARY_TARGETS) == 17
 
 
 @pytest.mark.parametrize("name", sorted(LIBRARY_TARGETS))

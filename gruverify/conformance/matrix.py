@@ -101,7 +101,7 @@ DEFAULT_TIMEOUTS: dict[str, float] = {"torch-compile": 300.0}
 """Per-call limits (``check --timeout``) for targets whose first calls compile: torch-compile's
 backward compilation of a three-layer GRU takes over a minute on 2 cores with a cold cache."""
 
-SLOW = ("torch-compile", "torch-export", "tflite", "onnx-dynamo", "tf2onnx")
+SLOW = ("torch-compile", "torch-export", "tflite", "executorch", "onnx-dynamo", "tf2onnx")
 """Targets that compile per input shape, slowest first: started first, in this order, so the
 others run beside them."""
 

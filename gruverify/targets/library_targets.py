@@ -117,6 +117,12 @@ def _ncnn(device: str, dtype: str | None) -> Implementation:
     return NcnnGRUTarget(dtype=dtype or "float32", device=device)
 
 
+def _executorch(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.executorch_target import ExecuTorchGRUTarget
+
+    return ExecuTorchGRUTarget(dtype=dtype or "float32", device=device)
+
+
 LIBRARY_TARGETS: dict[str, tuple[Factory, str]] = {
     "onnx-reference": (
         _onnx_reference,
@@ -192,12 +198,18 @@ LIBRARY_TARGETS: dict[str, tuple[Factory, str]] = {
         "nn.GRU (TorchScript) -> pnnx -> ncnn .param/.bin -> ncnn runtime (fp16 off); float32, "
         "forward only, one sequence per call (no batch axis, no lengths)",
     ),
+    "executorch": (
+        _executorch,
+        "nn.GRU -> torch.export -> ExecuTorch (XNNPACK partitioner) -> ExecuTorch runtime, as a "
+        "one-step streaming program (state fed back); float32, forward only, one direction",
+    ),
 }
 """Name -> (factory, description), to be merged into ``gruverify.targets.TARGETS``."""
 
 LIBRARY_OF: dict[str, str] = {
     "onnx-reference": "onnx",
     "torch-export": "torch",
+    "executorch": "executorch",
     "torch-compile": "torch",
     "openvino": "openvino",
     "openvino-default": "openvino",

@@ -49,7 +49,7 @@ __all__ = [
     "read_grus",
 ]
 
-MODEL_SUFFIXES = (".onnx", ".keras", ".h5", ".pt", ".xml")
+MODEL_SUFFIXES = (".onnx", ".keras", ".h5", ".pt", ".pt2", ".xml")
 """The file names ``gruverify check FILE`` takes as model files."""
 
 FIXED_BY = "weights fixed by"
@@ -65,7 +65,7 @@ def is_model_file(spec: Any) -> bool:
 class FileGRU:
     """One GRU of the file as the run checks it: the file's GRU and its source layer (if any)."""
 
-    gru: Any  # OnnxGRU, KerasGRU or ScriptedGRU: name, rows, variant, bias, params, shape()
+    gru: Any  # OnnxGRU, KerasGRU, ScriptedGRU or ExportedGRU: name, rows, variant, bias, params, shape()
     source: tuple[SourceGRU, ...] | None = None
     """The source layer of each of the GRU's layers."""
     source_spec: str | None = None
@@ -102,13 +102,18 @@ def _biases(cell: Any) -> list[Any]:
 
 
 def read_grus(path: str) -> list[Any]:
-    """Every GRU of the model file at ``path`` (``OnnxGRU`` or ``KerasGRU``), by its suffix."""
+    """Every GRU of the model file at ``path`` (``OnnxGRU``, ``KerasGRU``, ``OpenVinoGRU``,
+    ``ScriptedGRU`` or ``ExportedGRU``), by its suffix."""
     if path.lower().endswith(".onnx"):
         return read_onnx_grus(path)  # type: ignore[return-value]
     if path.lower().endswith(".xml"):
         from gruverify.targets.openvino_file import read_openvino_grus
 
         return read_openvino_grus(path)  # type: ignore[return-value]
+    if path.lower().endswith(".pt2"):
+        from gruverify.targets.torch_export_file import read_exported_grus
+
+        return read_exported_grus(path)  # type: ignore[return-value]
     if path.lower().endswith(".pt"):
         from gruverify.targets.torchscript_file import read_torchscript_grus
 
@@ -159,7 +164,7 @@ def file_target(
 
 def _runner(gru: Any, runtime: str | None) -> Any:
     """What runs the file's GRU alone: its node on the ONNX runtime, its Keras layer rebuilt, its
-    scripted submodule; ``TargetError`` for a ``runtime`` the format does not run on."""
+    scripted submodule, its exported program's ``aten.gru`` op; ``TargetError`` for a ``runtime`` the format does not run on."""
     if isinstance(gru, OnnxGRU):
         return OnnxNodeRunner(gru, runtime or "onnxruntime")
     from gruverify.targets.openvino_file import OpenVinoGRU, OpenVinoLayerRunner
@@ -175,6 +180,10 @@ def _runner(gru: Any, runtime: str | None) -> Any:
 
     if isinstance(gru, ScriptedGRU):
         return ScriptedGRURunner(gru)
+    from gruverify.targets.torch_export_file import ExportedGRU, ExportedGRURunner
+
+    if isinstance(gru, ExportedGRU):
+        return ExportedGRURunner(gru)
     from gruverify.targets.keras_file import KerasLayerRunner
 
     return KerasLayerRunner(gru)

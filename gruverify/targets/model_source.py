@@ -117,7 +117,7 @@ def load_source(spec: str, read_file: Any = None) -> list[SourceGRU]:
     """The source's GRU layers in order (module docstring). ``read_file(path)`` reads a model
     file's GRUs (``OnnxGRU`` / ``KerasGRU``) when the source is one."""
     if read_file is not None and ":" not in spec:
-        return [SourceGRU(g.name, tuple(g.cells), g.variant) for g in read_file(spec)]
+        return [layer for g in read_file(spec) for layer in _file_layers(g)]
     obj = _import(spec)
     try:
         import torch
@@ -136,6 +136,15 @@ def load_source(spec: str, read_file: Any = None) -> list[SourceGRU]:
             "a callable returning one"
         )
     return _torch_layers(obj, spec)
+
+
+def _file_layers(gru: Any) -> list[SourceGRU]:
+    """A model file's GRU as source layers: one, or (a TorchScript submodule's or a
+    ``torch.export`` program's several layers) one per layer, named ``NAME.layer<l>``."""
+    rows = tuple(gru.rows)
+    if len(rows) == 1:
+        return [SourceGRU(gru.name, tuple(rows[0]), gru.variant)]
+    return [SourceGRU(f"{gru.name}.layer{k}", tuple(r), gru.variant) for k, r in enumerate(rows)]
 
 
 def _layer_shape(gru: Any, layer: int) -> str:

@@ -38,6 +38,7 @@ NEEDS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "equinox": (("jax", "equinox"), "equinox"),
     "haiku": (("jax", "haiku"), "haiku"),
     "paddle": (("paddle",), "paddle"),
+    "executorch": (("torch", "executorch"), "executorch"),
 }
 """Built-in target -> (the top-level modules it imports, the pyproject extra that installs them)."""
 
