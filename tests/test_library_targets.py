@@ -18,7 +18,8 @@ KERAS_TF = ("keras-tensorflow", "tflite")
 
 def test_every_target_names_its_library() -> None:
     assert set(LIBRARY_OF) == set(LIBRARY_TARGETS)
-    assert len(LIBRARY_TARGETS) == 11
+    assert len(LIBRARY_TARGETS) == 14
+    assert {"tvm", "mindspore", "jittor"} <= set(LIBRARY_TARGETS)
 
 
 @pytest.mark.parametrize("name", sorted(LIBRARY_TARGETS))

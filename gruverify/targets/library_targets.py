@@ -87,6 +87,24 @@ def _paddle(device: str, dtype: str | None) -> Implementation:
     return PaddleGRUTarget(dtype=dtype or "float32", device=device)
 
 
+def _mindspore(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.mindspore_target import MindSporeGRUTarget
+
+    return MindSporeGRUTarget(dtype=dtype or "float32", device=device)
+
+
+def _jittor(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.jittor_target import JittorGRUTarget
+
+    return JittorGRUTarget(dtype=dtype or "float32", device=device)
+
+
+def _tvm(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.tvm_target import make_tvm_target
+
+    return make_tvm_target(device, dtype)
+
+
 LIBRARY_TARGETS: dict[str, tuple[Factory, str]] = {
     "onnx-reference": (
         _onnx_reference,
@@ -138,6 +156,21 @@ LIBRARY_TARGETS: dict[str, tuple[Factory, str]] = {
         "paddle.nn.GRU (layers, bidirect, time_major, sequence_length) on the CPU; float32; "
         "bias=False crashes Paddle (declared missing)",
     ),
+    "mindspore": (
+        _mindspore,
+        "mindspore.nn.GRU (layers, bidirectional, batch_first, seq_length, has_bias) on the CPU in "
+        "PyNative mode; float32",
+    ),
+    "jittor": (
+        _jittor,
+        "jittor.nn.GRU (layers, bidirectional, batch_first, bias) on the CPU, ops JIT-compiled "
+        "with g++; float32; no lengths",
+    ),
+    "tvm": (
+        _tvm,
+        "torch nn.GRU -> ONNX (TorchScript exporter) -> Apache TVM's relax ONNX frontend -> llvm; "
+        "unavailable while the frontend has no GRU converter",
+    ),
 }
 """Name -> (factory, description), to be merged into ``gruverify.targets.TARGETS``."""
 
@@ -153,5 +186,8 @@ LIBRARY_OF: dict[str, str] = {
     "equinox": "equinox",
     "haiku": "dm-haiku",
     "paddle": "paddlepaddle",
+    "mindspore": "mindspore",
+    "jittor": "jittor",
+    "tvm": "apache-tvm",
 }
 """Name -> the distribution the target needs (for the matrix's ``library`` and ``version``)."""
