@@ -116,3 +116,15 @@ def test_finding_the_gru_fails_the_float32_tolerance_without_the_declaration(tar
     err = float(np.max(np.abs(target.forward(problem).output - ref.output)))
     assert err > tol.output, f"mindspore: {err:.3g} <= float32 tolerance {tol.output:.3g}"
     assert err < 1e-2, f"mindspore: {err:.3g}: more than an approximate tanh explains"
+
+
+def test_finding_a_state_of_another_batch_is_broadcast(target: Any) -> None:
+    """An input of batch 1 with an initial state of batch 2 is not rejected: the output has the
+    state's batch, the input broadcast over it (what the checker's warning reports)."""
+    problem = make_problem(B=1, seed=6)
+    assert problem.h0 is not None
+    wide_h0 = np.concatenate([problem.h0, -problem.h0], axis=1)  # (1, 2, H)
+    out = target.forward(dataclasses.replace(problem, h0=wide_h0))
+    assert out.output.shape == (5, 2, 4), out.output.shape
+    both = dataclasses.replace(problem, x=np.repeat(problem.x, 2, axis=1), h0=wide_h0)
+    np.testing.assert_allclose(out.output, target.forward(both).output, rtol=0, atol=1e-6)
