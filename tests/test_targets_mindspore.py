@@ -140,3 +140,20 @@ def test_finding_a_state_of_another_batch_is_broadcast(target: Any) -> None:
     assert out.output.shape == (5, 2, 4), out.output.shape
     both = dataclasses.replace(problem, x=np.repeat(problem.x, 2, axis=1), h0=wide_h0)
     np.testing.assert_allclose(out.output, target.forward(both).output, rtol=0, atol=1e-6)
+
+
+def test_gradients_follow_new_weights_on_a_reused_cell() -> None:
+    """Gradients for a second weight set on the same cell and shape are that set's, as a fresh
+    target computes them (a gradient function made once kept the first set's: see
+    ``MindSporeGRUTarget._grad_fn``)."""
+    first = make_problem(layers=3, h0=False, bias=False, lengths=[5, 2, 3], seed=1)
+    second = make_problem(layers=3, h0=False, bias=False, lengths=[5, 2, 3], seed=2)
+    rng = np.random.default_rng(7)
+    d_out, d_hn = rng.standard_normal((5, 3, 4)), rng.standard_normal((3, 3, 4))
+    reused = MindSporeGRUTarget()
+    reused.gradients(first, d_out, d_hn)
+    got = reused.gradients(second, d_out, d_hn).dx
+    want = MindSporeGRUTarget().gradients(second, d_out, d_hn).dx
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    ref, tol = APPROX.backward(second, "reset_after", d_out, d_hn)
+    assert float(np.max(np.abs(got - ref.dx))) <= tol.gradients["dx"]

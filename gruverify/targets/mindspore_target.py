@@ -9,7 +9,7 @@ give zeros, the state stops at each sequence's end; the reverse direction runs o
 after ``set_train(False)``). One cell per configuration serves every problem of it; weights are
 written with ``Parameter.set_data`` when they change. Gradients come from ``mindspore.grad`` of
 ``sum(d_output * output) + sum(d_h_n * h_n)`` with respect to the input, the initial state and the
-parameters (one gradient function per cell and call shape, made once).
+parameters (one gradient function per cell, call shape and weight set: see ``_grad_fn``).
 
 The target sets MindSpore's ``GRAPH_MODE`` (process-wide): the cell is compiled per input shape
 (~5 s on 2 busy cores) and then runs in ~35 ms, where PyNative mode took ~10 s per call of a
@@ -144,7 +144,7 @@ class MindSporeGRUTarget:
         out_shape = (*np.shape(problem.x)[:2], p.num_directions * p.hidden_size)
         weights = list(cell.trainable_params())
         names = [q.name.rsplit(".", 1)[-1] for q in weights]
-        grad_fn = self._grad_fn(cell, h0_given, lengths_given, weights)
+        grad_fn = self._grad_fn(cell, h0_given, lengths_given, weights, p.digest())
         args = [self._tensor(problem.x)] + ([self._tensor(problem.h0)] if h0_given else [])
         if lengths_given:
             args.append(self._lengths(problem))
@@ -163,24 +163,42 @@ class MindSporeGRUTarget:
         )
         return Gradients(dx, dh0, gru_from_mindspore(dict(zip(names, rest, strict=True))))
 
-    def _grad_fn(self, cell: Any, h0_given: bool, lengths_given: bool, weights: list[Any]) -> Any:
-        """``mindspore.grad`` of ``sum(d_out * output) + sum(d_h_n * h_n)`` for one cell and call
-        shape, made once: graph mode compiles a function per object (and per input shape)."""
+    def _grad_fn(
+        self, cell: Any, h0_given: bool, lengths_given: bool, weights: list[Any], digest: str
+    ) -> Any:
+        """``mindspore.grad`` of ``sum(d_out * output) + sum(d_h_n * h_n)`` for one cell, call
+        shape and weight set. Made anew for every weight set: a gradient function of
+        ``mindspore.nn.GRU`` made once kept returning the gradients of the weights of its first
+        call after ``set_data`` wrote new ones (measured, mindspore 2.10.0, graph mode, a closure
+        or a ``Cell`` alike; the forward sees the new weights, and a fresh gradient function gives
+        the right gradients; a ``Dense`` layer does not show it), so gradients cost a compilation
+        per weight set."""
         key = (id(cell), h0_given, lengths_given)
-        fn = self._grad_fns.get(key)
-        if fn is None:
-
-            def loss(x: Any, *rest: Any) -> Any:
-                h0 = rest[0] if h0_given else None
-                lengths = rest[1 if h0_given else 0] if lengths_given else None
-                d_out, d_hn = rest[-2], rest[-1]
-                out, h_n = cell(x, h0, lengths)
-                return (out * d_out).sum() + (h_n * d_hn).sum()
-
+        cached = self._grad_fns.get(key)
+        if cached is None or cached[0] != digest:
+            loss = _loss_cell(self.ms, cell, h0_given, lengths_given)
             positions = (0, 1) if h0_given else (0,)
-            fn = self.ms.grad(loss, grad_position=positions, weights=weights)
-            self._grad_fns[key] = fn
-        return fn
+            cached = (digest, self.ms.grad(loss, grad_position=positions, weights=weights), loss)
+            self._grad_fns[key] = cached
+        return cached[1]
+
+
+def _loss_cell(ms: Any, gru: Any, h0_given: bool, lengths_given: bool) -> Any:
+    """A ``Cell`` computing ``sum(d_out * output) + sum(d_h_n * h_n)`` of ``gru`` from
+    ``(x, [h0], [lengths], d_out, d_h_n)``."""
+
+    class Loss(ms.nn.Cell):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru = gru
+
+        def construct(self, x: Any, *rest: Any) -> Any:
+            h0 = rest[0] if h0_given else None
+            lengths = rest[1 if h0_given else 0] if lengths_given else None
+            out, h_n = self.gru(x, h0, lengths)
+            return (out * rest[-2]).sum() + (h_n * rest[-1]).sum()
+
+    return Loss()
 
 
 def _ms_np(t: Any) -> np.ndarray:
