@@ -13,7 +13,13 @@
 # framework is not installed are listed as unavailable, with the reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/library_envs.sh
+bash scripts/library_envs.sh ${FRAMEWORKS:+--frameworks}
+# The framework rows (tvm, mindspore, jittor) run in their environments when those exist
+# (FRAMEWORKS=1 builds them); without them the rows are unavailable ("needs apache-tvm" ...).
+frameworks=()
+for name in tvm mindspore jittor; do
+    if [ -x ".venv-$name/bin/python" ]; then frameworks+=(--python-for "$name=.venv-$name/bin/python"); fi
+done
 out=${MATRIX_OUT:-.gruverify/matrix}
 rm -rf "$out"
 python -m gruverify matrix --profile quick --jobs "${JOBS:-2}" --out "$out" \
@@ -21,7 +27,7 @@ python -m gruverify matrix --profile quick --jobs "${JOBS:-2}" --out "$out" \
     --python-for tf2onnx=.venv-tf/bin/python --python-for tf-keras=.venv-tf/bin/python \
     --python-for paddle=.venv-paddle/bin/python \
     --python-for onnx2torch=.venv-onnx2torch/bin/python \
-    --python-for executorch=.venv-executorch/bin/python "$@"
+    --python-for executorch=.venv-executorch/bin/python "${frameworks[@]}" "$@"
 mkdir -p docs/img
 cp "$out/matrix.json" docs/conformance-matrix.json
 if [ -f "$out/matrix.png" ]; then cp "$out/matrix.png" docs/img/conformance-matrix.png; fi

@@ -12,13 +12,27 @@
 #   .venv-executorch  executorch 1.5.1 (+ torchao 0.18, coremltools ...) on torch 2.13.0+cpu, the
 #                 executorch target (its metadata names no torch version; it imports and lowers
 #                 with constraints.txt's torch 2.13.0; ~1.5 GB, a few minutes to install)
+# and, with --frameworks (not built by default, nor by CI: ~6 GB together):
+#   .venv-tvm       apache-tvm (the tvm row: ONNX -> TVM; ~1.4 GB, ~6 min)
+#   .venv-mindspore mindspore, built against NumPy 1.x: numpy==1.26.4 instead of the pinned 2.4.6
+#                   (~3.7 GB, ~8 min)
+#   .venv-jittor    jittor, which requires numpy<2: numpy==1.26.4 (~1.1 GB, ~6 min; its ops are
+#                   compiled with g++ at first use, cached under ~/.cache/jittor)
 # Each is gruverify (editable) + its framework, pinned by constraints.txt (paddle: constraints.txt
 # without its opt_einsum line, plus constraints-paddle.txt). An environment that exists and imports
-# its framework is kept; --fresh rebuilds them. Usage: bash scripts/library_envs.sh [--fresh]
+# its framework is kept; --fresh rebuilds them.
+# Usage: bash scripts/library_envs.sh [--fresh] [--frameworks]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fresh=0
-[ "${1:-}" = "--fresh" ] && fresh=1
+frameworks=0
+for arg in "$@"; do
+    case $arg in
+        --fresh) fresh=1 ;;
+        --frameworks) frameworks=1 ;;
+        *) echo "usage: bash scripts/library_envs.sh [--fresh] [--frameworks]" >&2; exit 2 ;;
+    esac
+done
 PY=${PYTHON:-python3}
 
 build() {  # build DIR IMPORT [--no-deps REQUIREMENT] PIP-ARGS...
@@ -48,3 +62,13 @@ build .venv-paddle paddle -c "$no_einsum" -c constraints-paddle.txt -e '.[paddle
 build .venv-onnx2torch "gruverify.targets.onnx2torch_target as t; t.import_onnx2torch()" \
     -c constraints.txt -e '.[onnx2torch]'
 build .venv-executorch "executorch.runtime" -c constraints.txt -e '.[executorch]' executorch==1.5.1
+
+if [ $frameworks = 1 ]; then
+    build .venv-tvm tvm -c constraints.txt -c constraints-frameworks.txt -e '.[onnx]' apache-tvm
+    no_numpy=$(mktemp)
+    trap 'rm -f "$no_einsum" "$no_numpy"' EXIT
+    grep -v '^numpy==' constraints.txt > "$no_numpy"
+    build .venv-mindspore mindspore -c "$no_numpy" -c constraints-frameworks.txt -e . mindspore numpy==1.26.4
+    # jittor compiles its core at first import: on the CPU, without downloading oneDNN (JITTOR_ENV)
+    nvcc_path= use_mkl=0 build .venv-jittor jittor -c "$no_numpy" -c constraints-frameworks.txt -e . jittor numpy==1.26.4
+fi

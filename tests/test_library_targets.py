@@ -18,7 +18,8 @@ KERAS_TF = ("keras-tensorflow", "tflite", "tf2onnx")
 
 def test_every_target_names_its_library() -> None:
     assert set(LIBRARY_OF) == set(LIBRARY_TARGETS)
-    assert len(LIBRARY_TARGETS) == 17
+    assert len(LIBRARY_TARGETS) == 20
+    assert {"tvm", "mindspore", "jittor"} <= set(LIBRARY_TARGETS)
 
 
 @pytest.mark.parametrize("name", sorted(LIBRARY_TARGETS))

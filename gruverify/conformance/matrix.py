@@ -97,11 +97,21 @@ LIBRARY: dict[str, str] = {
 KERAS_TENSORFLOW = ("keras-tensorflow", "tflite", "tf2onnx")
 """Targets that need ``KERAS_BACKEND=tensorflow`` in their process."""
 
-DEFAULT_TIMEOUTS: dict[str, float] = {"torch-compile": 300.0}
+DEFAULT_TIMEOUTS: dict[str, float] = {"torch-compile": 300.0, "jittor": 300.0}
 """Per-call limits (``check --timeout``) for targets whose first calls compile: torch-compile's
-backward compilation of a three-layer GRU takes over a minute on 2 cores with a cold cache."""
+backward compilation of a three-layer GRU takes over a minute on 2 cores with a cold cache, and so
+does Jittor's g++ compilation of a GRU's backward ops with a cold ``~/.cache/jittor``."""
 
-SLOW = ("torch-compile", "torch-export", "tflite", "executorch", "onnx-dynamo", "tf2onnx")
+SLOW = (
+    "torch-compile",
+    "mindspore",
+    "jittor",
+    "torch-export",
+    "tflite",
+    "executorch",
+    "onnx-dynamo",
+    "tf2onnx",
+)
 """Targets that compile per input shape, slowest first: started first, in this order, so the
 others run beside them."""
 

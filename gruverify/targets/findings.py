@@ -148,6 +148,33 @@ FINDINGS: tuple[Finding, ...] = (
         "flax 0.12.8",
         "google/flax#5594",
     ),
+    Finding(
+        ("mindspore",),
+        ("forward[*]", "gradient[*]"),
+        "MindSpore's float32 Tanh kernel on the CPU is an approximation off by up to 1.0e-4 "
+        "(~1700 ulp, near |x| = 5) that exceeds 1 in magnitude (tanh(-5) = -1.0000098), and its "
+        "Sigmoid is off by up to 8.3e-7 (~34 ulp); the float64 kernels are exact. Declared as "
+        "approximate activations (--activation-error 1.1e-4) the GRU passes",
+        "mindspore 2.10.0 (CPU)",
+        "none found",
+    ),
+    Finding(
+        ("mindspore",),
+        ("bad initial state rejected",),
+        "mindspore.nn.GRU accepts an initial state whose batch differs from the input's and "
+        "broadcasts the input over the state's batch (an input of batch 1 with a state of batch "
+        "2 returns an output of batch 2) instead of rejecting it",
+        "mindspore 2.10.0 (CPU)",
+        "none found",
+    ),
+    Finding(
+        ("jittor",),
+        ("bad initial state rejected",),
+        "jittor.nn.GRU broadcasts an initial state of batch 1 over a larger batch instead of "
+        "rejecting it; right-shaped states give the right numbers",
+        "jittor 1.3.11",
+        "none found",
+    ),
 )
 """The built-in targets' known findings."""
 

@@ -123,6 +123,24 @@ def _executorch(device: str, dtype: str | None) -> Implementation:
     return ExecuTorchGRUTarget(dtype=dtype or "float32", device=device)
 
 
+def _mindspore(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.mindspore_target import MindSporeGRUTarget
+
+    return MindSporeGRUTarget(dtype=dtype or "float32", device=device)
+
+
+def _jittor(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.jittor_target import JittorGRUTarget
+
+    return JittorGRUTarget(dtype=dtype or "float32", device=device)
+
+
+def _tvm(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.tvm_target import make_tvm_target
+
+    return make_tvm_target(device, dtype)
+
+
 LIBRARY_TARGETS: dict[str, tuple[Factory, str]] = {
     "onnx-reference": (
         _onnx_reference,
@@ -203,6 +221,21 @@ LIBRARY_TARGETS: dict[str, tuple[Factory, str]] = {
         "nn.GRU -> torch.export -> ExecuTorch (XNNPACK partitioner) -> ExecuTorch runtime, as a "
         "one-step streaming program (state fed back); float32, forward only, one direction",
     ),
+    "mindspore": (
+        _mindspore,
+        "mindspore.nn.GRU (layers, bidirectional, batch_first, seq_length, has_bias) on the CPU in "
+        "graph mode (compiled per shape); float32",
+    ),
+    "jittor": (
+        _jittor,
+        "jittor.nn.GRU (layers, bidirectional, batch_first, bias) on the CPU, ops JIT-compiled "
+        "with g++; float32; no lengths",
+    ),
+    "tvm": (
+        _tvm,
+        "torch nn.GRU -> ONNX (TorchScript exporter) -> Apache TVM's relax ONNX frontend -> llvm; "
+        "unavailable while the frontend has no GRU converter",
+    ),
 }
 """Name -> (factory, description), to be merged into ``gruverify.targets.TARGETS``."""
 
@@ -224,5 +257,8 @@ LIBRARY_OF: dict[str, str] = {
     "onnx2torch": "onnx2torch",
     "mnn": "MNN",
     "ncnn": "pnnx",
+    "mindspore": "mindspore",
+    "jittor": "jittor",
+    "tvm": "apache-tvm",
 }
 """Name -> the distribution the target needs (for the matrix's ``library`` and ``version``)."""
