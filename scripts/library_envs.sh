@@ -4,9 +4,12 @@
 #                 backend once per process, so these never share a process with the torch-backend
 #                 keras-* targets; their tests run with KERAS_BACKEND=tensorflow)
 #   .venv-paddle  paddlepaddle, which pins opt_einsum==3.3.0 against constraints.txt's 3.4.0
+#   .venv-nncf    nncf + openvino: openvino-nncf-int8 (an unavailable row whose reason is measured
+#                 there); nncf keeps constraints.txt's pins and brings scikit-learn, pydot, ninja,
+#                 ... (constraints-nncf.txt)
 # Each is gruverify (editable) + its framework, pinned by constraints.txt (paddle: constraints.txt
 # without its opt_einsum line, plus constraints-paddle.txt). An environment that exists and imports
-# its framework is kept; --fresh rebuilds both. Usage: bash scripts/library_envs.sh [--fresh]
+# its framework is kept; --fresh rebuilds them. Usage: bash scripts/library_envs.sh [--fresh]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fresh=0
@@ -32,3 +35,4 @@ no_einsum=$(mktemp)
 trap 'rm -f "$no_einsum"' EXIT
 grep -v '^opt_einsum==' constraints.txt > "$no_einsum"
 build .venv-paddle paddle -c "$no_einsum" -c constraints-paddle.txt -e '.[paddle]'
+build .venv-nncf "nncf, openvino" -c constraints.txt -c constraints-nncf.txt -e '.[nncf]'

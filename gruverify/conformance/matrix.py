@@ -94,14 +94,14 @@ LIBRARY: dict[str, str] = {
 }
 """Built-in target -> the distribution whose version the matrix reports."""
 
-KERAS_TENSORFLOW = ("keras-tensorflow", "tflite")
+KERAS_TENSORFLOW = ("keras-tensorflow", "tflite", "tflite-dynamic-int8")
 """Targets that need ``KERAS_BACKEND=tensorflow`` in their process."""
 
 DEFAULT_TIMEOUTS: dict[str, float] = {"torch-compile": 300.0}
 """Per-call limits (``check --timeout``) for targets whose first calls compile: torch-compile's
 backward compilation of a three-layer GRU takes over a minute on 2 cores with a cold cache."""
 
-SLOW = ("torch-compile", "torch-export", "tflite", "onnx-dynamo")
+SLOW = ("torch-compile", "torch-export", "tflite", "tflite-dynamic-int8", "onnx-dynamo")
 """Targets that compile per input shape, slowest first: started first, in this order, so the
 others run beside them."""
 

@@ -36,6 +36,12 @@ def _torch_compile(device: str, dtype: str | None) -> Implementation:
     return make_torch_compile_target(device, dtype)
 
 
+def _onnxruntime_dynamic_int8(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.onnxruntime_quantized import onnxruntime_dynamic_int8_target
+
+    onnxruntime_dynamic_int8_target(device, dtype)
+
+
 def _openvino(device: str, dtype: str | None) -> Implementation:
     from gruverify.targets.openvino_target import OpenVinoGRUTarget
 
@@ -51,6 +57,12 @@ def _openvino_default(device: str, dtype: str | None) -> Implementation:
     return target
 
 
+def _openvino_nncf_int8(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.nncf_quantized import openvino_nncf_int8_target
+
+    openvino_nncf_int8_target(device, dtype)
+
+
 def _keras_tensorflow(device: str, dtype: str | None) -> Implementation:
     from gruverify.targets.keras_tensorflow_target import KerasTensorFlowGRUTarget
 
@@ -61,6 +73,12 @@ def _tflite(device: str, dtype: str | None) -> Implementation:
     from gruverify.targets.tflite_target import TFLiteGRUTarget
 
     return TFLiteGRUTarget(True, dtype=dtype or "float32", device=device)
+
+
+def _tflite_dynamic_int8(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.tflite_quantized import TFLiteDynamicInt8Target
+
+    return TFLiteDynamicInt8Target(dtype=dtype or "float32", device=device)
 
 
 def _mlx(device: str, dtype: str | None) -> Implementation:
@@ -103,6 +121,11 @@ LIBRARY_TARGETS: dict[str, tuple[Factory, str]] = {
         "torch.compile(nn.GRU, fullgraph=True), inductor, allow_rnn; every call checked to run "
         "compiled code; float32 (float64 by --dtype)",
     ),
+    "onnxruntime-dynamic-int8": (
+        _onnxruntime_dynamic_int8,
+        "torch.nn.GRU -> ONNX -> onnxruntime.quantization.quantize_dynamic(QInt8): unavailable, "
+        "the tool leaves GRU nodes in float (no quantized GRU op)",
+    ),
     "openvino": (
         _openvino,
         "OpenVINO CPU plugin, GRUSequence stacks built with its opset (linear_before_reset=True), "
@@ -113,6 +136,11 @@ LIBRARY_TARGETS: dict[str, tuple[Factory, str]] = {
         "OpenVINO CPU plugin at its default inference precision (bf16 on a CPU with AVX512-BF16 or "
         "AMX, f32 elsewhere), judged in the arithmetic it runs; forward only",
     ),
+    "openvino-nncf-int8": (
+        _openvino_nncf_int8,
+        "OpenVINO GRUSequence model -> nncf.compress_weights (int8 weight-only): unavailable, NNCF "
+        "compresses MatMul, Convolution and embedding weights, not GRUSequence's",
+    ),
     "keras-tensorflow": (
         _keras_tensorflow,
         "keras.layers.GRU(reset_after=True) stacks on the TensorFlow backend; float32 (needs a "
@@ -122,6 +150,12 @@ LIBRARY_TARGETS: dict[str, tuple[Factory, str]] = {
         _tflite,
         "Keras GRU (TensorFlow backend) -> TFLite builtins -> LiteRT interpreter; float32, forward "
         "only, converted per (batch, T)",
+    ),
+    "tflite-dynamic-int8": (
+        _tflite_dynamic_int8,
+        "Keras GRU -> TFLite with Optimize.DEFAULT (dynamic-range: int8 weights per channel where "
+        "a tensor has 1024+ elements, int8 inputs per row), judged under that declared "
+        "quantization with its dequantized weights; forward only",
     ),
     "mlx": (_mlx, "mlx.nn.GRU on MLX's CPU backend; float32, one layer, one direction"),
     "equinox": (
@@ -145,10 +179,13 @@ LIBRARY_OF: dict[str, str] = {
     "onnx-reference": "onnx",
     "torch-export": "torch",
     "torch-compile": "torch",
+    "onnxruntime-dynamic-int8": "onnxruntime",
     "openvino": "openvino",
     "openvino-default": "openvino",
+    "openvino-nncf-int8": "nncf",
     "keras-tensorflow": "tensorflow-cpu",
     "tflite": "ai-edge-litert",
+    "tflite-dynamic-int8": "ai-edge-litert",
     "mlx": "mlx",
     "equinox": "equinox",
     "haiku": "dm-haiku",
