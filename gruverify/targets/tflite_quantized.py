@@ -170,6 +170,10 @@ class TFLiteDynamicInt8Target(TFLiteGRUTarget):
         self.name = "tflite-dynamic-int8" + ("" if declare else "[undeclared]")
         self.quantization: Quantization | None = TFLITE_DYNAMIC_INT8 if declare else None
         self._effective: Recent[GRUParams] = Recent(_MAX_EFFECTIVE)
+        self.compile_seconds = 120.0
+        """Every call converts (weights are constants: one conversion per weight set and shape,
+        ~2 to 5 s on 2 idle cores): a three-layer conversion took over 60 s (``tflite``'s floor)
+        on a machine loaded 4 times over, and was taken for a hung call."""
 
     def _convert(self, problem: Problem, B: int) -> Any:
         flat = self._flatbuffer(problem.params, (B, problem.steps),
