@@ -1,6 +1,11 @@
-"""Calibrate the declared quantization: error / tolerance of torch.ao's dynamic int8 GRU.
+"""Calibrate the declared quantization: error / tolerance of a quantized GRU target.
 
-Usage: PYTHONPATH=. python scripts/calibrate_quantization.py [N_CASES] [SEED]
+Usage: PYTHONPATH=. python scripts/calibrate_quantization.py [N_CASES] [SEED] [TARGET]
+
+TARGET: ``torch-dynamic-int8`` (the default) or ``tflite-dynamic-int8`` (run in .venv-tf with
+KERAS_BACKEND=tensorflow; its sizes are drawn larger, input and hidden sizes from 9 to 64, so that
+most problems have int8 weights: TFLite quantizes a weight tensor of 1024+ elements only; the
+count with any int8 weight is printed; no planted part).
 
 Draws N_CASES problems with gruverify.strategies.make_case (every parameter and input kind; T up to
 33, up to 2 layers, both directions, padded batches; biases always, as torch.ao's from_float needs
@@ -22,6 +27,7 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -38,13 +44,29 @@ PLANTED_PROBLEMS = 60
 PLANTED_BLOCKS = ("W_hz", "W_in")
 
 
-def random_config(rng: np.random.Generator) -> Config:
+SIZES = {
+    "torch-dynamic-int8": ((1, 3, 7, 9, 17, 33), (1, 2, 5, 8, 15, 33)),
+    "tflite-dynamic-int8": ((9, 17, 33, 64), (15, 24, 33, 64)),
+}
+"""Per target: the input sizes and hidden sizes drawn."""
+
+
+def make_target(name: str, declare: bool) -> Any:
+    if name == "tflite-dynamic-int8":
+        from gruverify.targets.tflite_quantized import TFLiteDynamicInt8Target
+
+        return TFLiteDynamicInt8Target(declare=declare)
+    return TorchDynamicInt8Target(declare=declare)
+
+
+def random_config(rng: np.random.Generator, target: str = "torch-dynamic-int8") -> Config:
     T = int(rng.choice([1, 2, 5, 17, 33]))
     batched = True
     B = int(rng.integers(1, 6))
+    inputs, hidden = SIZES[target]
     return Config(
-        steps=T, batch=B if batched else None, input_size=int(rng.choice([1, 3, 7, 9, 17, 33])),
-        hidden_size=int(rng.choice([1, 2, 5, 8, 15, 33])), num_layers=int(rng.integers(1, 3)),
+        steps=T, batch=B if batched else None, input_size=int(rng.choice(inputs)),
+        hidden_size=int(rng.choice(hidden)), num_layers=int(rng.integers(1, 3)),
         bidirectional=bool(rng.integers(2)), bias=True, batch_first=bool(rng.integers(2)),
         initial_state=bool(rng.integers(2)), padded=bool(rng.integers(2)),
     )  # fmt: skip
@@ -76,9 +98,11 @@ def smallest_flagged(problem: Problem, hand_over: bool, block: str) -> float:
     return float("inf")
 
 
-def main(n: int, seed: int) -> None:
+def main(n: int, seed: int, target: str = "torch-dynamic-int8") -> None:
     rng = np.random.default_rng(seed)
-    declared, plain = TorchDynamicInt8Target(), TorchDynamicInt8Target(declare=False)
+    declared, plain = make_target(target, True), make_target(target, False)
+    planted = target == "torch-dynamic-int8"
+    quantized = 0
     m_decl, m_plain = default_model(declared), default_model(plain)
     judged: list[float] = []
     worst: list[tuple[float, str]] = []
@@ -87,12 +111,25 @@ def main(n: int, seed: int) -> None:
     }
     chaotic = failed_plain = judged_plain = 0
     start = time.monotonic()
-    for _ in range(n):
-        config = random_config(rng)
+    for i in range(n):
+        if i and i % 10 == 0:
+            median = statistics.median(judged) if judged else float("nan")
+            print(f"  {i} drawn ({quantized} with a changed weight), {len(judged)} judged, "
+                  f"error/tolerance worst {max(judged, default=0):.3g}, median {median:.3g}, "
+                  f"undeclared failed {failed_plain} of {judged_plain}, "
+                  f"{time.monotonic() - start:.0f} s", flush=True)  # fmt: skip
+        config = random_config(rng, target)
         kinds = str(rng.choice(PARAM_KINDS)), str(rng.choice(INPUT_KINDS))
         case = make_case(config, kinds[0], kinds[1], int(rng.integers(1 << 30)))  # type: ignore[arg-type]
         problem = case.problem
         got = declared.forward(problem)
+        eff = declared.effective_params(problem.params)
+        # a weight moved by more than float32 rounding (biases stay float)
+        quantized += any(
+            not np.allclose(a, b, rtol=1e-6, atol=0.0)
+            for (name, a), (_, b) in zip(eff.named(), problem.params.named(), strict=True)
+            if ".W_" in name
+        )
         r, ok = ratio(m_decl, problem, got)
         rp, okp = ratio(m_plain, problem, got)
         judged_plain += okp
@@ -102,20 +139,23 @@ def main(n: int, seed: int) -> None:
             continue
         judged.append(r)
         worst.append((r, f"{case.param_kind}/{case.input_kind} {problem.describe()}"))
-        if len(flagged["W_hz", True]) < PLANTED_PROBLEMS and config.steps > 1:  # observable
+        if (
+            planted and len(flagged["W_hz", True]) < PLANTED_PROBLEMS and config.steps > 1
+        ):  # observable
             observable = make_case(config, "ordinary", "ordinary", case.seed).problem
             for (block, hand_over), found in flagged.items():
                 k = smallest_flagged(observable, hand_over, block)
                 if not np.isnan(k):
                     found.append(k)
-    print(f"torch-dynamic-int8, {n} problems, seed {seed}, {time.monotonic() - start:.0f} s")
+    print(f"{target}, {n} problems ({quantized} with a weight the target changed), seed {seed}, "
+          f"{time.monotonic() - start:.0f} s")  # fmt: skip
     print(f"  declared: judged {len(judged)}, inconclusive {chaotic}; error/tolerance worst "
           f"{max(judged):.3g}, median {statistics.median(judged):.3g}, above 1: "
           f"{sum(r > 1 for r in judged)}")  # fmt: skip
     for r, what in sorted(worst, reverse=True)[:3]:
         print(f"    {r:.3g}: {what}")
     print(f"  undeclared (plain float32): judged {judged_plain}, failed {failed_plain}")
-    for (block, hand_over), found in flagged.items():
+    for (block, hand_over), found in flagged.items() if planted else ():
         how = f"{block}, effective weights handed over" if hand_over else f"{block}, declared only"
         median = statistics.median(found) if found else float("nan")
         print(f"  planted shift ({how}), {len(found)} observable problems: smallest k "
@@ -125,5 +165,7 @@ def main(n: int, seed: int) -> None:
 
 if __name__ == "__main__":
     main(
-        int(sys.argv[1]) if len(sys.argv) > 1 else 40, int(sys.argv[2]) if len(sys.argv) > 2 else 0
+        int(sys.argv[1]) if len(sys.argv) > 1 else 40,
+        int(sys.argv[2]) if len(sys.argv) > 2 else 0,
+        sys.argv[3] if len(sys.argv) > 3 else "torch-dynamic-int8",
     )

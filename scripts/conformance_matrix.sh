@@ -7,9 +7,9 @@
 #   bash scripts/conformance_matrix.sh [gruverify matrix options, e.g. --jobs 4]
 #
 # It builds the environments of scripts/library_envs.sh when they are missing, checks every
-# built-in target with the quick profile (keras-tensorflow, tflite, tf2onnx and tf-keras under
+# built-in target with the quick profile (keras-tensorflow, tflite, tf2onnx, tf-keras and tflite-dynamic-int8 under
 # .venv-tf, paddle under .venv-paddle, onnx2torch under .venv-onnx2torch, executorch under
-# .venv-executorch, the rest under this environment's python) and writes the page. Targets whose
+# .venv-executorch, openvino-nncf-int8 under .venv-nncf, the rest under this environment's python) and writes the page. Targets whose
 # framework is not installed are listed as unavailable, with the reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +25,9 @@ rm -rf "$out"
 python -m gruverify matrix --profile quick --jobs "${JOBS:-2}" --out "$out" \
     --python-for keras-tensorflow=.venv-tf/bin/python --python-for tflite=.venv-tf/bin/python \
     --python-for tf2onnx=.venv-tf/bin/python --python-for tf-keras=.venv-tf/bin/python \
+    --python-for tflite-dynamic-int8=.venv-tf/bin/python \
     --python-for paddle=.venv-paddle/bin/python \
+    --python-for openvino-nncf-int8=.venv-nncf/bin/python \
     --python-for onnx2torch=.venv-onnx2torch/bin/python \
     --python-for executorch=.venv-executorch/bin/python "${frameworks[@]}" "$@"
 mkdir -p docs/img

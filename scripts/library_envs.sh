@@ -12,6 +12,9 @@
 #   .venv-executorch  executorch 1.5.1 (+ torchao 0.18, coremltools ...) on torch 2.13.0+cpu, the
 #                 executorch target (its metadata names no torch version; it imports and lowers
 #                 with constraints.txt's torch 2.13.0; ~1.5 GB, a few minutes to install)
+#   .venv-nncf    nncf + openvino: openvino-nncf-int8 (an unavailable row whose reason is measured
+#                 there); nncf keeps constraints.txt's pins and brings scikit-learn, pydot, ninja,
+#                 ... (constraints-nncf.txt)
 # and, with --frameworks (not built by default, nor by CI: ~6 GB together):
 #   .venv-tvm       apache-tvm (the tvm row: ONNX -> TVM; ~1.4 GB, ~6 min)
 #   .venv-mindspore mindspore, built against NumPy 1.x: numpy==1.26.4 instead of the pinned 2.4.6
@@ -62,6 +65,8 @@ build .venv-paddle paddle -c "$no_einsum" -c constraints-paddle.txt -e '.[paddle
 build .venv-onnx2torch "gruverify.targets.onnx2torch_target as t; t.import_onnx2torch()" \
     -c constraints.txt -e '.[onnx2torch]'
 build .venv-executorch "executorch.runtime" -c constraints.txt -e '.[executorch]' executorch==1.5.1
+
+build .venv-nncf "nncf, openvino" -c constraints.txt -c constraints-nncf.txt -e '.[nncf]'
 
 if [ $frameworks = 1 ]; then
     build .venv-tvm tvm -c constraints.txt -c constraints-frameworks.txt -e '.[onnx]' apache-tvm

@@ -13,12 +13,12 @@ from gruverify.targets.errors import TargetError
 from gruverify.targets.library_targets import LIBRARY_OF, LIBRARY_TARGETS
 from gruverify.targets.torch_module import FEATURES
 
-KERAS_TF = ("keras-tensorflow", "tflite", "tf2onnx")
+KERAS_TF = ("keras-tensorflow", "tflite", "tf2onnx", "tflite-dynamic-int8")
 
 
 def test_every_target_names_its_library() -> None:
     assert set(LIBRARY_OF) == set(LIBRARY_TARGETS)
-    assert len(LIBRARY_TARGETS) == 20
+    assert len(LIBRARY_TARGETS) == 23
     assert {"tvm", "mindspore", "jittor"} <= set(LIBRARY_TARGETS)
 
 

@@ -94,7 +94,7 @@ LIBRARY: dict[str, str] = {
 }
 """Built-in target -> the distribution whose version the matrix reports."""
 
-KERAS_TENSORFLOW = ("keras-tensorflow", "tflite", "tf2onnx")
+KERAS_TENSORFLOW = ("keras-tensorflow", "tflite", "tf2onnx", "tflite-dynamic-int8")
 """Targets that need ``KERAS_BACKEND=tensorflow`` in their process."""
 
 DEFAULT_TIMEOUTS: dict[str, float] = {"torch-compile": 300.0, "jittor": 300.0}
@@ -111,6 +111,7 @@ SLOW = (
     "executorch",
     "onnx-dynamo",
     "tf2onnx",
+    "tflite-dynamic-int8",
 )
 """Targets that compile per input shape, slowest first: started first, in this order, so the
 others run beside them."""

@@ -36,6 +36,12 @@ def _torch_compile(device: str, dtype: str | None) -> Implementation:
     return make_torch_compile_target(device, dtype)
 
 
+def _onnxruntime_dynamic_int8(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.onnxruntime_quantized import onnxruntime_dynamic_int8_target
+
+    onnxruntime_dynamic_int8_target(device, dtype)
+
+
 def _openvino(device: str, dtype: str | None) -> Implementation:
     from gruverify.targets.openvino_target import OpenVinoGRUTarget
 
@@ -49,6 +55,12 @@ def _openvino_default(device: str, dtype: str | None) -> Implementation:
                                precision=None)  # fmt: skip
     target.name = "openvino-default"
     return target
+
+
+def _openvino_nncf_int8(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.nncf_quantized import openvino_nncf_int8_target
+
+    openvino_nncf_int8_target(device, dtype)
 
 
 def _keras_tensorflow(device: str, dtype: str | None) -> Implementation:
@@ -73,6 +85,12 @@ def _tf_keras(device: str, dtype: str | None) -> Implementation:
     from gruverify.targets.tf_keras_target import TfKerasGRUTarget
 
     return TfKerasGRUTarget(True, dtype=dtype or "float32", device=device)
+
+
+def _tflite_dynamic_int8(device: str, dtype: str | None) -> Implementation:
+    from gruverify.targets.tflite_quantized import TFLiteDynamicInt8Target
+
+    return TFLiteDynamicInt8Target(dtype=dtype or "float32", device=device)
 
 
 def _mlx(device: str, dtype: str | None) -> Implementation:
@@ -157,6 +175,11 @@ LIBRARY_TARGETS: dict[str, tuple[Factory, str]] = {
         "torch.compile(nn.GRU, fullgraph=True), inductor, allow_rnn; every call checked to run "
         "compiled code; float32 (float64 by --dtype)",
     ),
+    "onnxruntime-dynamic-int8": (
+        _onnxruntime_dynamic_int8,
+        "torch.nn.GRU -> ONNX -> onnxruntime.quantization.quantize_dynamic(QInt8): unavailable, "
+        "the tool leaves GRU nodes in float (no quantized GRU op)",
+    ),
     "openvino": (
         _openvino,
         "OpenVINO CPU plugin, GRUSequence stacks built with its opset (linear_before_reset=True), "
@@ -166,6 +189,11 @@ LIBRARY_TARGETS: dict[str, tuple[Factory, str]] = {
         _openvino_default,
         "OpenVINO CPU plugin at its default inference precision (bf16 on a CPU with AVX512-BF16 or "
         "AMX, f32 elsewhere), judged in the arithmetic it runs; forward only",
+    ),
+    "openvino-nncf-int8": (
+        _openvino_nncf_int8,
+        "OpenVINO GRUSequence model -> nncf.compress_weights (int8 weight-only): unavailable, NNCF "
+        "compresses MatMul, Convolution and embedding weights, not GRUSequence's",
     ),
     "keras-tensorflow": (
         _keras_tensorflow,
@@ -185,6 +213,12 @@ LIBRARY_TARGETS: dict[str, tuple[Factory, str]] = {
     "tf-keras": (
         _tf_keras,
         "Keras 2's tf_keras.layers.GRU(reset_after=True) stacks on TensorFlow; float32",
+    ),
+    "tflite-dynamic-int8": (
+        _tflite_dynamic_int8,
+        "Keras GRU -> TFLite with Optimize.DEFAULT (dynamic-range: int8 weights per channel where "
+        "a tensor has 1024+ elements, int8 inputs per row), judged under that declared "
+        "quantization with its dequantized weights; forward only",
     ),
     "mlx": (_mlx, "mlx.nn.GRU on MLX's CPU backend; float32, one layer, one direction"),
     "equinox": (
@@ -244,12 +278,15 @@ LIBRARY_OF: dict[str, str] = {
     "torch-export": "torch",
     "executorch": "executorch",
     "torch-compile": "torch",
+    "onnxruntime-dynamic-int8": "onnxruntime",
     "openvino": "openvino",
     "openvino-default": "openvino",
+    "openvino-nncf-int8": "nncf",
     "keras-tensorflow": "tensorflow-cpu",
     "tflite": "ai-edge-litert",
     "tf2onnx": "tf2onnx",
     "tf-keras": "tf-keras",
+    "tflite-dynamic-int8": "ai-edge-litert",
     "mlx": "mlx",
     "equinox": "equinox",
     "haiku": "dm-haiku",

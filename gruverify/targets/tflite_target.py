@@ -60,12 +60,15 @@ def convert_keras_gru_to_tflite(
     initial_state: bool,
     mask: bool,
     weights_as_inputs: bool = True,
+    optimize: bool = False,
 ) -> bytes:
     """The TFLite flatbuffer of a Keras GRU stack for ``params``' configuration, batch-major input
     ``x`` ``(B, T, I)`` (``shape = (B, T)``), optional ``h0`` ``(L * D, B, H)`` and ``mask``
     ``(B, T)``, and (``weights_as_inputs``) one input ``w{k}`` per Keras weight array, in
     ``gru_to_keras`` order; else ``params``' weights are constants. Outputs: ``output``
-    ``(B, T, D * H)`` and ``h_n`` ``(L * D, B, H)``."""
+    ``(B, T, D * H)`` and ``h_n`` ``(L * D, B, H)``. ``optimize``: the converter's
+    ``optimizations = [tf.lite.Optimize.DEFAULT]`` without a representative dataset (dynamic-range
+    quantization of constant weights, ``gruverify.targets.tflite_quantized``)."""
     import tensorflow as tf
 
     run, specs, layers = keras_gru_tf_function(
@@ -77,6 +80,8 @@ def convert_keras_gru_to_tflite(
     holder.layers = layers
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn], holder)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if optimize:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
     return converter.convert()  # type: ignore[no-any-return]
 
 
