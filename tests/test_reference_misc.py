@@ -255,3 +255,18 @@ def test_split_leaf_gradients_zeros_what_autodiff_left_out() -> None:
     assert len(rest) == 1 and np.array_equal(rest[0], np.full(4, 3.5))
     dx, dh0, rest = split_leaf_gradients([x, None], [x, w], False, (1, 2, 3), lambda g: g)
     assert np.array_equal(dh0, np.zeros((1, 2, 3))) and np.array_equal(rest[0], np.zeros(4))
+
+
+def test_the_digest_tells_stacks_of_equal_values_and_other_shapes_apart() -> None:
+    """``StackParams.digest`` is the cache key targets load weights under: one bidirectional
+    layer and two stacked layers (input size = hidden size) hold the same number of values, and
+    with the same values they must still get different digests (a shared key ran one stack's
+    weights for the other: tflite-dynamic-int8, forward[bidirectional])."""
+    from gruverify.core.params import random_gru_params
+
+    two_layers = random_gru_params(3, 3, num_layers=2, rng=0)
+    bidirectional = random_gru_params(3, 3, bidirectional=True, rng=1)
+    same_values = bidirectional.unflat(two_layers.flat())
+    assert np.array_equal(same_values.flat(), two_layers.flat())
+    assert same_values.digest() != two_layers.digest()
+    assert two_layers.digest() == random_gru_params(3, 3, num_layers=2, rng=0).digest()

@@ -215,9 +215,11 @@ class StackParams(Generic[C]):
         return np.concatenate([np.ravel(np.asarray(v)) for _, v in self.named()])
 
     def digest(self) -> str:
-        """A fingerprint of every value and the bias flag: a cache key for weights a target has
-        already loaded into its library (equal digests, equal parameters)."""
-        return hashlib.sha1(self.flat().tobytes()).hexdigest() + str(self.bias)
+        """A fingerprint of every value, the shapes and the bias flag: a cache key for weights a
+        target has already loaded into its library (equal digests, equal parameters). The shapes
+        are part of it: one bidirectional layer and two stacked layers can hold the same values."""
+        shapes = (self.num_layers, self.num_directions, self.input_size, self.hidden_size)
+        return hashlib.sha1(self.flat().tobytes()).hexdigest() + f"{shapes}{self.bias}"
 
     def unflat(self, vector: np.ndarray) -> StackParams[C]:
         """Inverse of ``flat``: a stack of the same shapes filled from ``vector``."""
