@@ -6,7 +6,8 @@ Each template defines ``library_forward(x, h0, lengths, dtype=DTYPE)``, which re
 library the way the gruverify target of that name does; the torch and paddle templates define
 ``library_gradient(quantity)`` (autograd of ``L = sum(d_out * output) + sum(d_hn * h_n)``).
 Weights come from the script's ``PARAMS`` (canonical names, torch's gate order r, z, n), mapped
-to the library's layout inline: ONNX and OpenVINO stack gates z, r, h; Keras transposes.
+to the library's layout inline: ONNX and OpenVINO stack gates z, r, h; Keras transposes;
+MindSpore and Jittor take torch's names and packing.
 
 ``call_for(target, cell)`` picks the template: a built-in name in ``BUILTIN_CALLS``, or a
 ``module:attr`` with torch.nn.GRU's constructor (``torch.nn.GRUCell``'s when ``cell``), which the
