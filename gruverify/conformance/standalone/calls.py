@@ -6,7 +6,8 @@ Each template defines ``library_forward(x, h0, lengths, dtype=DTYPE)``, which re
 library the way the gruverify target of that name does; the torch and paddle templates define
 ``library_gradient(quantity)`` (autograd of ``L = sum(d_out * output) + sum(d_hn * h_n)``).
 Weights come from the script's ``PARAMS`` (canonical names, torch's gate order r, z, n), mapped
-to the library's layout inline: ONNX and OpenVINO stack gates z, r, h; Keras transposes.
+to the library's layout inline: ONNX and OpenVINO stack gates z, r, h; Keras transposes;
+MindSpore and Jittor take torch's names and packing.
 
 ``call_for(target, cell)`` picks the template: a built-in name in ``BUILTIN_CALLS``, or a
 ``module:attr`` with torch.nn.GRU's constructor (``torch.nn.GRUCell``'s when ``cell``), which the
@@ -403,6 +404,55 @@ KERAS_TF = KERAS.replace(
 )
 """Keras on TensorFlow: the same calls, the backend set before keras is imported."""
 
+MINDSPORE = '''
+import mindspore
+
+mindspore.set_device("CPU")
+mindspore.set_context(mode=mindspore.GRAPH_MODE)  # as gruverify's target; PyNative runs the same CPU kernels
+
+
+def library_forward(x, h0, lengths, dtype=DTYPE):
+    """mindspore.nn.GRU: torch's parameter names and gates r, z, n; seq_length for lengths."""
+    m = mindspore.nn.GRU(I, H, L, has_bias=BIAS, batch_first=BATCH_FIRST, bidirectional=D == 2)
+    m.set_train(False)
+    weights = {q.name.rsplit(".", 1)[-1]: q for q in m.get_parameters()}
+    for c, p in PARAMS.items():
+        for key, kind in (("weight_ih", "W_i"), ("weight_hh", "W_h"), ("bias_ih", "b_i"), ("bias_hh", "b_h")):
+            if BIAS or kind[0] == "W":
+                weights[f"{key}_{c}"].set_data(mindspore.Tensor(np.concatenate([p[kind + g] for g in "rzn"]).astype(dtype)))
+    def tensor(a, dt=dtype):
+        return None if a is None else mindspore.Tensor(np.asarray(a, dt))
+    out, h_n = m(tensor(x), tensor(h0), tensor(lengths, np.int32))
+    return out.asnumpy().astype(np.float64), h_n.asnumpy().astype(np.float64)
+'''
+"""MindSpore, called as the ``mindspore`` target calls it: ``mindspore.nn.GRU`` on the CPU in
+``GRAPH_MODE`` (3-D input only), weights written with ``Parameter.set_data``."""
+
+JITTOR = '''
+import os
+
+for key, value in {"nvcc_path": "", "use_mkl": "0", "log_silent": "1"}.items():
+    os.environ.setdefault(key, value)  # CPU only; use_mkl=0: no oneDNN download at import
+import jittor  # noqa: E402
+
+jittor.flags.use_cuda = 0
+
+
+def library_forward(x, h0, lengths, dtype=DTYPE):
+    """jittor.nn.GRU: torch's state-dict names and gates r, z, n; time-major, no lengths."""
+    assert lengths is None and not BATCH_FIRST, "jittor.nn.GRU takes neither lengths nor batch_first"
+    m = jittor.nn.GRU(I, H, L, bias=BIAS, bidirectional=D == 2)
+    m.load_state_dict({f"{key}_{c}": np.concatenate([p[kind + g] for g in "rzn"]).astype(dtype)
+                       for c, p in PARAMS.items() for key, kind in (("weight_ih", "W_i"), ("weight_hh", "W_h"),
+                       ("bias_ih", "b_i"), ("bias_hh", "b_h")) if BIAS or kind[0] == "W"})
+    m.eval()
+    with jittor.no_grad():
+        out, h_n = m(jittor.array(x.astype(dtype)), None if h0 is None else jittor.array(h0.astype(dtype)))
+        return out.numpy().astype(np.float64), h_n.numpy().astype(np.float64)
+'''
+"""Jittor, called as the ``jittor`` target calls it: ``jittor.nn.GRU`` on the CPU, time-major,
+the environment set before the import as the target sets it (``JITTOR_ENV``)."""
+
 BUILTIN_CALLS: dict[str, Call] = {
     "torch-gru": Call("torch", ("torch",), TORCH_MODULE, True, "GRU = torch.nn.GRU"),
     "torch-grucell": Call("torch", ("torch",), TORCH_CELL, True, "GRU = torch.nn.GRUCell"),
@@ -420,6 +470,8 @@ BUILTIN_CALLS: dict[str, Call] = {
     "mnn": Call("MNN", ("mnn", "onnx"), MNN),
     "mnn[dynamic-time]": Call("MNN", ("mnn", "onnx"), MNN_DYNAMIC_TIME),
     "mnn[origin-rnn]": Call("MNN", ("mnn", "onnx"), MNN_ORIGIN_RNN),
+    "mindspore": Call("mindspore", ("mindspore",), MINDSPORE),
+    "jittor": Call("jittor", ("jittor",), JITTOR),
 }
 """The built-in targets that have a template (the onnxruntime targets export torch.nn.GRU; the
 script builds the ONNX GRU node itself, which runs the same onnxruntime kernel)."""

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""mindspore: GRU output differs from the GRU equations by 9.81e-05 (forward[multilayer])
+
+Needs only numpy and mindspore; the case inline (its sha256 checked), the GRU's equations in
+float64; exit status 1 while mindspore disagrees. By `gruverify reproduce FILE --standalone` (gruverify 0.1.0, 'forward[multilayer]').
+"""
+import base64, hashlib, sys  # noqa: E401
+from importlib.metadata import distributions, version
+import numpy as np
+
+# The case in torch.nn.GRU's conventions (x (T, B, I) or batch-first; h0 (L*D, B, H)):
+I, H, L, D, BATCH_FIRST, BIAS = 7, 8, 3, 1, False, False
+VARIANT, DTYPE = 'reset_after', 'float32'
+def arr(data, shape):  # float64 values: a literal list, or base64 of their little-endian bytes
+    data = np.frombuffer(base64.b64decode(data), "<f8") if isinstance(data, str) else data
+    return np.array(data, dtype=np.float64).reshape(shape)
+def split(flat, n_in):  # one layer-direction's 12 parameters, torch.nn.GRU's gates r, z, n
+    names = "W_ir W_iz W_in W_hr W_hz W_hn b_ir b_iz b_in b_hr b_hz b_hn".split()
+    shapes = [(H, n_in)] * 3 + [(H, H)] * 3 + [(H,)] * 6
+    ends = np.cumsum([int(np.prod(s)) for s in shapes])
+    return {n: flat[e - int(np.prod(s)):e].reshape(s) for n, s, e in zip(names, shapes, ends)}
+def case_sha256():
+    parts = [a for a in (X, H0, LENGTHS, *CELLS.values()) if a is not None]
+    return hashlib.sha256(b"".join(np.asarray(a, "<f8").tobytes() for a in parts)).hexdigest()
+def rounded(a):  # the values the library computes with: rounded to DTYPE, held in float64
+    return None if a is None else np.asarray(a).astype(DTYPE).astype(np.float64)
+
+X = arr("All+1vrosz+xuUza6WiEwLxmQXc3lsBAMJkNSWQBQEAn8IbmARaAwMFrduw2Q0/AuiDy8/WQJMBSH+j0VuBCwKSWzAGyeZrAtR9EwxBeeMA7YpZ7FkZowPptGLbHfYlAoytbpYjwNUBRFsxWPQkQQCsqU3p8OhrAjJxtaDO3ccCYeSRTqnqhQGatt5t1ZllADnHEq6tmlsAMHeUFB/PhP+WUCI8ZTiHA", (3, 1, 7))
+H0, LENGTHS = None, None
+CELLS = {'l0': arr("3NgOQlrfA0C8Zzbc30AJQEw1aydtd+u/APWipkuVuj+grp2wiVYFQJwjD2xuBQnA4kC4uExWB8C01xEGnCLxP6eyWktsDADAmK0T3kTC2j/Iy3GtT9bZP8inzRCWMuG/mDfxZ5U51b9geywAAWXSPzycJOef0fg/QP3yOqpku7+wADAhvfH2P2mpgG4nzALAW2/FgqXgAcAHwJWrZBcIwGR3Ts3lx/a/qP6wGWEy5D8wMYKLcuIBwITB0InzXOa/zI7/yBJF4b9c0pLmoUj+vxzQdgHfh/2/aLpiv/Fc4b9cYF2xy90EQE+27WjNLAfACJcHzUYC6L9016QqgvvyP2QoRZne3f6/UaAaXO+d/L8QzJeqdC8GQPAQDkPVndo/bllLyBVJB0CArbcqG0LlP9RsgpHlRgPAaaEPECUn+7+o7br/LH7qv6jE0c6Ip/k/eI5cU80b/z8gbafFJlbiP5iNCz635PO/Ss+fvasgBcBAJHFmvlWkPzCrb+drV9w/+LoEmotCBUDsYPiis/DyPyJNnHpXF/O/1gIKBbwc8b9oL9HHJCDTvzIVvtHpxgbAMMb3hWDv4j+UoiG1DOHkvxwGz4jF6/y/YLhKfTLQ3z9Ct0G69MkFwPxdsYz/rAlAnBYUnp4dAcDwu8A3S9jFv3Qzpd85lfs/4P/ZMwS35T+qEdCfPXkHwPA6sD4vMwJANAKiE5umBUDgL3CWncSyP9xCsJrCAvA/oJT29As5yD/cWp1n4VQCwBVuzVjLBQDAQNhOsawQ/D8yST5jww4BQCDQLH7xcNS/vEUW13fc8L/IF0df5lkIQFTZIJvR1uI/wrS1GrGj8b9IVtLya4kFQIDt6hubrf8/kawQa0KLBsCCL0zD4d74vzAas5FY7Mm/rmr08bgMC0AAt8PcLLTxP71me7LB4wfAar38AW36B0Do/elvBiPWP4SxHuERIfU/NAbQwxlrAsDsyfPeR1f8PwCLC8DW4+E/kBZYAY4Wwb/IvIcOrWjzvwj0xih9Ot4/ziYBtqwNAcD4yqat47vqP1SIcfvzXOS/+LX0Qf/65T/42HeCvBPrP6wkBDsDfwVAcCQquXIz4r/sv878X3fiv6TNH5I+8fI/bf+FO4qh97+CjHMB6nwHwECu3f1zd+G/YCAaWmyjBsCAbPNQSmfJP6jYT4ilX9m/IFEuculJ7D/ESj9zZysBQBrC579DpfW/GBUx6ipH+L/Ww1K10dYHQEjoTlJYSfs/aB6SQ3z12D+wBLla3PbhP1hbQR6uge4/2prmL8M6B8AuIwscPkICwOj3Cy2bjNQ/zItBfnZFAkD9mb3Fio4HwPgrWbmzlvU/zO+6BvSd479aCRH1FFv7v8+z2t6RNwDAiorP5mvkCEAQVrXqlP3uP2LCvgAwDgXA2BXVkJH6CkAkTMEtkWLnvwBj/PF1oce/oNEhJcA+AMAAHf2fFpAKwGa1g/tgognAsIUxEsCJ4b8sQccvAk/0P8gSFPuMAfC/9AmAGO8VCMC4wtlDhvXuv5QGYqR3Qvg/JA6/PsNEA8DIrS1j+0T5Pz4Gao2x2P2/8AKsL4Tr5z9W1tdDXHcJQDBrxg2KAvG/UV3RMYcnA8CQuZmsAbD5Py/MY58OZfa/0HFiiYt3CEA644uPE4kBwOww/M5M9PU/DKzoYyDZB8AMC5g+nCPwP7C2WbhyHO+/ALjroDyv3D/VAzIXsXz8v0B8Xa5N4t6/+IvoeerF2T+AEzi/g0i+v1Qp/Wc2ogZA19qM2XrO+7/g4hUuY/Hwv/NULom8cQTAIMhasK2XwL9Ibd8PyUgDQIw345TDhuS/DEuBD7r58r/kLXCOc+IBQEAFrQ1DnMe/cOg3SBQn0b/wkvy746TJv7CV6H0lM/Q/oLo8go3J3b/YCU3/OX4BwFyjqFJ+nAXAuK/HEUG3/j8kQbg3ks4CQIyZLKos4/M/pHKqHY+L8L+ApnR5ZAvzP7o+xkaBpwbAgMxHrzni9T9wkbALNl7VP3witnWoZO6/0NY/HMU69z/Wu+67PPAGwIhByLHVCty/MP5/M2uu+j/UN3C2hV/9v6CUxDex/Me/UBaMLpdA/D+w5fPbpdnhP364Z2679fC/nP3fpeBwBcCioHWT634EQDNYk5fWIgvAuTZu1RrLCsAgQqCF90jyP+TGPYr63ve/kIJW9zbqCsCcyaVPXIf7P/z31digBQLAgALz8+10xL/CvintYrcKQCj53mqqE/C/eiV+PvRIAkDFl2wnkc0FwODZ7PnAhARAQCWoiGQuqT8IPWln4VvtvzA805nJ0uM/iW0tSXSO+L9tLSKijNYGwEw1rFGmAwdAIJ3P/uDH5r/623FG9YIEQF5SpLbG0AHAiBtCbGqP17/gUkPd+rQGwNAZlU69sPa/fOMNdMSI/z8/4l9qk9cJwO0FFab3xfm/jrE3NeOl8784y0NR8Yjhv3owboV6mgRAmCysVpef5L/sW7dtDbTyP+RxbdAQ2/c/aBy84Hm43j+X3FLm5Cr+v3hKLGxB7ti/wPrHSfpmx7+NtHubBVb+vzAn5iPm3cG/cpzuIiwXCkCIPI/T2uTgP7Cz2dPSeeU/bsysIgwPB8DOCG8wHaoAwGCdYRffi7m/sNrcB569+D9M97lCmbH/vxRDe11EEfk/qMV3+rBP7r90eH98+T0EQCqxxIXEygfASktgDD60979ddK1Sh2MKwIyvWGr8gfw/mGKirYyT+z+Y1SlGRaraP/FjvqWhmP2/xIuF+9UC+D/42MURlw0FwJTaC+NrP/C/LdlnBezCA8AGV/TYV2MHwP5tll4xNwfA0L+HR1Im0j+iAwlTz7EEQNhfiGCl9fI/2BuzsH2AA0AI3Fe6XUfTP6hPHCuUGwXAuJz5R20/0L+9m7tt2Sn8v4jJaZPaDgdAxF+F8EGs6r9cj0UgzeXxP0YZE5msyQFAUF/MdHqNB0BQ+xqKe/oCwOTxOl0sYOE/8AdfIfAjyr8jkv0BInQJwOA11jMDtv0/sDfH0ih36j8yN2JL2J4JwNBq7wCzZNI/eCn6ViBP9b/Cyz8pUez1v/iQjVSbsgrAsO29jcYRAkCBCg9q42cJwFiRK//4cNc/gO+MPvYslT/4DVy6E9HmvwT/L2NzRP8/AJR/e3g/ir+YiPMHsNkDQErhXcdMowNAojOpvM7CBUDsZ5WXY0oAQA5rfLjkKv2/yF7gnPrN2b/gnCyaMKvvv4DVtYvH6Mw/hRXXsT7+AcBYUTTnONIDwPqC8IdDfAPAUO4vrJ8HzL/Qwx5WxksAwFzS0V0Jev6/vAcLK+W98j+EAOzd2YMDQBSBfX/W/PM/YPRoPScm1L9cAjFaNNPuv+joPZtXOd+/RipFvCHP8r8gLF1iMT7lP0S4maZNGO6/TJZD36EUCUAcDPEYhXPwvygUBJ/nw+6/uqQDn5PW/790gLLI7A8EwPi26gNhc+w/gLNTgKTIB8B4Fg3rpNX0v27LflO3gPW/gMHBrQxs/j9sImXJUAALwND2a4OEPsc/KHLLjovIAsDyLL4J8YsIwLyWMIQAEQtAAKEP9LqAAkAwYRXRLKYJwKCGCU9n6Nu/iPNrma2h/L9igIwKmrPxvxThft6JoAdAtqemrnKEB8Aga0/vnufjP4RCwAk1pgZAONCHK4Qz5z9YjRsZzFXiv1CaBJTEbde/SAKV/tKK8r8ivHEevUz4vzZwghZ2IgpAwNR8IFNn8z9wonNVvaDbP/LJlHvCXwhAuCkxnPjP3D8sFwOc8qn4vwA3NAaTav0/plwpBZSZAkCQmPx8wfLbv/wCO9EgYfY/HPD57evK9T8/JXIUw5IKwDnJ0cada/u/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", (408,)), 'l1': arr("xWVkEPYkCsDcYbKiDZ8JQPxwPKbN9AVAUOB3vOfZ/b8m06pbG/v0v2pPAT2D8wZAALjTtPMfjj+InxDB8rnsP0avlKs3BwpAYHWapA0y4j/EanQegQsEQLD8Bz7tCN0/OqrNAXWh8r/YWDwMu7sKQBQAibvM4fS/4Nqt+zJRCEBnQjMbCGL9v06z9SA7pwTAoGUQT2fWzb8nCSdhgJ4DwM4IehzbSAhA7DFJhVeK7r885AghO6UDQAiqVjeOa+g/0jUtQP0jBUAUTXoYsDPwPyzWhweWlPk/qOo5BgBz67+YX5wgzabdP14BGPjYsQBAdmGRqktuCcDgcW8Fqq0AwNa1yBUtAwTAMIOFBIsV/z/g7aVc/X/+P1S3BKcCE+2/FEWXLzP87L9YT7o7EsHrPzAkAEtj+vI/QWWMfTTHCMBbj21+OMcEwMSk4S0VDvc/+Cc6fn7jA0CE2Z4SSbEJQEhhLezuHvA/DHLlVuxG8T9CuOSLeeMKQLjUnrcF5QNA3EEWNY7B/z963uEqfPD2v1KrEZv7c/6/YDe5MuMv8L/0HDWpK20FwOZoQm5pOANAvhDVEtlNCkAw/3RWFkXvP1AimCMEnQNAeMDnrUHt6r91PsfsSOP5v/Gtk7rbKfq/jHdn6b3q9D9g++G+vw/3v2SrZUGD4/O/VByZ/+G8+7/k82Rw8tEHQDyqXmMAN+W/iBGpvvmWBkDqBPi+aXv1v6rKK5jrRQbAVp4ojrQiC0BKAOE9NWIDQKj4xuEJs/A/oIF+0o2q+D/GfsKXjlkGQCB8OCxDLfq/UKq8/VLw0T+lJUhN+64DwOQdD5IAsPO/qLYlcV33AUCfK+HHSzgFwGAeXObp+u4/nkb+D1jeCECakpJJ6V8BwFh3MZCFV++/OAvX+IiZ8D+AlnO0roeuPzwVMSI8suy/WjSoppv49b8Q557ZYBriPxTptLPjTvk/AJTkTlOpB0CyqWLA/WgEwHEQm+VqKf6/uGjysGSO1L+U8MTlnbvzP0H34k3V+gjAE3HialKq/L9A+9yzt2+iP7w0DZSEVOW/tg3fJzb7BsDAY/MNRefSvywkAIISjghAzY9b/NBmBcAoHmxtn6j0vwjNJNDFePE/QCgQLq0G1T9odI/rmlfVPxIcpGXpAQBA/CNDBsYM4b8A8b4Cn5CDP8jMz995qtk/iG4bYSEBBkA4cpsXo2n7P5T61R1xDQnAwNArHJvH4D8wgxUv/9cHQO3U4NvTYwXAZou28QLwAMAitfAzNMoAQChsbbC8LPC/TEFmb8MkAUDIpW/oR34EQCC8unX4b+g/kJrSgx4I9b9AuwtcjHTcPzTpRyirrfM/+Fo07gxH2z8AqdkAvHsAwCwo4UWc5/c/2KDV8YEp9z/kUTtQjZgFQJTjlQFYnQVA+Oy9nSmg0L9b3T14Df8GwF1ZLqCdFwjA7M2zntsU6r/wyL6ueLAFwPAXDerNqem/kLsK0IC66j+oPegYLEoEwMCzTY2wcbs/4k2F+NfmB0Au3rDSLggBQLhE7/Jauvc/yE5K9Lg2AkCcm2S3Z1z5P0iR6EFgS/8/fkpx6Viv+b8ApUC0NYytvxKOeDMK+wpAAqKbDSxhCkAgGCt7bPnWP6A8YchPs/w/AHlHVx+HzD8AhrmU1P7/vzLzXCKoTPu/cO/WIlI2/7+Epx0WY3cJQIBwguH6HJU/ZJqEem+I8z8UR1t4cMAFQIzVLQ6ZAeS/RX7ADGerB8BsCsX9eP0JwEL93DaJfPW/cG7/dYji7b+Q/A8Xt8Pyv+g0EXxQcea/dL6G09tu/z/sVjq55ZXwv4j5TuKdQuo/TK/5gnDQAkCs9Uh1DUz5P+irFNxyddK/2Pp+qqlD3r9kKWDnEAj2v7Wy44nJiwLAoKzW8bqq/z+oaHVxiTvtP6AALD/dENE/EHKph9mH078gRiTSlsr9v/L8dstGegPAm8x8jipB/L/g/5wyG0rnP5yRKwIZg/2/2m3YX8ANBkD5P+EOXQ79v2J2vsiWHgFAKD5hYWX4AMCgBshDAHfyP0Y/f9KUZPW/xGNWjoRt/79QDYK3UJPQv6R0VfKrwuq/8Gy1b4AK7j9ILqpXSR4GwJDlsD6bgPk/zD+eKWDV4r9s/j6CWh/zv8oJEc2glvO/6GQjqlPk9T8k1hKijRvpv0BAadX2CgvAWGcknkvV9r+s72571j/7PxhAbJVffeg/UHTl8occAECgFg1M27EBwNvLcNz/HQrADGF0nbbrBECewom/gF0HQExYk97OjgpAnEgHMdIX4r9IwBrlimntv7govJvRjOk/nIq+MM1u/j/gRjPrUvvyv4BCXYERP7W/pHnmdM67BUA+eDsrFyQHwLjSdNaSIgLAwDwQyl3317/YVsPB3oLzP0xBUSrxV/C/DW6QVE/SA8CIZzfZvGrkP0iep0FnfADAgJgPdBVe479GuyBbxD4JQFxHltHR3+2/YOuyvHsg7D9MThmWvqsCwDA15W4GgNW/0CsQfQpKCEBprJKzH8UIwDhvSqK3Ztc/uB5ttBDV5j8kKn2BgL75P1AI2Kwl19i/x8f+wu0UCcAqTh+5NeAFQKivvy5dygRAYG/zv0g/wr8wz8qr2HHkP3Cou9NqCO0/aEHW03nTCcAgPk2UTY2/P3w2s/qAR+i/RWnPaTTIBMA0Il6v5mcKwPdQRGrKSQTAuLnNxral/T/IaFvdn+HVP2xtF1kh5PQ/Suvchk/rAUB6a1nGkhwFwDDYaN1vIgnAUuTmRTppCEDPsYWKln8KwBQyHDjtDe+/wKisq/Jepz+U9BWP3FfiP3nXXe70iwrABtTWJu7887/ETousBtgHQJRFjS5ISeK/2tqdrmV8BMAYN7G/7iD4P+r/Gd6aNQlAXN/Ve3oW6r/YSNr+BWX+P2BKzyavmc0/PLxwg8AKAUDUb9ZXWcoCwFBaiy/jFAfAsyERO3nDCcAUuqpdxVv8P3xeX4eFgATAZIjjQOguB0BKk27pCoIIQIjk37UFUPO/+urNqXEnCkCULoZdkJ7iP0CRa9KZmsU/HRDfMccCCMBAa55KgPOgv+jXPn3PifE/eoJN0vP1AEAC4q5S69EEQNzhVONVFPO/wXJp5WqACcB0yROS2wH0P7DXLOCrJ+Q/eHIX4pWo5j/Y4VDTc9fTv/AEnG9j0tQ/pNMhVTCv8j8eRYgsOYYCQKhQxGD1YeC/FAahuj1q/r8ofOMeo0L5v/gUdNn7+Ok/3CIsgEhu/j8w2Bek4JvPv6j09kOYt/A/dPO3+0ec8T8ydLqgOdwIQGCMQSuXN7Y/3UBwFjxIAMBg38kiCusJQLJdWcC60AbA53kaYTlABsA8bNVuHZ34P4TrUEMLQwdADvFsNqd5BcDMZJeRkt3wv47b8Yu2zfa/eLT+6drQ5D8oL906ycjYP33p2NQcBAXAiA4zDDJ4+D8A+T3iuL+TP8DJz3KF/Ok/9Ea+w9dL8D/AkrsxNxzMv1adwkfVEwjAhdPdAPN59r/mvP6EHfL3v04ZL4b2lwDAFID9oWOn8D/isMFV3A8CQGBMwaId3O8/dE/ZxSKf9b+0sDAoVZniP+b+M2WsbAhAkP5KtUjIxr9SI4UviOb1v6xhep6kgOW/8Tdk64+PBcC2krAWihcDQFaRYs6+lAZAix3qTP5qBcAgtCylXwbJP1hxRgvmSdA/uB1zPtH42L9ANETbCcv6P1zob2q3v/8/hNtkSWWeB8BETwcVQrgHQGwZTLVr3/Y/fPiQzGfc/j8EMDFlpkLjP0Uys/+uQ/2/yIT9kw1sAEAAgwFmY/Hqv6zCfGAj6ui/IO4Zsw9xCsC6e7hiF5IAQGh2IBSu+eI/4BzYSIfO1r/E/PIKqWwIQFDl9EEtF+G/4MnlXjhv7T9c2JRzFtjtv4Bb95FgFOK/GMRbaGSt6L+u/btjSjzxv3B0e/dhPM4/w+t46UYRA8BofoNL1Z3XP4jiLl38gui/xAi0RC72/r8NW0XXtDgGwHZ6h8+2FwjAC6aOr7OHAcDgB6oUAczfP045m8IMiAJA/MiEb+/RBkCAedcpUMLrP7QxgIddwfc/LQuDrpzkB8Bz3XWq66EAwLhXvCRxCeQ/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", (432,)), 'l2': arr("MJpjge3B9z8Q/5TYJYgBwBBFCXu2n8Y/qMH3y+j25j+mT7Zv4UwCQCzHp5p7DgVANh9gYmSEA8BWOUVYRcMGQBybpXZrRfu/ekkOmcAzCEAgZpQWh2jSv8DNU1cGw6g/nPKfS2b/AcCewclF3RPyv+RKT/KfafC/p9xTXETKA8C2LFgtb4r7v8d4IDO2BwrA6KdLEX9S5D8A30izfReYvygdYLdb+O+/QHIUPCr+4T/ynwJPYyL8v0jdhXiAxNo/BmFJeQwoBEBgkwjJZSMIwEZzRTI89QFAHpgqhYKvA8CAbFq3K/THv8YlhKx2Ova/SmQpHI4rAcB4YIflvs7zP+590uCqvAJADA7J6GV++j+Uxir3SsAJwPBRajuUZ9y/eF7Brv2n9b8QNyQ8vEzHv9Dv3/JRh/8/kybPY03ICMDl8Kp24ukDwAB/biJhifC/sJebiMqI8T9gZGhQKqAEQPClHpWn0wNAHLHym468BkBgpd40ojcAQIAtKENr4Ow/zMmK6WCx9D9aTj9gr/kIQAx1SDSX5vM/ukzhpFm1CcDYj5xM9G7rv/L3khi49QBABLgambkv87+PiUWW5RsBwP54IMYgZAlAsKyJJti+7z+w8qq3dQfdv2xXa+lGYOy/uORJyYoB3r/QuYfnzUrdvyhIof0VvNu/GIjjCrNnCUBE+8exSDzjvyDAYujkk+c/1kRaG84MCcAAhbomS/DtP+BpgX10ksa/1tqsv5Z2979a9CsE0RQHwHD0Ls5FjQFAmJlX482XBkBwXfPUcG7OvyDHt7ANDve/uDPWDKd19j+Au7n41YbcvwAjKUEqQ7W/dGWNsL8DA8CEiLSHCs7vv6CJefxJk+0/LOfUqcIP4j8EItoQ7GQGQELQ1PWenvO/gogpyZIXBsDP0V1JtAMHwKRucBDK/PW/AIDamEaVqD+w4n3sfTcKQFhjTZRMw+G/0N+cTovr6T+8hksDCDgAQMxLz8CGpAlABuDq6LddBUBQxyYR73TVP87L0uKxjQFArhafD4PVA0CnD8whEGEEwBS2umsK8glAklC/YKHPA8ACiF1mJGAJwKA4g9SW4/W/sNTocNq94D9+DbcLsAQHQBQF3+LLg+a//EIMUe6M4b9sCJ/v9vMKQDjCsmU7V/o/wB7GV703ur+p7hsccNAIwIBxgruj5Zy/+AnFU5Q72L9AKQmSBOjvP6I2blrCPgpAZFbJYZuH+r+A3RmyiEinv7CEEUFfbte/sCYrGIaJBECEb+OSkzQKwIg8kshxz9C/NPDsXqkf4780kD4ce+3hPzT8eR6uL/a/UIorU4ZHAEC4aYW7unsJwNDFaGv5OeG/hD1whncq+j9hElSFucQJwMabhBquVQfAcMtBelzO/D9KKdz9ATYIQJhsSDP4E/S/5lf97/hH9L8CFQSj3IsKQKLS9o+tnAlAUGBGqP8o5z/ne85pDW7+vxCoGQxSwQhAxJClDBIw/T8QxTPDe9wEQMDbZ9312e6/cIFCxrjy9D8JhTP0AHf3v8BrdKmub8k/GEDFJ6XCBsBG1jgOEOMDwJjISOX5I+e/jqaftIbD+b+gK6VbWVQEwDhV3LUI4ArA9gfGutlzCEBwt/L/ACX3P8AmNq9aaARApcJ9fAwWCMDsn5oLUQUKwOxRCMWV+fs/RIgte3fIBEDeMdHwf+kHwFg1DkFu2QRA6E3q74QU7D/4WDDOEVYFwEx2C2hCx/o/HvwT00HB878YhcKaFaDoP3wfKZGBKgHAyFpMjiB84r8gBMMo8ufiv0vk64ypBgfAUptgNvWgA8AiwPiQM/kDQDSUcV78zfA/pvoU3X5vCUA0dJRevqL3P4DB+tMRY9A/+Jesylj2A0DgYCDWJdvKvzw5sR1mQv4/CGrr0UpC2b88miznkIcHQFxftRq2Nvu/Wn02pVOf/r9MjyosMkr/P7CkRMgAQsG/sAdJXati5b/MrXzummjsv7chGQsSbgnABH4CNsBLCsDALbTxcMr+v6CRwM9H6tC/A7tXOZuk/b8EtigxVgwDQAgW4VECp++/qGSZtW7z2D8ehzK0zLz5v9ALa3SOD/S/wEA4qnjcvz9gyv329AkBwFzR1YNFlvo/wxve/rZXAMBAcRpSxVzpP+Rgc9uq5QLA+CZY9yGyBEDIvhl94Tv0P0AtRtuef6G/wCOfAqSa7j+4LwsvnGbWv9T33rmTM/a/hsF0WWWHBUAIDWJGzqTbP/AqwxNn6us/CeE+ixg1/L88i12IZP/9v1CIGqWZVNU/EL2MfDQtAUD4lFlrw8gDwKi7Cc2f3P4/wAFDbR734r9ABP9SVAHaPxjxeDWDuwZAgWZ5E0CcCcB0nNWuYqD+P4qKHHMHiwjACfh87kbxBMCird+5floCQMedh/IH3AnADnwmLbT5/L/KbGfUntIAQCJ6uBHQygbA/J/kYKmk/z+IIPeF7PfTv9BVPTg6pfK/AHYrC+XFpz9k3Sksv3nlv/4eVp6JywlAkJ7XAUG5zD8mPxgfIEYFwHQIFvJR+fk/VcV5+UoXCcAAfAymYiHyP5DY/bAwTek/ACviTBTq1L82UaG3gdoFwHB1lWUibgBA5tBWH537A0BAYO44wn3Dv4KzqGSVOAHAEKM/8xRN8D9sW0dcTrzsv2R/xFSt+PQ/WDyI3B3w9D9A7KHNHekDQBkbMifXwf6/lGGTDKQ0AEBJYJmnxZb6vyB0k5mqDP4/4D4Svmnsvr/y6VFYnprwv3UCXEVq5ArA0E3dRYsN37/MiKjfK7D7v2jDehjOY/S/bp606kHg978YA+oiLTT3Pxi91XaMcwLAK+I+c4XXBsAUGSodYiT8PzJWKptp3ARABKM82oYu9j/m78ABZPn1v+CfBhj6EOU/0HJwr2mR3T927npH+B0IQIh5buCuewZAIHL9xa5e679vJqDQt+cKwG+s7+KZ5gfAbO6nuVxg5780WpBFtHoEwKD+RxF1Aba/khsswSHu/7+w6eaQjxT/v0ooxcX1ggjAxJqLa3RN4j/UhSMc+437P1Qps1KZJ/U/tosAdgAaAcAfO+2T+1j7vwjuBj8O3eC/uBzn2hmQA8AY+Jz9YdrcvwDO+qDJMt4/gOTYXw2MCkC0qaCHHP/gP969Xu3vlgrAAkguyhCuB8DMFYeGBtIHQNSVpLWiMQBAsNPBlQVU0L9wCr3TMRHkP5BbPzIYD8w/2hmsSQB697/gYaIxOs3qPzi+bMAQzvU/vIDzn+GmCcAY2ZKkL1nTv8hJwvcQlQLA+G1xnRUrBkA4K9vMk/HmP67agN7Lsvq/EqZTMT0zAkDgytxjxxTsP0hdUQLAlPI/eKBR6IzzBUBot2mzMTgAQNCj7t5m998/4NbWoISmzj+WvUmw3U4BwLC020Igec6/4Mw5VxQe4r/I5xkoCVb/PxADM4E6IgZABrctooIhAkB+vyxH3l4AwJjwx0cohNO/AH9W6O53pL8RrSwHDA/+v48WgWG6eQbAPBpVyQXi6L+YVz6OjUP8P25Q0pPwkQTAlszYhvlCBEDgmqF1dgrbv2SspZYxX/E/iBkflR4E5z8s+E17O4r+PwOAIdRp6AfAjJ++k80B8z+7RM9pr0IEwExETvZBwgXAb39Azz4kAsDHyVQaqBUKwAompPMX6QpAQAbxa4zS6z8/i2OKq9gJwAZLRKnmugRA2wAe/oiXBsBOftl6HwTwv/RUiRRZyQNAcOdxk019yj84hlySl6jyv0p/pD+RhPW/1Bw2fc8h9j8sMQAuqLPzPzDqoQLlL8E/1F+x4/p3/T8G/UieB30AQNRCPlgXwe6/hpdYP11wBEAA+IXt7eBXP+AvOk3mA8q/PHS0RgkHCMAVEL5I6Jv+v5rMLB3oYQRAnL6yLN8vAcAw7uszD6HJv5wY885pAfw/5s3h1OgPCUCW/0YJZdzxv+oL8WzlUv+/wHT3ris7sD/gBWvOJn3nvxtGarX9FwPAxB6ByrR0AUD6AHhTRLkDQADcr/m2kL8/U4oANJou+r+41K/tHJf+P9q63SzruwdAmFYnwPgk5z/g8OqukHnuv0LCpeIlEABAwPitAUdf+j9gWQrumGjGvxumb1dAKfe/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", (432,))}
+assert case_sha256() == "a2abeea12bc1d0f4f13080ee5a10be42189c7261d804473eb43c71f6fc138ac9", "not the case gruverify saved"
+X, H0 = rounded(X), rounded(H0)
+PARAMS = {c: split(rounded(v), I if c in ("l0", "l0_reverse") else D * H) for c, v in CELLS.items()}
+TOL = 5.416660402268736e-06
+
+import mindspore
+
+mindspore.set_device("CPU")
+mindspore.set_context(mode=mindspore.GRAPH_MODE)  # as gruverify's target; PyNative runs the same CPU kernels
+
+def library_forward(x, h0, lengths, dtype=DTYPE):
+    """mindspore.nn.GRU: torch's parameter names and gates r, z, n; seq_length for lengths."""
+    m = mindspore.nn.GRU(I, H, L, has_bias=BIAS, batch_first=BATCH_FIRST, bidirectional=D == 2)
+    m.set_train(False)
+    weights = {q.name.rsplit(".", 1)[-1]: q for q in m.get_parameters()}
+    for c, p in PARAMS.items():
+        for key, kind in (("weight_ih", "W_i"), ("weight_hh", "W_h"), ("bias_ih", "b_i"), ("bias_hh", "b_h")):
+            if BIAS or kind[0] == "W":
+                weights[f"{key}_{c}"].set_data(mindspore.Tensor(np.concatenate([p[kind + g] for g in "rzn"]).astype(dtype)))
+    def tensor(a, dt=dtype):
+        return None if a is None else mindspore.Tensor(np.asarray(a, dt))
+    out, h_n = m(tensor(x), tensor(h0), tensor(lengths, np.int32))
+    return out.asnumpy().astype(np.float64), h_n.asnumpy().astype(np.float64)
+
+def sigmoid(a):  # = 1 / (1 + exp(-a)), without overflow
+    return 0.5 * (1.0 + np.tanh(0.5 * a))
+
+def gru_step(x, h, p):  # one float64 GRU step: the variant's equations
+    r = sigmoid(x @ p["W_ir"].T + p["b_ir"] + h @ p["W_hr"].T + p["b_hr"])
+    z = sigmoid(x @ p["W_iz"].T + p["b_iz"] + h @ p["W_hz"].T + p["b_hz"])
+    if VARIANT == "reset_after":  # torch.nn.GRU: n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+        return (1.0 - z) * np.tanh(x @ p["W_in"].T + p["b_in"] + r * (h @ p["W_hn"].T + p["b_hn"])) + z * h
+    # reset-before (Cho et al. 2014, Keras reset_after=False): n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)
+    return (1.0 - z) * np.tanh(x @ p["W_in"].T + p["b_in"] + (r * h) @ p["W_hn"].T + p["b_hn"]) + z * h
+
+def reference(x, h0, lengths):
+    """(output, h_n) in float64, torch.nn.GRU's layouts; sequence b runs t < lengths[b]."""
+    seq = x[:, None] if x.ndim == 2 else (x.swapaxes(0, 1) if BATCH_FIRST else x)  # (T, B, n_in)
+    Tn, Bn = seq.shape[:2]
+    h = np.zeros((L * D, Bn, H)) if h0 is None else h0.reshape(L * D, Bn, H).copy()
+    steps = [Tn] * Bn if lengths is None else lengths
+    for layer in range(L):
+        y = np.zeros((Tn, Bn, D * H))  # zero past each sequence's length
+        for d, b in np.ndindex(D, Bn):  # the reverse direction starts at lengths[b] - 1
+            k, p = layer * D + d, PARAMS[f"l{layer}" + ("_reverse" if d else "")]
+            for t in range(steps[b]) if d == 0 else range(steps[b] - 1, -1, -1):
+                h[k, b] = y[t, b, d * H:(d + 1) * H] = gru_step(seq[t, b], h[k, b], p)
+        seq = y
+    return (seq[:, 0], h[:, 0]) if x.ndim == 2 else (seq.swapaxes(0, 1) if BATCH_FIRST else seq, h)
+
+def compare(name, expected, got, tol):  # prints the worst entry; True when it is within tol
+    if np.shape(got) != expected.shape:
+        return print(f"{name}: got shape {np.shape(got)}, expected {expected.shape}") or False
+    err = np.nan_to_num(np.abs(np.asarray(got, np.float64) - expected), nan=np.inf)
+    i = np.unravel_index(np.argmax(err), err.shape)
+    print(f"{name}{[int(j) for j in i]}: expected {expected[i]:.10g}, got {got[i]:.10g}, difference {err[i]:.3g}, tolerance {tol:.3g}")
+    return bool(err[i] <= tol)
+
+def main():
+    expected = reference(X, H0, LENGTHS)
+    got = library_forward(X, H0, LENGTHS)
+    ok = [compare(name, e, g, TOL) for name, e, g in zip(("output", "h_n"), expected, got)]
+    print("PASS" if all(ok) else f"FAIL: mindspore is not the GRU of its variant ({VARIANT})")
+    return 0 if all(ok) else 1
+
+installed = {d.name.lower().replace('_', '-') for d in distributions()}
+print(", ".join(f"{d} {version(d)}" for d in ('mindspore',) if d in installed), "| numpy", np.__version__)
+sys.exit(main())
