@@ -609,3 +609,74 @@ def test_a_wrongly_shaped_gradient_is_named_with_both_shapes() -> None:
     T, B, I = problem.x.shape
     assert e.detail == f"dx has shape ({T * B * I},), expected ({T}, {B}, {I})", e.detail
     assert e.numbers == {"quantity": "dx"}
+
+
+# -- what the equivalence laws' violations name ------------------------------------------------------
+
+
+def test_gradient_violations_name_their_law_formula_and_case() -> None:
+    """Both kinds of gradient violation (a value off, a shape wrong) give the law with its loss,
+    the formula and the case they were found on."""
+    p = _case(steps=3)
+    formula = "max|dL/dq - dL/dq_ref| <= tol_q for q in x, h0, every parameter"
+    e = _raised(eq.law_gradient_equivalence, _GradientsOff(), p, on="output")
+    assert (e.law, e.formula, e.case) == ("gradient equivalence (loss on output)", formula,
+                                         p.describe())  # fmt: skip
+    assert e.detail.endswith(" [float64 (u = 1.11e-16)]"), e.detail
+
+    class Flat(NumpyReference):
+        def gradients(self, problem: Problem, d_output: Any, d_h_n: Any) -> Gradients:
+            g = super().gradients(problem, d_output, d_h_n)
+            return dataclasses.replace(g, dh0=np.asarray(g.dh0).reshape(-1))
+
+    e = _raised(eq.law_gradient_equivalence, Flat(), p)
+    assert (e.law, e.case, e.numbers) == ("gradient equivalence (loss on both)", p.describe(),
+                                          {"quantity": "dh0"})  # fmt: skip
+
+
+class _IgnoresFinalState(NumpyReference):
+    """Gradients computed as if ``d_h_n`` were zero: right for a loss on the outputs only."""
+
+    def gradients(self, problem: Problem, d_output: Any, d_h_n: Any) -> Gradients:
+        return super().gradients(problem, d_output, None)
+
+
+def test_the_loss_on_the_outputs_alone_has_no_final_state_term() -> None:
+    """``gradient[output]``'s loss is ``sum(d_out * output)``: a target that ignores ``d_h_n``
+    passes it and fails the laws whose loss has ``h_n``."""
+    p = _case(steps=3)
+    d_out, d_hn = eq.cotangents(p, "output")
+    assert d_out is not None and d_hn is None
+    d_out2, d_hn2 = eq.cotangents(p, "h_n")
+    assert d_out2 is None and d_hn2 is not None
+    both = eq.cotangents(p, "both")
+    assert np.array_equal(both[0], d_out) and np.array_equal(both[1], d_hn2)
+    eq.law_gradient_output(_IgnoresFinalState(), p)
+    for law in (eq.law_gradient_h_n, eq.law_gradient_output_and_h_n):
+        assert "loss on" in _raised(law, _IgnoresFinalState(), p).law
+
+
+def test_device_agreement_names_both_devices_and_the_case() -> None:
+    p = _case(steps=3)
+    e = _raised(eq.law_device_agreement, NumpyReference(), _StateOff(), p)
+    assert e.law == "cpu vs cpu agreement" and e.formula == "max|cpu - cpu| <= tol_cpu + tol_cpu"
+    assert e.case == p.describe()
+
+
+def test_forward_equivalence_states_its_formula() -> None:
+    p = _case(steps=3)
+    e = _raised(eq.law_forward_saturated, TorchReference("reset_after", "float32"), p,
+                ErrorModel(ARITHMETICS["float64"]))  # fmt: skip
+    assert e.formula == "max|output - output_ref| <= tol_out and max|h_n - h_n_ref| <= tol_hn"
+
+
+def test_an_effective_weight_off_the_grid_gives_its_figures() -> None:
+    from test_error_model_quantization import QuantizedGRU
+    from test_error_model_quantization import _problems as quantized_problems
+
+    p = quantized_problems()[0]
+    e = _raised(eq.law_effective_weights, QuantizedGRU(bug="zero_point"), p)
+    assert e.law == "effective weights" and e.case == p.describe()
+    assert set(e.numbers) == {"quantity", "drawn", "effective", "bound"}, e.numbers
+    assert e.numbers["quantity"] == e.detail.split("[")[0] == "l0.W_hz", e.detail
+    assert abs(e.numbers["effective"] - e.numbers["drawn"]) > e.numbers["bound"] > 0
