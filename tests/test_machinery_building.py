@@ -9,6 +9,7 @@ import json
 import pathlib
 from typing import Any
 
+import numpy as np
 import pytest
 
 from gruverify.conformance import building
@@ -264,3 +265,28 @@ def test_a_pinned_case_is_batched_under_forced_lengths() -> None:
     for feature in ("lengths", "batch_first"):
         c = pin.case(Capabilities(), {feature: True}).config
         assert c.batch == 1 and getattr(c, "padded" if feature == "lengths" else feature), c
+
+
+def test_the_heat_map_shows_each_targets_statuses(tmp_path: pathlib.Path) -> None:
+    """The PNG's cells take the colour of each target's statuses: two failed checks cover
+    about twice the area of one warning (the legend adds one small patch of each)."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.image
+
+    from gruverify.conformance.matrix_plot import plot_matrix
+
+    doc = {"checks": ["a", "b", "c"], "gruverify_version": "0", "profile": "quick",
+           "date": "2026-12-07", "targets": [{"target": "t", "library": "lib", "version": "1",
+                                              "verdict": "fail",
+                                              "checks": {"a": "failed", "b": "warning",
+                                                         "c": "failed"}}]}  # fmt: skip
+    pixels = matplotlib.image.imread(plot_matrix(doc, str(tmp_path / "m.png")))[..., :3]
+    rgb = np.round(255 * pixels.reshape(-1, 3)).astype(int)
+
+    def area(status: str) -> int:
+        hex_ = COLOURS[status][0]
+        want = [int(hex_[i : i + 2], 16) for i in (1, 3, 5)]
+        return int(np.sum(np.all(rgb == want, axis=1)))
+
+    failed, warned = area("failed"), area("warning")
+    assert warned > 500 and 1.6 < failed / warned < 2.4, (failed, warned)
