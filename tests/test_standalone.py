@@ -402,3 +402,18 @@ def test_gradient_template_passes_on_torch(
     result = run_without_gruverify(_script_from(data, tmp_path, "grad"))
     assert result.returncode == 0 and "PASS" in result.stdout, _report(result)
     assert result.stdout.count(", difference ") == 3, result.stdout
+
+
+def test_a_forward_script_without_a_recorded_tolerance_takes_the_error_models() -> None:
+    """A forward counterexample that records no tolerance gets the error model's for its dtype,
+    device and declared activation error: the larger of output's and h_n's."""
+    from gruverify.core.arithmetic import arithmetic_for
+    from gruverify.error_model import ErrorModel
+
+    problem = _problem(Config(3, 2, 2, 3), 2)
+    data = {**_forward_data("torch-gru", problem, 1e-5), "numbers": {}}
+    _, tol = ErrorModel(arithmetic_for("float32", "cpu")).forward(problem, "reset_after")
+    want = max(tol.output, tol.h_n)
+    assert f"TOL = {want!r}\n" in standalone_script(data).script
+    wider = {**data, "activation_error": 1e-3}
+    assert f"TOL = {want!r}\n" not in standalone_script(wider).script
