@@ -417,3 +417,17 @@ def test_a_forward_script_without_a_recorded_tolerance_takes_the_error_models() 
     assert f"TOL = {want!r}\n" in standalone_script(data).script
     wider = {**data, "activation_error": 1e-3}
     assert f"TOL = {want!r}\n" not in standalone_script(wider).script
+
+
+def test_what_happened_names_the_law_its_figures_and_the_case() -> None:
+    data = _load("openvino-lengths")
+    text = issue_text(data, standalone_script(data), "openvino-lengths.py")
+    lines = text.splitlines()
+    happened = lines[lines.index("## What happened") + 2]
+    assert data["law"] and happened.startswith(f"{data['law']}: "), happened
+    for k, v in data["numbers"].items():
+        assert f"{k} = {v}" in happened, (k, happened)
+    assert f"(case: {data['case']})." in happened
+    no_law = {k: v for k, v in data.items() if k != "law"}
+    text = issue_text(no_law, standalone_script(no_law), "x.py").splitlines()
+    assert text[text.index("## What happened") + 2].startswith(f"{data['check']}: ")
