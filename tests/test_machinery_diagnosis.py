@@ -208,7 +208,7 @@ def test_a_zero_tolerance_takes_only_an_exact_match() -> None:
     assert _ratio((ref, Tolerance(1e-2, 1e-2)), off_hn) == (0.1, 1e-3, 1e-2)
 
 
-def test_a_swap_hypothesis_exchanges_its_pairs_in_every_cell() -> None:
+def test_a_swap_hypothesis_trades_its_pairs_in_every_cell() -> None:
     """The r/z swap hypotheses (built at import: called here, so a test runs the builder)
     exchange each named pair of a cell's parameters and leave the others."""
     from gruverify.conformance.diagnosis import _reference, _swap
