@@ -306,6 +306,9 @@ def test_unsupported_check_and_target_are_one_line_errors() -> None:
         with pytest.raises(StandaloneError) as e:
             standalone_script({**data, **change})
         assert words in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(StandaloneError) as e:
+        standalone_script({**data, "target": "mlx"})
+    assert str(e.value).endswith(", and module:attr classes with torch.nn.GRU's constructor")
 
 
 def test_cli_writes_script_and_issue(tmp_path: pathlib.Path, capsys) -> None:
@@ -428,6 +431,8 @@ def test_what_happened_names_the_law_its_figures_and_the_case() -> None:
     for k, v in data["numbers"].items():
         assert f"{k} = {v}" in happened, (k, happened)
     assert f"(case: {data['case']})." in happened
+    for heading in ("## Expected", "## What happened", "## How it was found"):
+        assert heading in lines, heading  # a heading of its own
     no_law = {k: v for k, v in data.items() if k != "law"}
     text = issue_text(no_law, standalone_script(no_law), "x.py").splitlines()
     assert text[text.index("## What happened") + 2].startswith(f"{data['check']}: ")
