@@ -226,7 +226,9 @@ def test_a_matrix_row_records_how_long_its_check_took(
     clock = iter([100.0, 102.26])
     monkeypatch.setattr(matrix.subprocess, "run", fake_run)
     monkeypatch.setattr(matrix.time, "monotonic", lambda: next(clock))
-    plan = matrix.MatrixPlan(("torch-gru",), str(tmp_path), python_for={"torch-gru": sys.executable})
+    plan = matrix.MatrixPlan(
+        ("torch-gru",), str(tmp_path), python_for={"torch-gru": sys.executable}
+    )
     row = matrix.run_target(plan, "torch-gru")
     assert (row["verdict"], row["seconds"]) == ("pass", 2.3), row
 
@@ -234,7 +236,9 @@ def test_a_matrix_row_records_how_long_its_check_took(
 def test_the_markdown_title_is_followed_by_a_blank_line() -> None:
     from gruverify.conformance.matrix import render_markdown
 
-    doc = json.loads((pathlib.Path(__file__).parents[1] / "docs/conformance-matrix.json").read_text())
+    doc = json.loads(
+        (pathlib.Path(__file__).parents[1] / "docs/conformance-matrix.json").read_text()
+    )
     lines = render_markdown(doc).splitlines()
     assert lines[:2] == ["# GRU conformance matrix", ""], lines[:3]
 

@@ -781,8 +781,11 @@ class _ReverseHalfUnflipped(NumpyReference):
 
 
 def test_metamorphic_violations_state_their_law() -> None:
-    from gruverify.laws.metamorphic import law_batch_independence, law_direction_alignment
-    from gruverify.laws.metamorphic import law_h0_none_is_zeros
+    from gruverify.laws.metamorphic import (
+        law_batch_independence,
+        law_direction_alignment,
+        law_h0_none_is_zeros,
+    )
 
     p = _case(steps=3)
     e = _raised(law_h0_none_is_zeros, _NoneIsOnes(), p)

@@ -308,5 +308,7 @@ def test_the_readme_table_is_written_between_its_markers(tmp_path: pathlib.Path)
     )
     assert write_readme_table(str(path)) is False
     path.write_text("no markers\n")
-    with pytest.raises(ValueError, match="no <!-- options:begin --> ... <!-- options:end --> lines"):
+    with pytest.raises(
+        ValueError, match=r"no <!-- options:begin --> \.\.\. <!-- options:end --> lines"
+    ):
         write_readme_table(str(path))

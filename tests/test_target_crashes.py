@@ -250,7 +250,9 @@ def test_triggers_in_words() -> None:
                      whenever=True)  # fmt: skip
     both = Trigger(value, (by_name["batch = 1"], by_name["input_size = 1"]), any=False,
                    whenever=True)  # fmt: skip
-    assert describe_triggers([batch1]) == "raises IndexError whenever batch = 1; passes at batch = 2"
+    assert (
+        describe_triggers([batch1]) == "raises IndexError whenever batch = 1; passes at batch = 2"
+    )
     assert describe_triggers([batch1, steps1]) == (
         "raises IndexError at batch = 1 or steps = 1; passes at batch = 2, steps = 2"
     )
