@@ -436,3 +436,14 @@ def test_what_happened_names_the_law_its_figures_and_the_case() -> None:
     no_law = {k: v for k, v in data.items() if k != "law"}
     text = issue_text(no_law, standalone_script(no_law), "x.py").splitlines()
     assert text[text.index("## What happened") + 2].startswith(f"{data['check']}: ")
+
+
+def test_only_a_zoo_class_is_inlined() -> None:
+    """``zoo_source`` takes ``gruverify.zoo...:Class`` only: another module, or a name that is no
+    identifier, is refused (one line)."""
+    from gruverify.conformance.standalone.inline import zoo_source
+
+    assert "class NoResetBias(ZooGRU)" in zoo_source("gruverify.zoo.mutants:NoResetBias")
+    for spec in ("numpy:GRU", "gruverify.zoo.mutants:No-Reset", "user_gru:NoResetBias"):
+        with pytest.raises(StandaloneError, match="is not a class of gruverify.zoo"):
+            zoo_source(spec)
