@@ -445,5 +445,5 @@ def test_only_a_zoo_class_is_inlined() -> None:
 
     assert "class NoResetBias(ZooGRU)" in zoo_source("gruverify.zoo.mutants:NoResetBias")
     for spec in ("numpy:GRU", "gruverify.zoo.mutants:No-Reset", "user_gru:NoResetBias"):
-        with pytest.raises(StandaloneError, match="is not a class of gruverify.zoo"):
+        with pytest.raises(StandaloneError, match=r"is not a class of gruverify\.zoo"):
             zoo_source(spec)
