@@ -105,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     jobs = ["--max-children", str(args.max_children)]
     first = _mutmut("run", *jobs, GENERATE)
     status = statuses()
-    if not status:
+    if not status or not pathlib.Path("mutants", "mutmut-stats.json").exists():
+        # no mutants, or the clean run of the selected tests failed (mutmut saved no stats):
+        # every mutant would stay "not checked"
         sys.stdout.write(first.stdout[-3000:] + first.stderr[-3000:])
         return 1
     if args.names is not None:

@@ -173,6 +173,14 @@ def test_declared_perturbation_has_the_documented_size() -> None:
         spread = np.max(np.abs(rel - rel.mean(axis=1, keepdims=True)))
         assert spread <= 2 * per_weight * (1 + 1e-9)
         assert np.max(np.abs(q.b_in / c.b_in - 1.0)) <= per_weight + RESULT_ROUNDINGS * u_s
+    # the input and the initial state: a relative u either way (xi ~ U(-1, 1))
+    for arith in (DECLARED["float16"], TORCH_TF32):
+        moved = ErrorModel(arith).perturbed(problem, np.random.default_rng(0))
+        u = arith.unit_roundoff
+        for got, was in ((moved.x, problem.x), (moved.h0, problem.h0)):
+            rel = np.asarray(got) / np.asarray(was) - 1.0
+            assert np.max(np.abs(rel)) <= u * (1 + 1e-9), (arith, np.max(np.abs(rel)) / u)
+            assert rel.min() < -0.9 * u and rel.max() > 0.9 * u, (rel.min() / u, rel.max() / u)
 
 
 # -- declarations --------------------------------------------------------------------------------

@@ -317,10 +317,13 @@ def test_vanishing_ratio_catches_flipped_update_gate() -> None:
 
 def test_statistical_law_catches_state_not_carried() -> None:
     g = mutant_gates("not_carried")
-    with pytest.raises(LawViolation, match="vanished as fast"):
+    with pytest.raises(LawViolation, match="vanished as fast") as e:
         law_gru_vanishes_slower(
             20, range(20), hidden_size=16, gates=g, jacobian=complex_step_jacobian_of(g)
         )
+    n = e.value.numbers
+    assert (n["T"], n["seeds"], n["H"], n["variant"]) == (20, 20, 16, "reset_after"), n
+    assert n["GRU median log10"] <= n["RNN median log10"], n
 
 
 class _Dropping(NumpyReference):

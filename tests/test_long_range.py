@@ -111,3 +111,45 @@ def test_only_the_long_check_sees_the_truncated_backward() -> None:
     report = run_checks("gruverify.zoo.mutants:TruncatedBackward", device="cpu", checks=names)
     status = {c.name: c.status for c in report.checks}
     assert status == {**{n: "passed" for n in names[:-1]}, "gradient[long]": "failed"}, status
+
+
+class OneStepTooMany(NumpyReference):
+    """The reference with ``dx`` one step too long."""
+
+    def gradients(self, problem: Problem, d_output: object, d_h_n: object) -> Gradients:
+        g = super().gradients(problem, d_output, d_h_n)  # type: ignore[arg-type]
+        return dataclasses.replace(g, dx=np.concatenate([g.dx, g.dx[:1]]))
+
+
+def test_a_wrongly_shaped_gradient_is_a_violation_of_the_law_naming_the_quantity() -> None:
+    p = _problem(CONFIGS[0])
+    with pytest.raises(LawViolation) as e:
+        law_long_range_gradient(OneStepTooMany(), p)
+    v = e.value
+    assert v.law == "long-range gradient" and v.formula.startswith("dL/dq = dL/dq_ref"), str(v)
+    assert v.numbers == {"quantity": "dx"}, v.numbers
+    assert v.detail == "dx has shape (34, 2, 3), expected (33, 2, 3)", v.detail
+    assert v.case == long_range_problem(p).describe(), v.case
+
+
+def test_a_cut_names_the_steps_it_crossed() -> None:
+    p = _problem(CONFIGS[0])
+    with pytest.raises(LawViolation) as e:
+        law_long_range_gradient(NoDh0(), p)
+    assert e.value.numbers["steps"] == 33 and e.value.numbers["quantity"] == "dh0", e.value.numbers
+    assert e.value.case == long_range_problem(p).describe()
+
+
+def test_a_gradient_that_reaches_only_h0_is_conclusive() -> None:
+    """``dh0`` alone above ``REACH`` tolerances makes a case conclusive; without an ``h0`` it
+    does not count."""
+    from gruverify.laws.long_range import REACH, _reach
+
+    p = long_range_problem(_problem(CONFIGS[0]))
+    tols = {"dx": 1.0, "dh0": 1.0}
+    dx, dh0 = np.zeros_like(p.x), np.full_like(p.h0, 2 * REACH)
+    _reach(p, dx, dh0, tols)  # conclusive: dh0 reaches
+    with pytest.raises(Inconclusive, match="does not reach step 0"):
+        _reach(dataclasses.replace(p, h0=None), dx, dh0, tols)
+    with pytest.raises(Inconclusive):
+        _reach(p, dx, np.full_like(p.h0, REACH / 2), tols)

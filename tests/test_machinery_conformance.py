@@ -186,6 +186,7 @@ def test_save_counterexample_writes_the_spec_and_defaults(tmp_path: pathlib.Path
                                 case=case, seed=0, profile="ci", counterexample={}, spec={})  # fmt: skip
     data2 = json.loads(pathlib.Path(path2).read_text())
     assert (data2["target"], data2["cell"], data2["law"]) == (impl.name, False, "")
+    assert data2["rerun_check"] == "" and data["rerun_check"] == ""  # no reproduce line given
     assert "cotangents" not in data2
 
 
@@ -208,6 +209,24 @@ def test_report_json_keeps_what_it_promises() -> None:
     plain = d["checks"][0]
     assert "counterexample" not in plain and "diagnosis" not in plain
     assert d["checks"][2]["diagnosis"] == "d" and d["checks"][2]["counterexample"] == {"case": {}}
+    assert d["profile"] == "ci" and d["declaration"] == {}
+    declared = dataclasses.replace(_report(), declaration={"node": "GRU_1"}).to_dict()
+    assert declared["declaration"] == {"node": "GRU_1"}
+
+
+def test_an_acknowledged_result_keeps_what_it_was() -> None:
+    """``--xfail``: a pass becomes ``xpass`` whose outcome is ``passed``; a failure ``xfail``
+    with its own status as outcome; the reason goes with it. A note is one line under the
+    result's, and no line without one."""
+    from gruverify.conformance.report import acknowledge
+
+    passed, failed = _report().checks[0], _report().checks[2]
+    got = acknowledge(passed, "known")
+    assert (got.status, got.outcome, got.reason) == ("xpass", "passed", "known")
+    got = acknowledge(failed, "known")
+    assert (got.status, got.outcome, got.reason) == ("xfail", "failed", "known")
+    assert passed.notes() == []
+    assert dataclasses.replace(passed, note="judged so").notes() == [" " * 14 + "judged so"]
 
 
 def test_report_counts_each_status() -> None:
@@ -397,3 +416,19 @@ def test_report_json_says_whether_the_run_completed() -> None:
     assert d["complete"] is False and d["interrupted"] == "SIGTERM", d
     assert d["verdict"] == "interrupted" and d["verdict_so_far"] == _report().verdict, d
     assert "verdict: INTERRUPTED" in cut.render()
+
+
+def test_a_replay_judges_a_declared_quantization_with_the_targets_effective_weights() -> None:
+    """``gruverify replay`` builds the error model as the run did: with a declared quantization,
+    the target's own (``default_model``: its effective weights), so a correct quantized target
+    passes and one whose effective weights are off the grid fails the effective-weights law."""
+    from test_error_model_quantization import _problems as quantized_problems
+
+    from gruverify.conformance.replay import _judge
+    from gruverify.zoo.quantized import QuantizedGRU
+
+    p = quantized_problems()[0]
+    check = BY_NAME["forward[basic]"]
+    assert _judge(check, QuantizedGRU(), p, 30.0, "head") is None
+    code, text = _judge(check, QuantizedGRU(bug="zero_point"), p, 30.0, "head")
+    assert code == 1 and text.startswith("FAIL  head\neffective weights violated: l0.W_hz"), text

@@ -191,3 +191,32 @@ def test_a_cell_transform_sees_every_cell_with_its_layer() -> None:
     expected = _reference(dataclasses.replace(p, params=StackParams(rows, bias=True)))
     assert np.array_equal(got.output, expected.output) and np.array_equal(got.h_n, expected.h_n)
     assert not np.allclose(got.output, _reference(p).output)
+
+
+def test_a_zero_tolerance_takes_only_an_exact_match() -> None:
+    """With a tolerance of 0 (an exact comparison), a difference is infinitely many tolerances
+    and none is 0, on ``output`` and on ``h_n`` alike."""
+    from gruverify.conformance.diagnosis import _ratio
+
+    ref = Outputs(np.zeros((2, 1, 3)), np.zeros((1, 1, 3)))
+    zero = Tolerance(0.0, 0.0)
+    assert _ratio((ref, zero), ref) == (0.0, 0.0, 0.0)
+    off_hn = Outputs(ref.output, ref.h_n + 1e-3)
+    assert _ratio((ref, zero), off_hn)[0] == np.inf
+    off_out = Outputs(ref.output + 1e-3, ref.h_n)
+    assert _ratio((ref, zero), off_out)[0] == np.inf
+    assert _ratio((ref, Tolerance(1e-2, 1e-2)), off_hn) == (0.1, 1e-3, 1e-2)
+
+
+def test_a_swap_hypothesis_trades_its_pairs_in_every_cell() -> None:
+    """The r/z swap hypotheses (built at import: called here, so a test runs the builder)
+    exchange each named pair of a cell's parameters and leave the others."""
+    from gruverify.conformance.diagnosis import _reference, _swap
+
+    p = make_case(Config(2, 1, 2, 3, num_layers=2), "ordinary", "ordinary", 0).problem
+    got = _swap(("W_ir", "W_iz"), ("b_hr", "b_hz"))(p, "reset_after")
+    rows = tuple(tuple(c.replace(W_ir=c.W_iz, W_iz=c.W_ir, b_hr=c.b_hz, b_hz=c.b_hr) for c in row)
+                 for row in p.params.cells)  # fmt: skip
+    want = _reference(dataclasses.replace(p, params=StackParams(rows, bias=True)), "reset_after")
+    assert np.array_equal(got.output, want.output) and np.array_equal(got.h_n, want.h_n)
+    assert not np.array_equal(got.output, _reference(p, "reset_after").output)

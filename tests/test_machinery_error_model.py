@@ -468,3 +468,24 @@ def test_a_declared_activation_error_widens_the_forward_tolerance() -> None:
     for q in ("output", "h_n"):
         grown = getattr(declared, q) - getattr(plain, q)
         assert 0.0 < grown <= 3.0 * e * 4.0 * problem.x.shape[0], (q, grown)
+
+
+def test_study_product_slack_formula() -> None:
+    """``s = 4 T H eps`` with ``eps = 2^-52`` (module docstring of ``study_product_slack``)."""
+    from gruverify.error_model import study_product_slack
+
+    assert study_product_slack(10, 8) == 4 * 10 * 8 * 2.0**-52
+    assert study_product_slack(1, 1) == 4 * 2.0**-52
+
+
+def test_a_large_initial_state_counts_in_the_range_of_the_preactivations() -> None:
+    """The pre-activation bound takes ``max(1, |h0|_max)``: a float16 case whose initial state
+    alone would overflow the recurrent products is out of range; the same case with ``h0``
+    within the box is not."""
+    from gruverify.error_model import ARITHMETICS, Inconclusive, require_in_range
+
+    p = make_case(Config(3, 2, 3, 4), "ordinary", "ordinary", 0).problem
+    require_in_range(p, ARITHMETICS["float16"])
+    big = dataclasses.replace(p, h0=np.full(np.shape(p.h0), 6.0e4))
+    with pytest.raises(Inconclusive, match="come near the range of float16"):
+        require_in_range(big, ARITHMETICS["float16"])

@@ -449,6 +449,7 @@ def test_box_invariance_gives_its_figures() -> None:
     e = _raised(law_box_invariance, _Scaled(), p)
     assert e.law == "box invariance"
     assert {"quantity", "bound", "got", "h_prev", "excess", "slack", "index"} <= set(e.numbers)
+    assert e.numbers["quantity"] == "output", e.numbers
 
 
 class _WrongShape(NumpyReference):
@@ -559,6 +560,8 @@ def test_rnn_bound_and_ratio_violations_give_their_figures() -> None:
     e3 = _raised(law_vanishing_ratio, plain, rnn, x, h0, "reset_after")
     assert e3.law == "vanishing ratio" and e3.detail.startswith("the construction failed")
     assert e3.numbers["sigma^T"] == pytest.approx(sigma**30)
+    assert e3.detail.endswith("<= sigma^T (is b_iz from construct_update_bias?)"), e3.detail
+    assert e3.case == e2.case == "GRU (reset_after) vs RNN, T=30, H=5, I=3", e3.case
 
 
 def test_construct_update_bias_raises_b_iz_just_enough() -> None:
@@ -609,3 +612,190 @@ def test_a_wrongly_shaped_gradient_is_named_with_both_shapes() -> None:
     T, B, I = problem.x.shape
     assert e.detail == f"dx has shape ({T * B * I},), expected ({T}, {B}, {I})", e.detail
     assert e.numbers == {"quantity": "dx"}
+
+
+# -- what the equivalence laws' violations name ------------------------------------------------------
+
+
+def test_gradient_violations_name_their_law_formula_and_case() -> None:
+    """Both kinds of gradient violation (a value off, a shape wrong) give the law with its loss,
+    the formula and the case they were found on."""
+    p = _case(steps=3)
+    formula = "max|dL/dq - dL/dq_ref| <= tol_q for q in x, h0, every parameter"
+    e = _raised(eq.law_gradient_equivalence, _GradientsOff(), p, on="output")
+    assert (e.law, e.formula, e.case) == ("gradient equivalence (loss on output)", formula,
+                                         p.describe())  # fmt: skip
+    assert e.detail.endswith(" [float64 (u = 1.11e-16)]"), e.detail
+
+    class Flat(NumpyReference):
+        def gradients(self, problem: Problem, d_output: Any, d_h_n: Any) -> Gradients:
+            g = super().gradients(problem, d_output, d_h_n)
+            return dataclasses.replace(g, dh0=np.asarray(g.dh0).reshape(-1))
+
+    e = _raised(eq.law_gradient_equivalence, Flat(), p)
+    assert (e.law, e.case, e.numbers) == ("gradient equivalence (loss on both)", p.describe(),
+                                          {"quantity": "dh0"})  # fmt: skip
+
+
+class _IgnoresFinalState(NumpyReference):
+    """Gradients computed as if ``d_h_n`` were zero: right for a loss on the outputs only."""
+
+    def gradients(self, problem: Problem, d_output: Any, d_h_n: Any) -> Gradients:
+        return super().gradients(problem, d_output, None)
+
+
+def test_the_loss_on_the_outputs_alone_has_no_final_state_term() -> None:
+    """``gradient[output]``'s loss is ``sum(d_out * output)``: a target that ignores ``d_h_n``
+    passes it and fails the laws whose loss has ``h_n``."""
+    p = _case(steps=3)
+    d_out, d_hn = eq.cotangents(p, "output")
+    assert d_out is not None and d_hn is None
+    d_out2, d_hn2 = eq.cotangents(p, "h_n")
+    assert d_out2 is None and d_hn2 is not None
+    both = eq.cotangents(p, "both")
+    assert np.array_equal(both[0], d_out) and np.array_equal(both[1], d_hn2)
+    eq.law_gradient_output(_IgnoresFinalState(), p)
+    for law in (eq.law_gradient_h_n, eq.law_gradient_output_and_h_n):
+        assert "loss on" in _raised(law, _IgnoresFinalState(), p).law
+
+
+def test_device_agreement_names_both_devices_and_the_case() -> None:
+    p = _case(steps=3)
+    e = _raised(eq.law_device_agreement, NumpyReference(), _StateOff(), p)
+    assert e.law == "cpu vs cpu agreement" and e.formula == "max|cpu - cpu| <= tol_cpu + tol_cpu"
+    assert e.case == p.describe()
+
+
+def test_forward_equivalence_states_its_formula() -> None:
+    p = _case(steps=3)
+    e = _raised(eq.law_forward_saturated, TorchReference("reset_after", "float32"), p,
+                ErrorModel(ARITHMETICS["float64"]))  # fmt: skip
+    assert e.formula == "max|output - output_ref| <= tol_out and max|h_n - h_n_ref| <= tol_hn"
+
+
+def test_an_effective_weight_off_the_grid_gives_its_figures() -> None:
+    from test_error_model_quantization import QuantizedGRU
+    from test_error_model_quantization import _problems as quantized_problems
+
+    p = quantized_problems()[0]
+    e = _raised(eq.law_effective_weights, QuantizedGRU(bug="zero_point"), p)
+    assert e.law == "effective weights" and e.case == p.describe()
+    assert set(e.numbers) == {"quantity", "drawn", "effective", "bound"}, e.numbers
+    assert e.numbers["quantity"] == e.detail.split("[")[0] == "l0.W_hz", e.detail
+    assert abs(e.numbers["effective"] - e.numbers["drawn"]) > e.numbers["bound"] > 0
+
+
+# -- carry-over, finite differences: what their violations name --------------------------------------
+
+
+class _SeesBatch(TorchReference):
+    """The torch reference that records the batch of every problem it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: set[int] = set()
+
+    def gradients(self, problem: Problem, d_output: Any, d_h_n: Any) -> Gradients:
+        self.batches.add(int(np.shape(problem.x)[1]))
+        return super().gradients(problem, d_output, d_h_n)
+
+
+def test_known_time_scale_runs_the_batch_and_seed_it_is_given() -> None:
+    seen = _SeesBatch()
+    co.law_known_time_scale(seen, 10.0, 5, batch=3)
+    assert seen.batches == {3}
+    p = co.time_scale_problem(10.0, 5)
+    assert np.array_equal(p.x, co.time_scale_problem(10.0, 5, seed=0).x)  # the default seed: 0
+    assert not np.array_equal(p.x, co.time_scale_problem(10.0, 5, seed=1).x)
+
+
+def test_a_product_violation_states_its_bound() -> None:
+    prod = co._Product.identity(2, 3)
+    prod.P = prod.P * 3.0
+    info = (np.zeros(2), np.zeros(2), np.zeros(2), "here", "reset_after", _case(steps=2))
+    e = _raised(co._check_product, prod, np.array([False, True]), info)
+    assert (e.law, e.formula) == ("carry-over", "||J_t ... J_1 - I||_2 <= prod (1 + d_s) - 1")
+
+
+def test_finite_difference_violations_name_their_figures() -> None:
+    """A gradient 1% off fails against the complex step with every figure the law promises; a
+    gradient of the wrong size is named with the quantity it differentiates."""
+    from gruverify.laws.gradients import law_gradient_finite_differences
+
+    p = _case(steps=3)
+    ref = NumpyReference()
+
+    def off(problem: Problem, d_out: Any, d_hn: Any) -> Gradients:
+        g = ref.gradients(problem, d_out, d_hn)
+        return Gradients(np.asarray(g.dx) * 1.01, g.dh0, g.dparams)
+
+    e = _raised(law_gradient_finite_differences, p, "reset_after", "x", gradients=off)
+    assert e.law == "gradient vs finite differences" and e.case == p.describe()
+    assert set(e.numbers) == {"analytic", "complex step", "error", "tolerance", "||gradient||_2",
+                              "richardson step", "variant"}, e.numbers  # fmt: skip
+    assert e.numbers["error"] > e.numbers["tolerance"] and e.numbers["variant"] == "reset_after"
+
+    def longer(problem: Problem, d_out: Any, d_hn: Any) -> Gradients:
+        g = ref.gradients(problem, d_out, d_hn)
+        return Gradients(np.concatenate([g.dx, g.dx[:1]]), g.dh0, g.dparams)
+
+    e = _raised(law_gradient_finite_differences, p, "reset_after", "x", gradients=longer)
+    assert (e.formula, e.numbers) == ("dL/dtheta has theta's shape", {"wrt": "x"})
+    assert e.detail == f"gradient has {np.size(p.x) * 4 // 3} entries, x has {np.size(p.x)}"
+
+
+# -- metamorphic: each law's violation states the law it broke ----------------------------------------
+
+
+class _NoneIsOnes(NumpyReference):
+    """``h0=None`` read as a state of ones."""
+
+    def forward(self, problem: Problem) -> Outputs:
+        if problem.h0 is None:
+            shape = (problem.params.num_layers * problem.params.num_directions,
+                     *np.shape(problem.x)[1:-1], problem.params.hidden_size)  # fmt: skip
+            problem = dataclasses.replace(problem, h0=np.ones(shape))
+        return super().forward(problem)
+
+
+class _RowOffsets(NumpyReference):
+    """Each batch row's outputs shifted by 1e-3 times its index: not permutation-equivariant."""
+
+    def forward(self, problem: Problem) -> Outputs:
+        r = super().forward(problem)
+        B = np.shape(problem.x)[1]
+        return Outputs(np.asarray(r.output) + 1e-3 * np.arange(B)[None, :, None], r.h_n)
+
+
+class _ReverseHalfUnflipped(NumpyReference):
+    """A bidirectional stack whose reverse half is returned in reversed time order."""
+
+    def forward(self, problem: Problem) -> Outputs:
+        r = super().forward(problem)
+        if not problem.bidirectional:
+            return r
+        out = np.array(r.output)
+        H = problem.params.hidden_size
+        out[..., H:] = out[::-1, ..., H:]
+        return Outputs(out, r.h_n)
+
+
+def test_metamorphic_violations_state_their_law() -> None:
+    from gruverify.laws.metamorphic import (
+        law_batch_independence,
+        law_direction_alignment,
+        law_h0_none_is_zeros,
+    )
+
+    p = _case(steps=3)
+    e = _raised(law_h0_none_is_zeros, _NoneIsOnes(), p)
+    assert (e.law, e.formula) == ("h0=None equals zeros", "f(x, None) == f(x, zeros)")
+    e = _raised(law_batch_independence, _RowOffsets(), p)
+    assert (e.law, e.formula) == ("batch independence", "f(x[:, P])[:, i] == f(x)[:, P[i]]")
+    assert e.numbers["quantity"] == "output (permuted batch)"
+    bi = make_case(Config(4, 2, 3, 4, bidirectional=True), "ordinary", "ordinary", 0).problem
+    e = _raised(law_direction_alignment, _ReverseHalfUnflipped(), bi)
+    assert e.law == "direction alignment" and e.numbers["quantity"] == "output (reverse half)"
+    assert e.formula == (
+        "bidirectional output[..., H:] == flip(forward run of the reverse cell on flip(x))"
+    )

@@ -17,7 +17,8 @@ import torch
 from gruverify.conformance.checks import CHECKS
 from gruverify.conformance.runner import run_check, run_checks
 from gruverify.core.memory import expanded, layout_of, offset, padded, reversed_axes, transposed
-from gruverify.core.problem import Outputs, Problem
+from gruverify.core.problem import Gradients, Outputs, Problem
+from gruverify.error_model import default_model
 from gruverify.isolation import protocol
 from gruverify.laws.base import LawViolation
 from gruverify.laws.memory_layout import law_memory_layouts, memory_layout_skip, presentations
@@ -153,3 +154,46 @@ def test_raw_storage_mutant_fails_as_an_isolated_target() -> None:
     )  # fmt: skip
     (result,) = report.checks
     assert result.status == "failed", result.message
+
+
+def _strided(problem: Problem) -> bool:
+    return layout_of(problem.x) is not None or (
+        problem.h0 is not None and layout_of(problem.h0) is not None
+    )
+
+
+class ShiftedOnViews(NumpyReference):
+    """The reference whose ``dx`` on a strided call is off by ``factor`` times the error model's
+    gradient tolerance of the contiguous call (one entry); it counts its contiguous calls."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor, self.contiguous_calls = factor, 0
+
+    def gradients(self, problem: Problem, d_output: object, d_h_n: object) -> Gradients:
+        g = super().gradients(problem, d_output, d_h_n)  # type: ignore[arg-type]
+        if not _strided(problem):
+            self.contiguous_calls += 1
+            return g
+        plain = dataclasses.replace(
+            problem, x=np.array(problem.x), h0=None if problem.h0 is None else np.array(problem.h0)
+        )
+        tol = default_model(self).backward(plain, self.variant, d_output, d_h_n)[1]
+        dx = np.array(g.dx)
+        dx.flat[0] += self.factor * tol.gradients["dx"]
+        return dataclasses.replace(g, dx=dx)
+
+
+def test_gradients_off_a_view_are_judged_within_twice_the_tolerance() -> None:
+    """Gradients of a strided call that differ from the contiguous call's pass within ``2 tol``
+    (each may be off the reference by ``tol``) and fail beyond; the contiguous call and its
+    tolerance are computed once per baseline problem (two here: the third presentation's h0 is
+    one row repeated)."""
+    p = _problem(CONFIGS[0])
+    near = ShiftedOnViews(1.5)
+    law_memory_layouts(near, p)
+    assert near.contiguous_calls == 2
+    with pytest.raises(LawViolation, match="memory layouts") as e:
+        law_memory_layouts(ShiftedOnViews(2.5), p)
+    assert e.value.numbers["quantity"] == "dx", e.value.numbers
+    assert e.value.case == p.describe()

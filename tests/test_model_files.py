@@ -517,3 +517,22 @@ def test_match_pairs_gru_nodes_with_named_source_layers(exported: str) -> None:
         file_grus(exported, Declaration(source=aux, match={"/gru/GRU": "tagger.gru.layer2"}))
     with pytest.raises(TargetError, match=r"--match /gru/GRU_9=\.\.\.: no such GRU"):
         file_grus(exported, Declaration(source=aux, match={"/gru/GRU_9": "aux.layer0"}))
+
+
+def test_a_node_keyword_checks_that_gru_alone_and_the_json_names_the_file_and_source(
+    exported: str,
+) -> None:
+    """``run_file_checks(path, node=...)`` checks one GRU; the file's JSON says which file, its
+    verdict, the source and the version, with one report per GRU; the source result heads a GRU's
+    checks, ``passed`` on the device ``cpu`` when the weights are the source's."""
+    one = run_file_checks(exported, node="/gru/GRU_1", checks=["forward[basic]"], **QUICK)
+    assert [r.declaration.get("node") for r in one.reports] == ["/gru/GRU_1"]
+    d = one.to_dict()
+    assert (d["file"], d["verdict"], d["source"]) == (exported, "pass", None)
+    assert isinstance(d["gruverify_version"], str) and len(d["grus"]) == 1
+    assert one.summary()[-1].startswith(f"{exported}: PASS (1 GRU;"), one.summary()
+    sourced = run_file_checks(exported, source=SOURCE, node="/gru/GRU",
+                              checks=["forward[basic]"], **QUICK)  # fmt: skip
+    first = sourced.reports[0].checks[0]
+    assert (first.name, first.device, first.status) == (SOURCE_CHECK, "cpu", "passed"), first
+    assert sourced.to_dict()["source"] == SOURCE

@@ -293,3 +293,22 @@ def test_the_plugin_caches_a_target_built_with_every_declaration_field(
     finally:
         pytest_plugin._CACHE.clear()
         pytest_plugin._CACHE.update(saved)
+
+
+def test_the_readme_table_is_written_between_its_markers(tmp_path: pathlib.Path) -> None:
+    """``gruverify options --write FILE`` replaces what lies between the two marker lines, keeps
+    the rest, says whether it changed, and refuses a file without them."""
+    from gruverify.conformance.options import options_table, write_readme_table
+
+    path = tmp_path / "README.md"
+    path.write_text("top\n<!-- options:begin -->\nold\n<!-- options:end -->\nbottom\n")
+    assert write_readme_table(str(path)) is True
+    assert path.read_text() == (
+        f"top\n<!-- options:begin -->\n{options_table()}\n<!-- options:end -->\nbottom\n"
+    )
+    assert write_readme_table(str(path)) is False
+    path.write_text("no markers\n")
+    with pytest.raises(
+        ValueError, match=r"no <!-- options:begin --> \.\.\. <!-- options:end --> lines"
+    ):
+        write_readme_table(str(path))

@@ -241,3 +241,28 @@ def test_flax_nnx_is_the_declared_no_bhn_variant() -> None:
     assert statuses(run_checks("flax-nnx", **quick))["forward[basic]"] == "failed"
     declared = run_checks("flax-nnx", **quick, variant="reset_after_no_bhn")
     assert statuses(declared)["forward[basic]"] == "passed", declared.checks[0].message
+
+
+def test_a_cell_whose_state_is_optional_is_seen_as_such() -> None:
+    """``suggest`` probes a cell with and without its state: a cell whose ``h`` defaults to zeros
+    needs no state; one that requires it does."""
+    import torch
+
+    from gruverify.conformance.suggest import _as_cell
+
+    class Optional(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cell = torch.nn.GRUCell(4, 5)
+
+        def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
+            return self.cell(x, h)
+
+    class Required(Optional):
+        def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+            return self.cell(x, h)
+
+    got = _as_cell(Optional().double(), torch, torch.float64)
+    assert got == {"cell": True, "returns": "state", "needs_h": False}, got
+    got = _as_cell(Required().double(), torch, torch.float64)
+    assert got is not None and got["needs_h"] is True, got

@@ -438,6 +438,9 @@ def test_unsupported_check_and_target_are_one_line_errors() -> None:
         with pytest.raises(StandaloneError) as e:
             standalone_script({**data, **change})
         assert words in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(StandaloneError) as e:
+        standalone_script({**data, "target": "mlx"})
+    assert str(e.value).endswith(", and module:attr classes with torch.nn.GRU's constructor")
 
 
 def test_cli_writes_script_and_issue(tmp_path: pathlib.Path, capsys) -> None:
@@ -535,3 +538,45 @@ def test_gradient_template_passes_on_torch(
     result = run_without_gruverify(script_from(data, tmp_path, "grad"))
     assert result.returncode == 0 and "PASS" in result.stdout, report(result)
     assert result.stdout.count(", difference ") == 3, result.stdout
+
+
+def test_a_forward_script_without_a_recorded_tolerance_takes_the_error_models() -> None:
+    """A forward counterexample that records no tolerance gets the error model's for its dtype,
+    device and declared activation error: the larger of output's and h_n's."""
+    from gruverify.core.arithmetic import arithmetic_for
+    from gruverify.error_model import ErrorModel
+
+    problem = _problem(Config(3, 2, 2, 3), 2)
+    data = {**_forward_data("torch-gru", problem, 1e-5), "numbers": {}}
+    _, tol = ErrorModel(arithmetic_for("float32", "cpu")).forward(problem, "reset_after")
+    want = max(tol.output, tol.h_n)
+    assert f"TOL = {want!r}\n" in standalone_script(data).script
+    wider = {**data, "activation_error": 1e-3}
+    assert f"TOL = {want!r}\n" not in standalone_script(wider).script
+
+
+def test_what_happened_names_the_law_its_figures_and_the_case() -> None:
+    data = _load("openvino-lengths")
+    text = issue_text(data, standalone_script(data), "openvino-lengths.py")
+    lines = text.splitlines()
+    happened = lines[lines.index("## What happened") + 2]
+    assert data["law"] and happened.startswith(f"{data['law']}: "), happened
+    for k, v in data["numbers"].items():
+        assert f"{k} = {v}" in happened, (k, happened)
+    assert f"(case: {data['case']})." in happened
+    for heading in ("## Expected", "## What happened", "## How it was found"):
+        assert heading in lines, heading  # a heading of its own
+    no_law = {k: v for k, v in data.items() if k != "law"}
+    text = issue_text(no_law, standalone_script(no_law), "x.py").splitlines()
+    assert text[text.index("## What happened") + 2].startswith(f"{data['check']}: ")
+
+
+def test_only_a_zoo_class_is_inlined() -> None:
+    """``zoo_source`` takes ``gruverify.zoo...:Class`` only: another module, or a name that is no
+    identifier, is refused (one line)."""
+    from gruverify.conformance.standalone.inline import zoo_source
+
+    assert "class NoResetBias(ZooGRU)" in zoo_source("gruverify.zoo.mutants:NoResetBias")
+    for spec in ("numpy:GRU", "gruverify.zoo.mutants:No-Reset", "user_gru:NoResetBias"):
+        with pytest.raises(StandaloneError, match=r"is not a class of gruverify\.zoo"):
+            zoo_source(spec)

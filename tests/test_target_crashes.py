@@ -233,3 +233,34 @@ def test_crash_of_is_none_for_a_verdict() -> None:
 
     assert crash_of(LawViolation("l", "f", "d", {}, "")) is None
     assert crash_of(KeyError("k")) is not None
+
+
+def test_triggers_in_words() -> None:
+    """One trigger says itself; triggers of the same error are joined with ``or`` and say
+    ``whenever`` only when each was confirmed; other errors follow after ``;``. A disjunction
+    passes where all its features are off (``and``), a conjunction where any one is."""
+    from gruverify.conformance.triage import FEATURES, Crash, Trigger, describe_triggers
+
+    by_name = {f.name: f for f in FEATURES}
+    index = Crash("IndexError", "boom", "", "IndexError@a")
+    value = Crash("ValueError", "bad", "", "ValueError@b")
+    batch1 = Trigger(index, (by_name["batch = 1"],), any=False, whenever=True)
+    steps1 = Trigger(index, (by_name["steps = 1"],), any=False, whenever=False)
+    either = Trigger(value, (by_name["batch = 1"], by_name["input_size = 1"]), any=True,
+                     whenever=True)  # fmt: skip
+    both = Trigger(value, (by_name["batch = 1"], by_name["input_size = 1"]), any=False,
+                   whenever=True)  # fmt: skip
+    assert (
+        describe_triggers([batch1]) == "raises IndexError whenever batch = 1; passes at batch = 2"
+    )
+    assert describe_triggers([batch1, steps1]) == (
+        "raises IndexError at batch = 1 or steps = 1; passes at batch = 2, steps = 2"
+    )
+    assert describe_triggers([batch1, batch1]) == (
+        "raises IndexError whenever batch = 1 or batch = 1; passes at batch = 2"
+    )
+    assert describe_triggers([batch1, either]) == (
+        "raises IndexError whenever batch = 1; passes at batch = 2; raises ValueError whenever "
+        "batch = 1 or input_size = 1; passes at batch = 2 and input_size = 2"
+    )
+    assert both.instead() == "batch = 2, or at input_size = 2"
