@@ -69,11 +69,11 @@ build .venv-executorch "executorch.runtime" -c constraints.txt -e '.[executorch]
 build .venv-nncf "nncf, openvino" -c constraints.txt -c constraints-nncf.txt -e '.[nncf]'
 
 if [ $frameworks = 1 ]; then
-    build .venv-tvm tvm -c constraints.txt -c constraints-frameworks.txt -e '.[onnx]' apache-tvm
+    build .venv-tvm tvm -c constraints.txt -c constraints-frameworks.txt -e '.[tvm]'
     no_numpy=$(mktemp)
     trap 'rm -f "$no_einsum" "$no_numpy"' EXIT
     grep -v '^numpy==' constraints.txt > "$no_numpy"
-    build .venv-mindspore mindspore -c "$no_numpy" -c constraints-frameworks.txt -e . mindspore numpy==1.26.4
+    build .venv-mindspore mindspore -c "$no_numpy" -c constraints-frameworks.txt -e '.[mindspore]' numpy==1.26.4
     # jittor compiles its core at first import: on the CPU, without downloading oneDNN (JITTOR_ENV)
-    nvcc_path= use_mkl=0 build .venv-jittor jittor -c "$no_numpy" -c constraints-frameworks.txt -e . jittor numpy==1.26.4
+    nvcc_path= use_mkl=0 build .venv-jittor jittor -c "$no_numpy" -c constraints-frameworks.txt -e '.[jittor]' numpy==1.26.4
 fi

@@ -39,6 +39,17 @@ NEEDS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "haiku": (("jax", "haiku"), "haiku"),
     "paddle": (("paddle",), "paddle"),
     "executorch": (("torch", "executorch"), "executorch"),
+    "tf2onnx": (("keras", "tensorflow", "tf2onnx", "onnxruntime"), "tensorflow"),
+    "tf-keras": (("tensorflow", "tf_keras"), None),  # tf-keras goes in --no-deps (library_envs.sh)
+    "tflite-dynamic-int8": (("tensorflow", "ai_edge_litert"), "tensorflow"),
+    "onnxruntime-dynamic-int8": (("torch", "onnx", "onnxruntime"), "onnx"),
+    "openvino-nncf-int8": (("openvino", "nncf"), "nncf"),
+    "onnx2torch": (("torch", "onnx", "onnx2torch"), "onnx2torch"),
+    "mnn": (("torch", "onnx", "MNN"), "mnn"),
+    "ncnn": (("torch", "pnnx", "ncnn"), "ncnn"),
+    "tvm": (("torch", "onnx", "tvm"), "tvm"),
+    "mindspore": (("mindspore",), "mindspore"),
+    "jittor": (("jittor",), "jittor"),
 }
 """Built-in target -> (the top-level modules it imports, the pyproject extra that installs them)."""
 
