@@ -556,7 +556,7 @@ def test_a_forward_script_without_a_recorded_tolerance_takes_the_error_models() 
 
 
 def test_what_happened_names_the_law_its_figures_and_the_case() -> None:
-    data = _load("openvino-lengths")
+    data = load("openvino-lengths")
     text = issue_text(data, standalone_script(data), "openvino-lengths.py")
     lines = text.splitlines()
     happened = lines[lines.index("## What happened") + 2]
