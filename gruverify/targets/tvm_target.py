@@ -37,8 +37,7 @@ def _exported_probe() -> Any:
     rng = np.random.default_rng(0)
     problem = Problem(random_gru_params(3, 4, 1, False, True, rng=rng),
                       rng.standard_normal((5, 2, 3)), rng.uniform(-1, 1, (1, 2, 4)))  # fmt: skip
-    model, _ = OnnxExportTarget("torchscript")._export(problem, problem.params)
-    return model
+    return OnnxExportTarget("torchscript").model(problem)
 
 
 def tvm_onnx_probe() -> str | None:
