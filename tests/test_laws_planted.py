@@ -229,11 +229,30 @@ def test_carry_over_bounds_catch(mutation: str) -> None:
         law_carry_over_bounds(problem, "reset_after", g, complex_step_jacobian_of(g))
 
 
+def rectified_state(c: Any, x: Any, h: Any, variant: str) -> Any:
+    """The carried state through a ReLU (an activation applied to ``h`` before the update):
+    exact wherever the state is positive, the carry-over lost where it is negative."""
+    a_r = x @ c.W_ir.T + c.b_ir + h @ c.W_hr.T + c.b_hr
+    a_z = x @ c.W_iz.T + c.b_iz + h @ c.W_hz.T + c.b_hz
+    a_n = x @ c.W_in.T + c.b_in + torch.sigmoid(a_r) * (h @ c.W_hn.T + c.b_hn)
+    z = torch.sigmoid(a_z)
+    return (1 - z) * torch.tanh(a_n) + z * torch.relu(h)
+
+
 @pytest.mark.parametrize("step", [clamped_update, no_feedback])
 def test_known_time_scale_catches(step: Any) -> None:
     law_known_time_scale(TorchReference(), 50.0, 50)
     with pytest.raises(LawViolation, match="known time scale"):
         law_known_time_scale(MutantTorch(step), 50.0, 50)
+
+
+def test_known_time_scale_draws_states_of_both_signs() -> None:
+    """The law's initial state is drawn in (-1, 1): a state rectified before the update keeps
+    ``dh_T/dh_0`` right for positive units only, and over 5 steps of ``z = 0.9`` a state that
+    starts positive stays so; the negative units show it."""
+    law_known_time_scale(TorchReference(), 10.0, 5)
+    with pytest.raises(LawViolation, match="known time scale"):
+        law_known_time_scale(MutantTorch(rectified_state), 10.0, 5)
 
 
 # --- gradients -----------------------------------------------------------------------------
@@ -361,7 +380,8 @@ def test_eval_without_dropout_catches_dropout_left_on_in_eval() -> None:
     one = make_case(Config(4, 2, 3, 3), "ordinary", "ordinary", 1).problem
     law_eval_without_dropout(_Dropping(), two)
     law_eval_without_dropout(_Dropping(applies_in_eval=True), one)
-    with pytest.raises(LawViolation, match="eval mode is free of dropout"):
+    with pytest.raises(LawViolation, match="eval mode is free of dropout") as e:
         law_eval_without_dropout(_Dropping(applies_in_eval=True), two)
+    assert e.value.formula == "eval(): f_dropout=0.5(x) == f_dropout=0(x)"
     with pytest.raises(Inconclusive, match="no with_dropout"):
         law_eval_without_dropout(NumpyReference(), two)

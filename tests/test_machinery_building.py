@@ -294,3 +294,44 @@ def test_the_heat_map_shows_each_targets_statuses(tmp_path: pathlib.Path) -> Non
 
     failed, warned = area("failed"), area("warning")
     assert warned > 500 and 1.6 < failed / warned < 2.4, (failed, warned)
+
+
+def test_the_heat_maps_legend_title_and_cells() -> None:
+    """The figure: each cell in its status's colour (a check a row did not run: skipped; an
+    unavailable target: every cell unavailable), a legend of exactly the statuses shown, each
+    patch edged in grey (the white "unavailable" would vanish otherwise), placed right of the
+    grid with its top at the grid's top, and the title naming version, profile and date in
+    10 pt (the ticks and legend in 8)."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.colors
+    import matplotlib.pyplot as plt
+
+    from gruverify.conformance.matrix_plot import LEGEND_EDGE, matrix_figure
+
+    doc = {"checks": ["a", "b"], "gruverify_version": "9.1", "profile": "ci",
+           "date": "2026-12-07T20:00:00", "targets": [
+               {"target": "t", "library": "lib", "version": "1", "verdict": "warn",
+                "checks": {"a": "warning"}},
+               {"target": "u", "library": "other", "version": "", "verdict": "unavailable",
+                "checks": {}}]}  # fmt: skip
+    fig = matrix_figure(doc)
+    try:
+        ax = fig.axes[0]
+        grid = ax.images[0].get_array().tolist()
+        assert grid == [[list(COLOURS).index("warning"), list(COLOURS).index("skipped")],
+                        [list(COLOURS).index("unavailable")] * 2]  # fmt: skip
+        legend = ax.get_legend()
+        assert [t.get_text() for t in legend.get_texts()] == [
+            "warn", "skip (missing feature)", "unavailable here"
+        ]  # fmt: skip
+        for patch in legend.get_patches():
+            assert matplotlib.colors.to_hex(patch.get_edgecolor()) == LEGEND_EDGE
+        fig.canvas.draw()
+        box, frame = legend.get_window_extent(), ax.get_window_extent()
+        assert box.x0 > frame.x1 and abs(box.y1 - frame.y1) < 0.1 * frame.height, (box, frame)
+        title = ax.title
+        assert title.get_text() == "gruverify 9.1 conformance matrix, profile ci, 2026-12-07"
+        assert title.get_fontsize() == 10.0
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["t (lib 1)", "u (other)"]
+    finally:
+        plt.close(fig)

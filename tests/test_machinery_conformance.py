@@ -432,3 +432,63 @@ def test_a_replay_judges_a_declared_quantization_with_the_targets_effective_weig
     assert _judge(check, QuantizedGRU(), p, 30.0, "head") is None
     code, text = _judge(check, QuantizedGRU(bug="zero_point"), p, 30.0, "head")
     assert code == 1 and text.startswith("FAIL  head\neffective weights violated: l0.W_hz"), text
+
+
+# -- fixed weights, warnings, replayed crashes (the evening's mutation run, docs/mutation.md) ------
+
+
+def test_fixed_weights_conflict_with_a_forced_feature_they_decide_otherwise() -> None:
+    """A model file's weights decide directions, biases and layers: a check that forces one of
+    them the other way cannot run on them (the reason names what the weights have); a
+    forward-equivalence check runs with the weights' configuration instead, unless it requires
+    the feature."""
+    from gruverify.conformance.cases import fixed_conflict
+    from gruverify.core.params import random_gru_params
+
+    one = random_gru_params(3, 4, rng=0)
+    two_way = random_gru_params(3, 4, num_layers=3, bidirectional=True, bias=False, rng=0)
+    for fixed, forced, why in (
+        (two_way, {"bidirectional": False}, "its GRU has two directions"),
+        (one, {"bidirectional": True}, "its GRU has one direction"),
+        (two_way, {"bias_false": False}, "its GRU has no biases"),
+        (one, {"bias_false": True}, "its GRU has biases"),
+        (one, {"multilayer": True}, "its GRU has one layer"),
+        (two_way, {"multilayer": False}, "its GRU has 3 layers"),
+    ):  # fmt: skip
+        feature = next(iter(forced))
+        assert fixed_conflict(fixed, forced, (), forward=False) == why, forced
+        assert fixed_conflict(fixed, forced, (feature,), forward=True) == why, forced
+        assert fixed_conflict(fixed, forced, (), forward=True) is None, forced  # runs as they are
+    assert fixed_conflict(one, {"bidirectional": False, "batch_first": True}, (), False) is None
+
+
+def test_a_bad_initial_state_accepted_is_a_warning_that_says_what_is_judged_elsewhere() -> None:
+    from gruverify.conformance.checks import lax_validation
+
+    e = LawViolation("bad initial state rejected", "f", "d", {}, "case")
+    assert lax_validation(e, F32) == (
+        "input validation: a wrong-shaped h0 is accepted instead of rejected; outputs and "
+        "gradients are judged by the other checks"
+    )
+    assert lax_validation(LawViolation("box invariance", "f", "d", {}, "c"), F32) is None
+
+
+def test_a_replayed_crash_shows_the_targets_traceback_or_else_the_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``gruverify replay`` of a crash: the target's own frames when there are any, else the
+    exception's type and message (an error raised with no frame of the target's code)."""
+    from gruverify.conformance import replay
+
+    def crashes(impl: object, problem: object, model: object) -> None:
+        raise RuntimeError("kernel launch failed")
+
+    check = dataclasses.replace(BY_NAME["forward[basic]"], law=crashes)
+    p = CheckCase(Config(2, 1, 2, 2), "ordinary", "ordinary", 0).problem()
+    monkeypatch.setattr(replay, "crash_traceback", lambda e: "")
+    code, text = replay._judge(check, NumpyReference(), p, 30.0, "head")
+    assert (code, text) == (1, "ERROR  head\nRuntimeError: kernel launch failed")
+    monkeypatch.setattr(replay, "crash_traceback", lambda e: "Traceback: in forward")
+    assert replay._judge(check, NumpyReference(), p, 30.0, "head") == (
+        1, "ERROR  head\nTraceback: in forward"
+    )  # fmt: skip

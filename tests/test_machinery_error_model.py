@@ -489,3 +489,58 @@ def test_a_large_initial_state_counts_in_the_range_of_the_preactivations() -> No
     big = dataclasses.replace(p, h0=np.full(np.shape(p.h0), 6.0e4))
     with pytest.raises(Inconclusive, match="come near the range of float16"):
         require_in_range(big, ARITHMETICS["float16"])
+
+
+def test_effective_biases_must_equal_the_source_to_a_few_float32_units_whatever_their_size() -> (
+    None
+):
+    """Quantized kernels keep biases float: an effective bias off by ``100 u_32 |b|`` is reported
+    (the allowance ``4 u_32 |b|`` is relative: it shrinks with a small bias rather than grows),
+    one off by ``2 u_32 |b|`` is not."""
+    from gruverify.core.quantization import Quantization
+    from gruverify.error_model import effective_weight_excess
+
+    u32 = 2.0**-24
+    params = random_gru_params(3, 4, rng=0).map(np.asarray)
+    cell = params.cell(0)
+    for size in (1e-2, 1.0, 50.0):
+        b = np.full(4, size)
+        source = params.replace_cell(0, 0, cell.replace(b_hz=b))
+        for off, reported in ((100.0, True), (2.0, False)):
+            eff = source.replace_cell(0, 0, cell.replace(b_hz=b * (1.0 + off * u32)))
+            got = effective_weight_excess(source, eff, Quantization())
+            if not reported:
+                assert got is None, (size, off, got)
+                continue
+            assert got is not None and got[0] == "l0.b_hz", (size, off, got)
+            assert got[4] == pytest.approx(4.0 * u32 * size, rel=1e-6), got
+
+
+def _candidate_behind_the_reset_gate(b_ir: float) -> Problem:
+    """One unit, a candidate pre-activation ``a_n = b_in + r (W_hn h + b_hn) = -6`` at the first
+    step (flat: beyond ``FLIP_FLOOR``; ``h0 = 0``, ``b_hn = 0``): with ``W_hn = 10^6`` the
+    quantization of ``h`` (torch's smallest step, ``6.1e-5``, for a span of 0) may move
+    ``W_hn h`` by about 30, beyond 6, but reset-after multiplies that error by
+    ``r = sigmoid(b_ir)``."""
+    params = random_gru_params(2, 1, rng=0)
+    zero = np.zeros((1, 2))
+    cell = params.cell(0, 0).replace(
+        W_ir=zero, W_iz=zero, W_in=zero, W_hr=np.zeros((1, 1)), W_hz=np.zeros((1, 1)),
+        W_hn=np.full((1, 1), 1e6), b_ir=np.array([b_ir]), b_hr=np.zeros(1),
+        b_iz=np.zeros(1), b_hz=np.zeros(1), b_in=np.array([-6.0]), b_hn=np.zeros(1),
+    )  # fmt: skip
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 1, 2))
+    return Problem(params.replace_cell(0, 0, cell), x, np.zeros((1, 1, 1)))
+
+
+def test_a_candidate_the_reset_gate_shuts_cannot_flip() -> None:
+    """The flip bound of the reset-after candidate is ``s_x/2 ||W_in||_1 + r s_h/2 ||W_hn||_1``:
+    with the reset gate shut (``r = sigmoid(-30)``) the candidate cannot flip, open
+    (``r = sigmoid(30)``) it can."""
+    from gruverify.error_model import default_model
+    from gruverify.targets.torch_quantized import TorchDynamicInt8Target
+
+    model = default_model(TorchDynamicInt8Target())
+    assert model.quantization_flip(_candidate_behind_the_reset_gate(-30.0), "reset_after") is None
+    open_gate = model.quantization_flip(_candidate_behind_the_reset_gate(30.0), "reset_after")
+    assert open_gate is not None and open_gate.startswith("a_n"), open_gate

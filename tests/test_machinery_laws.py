@@ -200,6 +200,9 @@ def test_saturated_problem_scales_by_60_then_as_far_as_needed() -> None:
         c = p.params.cell(0)
         a = np.concatenate([s.x @ c.W_ir.T, s.x @ c.W_iz.T], axis=-1) * np.sign(factor.flat[0])
         assert float(np.max(np.abs(a))) >= target, arith  # a gate surely driven that far
+        # the input negated needs the factor negated, no larger: the same saturating input
+        neg = saturated_problem(dataclasses.replace(p, x=-np.asarray(p.x)), arith)
+        assert np.array_equal(neg.x, s.x), arith
     big = dataclasses.replace(p, x=np.asarray(p.x) * 1e6)
     assert np.array_equal(np.abs(saturated_problem(big, F32).x).max(), 500.0)
     zero = dataclasses.replace(p, x=np.zeros_like(p.x))
@@ -433,6 +436,22 @@ def test_full_jacobian_names_the_entry_that_disagrees() -> None:
     n = e.numbers
     assert (n["row (output entry)"], n["column"]) == (m_out + 1, 2)
     assert n["analytic"] - n["complex step"] == pytest.approx(1e-3, rel=1e-6)
+    assert n["variant"] == "reset_after"
+
+
+def test_full_jacobian_of_a_batch_first_problem_with_lengths() -> None:
+    """Batch-first with per-sequence lengths (batch 2, 3 steps: the two axes told apart): the
+    reference's Jacobian and the analytic rows agree, and a wrong entry is still found."""
+    from gruverify.laws.gradients import law_full_jacobian
+
+    p = make_case(Config(3, 2, 2, 3, batch_first=True, padded=True), "ordinary", "ordinary", 4)
+    problem = p.problem
+    assert problem.batch_first and problem.lengths is not None and np.shape(problem.x)[:2] == (2, 3)
+    for wrt in ("x", "h0", "params"):
+        law_full_jacobian(problem, "reset_after", wrt)  # type: ignore[arg-type]
+    e = _raised(law_full_jacobian, problem, "reset_after", "h0",
+                gradients=_OneEntryOff().gradients)  # fmt: skip
+    assert e.numbers["column"] == 2, e.numbers
 
 
 # -- metamorphic ------------------------------------------------------------------------------------
@@ -450,6 +469,22 @@ def test_box_invariance_gives_its_figures() -> None:
     assert e.law == "box invariance"
     assert {"quantity", "bound", "got", "h_prev", "excess", "slack", "index"} <= set(e.numbers)
     assert e.numbers["quantity"] == "output", e.numbers
+
+
+class _StateOutOfTheBox(NumpyReference):
+    """Outputs right, ``h_n`` (last layer) 1.5 times too large: only the final state leaves the
+    box ``|h_n| <= max(|h0|, 1)``."""
+
+    def forward(self, problem: Problem) -> Outputs:
+        r = super().forward(problem)
+        return Outputs(r.output, np.asarray(r.h_n) * 1.5 + np.sign(r.h_n))
+
+
+def test_box_invariance_names_the_final_state_against_the_initial_one() -> None:
+    p = _case(steps=3)
+    e = _raised(law_box_invariance, _StateOutOfTheBox(), p)
+    assert e.law == "box invariance" and e.numbers["quantity"] == "h_n", e.numbers
+    assert e.detail.startswith("h_n (vs h0): |h| = "), e.detail
 
 
 class _WrongShape(NumpyReference):
@@ -734,6 +769,7 @@ def test_finite_difference_violations_name_their_figures() -> None:
     assert set(e.numbers) == {"analytic", "complex step", "error", "tolerance", "||gradient||_2",
                               "richardson step", "variant"}, e.numbers  # fmt: skip
     assert e.numbers["error"] > e.numbers["tolerance"] and e.numbers["variant"] == "reset_after"
+    assert e.numbers["richardson step"] == 0.0  # the complex step takes no real step
 
     def longer(problem: Problem, d_out: Any, d_hn: Any) -> Gradients:
         g = ref.gradients(problem, d_out, d_hn)
@@ -742,6 +778,20 @@ def test_finite_difference_violations_name_their_figures() -> None:
     e = _raised(law_gradient_finite_differences, p, "reset_after", "x", gradients=longer)
     assert (e.formula, e.numbers) == ("dL/dtheta has theta's shape", {"wrt": "x"})
     assert e.detail == f"gradient has {np.size(p.x) * 4 // 3} entries, x has {np.size(p.x)}"
+
+
+def test_the_law_judges_the_attempt_nearest_the_analytic_value_relative_to_its_tolerance() -> None:
+    """Of several numerical derivatives (Richardson at shrinking steps), the one judged is the
+    nearest in units of its own tolerance, not the nearest in value or the first."""
+    from gruverify.laws.gradients import closest_attempt
+
+    far = ("Richardson", 1.0, 1.0, 1e-2)  # 2 tolerances from 3.0
+    near = ("Richardson", 3.001, 0.01, 1e-3)  # 0.1 tolerances from 3.0
+    assert closest_attempt([far, near], 3.0) == near
+    assert closest_attempt([near, far], 3.0) == near
+    wide = ("Richardson", 2.5, 1.0, 1e-4)  # 0.5 tolerances from 3.0
+    assert closest_attempt([wide, near], 3.0) == near
+    assert closest_attempt([wide, far], 3.0) == wide
 
 
 # -- metamorphic: each law's violation states the law it broke ----------------------------------------

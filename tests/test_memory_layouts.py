@@ -197,3 +197,21 @@ def test_gradients_off_a_view_are_judged_within_twice_the_tolerance() -> None:
         law_memory_layouts(ShiftedOnViews(2.5), p)
     assert e.value.numbers["quantity"] == "dx", e.value.numbers
     assert e.value.case == p.describe()
+
+
+class _Unconsulted:
+    """An error model that must not be asked: every attribute access fails the test."""
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"the error model was consulted ({name})")
+
+
+def test_bit_for_bit_presentations_never_consult_the_error_model() -> None:
+    """A target that gives the same bits for every presentation passes on that alone: outputs,
+    h_n and every gradient part compared exactly, no tolerance computed (nothing to judge, and
+    a model that cannot judge the case, Inconclusive, must not turn an exact match into a
+    skip)."""
+    p = _problem(CONFIGS[0])
+    law_memory_layouts(NumpyReference(), p, _Unconsulted())  # type: ignore[arg-type]
+    with pytest.raises(AssertionError, match="consulted"):
+        law_memory_layouts(ShiftedOnViews(1.5), p, _Unconsulted())  # type: ignore[arg-type]

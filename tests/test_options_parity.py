@@ -307,6 +307,14 @@ def test_the_readme_table_is_written_between_its_markers(tmp_path: pathlib.Path)
         f"top\n<!-- options:begin -->\n{options_table()}\n<!-- options:end -->\nbottom\n"
     )
     assert write_readme_table(str(path)) is False
+    # only the first table is the options': a second pair of markers further down (an example
+    # of them in the docs) is text like any other, kept as it is
+    second = "\n<!-- options:begin -->\nexample\n<!-- options:end -->\n"
+    path.write_text("top\n<!-- options:begin -->\nold\n<!-- options:end -->\n" + second)
+    assert write_readme_table(str(path)) is True
+    assert path.read_text() == (
+        f"top\n<!-- options:begin -->\n{options_table()}\n<!-- options:end -->\n{second}"
+    )
     path.write_text("no markers\n")
     with pytest.raises(
         ValueError, match=r"no <!-- options:begin --> \.\.\. <!-- options:end --> lines"

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from gruverify.conformance.runner import run_checks
 from gruverify.conformance.suggest import suggest, toml
@@ -266,3 +267,32 @@ def test_a_cell_whose_state_is_optional_is_seen_as_such() -> None:
     assert got == {"cell": True, "returns": "state", "needs_h": False}, got
     got = _as_cell(Required().double(), torch, torch.float64)
     assert got is not None and got["needs_h"] is True, got
+
+
+class _Float32OnlyCell(torch.nn.GRUCell):
+    """A cell whose kernel runs in float32 only (it raises on float64 tensors)."""
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
+        if x.dtype != torch.float32 or (h is not None and h.dtype != torch.float32):
+            raise TypeError("this kernel runs in float32 only")
+        return super().forward(x, h)
+
+
+def test_suggest_probes_a_float32_only_cell_in_float32() -> None:
+    """The calling convention is probed in float64 first, then float32 with every tensor in
+    float32: a cell that refuses float64 is still found as a cell."""
+    from gruverify.conformance.suggest import calling_convention
+
+    found = calling_convention(_Float32OnlyCell)
+    assert found == ({"cell": True, "returns": "state", "needs_h": False}, "float32")
+
+
+def test_suggests_probe_problem_has_a_state_that_differs_by_unit_batch_and_sign() -> None:
+    """The probe's h0 is drawn in (-1, 1), every entry its own: a convention that mixes up the
+    state's rows, units or sign (a transposed or broadcast h, ``z`` on the wrong side) gives
+    a different answer on it, where a constant h0 could hide it."""
+    from gruverify.conformance.suggest import _problem
+
+    h0 = np.asarray(_problem().h0)
+    assert h0.min() < -0.1 and h0.max() > 0.1 and np.unique(h0).size == h0.size
+    assert np.all(np.abs(h0) < 1.0)

@@ -461,6 +461,29 @@ def test_write_standalone_defaults_to_the_files_name(tmp_path: pathlib.Path) -> 
     assert write_standalone(str(src)) == str(tmp_path / "case.py")
 
 
+def test_write_standalone_names_a_path_it_cannot_write(tmp_path: pathlib.Path) -> None:
+    src = tmp_path / "case.json"
+    src.write_text((REPROS / "onnx-reference-lengths.json").read_text(encoding="utf-8"))
+    out = tmp_path / "no such folder" / "r.py"
+    with pytest.raises(StandaloneError) as e:
+        write_standalone(str(src), str(out))
+    assert str(e.value) == f"cannot write {out}: No such file or directory"
+
+
+def test_issue_text_is_markdown_with_a_blank_line_around_each_block() -> None:
+    """Each heading, paragraph and code block stands alone (GitHub renders a heading glued to
+    its text as one paragraph), and the last paragraph says how the script was written."""
+    data = load("openvino-lengths")
+    lines = issue_text(data, standalone_script(data), "r.py").splitlines()
+    for heading in ("## Expected", "## What happened", "## How it was found"):
+        i = lines.index(heading)
+        assert lines[i - 1] == "" and lines[i + 1] == "" and lines[i + 2], heading
+    assert lines[-1] == (
+        f"`{data['rerun_check']}` (gruverify, a GRU conformance checker); the script was "
+        "written from its counterexample by `gruverify reproduce FILE --standalone`."
+    )
+
+
 # -- the script's GRU and every template agree with correct libraries on every layout -----------
 
 LAYOUTS = {
@@ -580,3 +603,18 @@ def test_only_a_zoo_class_is_inlined() -> None:
     for spec in ("numpy:GRU", "gruverify.zoo.mutants:No-Reset", "user_gru:NoResetBias"):
         with pytest.raises(StandaloneError, match=r"is not a class of gruverify\.zoo"):
             zoo_source(spec)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_saturated_forward_script_checks_the_saturated_input(dtype: str) -> None:
+    """``forward[saturated]`` ran on the input scaled until a gate saturates for the run's
+    dtype (``saturated_problem``: 100 in float32, 1000 in float64): the script checks that
+    input, not the saved one."""
+    from gruverify.core.arithmetic import arithmetic_for
+    from gruverify.laws.equivalence import saturated_problem
+
+    data = {**load("onnx-reference-lengths"), "check": "forward[saturated]", "dtype": dtype}
+    saved = load_problem(data["problem"])
+    rep = standalone_script(data)
+    want = saturated_problem(saved, arithmetic_for(dtype)).x
+    assert np.array_equal(rep.problem.x, want) and not np.array_equal(want, saved.x)

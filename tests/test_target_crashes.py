@@ -6,6 +6,7 @@ The targets are in ``crashing_targets`` (GRUs written as a user would, each with
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 
@@ -114,6 +115,33 @@ def test_triage_finds_a_disjunction_and_gives_up_on_a_crash_everywhere() -> None
     # another error at batch 2 is another error (the next round's): this one is batch = 1's
     trigger = search(other_error_elsewhere, _case(), _CRASH)
     assert trigger is not None and trigger.names() == "batch = 1"
+
+
+def test_triage_confirms_a_trigger_on_the_next_seed_wrapping_at_2_to_the_32() -> None:
+    """The confirming case is the same case on the next seed (mod 2^32): never the same seed."""
+    seen: list[int] = []
+
+    def run(c: CheckCase) -> BaseException | None:
+        seen.append(c.seed)
+        return IndexError("boom") if c.config.batch == 1 else None
+
+    for seed, following in ((0, 1), (32, 33), (2**32 - 1, 0)):
+        trigger = search(run, dataclasses.replace(_case(), seed=seed), _CRASH)
+        assert trigger is not None and trigger.whenever, seed
+        assert seen[-1] == following, (seed, seen)
+
+
+def test_triage_reuses_a_trigger_it_found_for_the_same_error() -> None:
+    """One run's checks share a ``Triage``: a second check that crashes with the same error on
+    a case the first trigger covers is explained by that trigger, without searching again."""
+    impl = resolve_target("crashing_targets:SqueezesBatch")
+    triage = Triage()
+    first = run_check(_check("forward[basic]"), impl, triage=triage)
+    runs = triage.runs
+    assert runs > 0 and first.trigger, first
+    second = run_check(_check("forward[basic]"), impl, triage=triage, seed=1)
+    assert second.status == "error" and second.trigger == first.trigger, second
+    assert triage.runs == runs
 
 
 def test_a_crash_at_batch_1_is_triaged_and_the_other_cases_judged() -> None:

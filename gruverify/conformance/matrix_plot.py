@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["COLOURS", "plot_matrix"]
+__all__ = ["COLOURS", "LEGEND_EDGE", "matrix_figure", "plot_matrix"]
 
 COLOURS: dict[str, tuple[str, str]] = {
     "passed": ("#4caf50", "pass"),
@@ -25,6 +25,9 @@ COLOURS: dict[str, tuple[str, str]] = {
 }
 """Status -> (colour, legend label)."""
 
+LEGEND_EDGE = "#9e9e9e"
+"""The edge of each legend patch: grey, visible around the white of "unavailable"."""
+
 
 def _cell(row: Mapping[str, Any], check: str) -> int:
     """The status index of one cell (a check a target did not run counts as skipped)."""
@@ -32,8 +35,11 @@ def _cell(row: Mapping[str, Any], check: str) -> int:
     return list(COLOURS).index(status if status in COLOURS else "skipped")
 
 
-def plot_matrix(doc: Mapping[str, Any], path: str) -> str:
-    """Write the heat map of ``doc`` to ``path`` (PNG); returns ``path``."""
+def matrix_figure(doc: Mapping[str, Any]) -> Any:
+    """The heat map of ``doc`` as a matplotlib figure (Agg backend): one cell per target and
+    check in its status's colour, a legend of the statuses used (each patch edged in grey, so
+    the white "unavailable" shows) to the right of the grid, top-aligned with it, and a title
+    with the version, profile and date."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -56,7 +62,7 @@ def plot_matrix(doc: Mapping[str, Any], path: str) -> str:
     ax.tick_params(which="minor", length=0)
     used = {s for line in grid for s in line}
     handles = [
-        Patch(facecolor=COLOURS[s][0], edgecolor="#9e9e9e", label=COLOURS[s][1])
+        Patch(facecolor=COLOURS[s][0], edgecolor=LEGEND_EDGE, label=COLOURS[s][1])
         for i, s in enumerate(statuses)
         if i in used
     ]
@@ -66,6 +72,14 @@ def plot_matrix(doc: Mapping[str, Any], path: str) -> str:
         f"{str(doc['date'])[:10]}",
         fontsize=10,
     )
+    return fig
+
+
+def plot_matrix(doc: Mapping[str, Any], path: str) -> str:
+    """Write the heat map of ``doc`` (``matrix_figure``) to ``path`` (PNG); returns ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig = matrix_figure(doc)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -85,8 +85,7 @@ def flat_cells(problem: Problem) -> dict[str, np.ndarray]:
 
 def case_sha256(problem: Problem) -> str:
     """The SHA-256 the script's ``case_sha256()`` computes for ``problem`` (module docstring)."""
-    lengths = None if problem.lengths is None else np.asarray(problem.lengths, "<f8")
-    parts = [problem.x, problem.h0, lengths, *flat_cells(problem).values()]
+    parts = [problem.x, problem.h0, problem.lengths, *flat_cells(problem).values()]
     return hashlib.sha256(
         b"".join(np.asarray(a, "<f8").tobytes() for a in parts if a is not None)
     ).hexdigest()
