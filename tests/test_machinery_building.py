@@ -48,9 +48,11 @@ def test_build_one_passes_the_workers_python(monkeypatch: pytest.MonkeyPatch) ->
 def test_isolation_refusals_say_why() -> None:
     """``--python`` with ``--no-isolate``, or an object that a worker cannot import, is a usage
     error that says which and names the object."""
-    with pytest.raises(TargetError, match="--python runs the target in a worker: it cannot go "
-                       "with --no-isolate"):  # fmt: skip
+    with pytest.raises(TargetError) as refused:
         Isolation(False, "/py").applies("torch-gru")
+    assert str(refused.value) == (
+        "--python runs the target in a worker: it cannot go with --no-isolate"
+    )
 
     class Named:
         name = "my-gru"

@@ -81,10 +81,10 @@ def test_gradient_checks_name_their_loss() -> None:
 
 def test_pinned_cases_keep_the_check_minimums() -> None:
     check = dataclasses.replace(BY_NAME["chunked continuation"], min_steps=7, min_batch=3,
-                                pinned=(Pinned(Config(2, 1, 3, 3), "short"),))  # fmt: skip
+                                pinned=(Pinned(Config(2, 1, 3, 3, bidirectional=True), "short"),))  # fmt: skip
     (case,) = check.pinned_cases(Capabilities())
     assert case.config.steps == 7 and case.config.batch == 3
-    assert case.config.bidirectional is False  # the check's forced feature
+    assert case.config.bidirectional is False  # the check's forced feature, over the pin's
 
 
 def test_pinned_case_adapts_to_the_target() -> None:
@@ -492,3 +492,11 @@ def test_a_replayed_crash_shows_the_targets_traceback_or_else_the_error(
     assert replay._judge(check, NumpyReference(), p, 30.0, "head") == (
         1, "ERROR  head\nTraceback: in forward"
     )  # fmt: skip
+
+
+def test_an_unknown_check_with_no_close_name_lists_the_known_ones() -> None:
+    from gruverify.conformance.options import _checks, check_names
+
+    with pytest.raises(ValueError) as e:
+        _checks(["qqqqqqqq"])
+    assert str(e.value) == "unknown check 'qqqqqqqq'; known: " + ", ".join(check_names())

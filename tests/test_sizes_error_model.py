@@ -142,3 +142,17 @@ def test_gradients_beyond_the_format_range_are_inconclusive() -> None:
     for bad in (1e38, 1e170, np.inf, np.nan):
         with pytest.raises(em.Inconclusive, match="exceed the range of float32"):
             em.require_gradients_in_range(grads(bad), F32, p)
+
+
+def test_a_problem_past_the_cache_size_is_not_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``FORWARD_CACHE_ELEMENTS`` counts every array's entries (input, state, lengths and each
+    parameter): a problem with more is computed each time, never held in memory."""
+    model = em.ErrorModel(F32)
+    p = make_case(Config(2, 2, 3, 4), "ordinary", "ordinary", 0).problem
+    entries = sum(
+        int(np.size(a)) for a in (p.x, p.h0, *(v for _, v in p.params.named()))
+    )  # fmt: skip
+    monkeypatch.setattr(em, "FORWARD_CACHE_ELEMENTS", entries)
+    assert em._cache_key(model, p, "reset_after") is not None
+    monkeypatch.setattr(em, "FORWARD_CACHE_ELEMENTS", entries - 1)
+    assert em._cache_key(model, p, "reset_after") is None

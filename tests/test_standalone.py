@@ -470,6 +470,28 @@ def test_write_standalone_names_a_path_it_cannot_write(tmp_path: pathlib.Path) -
     assert str(e.value) == f"cannot write {out}: No such file or directory"
 
 
+def test_script_and_issue_are_written_as_utf8_whatever_the_locale(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files are UTF-8 (a module path or a message may hold any character), not the
+    locale's encoding (cp1252 on many Windows machines)."""
+    import builtins
+
+    from gruverify.conformance.standalone import issue as issue_module
+
+    opened: list[tuple[str, str | None]] = []
+
+    def recording_open(path: str, mode: str = "r", *args: Any, **kw: Any) -> Any:
+        opened.append((mode, kw.get("encoding")))
+        return builtins.open(path, mode, *args, **kw)
+
+    monkeypatch.setattr(issue_module, "open", recording_open, raising=False)
+    src = tmp_path / "case.json"
+    src.write_text((REPROS / "onnx-reference-lengths.json").read_text(encoding="utf-8"))
+    write_standalone(str(src), str(tmp_path / "r.py"), str(tmp_path / "r.md"))
+    assert opened == [("w", "utf-8"), ("w", "utf-8")], opened
+
+
 def test_issue_text_is_markdown_with_a_blank_line_around_each_block() -> None:
     """Each heading, paragraph and code block stands alone (GitHub renders a heading glued to
     its text as one paragraph), and the last paragraph says how the script was written."""

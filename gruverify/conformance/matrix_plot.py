@@ -31,7 +31,7 @@ LEGEND_EDGE = "#9e9e9e"
 
 def _cell(row: Mapping[str, Any], check: str) -> int:
     """The status index of one cell (a check a target did not run counts as skipped)."""
-    status = "unavailable" if row["verdict"] == "unavailable" else row["checks"].get(check, "")
+    status = "unavailable" if row["verdict"] == "unavailable" else row["checks"].get(check)
     return list(COLOURS).index(status if status in COLOURS else "skipped")
 
 

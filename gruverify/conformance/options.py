@@ -151,7 +151,7 @@ def parse_acknowledgements(value: Any, *, need_reason: bool) -> Mapping[str, str
             text = str(text).strip()
             matches = [n for n in check_names() if text == n or text.startswith(n + "=")]
             if not matches:
-                _checks([text.split("=", 1)[0].strip()])  # raises with a suggestion
+                _checks([text.partition("=")[0].strip()])  # raises with a suggestion
             check = max(matches, key=len)
             reason = text[len(check) + 1 :].strip()
             if need_reason and not reason:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
-import sys
 
 from gruverify.conformance.standalone.calls import StandaloneError
 
@@ -24,7 +23,7 @@ ZOO = "gruverify.zoo"
 
 def _definitions(module_name: str) -> tuple[dict[str, ast.stmt], list[ast.stmt], str]:
     """A module's top-level definitions by name, its imports of non-gruverify names, its text."""
-    module = sys.modules.get(module_name) or importlib.import_module(module_name)
+    module = importlib.import_module(module_name)  # the imported one when it is
     text = inspect.getsource(module)
     tree = ast.parse(text)
     defs: dict[str, ast.stmt] = {}
