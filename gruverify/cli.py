@@ -566,7 +566,11 @@ def _add_matrix_parser(sub: Any) -> None:
         metavar="PREVIOUS.json",
         help="exit 1 when a verdict or a check's status is worse than there",
     )
-    matrix.add_argument("--config", metavar="FILE", help="read [tool.gruverify.matrix] from FILE")
+    matrix.add_argument(
+        "--config", metavar="FILE",
+        help="read [tool.gruverify.matrix] from FILE, and each target's check its [tool.gruverify] "
+        "settings (default: ./pyproject.toml)",
+    )  # fmt: skip
     matrix.add_argument(
         "--check", action="append", default=[], metavar="NAME", choices=check_names(),
         help="run only this check on every target (repeatable)",
@@ -598,7 +602,7 @@ def _matrix_plan(args: argparse.Namespace) -> Any:
     return MatrixPlan(
         tuple(dict.fromkeys(names)), args.out, profile=args.profile, seed=args.seed, jobs=jobs,
         python_for=python_for, timeout_for=timeout_for, target_limit=args.target_limit,
-        checks=tuple(args.check),
+        checks=tuple(args.check), config=args.config,
     )  # fmt: skip
 
 

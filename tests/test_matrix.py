@@ -261,6 +261,31 @@ def test_the_config_table_sets_interpreters_timeouts_jobs_and_targets(
         load_matrix_table(str(config))
 
 
+def test_each_targets_check_reads_the_matrix_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``matrix --config FILE``: each target's check reads ``[tool.gruverify]`` from FILE, so a
+    finding acknowledged there for one target (``[[tool.gruverify.ignore]]``) is ignored in
+    that row and in no other."""
+    config = tmp_path / "gruverify.toml"
+    config.write_text(
+        '[tool.gruverify.matrix]\ntargets = ["numpy-reference", "torch-reference"]\n\n'
+        '[[tool.gruverify.ignore]]\ntarget = "numpy-reference"\ncheck = "determinism"\n'
+        'reason = "acknowledged in the matrix config"\n'
+    )
+    plan = MatrixPlan(("numpy-reference",), str(tmp_path), config=str(config))
+    cmd = plan.check_command("numpy-reference", "r.json")
+    assert cmd[cmd.index("--config") + 1] == str(config.resolve())
+    assert "--config" not in MatrixPlan(("mlx",), ".").check_command("mlx", "r.json")
+    out_dir = tmp_path / "o"
+    code, _, _ = run_main(capsys, "matrix", "--config", str(config), "--out", str(out_dir),
+                          "--profile", "quick", "--check", "determinism")  # fmt: skip
+    doc = json.loads((out_dir / "matrix.json").read_text())
+    rows = {r["target"]: r["checks"] for r in doc["targets"]}
+    assert code == 0 and rows["numpy-reference"] == {"determinism": "ignored"}, rows
+    assert rows["torch-reference"] == {"determinism": "passed"}, rows
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [

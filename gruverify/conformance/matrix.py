@@ -25,7 +25,9 @@ A finding is a check that failed, warned, errored, xfailed or xpassed; its expla
 what got worse between two ``matrix.json`` documents: a verdict (pass < fail < error; a target that
 ran and is now unavailable) or a check's status (``STATUS_RANK``).
 
-Settings may also come from ``[tool.gruverify.matrix]`` (``load_matrix_table``)::
+Settings may also come from ``[tool.gruverify.matrix]`` (``load_matrix_table``); with ``--config
+FILE`` each target's check reads its ``[tool.gruverify]`` settings from FILE too (acknowledged
+findings per target, ``strict``)::
 
     [tool.gruverify.matrix]
     targets = ["torch-gru", "mlx"]                       # default: every built-in target
@@ -144,6 +146,11 @@ class MatrixPlan:
     """The most one target's whole check may take (wall seconds); then it is killed: error."""
     checks: tuple[str, ...] = ()
     """Run only these checks (``check --check``); empty: all."""
+    config: str | None = None
+    """The settings file each target's check reads ``[tool.gruverify]`` from (``check --config``:
+    its acknowledged findings, strictness, sizes), the one the matrix read its own table from;
+    None: each check reads the working directory's ``pyproject.toml``, as ``gruverify check``
+    does."""
 
     def python(self, target: str) -> str:
         return self.python_for.get(target, sys.executable)
@@ -159,6 +166,8 @@ class MatrixPlan:
 
     def check_command(self, target: str, report: str) -> list[str]:
         cmd = [self.python(target), "-m", "gruverify", "check", target, "--json", report]
+        if self.config is not None:
+            cmd += ["--config", os.path.abspath(self.config)]
         return cmd + render_args(self.options(target), reproduce_only=False)
 
 
