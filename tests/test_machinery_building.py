@@ -331,6 +331,11 @@ def test_the_heat_maps_legend_title_and_cells() -> None:
         fig.canvas.draw()
         box, frame = legend.get_window_extent(), ax.get_window_extent()
         assert box.x0 > frame.x1 and abs(box.y1 - frame.y1) < 0.1 * frame.height, (box, frame)
+        minor = [t.gridline for t in ax.xaxis.get_minor_ticks() + ax.yaxis.get_minor_ticks()]
+        assert minor and all(  # the cells parted by thin white lines (wider hides small cells)
+            (matplotlib.colors.to_hex(g.get_color()), g.get_linewidth()) == ("#ffffff", 1.5)
+            for g in minor
+        ), [(g.get_color(), g.get_linewidth()) for g in minor]
         title = ax.title
         assert title.get_text() == "gruverify 9.1 conformance matrix, profile ci, 2026-12-07"
         assert title.get_fontsize() == 10.0

@@ -500,3 +500,10 @@ def test_an_unknown_check_with_no_close_name_lists_the_known_ones() -> None:
     with pytest.raises(ValueError) as e:
         _checks(["qqqqqqqq"])
     assert str(e.value) == "unknown check 'qqqqqqqq'; known: " + ", ".join(check_names())
+
+
+def test_a_report_written_to_a_file_is_its_json_and_one_newline(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "r.json"
+    text = _report().to_json(str(path))
+    assert path.read_text(encoding="utf-8") == text + "\n"
+    assert json.loads(text)["target"] == "t"

@@ -776,7 +776,9 @@ def test_finite_difference_violations_name_their_figures() -> None:
         return Gradients(np.concatenate([g.dx, g.dx[:1]]), g.dh0, g.dparams)
 
     e = _raised(law_gradient_finite_differences, p, "reset_after", "x", gradients=longer)
-    assert (e.formula, e.numbers) == ("dL/dtheta has theta's shape", {"wrt": "x"})
+    assert (e.law, e.formula, e.numbers) == (
+        "gradient vs finite differences", "dL/dtheta has theta's shape", {"wrt": "x"}
+    )  # fmt: skip
     assert e.detail == f"gradient has {np.size(p.x) * 4 // 3} entries, x has {np.size(p.x)}"
 
 

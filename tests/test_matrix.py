@@ -4,6 +4,7 @@ picture, unavailable targets, regressions and parallel jobs (gruverify.conforman
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -227,6 +228,26 @@ def test_keras_on_tensorflow_targets_get_their_backend_and_the_others_none(
     assert matrix.child_env("tf2onnx")["KERAS_BACKEND"] == "tensorflow"
     assert "KERAS_BACKEND" not in matrix.child_env("keras-reset-after")
     assert "KERAS_BACKEND" not in matrix.child_env("tf-keras")  # Keras 2 does not read it
+
+
+def test_each_target_runs_with_its_own_keras_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process of a row gets ``child_env(target)``: a Keras-on-TensorFlow row TensorFlow's
+    backend whatever this process has, the others none."""
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    seen: dict[str, dict[str, str]] = {}
+
+    def fake_run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+        seen[cmd[4]] = kw["env"]  # type: ignore[assignment]
+        return subprocess.CompletedProcess(cmd, 2, "", "needs a framework")
+
+    monkeypatch.setattr(matrix.subprocess, "run", fake_run)
+    plan = MatrixPlan(("tflite", "keras-reset-after"), str(tmp_path))
+    for target in plan.targets:
+        assert matrix.run_target(plan, target)["verdict"] == "unavailable"
+    assert seen["tflite"]["KERAS_BACKEND"] == "tensorflow"
+    assert "KERAS_BACKEND" not in seen["keras-reset-after"]
 
 
 def test_the_check_command_carries_profile_seed_timeouts_and_checks(tmp_path: Path) -> None:

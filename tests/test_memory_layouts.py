@@ -126,8 +126,13 @@ def test_presentations_cover_each_layout() -> None:
     """Transposed, offset and padded ``x``; ``h0`` reversed, offset and expanded (its first row,
     the baseline with the same values)."""
     p = _problem(CONFIGS[0])
-    (_, b1, s1), (_, b2, s2), (w3, b3, s3) = presentations(p)
-    assert b1 is p and b2 is p and "expanded" in w3
+    (w1, b1, s1), (w2, b2, s2), (w3, b3, s3) = presentations(p)
+    assert (w1, w2, w3) == (
+        "x a transposed view, h0 with its axes reversed",
+        "x and h0 slices with a storage offset",
+        "x rows of a wider buffer, h0 expanded over the batch",
+    )  # the names a violation reports
+    assert b1 is p and b2 is p
     assert s3.h0 is not None and s3.h0.strides[1] == 0 and np.array_equal(s3.h0, b3.h0)
     for s in (s1, s2, s3):
         assert layout_of(s.x) is not None and layout_of(s.h0) is not None  # type: ignore[arg-type]
@@ -140,7 +145,11 @@ def test_copying_targets_are_skipped_with_the_reason() -> None:
         strided_inputs = False
 
     reason = memory_layout_skip(Copying())
-    assert reason is not None and "copies" in reason
+    assert reason == (
+        f"{Copying().name} copies the problem's arrays into fresh contiguous ones of its "
+        "framework (no strides or storage offset reach it): the law would compare a call with "
+        "itself"
+    )
     assert memory_layout_skip(NumpyReference()) is None
     result = run_check(check, Copying())
     assert result.status == "skipped" and "copies" in result.message

@@ -174,6 +174,8 @@ def test_tampered_file_is_a_valid_gru_but_not_the_sources(
     by_name = {c.name: c for c in second.checks}
     assert by_name[SOURCE_CHECK].status == "failed"
     assert names in (by_name[SOURCE_CHECK].diagnosis or "")
+    assert by_name[SOURCE_CHECK].message.startswith("/gru/GRU_1 is not the source's "), by_name
+    assert names in by_name[SOURCE_CHECK].message
     assert by_name["forward[basic]"].status == "failed"  # the runtime against the source's GRU
 
 
@@ -529,10 +531,13 @@ def test_a_node_keyword_checks_that_gru_alone_and_the_json_names_the_file_and_so
     assert [r.declaration.get("node") for r in one.reports] == ["/gru/GRU_1"]
     d = one.to_dict()
     assert (d["file"], d["verdict"], d["source"]) == (exported, "pass", None)
+    assert d["seconds"] == round(one.seconds, 3), d  # milliseconds, as the check report
     assert isinstance(d["gruverify_version"], str) and len(d["grus"]) == 1
     assert one.summary()[-1].startswith(f"{exported}: PASS (1 GRU;"), one.summary()
-    sourced = run_file_checks(exported, source=SOURCE, node="/gru/GRU",
-                              checks=["forward[basic]"], **QUICK)  # fmt: skip
+    seen: list[str] = []
+    sourced = run_file_checks(exported, source=SOURCE, node="/gru/GRU", checks=["forward[basic]"],
+                              progress=lambda r: seen.append(r.name), **QUICK)  # fmt: skip
+    assert seen == [SOURCE_CHECK, "forward[basic]"], seen  # each result reported as it comes
     first = sourced.reports[0].checks[0]
     assert (first.name, first.device, first.status) == (SOURCE_CHECK, "cpu", "passed"), first
     assert sourced.to_dict()["source"] == SOURCE

@@ -320,3 +320,20 @@ def test_the_readme_table_is_written_between_its_markers(tmp_path: pathlib.Path)
         ValueError, match=r"no <!-- options:begin --> \.\.\. <!-- options:end --> lines"
     ):
         write_readme_table(str(path))
+
+
+def test_option_values_are_checked_at_their_edges() -> None:
+    """The parsers behind the options: a count is at least 1 (1 itself is fine), a timeout
+    positive seconds, each refusal naming what it wanted."""
+    from gruverify.conformance.options import _positive, _seconds
+
+    assert _positive(1) == 1 and _positive("3") == 3
+    with pytest.raises(ValueError, match=r"must be at least 1, got 0"):
+        _positive(0)
+    assert _seconds("0.5") == 0.5
+    for bad, says in (("soon", "not a number of seconds: 'soon'"), (True, "not a number of "
+                      "seconds: True"), (0, "the timeout must be positive seconds, got 0"),
+                      (float("inf"), "the timeout must be positive seconds, got inf")):  # fmt: skip
+        with pytest.raises(ValueError) as e:
+            _seconds(bad)
+        assert str(e.value) == says

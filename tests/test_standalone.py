@@ -622,6 +622,12 @@ def test_only_a_zoo_class_is_inlined() -> None:
     from gruverify.conformance.standalone.inline import zoo_source
 
     assert "class NoResetBias(ZooGRU)" in zoo_source("gruverify.zoo.mutants:NoResetBias")
+    # the class itself verbatim, its docstring and comments kept (what the issue's reader sees)
+    import inspect
+
+    from gruverify.zoo import mutants
+
+    assert inspect.getsource(mutants.NoResetBias) in zoo_source("gruverify.zoo.mutants:NoResetBias")
     for spec in ("numpy:GRU", "gruverify.zoo.mutants:No-Reset", "user_gru:NoResetBias"):
         with pytest.raises(StandaloneError, match=r"is not a class of gruverify\.zoo"):
             zoo_source(spec)
@@ -640,3 +646,18 @@ def test_a_saturated_forward_script_checks_the_saturated_input(dtype: str) -> No
     rep = standalone_script(data)
     want = saturated_problem(saved, arithmetic_for(dtype)).x
     assert np.array_equal(rep.problem.x, want) and not np.array_equal(want, saved.x)
+
+
+def test_the_forward_fallback_reads_a_file_without_a_cell_entry_as_a_module(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A counterexample file written by hand or by an older gruverify may lack ``cell``: the
+    target is then a module (a sequence GRU), as ``gruverify reproduce`` reads it."""
+    from gruverify.conformance.standalone.script import forward_fallback
+
+    problem = _problem(Config(2, 3, 2, 3, initial_state=False))
+    data = _counterexample(tmp_path, "gruverify.zoo.mutants:WrongAtBatch3", "batch independence",
+                           problem)  # fmt: skip
+    del data["cell"]
+    got = forward_fallback(data, problem)
+    assert got["law"] == "forward equivalence" and got["numbers"], got

@@ -77,8 +77,8 @@ def _node(report: Report) -> str:
 
 def source_result(entry: FileGRU) -> CheckResult | None:
     """The ``SOURCE_CHECK`` result of a GRU matched to a source (None without a source)."""
-    found = entry.differences()
-    if found is None or entry.source is None:
+    found = entry.differences()  # None: no source
+    if found is None:
         return None
     if not found:
         return CheckResult(

@@ -29,7 +29,7 @@ from gruverify.conformance.counterexample import (
     write_counterexample,
 )
 from gruverify.core.problem import Implementation, Problem
-from gruverify.error_model import ErrorModel, arithmetic_of, default_model
+from gruverify.error_model import arithmetic_of, default_model
 from gruverify.guard import DEFAULT_TIMEOUT, CallLimits, Guarded, crash_traceback, preserved
 from gruverify.laws.base import Inconclusive
 from gruverify.laws.equivalence import cotangents
@@ -83,8 +83,7 @@ def _judge(
 ) -> tuple[int, str] | None:
     """Run ``check``'s law once, guarded: None when it holds, else the exit status and report."""
     arithmetic = arithmetic_of(impl)
-    # a declared quantization's model holds the target's effective weights (default_model)
-    model = default_model(impl) if arithmetic.quantization is not None else ErrorModel(arithmetic)
+    model = default_model(impl)  # the run's: its device, a declared quantization's weights
     try:
         check.law(Guarded(impl, timeout=timeout), problem, model)
     except Inconclusive as e:
