@@ -188,6 +188,17 @@ def test_save_counterexample_writes_the_spec_and_defaults(tmp_path: pathlib.Path
     assert (data2["target"], data2["cell"], data2["law"]) == (impl.name, False, "")
     assert data2["rerun_check"] == "" and data["rerun_check"] == ""  # no reproduce line given
     assert "cotangents" not in data2
+    assert "error" not in data2 and "traceback" not in data2  # only a crash has them
+    crashed = {"law": "", "error": "IndexError: boom", "traceback": "Traceback ...", "x": 1}
+    path3 = save_counterexample(str(tmp_path / "c"), check=BY_NAME["determinism"], impl=impl,
+                                case=case, seed=0, profile="ci", counterexample=crashed,
+                                spec={})  # fmt: skip
+    data3 = json.loads(pathlib.Path(path3).read_text())
+    assert (data3["error"], data3["traceback"]) == ("IndexError: boom", "Traceback ...")
+    empty = {**crashed, "traceback": ""}
+    path4 = save_counterexample(str(tmp_path / "d"), check=BY_NAME["determinism"], impl=impl,
+                                case=case, seed=0, profile="ci", counterexample=empty, spec={})  # fmt: skip
+    assert "traceback" not in json.loads(pathlib.Path(path4).read_text())
 
 
 # -- the report --------------------------------------------------------------------------------------

@@ -661,3 +661,24 @@ def test_the_forward_fallback_reads_a_file_without_a_cell_entry_as_a_module(
     del data["cell"]
     got = forward_fallback(data, problem)
     assert got["law"] == "forward equivalence" and got["numbers"], got
+
+
+def test_a_target_needs_both_a_module_and_a_name() -> None:
+    from gruverify.conformance.standalone.calls import call_for
+
+    for target in ("my_gru:", ":GRU", "my_gru"):
+        with pytest.raises(StandaloneError, match=f"no standalone template for target {target!r}"):
+            call_for(target, cell=False)
+    assert call_for("my_gru:GRU", cell=False).import_line == "from my_gru import GRU as GRU"
+
+
+def test_flat_cells_are_float64_whatever_the_parameters_dtype() -> None:
+    """The script's weights and the case's hash are of float64 vectors: float32 parameters
+    are widened (exactly), not hashed or written in their own format."""
+    from gruverify.conformance.standalone.case_text import flat_cells
+
+    p = _problem(Config(2, 1, 2, 3))
+    narrow = Problem(p.params.map(lambda a: np.asarray(a, np.float32)), p.x, p.h0)
+    got, wide = flat_cells(narrow), flat_cells(p)
+    assert got["l0"].dtype == np.float64
+    assert np.array_equal(got["l0"], wide["l0"].astype(np.float32).astype(np.float64))
