@@ -518,3 +518,12 @@ def test_a_report_written_to_a_file_is_its_json_and_one_newline(tmp_path: pathli
     text = _report().to_json(str(path))
     assert path.read_text(encoding="utf-8") == text + "\n"
     assert json.loads(text)["target"] == "t"
+
+
+def test_a_misspelt_keyword_names_run_checks_and_the_closest_option() -> None:
+    """As Python says it of any function (a TypeError), with the option meant."""
+    with pytest.raises(TypeError) as e:
+        run_checks("numpy-reference", max_hiden=3)
+    assert str(e.value) == (
+        "run_checks() got an unexpected keyword argument 'max_hiden'; did you mean 'max_hidden'?"
+    )
