@@ -408,30 +408,56 @@ class _Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+def _interrupt_handler(signum: int, frame: Any) -> None:
+    """Within a check: raise at once. Between tests: keep the signal for the next test's setup
+    (``pytest_runtest_setup``) or the session's end, where pytest can report it (raised at an
+    arbitrary instruction, a KeyboardInterrupt may carry a traceback entry without a line
+    number, which pytest fails to format); a second signal raises at once."""
+    pending = _SESSION.setdefault("pending_signals", [])
+    pending.append(signum)
+    if _SESSION.get("in_check") or len(pending) > 1:
+        raise _Interrupted(signum)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A signal kept between tests (``_interrupt_handler``) ends the session here."""
+    pending = _SESSION.get("pending_signals")
+    if pending:
+        raise _Interrupted(pending[0])
+
+
 @contextlib.contextmanager
 def _sigterm_interrupts() -> Iterator[None]:
-    """SIGINT and SIGTERM raise ``_Interrupted`` in the body (the main thread only), so that
-    pytest ends the session as for Ctrl-C and the session exits 130 or 143
-    (``pytest_sessionfinish``). The signal is also kept and raised again when the body ends: its
-    exception can land where it is swallowed (hypothesis' garbage-collector callback), and the
-    check would then run on to a verdict."""
+    """SIGINT and SIGTERM raise ``_Interrupted`` (the main thread only), so that pytest ends the
+    session as for Ctrl-C and the session exits 130 or 143 (``pytest_sessionfinish``). The
+    handler is installed at the first check and kept until the session ends (a signal between two
+    checks is theirs too: it ends the session at the next test's setup), and the signal is kept:
+    its exception can land where it is swallowed (hypothesis' garbage-collector callback), so a
+    kept signal is raised again when a check begins or ends."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    pending: list[int] = []
-
-    def handler(signum: int, frame: Any) -> None:
-        pending.append(signum)
-        raise _Interrupted(signum)
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    if "old_handlers" not in _SESSION:
+        _SESSION["old_handlers"] = {
+            s: signal.signal(s, _interrupt_handler) for s in (signal.SIGINT, signal.SIGTERM)
+        }
+    pending: list[int] = _SESSION.setdefault("pending_signals", [])
+    if pending:
+        raise _Interrupted(pending[0])
+    _SESSION["in_check"] = True
     try:
         yield
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        _SESSION["in_check"] = False
     if pending:
         raise _Interrupted(pending[0])
+
+
+def _restore_signal_handlers() -> None:
+    """The handlers the session had before its first check (``_sigterm_interrupts``)."""
+    for s, h in _SESSION.pop("old_handlers", {}).items():
+        signal.signal(s, h)
 
 
 def pytest_keyboard_interrupt(excinfo: Any) -> None:
@@ -444,5 +470,9 @@ def pytest_keyboard_interrupt(excinfo: Any) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """A session of gruverify's checks stopped by Ctrl-C or SIGTERM exits 130 or 143 (128 plus
     the signal), as ``gruverify check`` does."""
+    _restore_signal_handlers()
+    pending = _SESSION.get("pending_signals") or []
+    if pending and _SESSION.get("ran"):
+        _SESSION.setdefault("interrupted", pending[0])
     if "interrupted" in _SESSION:
         session.exitstatus = 128 + int(_SESSION["interrupted"])

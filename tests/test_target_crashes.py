@@ -17,7 +17,7 @@ from cli_support import run_main
 from gruverify.conformance.cases import CheckCase
 from gruverify.conformance.checks import ALL_CHECKS, Check
 from gruverify.conformance.report import CheckResult, Report, TracebackNotes, merged_triggers
-from gruverify.conformance.runner import run_check
+from gruverify.conformance.runner import run_check, run_checks
 from gruverify.conformance.triage import Crash, Triage, crash_of, search
 from gruverify.core.params import random_gru_params
 from gruverify.core.problem import Problem
@@ -205,6 +205,7 @@ def test_a_misnamed_parameter_lists_the_keys_and_the_closest_name() -> None:
     assert "unexpected keys: w_hh_l0" in message, message
     assert "did you mean `weight_hh_l0` for `w_hh_l0`?" in message, message
     assert "gruverify_parameter_names = {'weight_hh_l0': 'w_hh_l0'}" in message, message
+    assert message.endswith("or on the command line: --parameter-name weight_hh_l0=w_hh_l0")
 
 
 def test_a_declared_parameter_map_loads_and_differentiates() -> None:
@@ -212,6 +213,28 @@ def test_a_declared_parameter_map_loads_and_differentiates() -> None:
     for name in ("forward[basic]", "gradient[output+h_n]"):
         result = run_check(_check(name), impl, profile="quick")
         assert result.status == "passed", result.message
+
+
+def test_the_rename_map_declared_from_outside_the_class() -> None:
+    """``--parameter-name NN_GRU_NAME=YOURS`` (settings ``parameter_names = {...}``, keyword
+    ``parameter_names=``): a class one cannot edit is checked under its own names; the declared
+    map wins over the class's."""
+    from gruverify.targets.declaration import Declaration
+
+    declared = Declaration(parameter_names={"weight_hh_l0": "w_hh_l0"})
+    impl = resolve_target("crashing_targets:Misnamed", declaration=declared)
+    for name in ("forward[basic]", "gradient[output+h_n]"):
+        result = run_check(_check(name), impl, profile="quick")
+        assert result.status == "passed", result.message
+    with pytest.raises(TargetError, match=r"missing keys \(torch.nn.GRU's names\): nope"):
+        resolve_target("crashing_targets:MisnamedDeclared",
+                       declaration=Declaration(parameter_names={"weight_hh_l0": "nope"}))  # fmt: skip
+    report = run_checks("crashing_targets:Misnamed", checks=["forward[basic]"], profile="quick",
+                        parameter_names=["weight_hh_l0=w_hh_l0"])  # fmt: skip
+    assert report.verdict == "pass", report.render()
+    assert report.declaration["parameter_names"] == {"weight_hh_l0": "w_hh_l0"}, report.declaration
+    with pytest.raises(TargetError, match="expected NN_GRU_NAME=YOUR_NAME, got 'weight_hh_l0'"):
+        run_checks("crashing_targets:Misnamed", parameter_names=["weight_hh_l0"])
 
 
 def _error(name: str, key: str = "k") -> CheckResult:

@@ -101,6 +101,20 @@ def _render_match(value: Mapping[str, str]) -> list[str]:
     return [f"{node}={layer}" for node, layer in value.items()]
 
 
+def _parameter_names(value: Any) -> Mapping[str, str]:
+    """``--parameter-name`` values: a mapping, or ``NN_GRU_NAME=YOURS`` texts."""
+    if isinstance(value, Mapping):
+        items = [(str(k), str(v)) for k, v in value.items()]
+    else:
+        items = []
+        for text in [value] if isinstance(value, str) else list(value):
+            ours, sep, theirs = str(text).partition("=")
+            if not sep or not ours.strip() or not theirs.strip():
+                raise ValueError(f"expected NN_GRU_NAME=YOUR_NAME, got {text!r}")
+            items.append((ours.strip(), theirs.strip()))
+    return MappingProxyType(dict(items))
+
+
 _ONNX_RUNTIMES = ("onnxruntime", "onnx-reference", "openvino", "openvino-f32")
 """``gruverify.targets.onnx_file.ONNX_RUNTIMES`` (a test keeps the two equal; this module must not
 import the ONNX reader)."""
@@ -221,6 +235,14 @@ class Declaration:
         "docs/adapters.md); wins over the layout's entries",
         example=(("W_ir", "w.T[0:H]"), ("b_r", "b[0:H]")), parse=_params, render=_render_params,
         metavar="MAP", reproduce=True,
+    ))  # fmt: skip
+    parameter_names: Mapping[str, str] | None = option(None, Option(
+        "a torch.nn.GRU-shaped module whose parameters are named otherwise: torch.nn.GRU's "
+        "state-dict name = yours (repeatable; wins over the class's gruverify_parameter_names; "
+        "docs/adapters.md)",
+        example=MappingProxyType({"weight_hh_l0": "w_hh_l0"}), parse=_parameter_names,
+        render=_render_match, kind="repeat", metavar="NN_GRU_NAME=YOURS", reproduce=True,
+        flag="--parameter-name",
     ))  # fmt: skip
     needs_h: bool = option(False, Option(
         "the hand-written module's forward(x, h) requires h (zeros are passed for h0 = None)",

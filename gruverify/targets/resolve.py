@@ -190,6 +190,12 @@ def _from_attr(obj: Any, spec: str, device: str, dtype: str | None, declaration:
     quantization = _quantization(obj, spec)
     impl: Implementation
     cell = declaration.cell
+    # the declared rename map (--parameter-name) wins over the class's
+    renamed = (
+        declaration.parameter_names
+        if declaration.parameter_names is not None
+        else getattr(obj, PARAMETER_MAP, None)
+    )
     if _returns_implementation(obj):
         extra = {"declaration": declaration} if _takes_declaration(obj) else {}
         impl = obj(device=device, dtype=dtype or "float32", **extra)
@@ -206,12 +212,12 @@ def _from_attr(obj: Any, spec: str, device: str, dtype: str | None, declaration:
     elif cell:
         impl = TorchCellTarget(
             obj, name=spec, device=device, dtype=dtype or "float32", missing=missing,
-            variant=variant, parameter_names=getattr(obj, PARAMETER_MAP, None),
+            variant=variant, parameter_names=renamed,
         )  # fmt: skip
     else:
         impl = TorchModuleTarget(
             obj, name=spec, device=device, dtype=dtype or "float32", missing=missing,
-            variant=variant, parameter_names=getattr(obj, PARAMETER_MAP, None),
+            variant=variant, parameter_names=renamed,
         )  # fmt: skip
     if error is not None:
         impl.activation_error = error  # type: ignore[attr-defined]

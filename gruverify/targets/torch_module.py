@@ -117,7 +117,8 @@ def load_error(name: str, module: Any, wanted: Mapping[str, Any], e: Exception) 
         + ("" if hints == ["."] else "; ")
         + " ".join(hints)
         + f" Rename them, or declare the map on the class: {PARAMETER_MAP} = {example!r} "
-        "(nn.GRU name -> yours; docs/adapters.md)"
+        "(nn.GRU name -> yours; docs/adapters.md), or on the command line: "
+        + " ".join(f"--parameter-name {k}={v}" for k, v in example.items())
     )
 
 
