@@ -419,12 +419,19 @@ def _interrupt_handler(signum: int, frame: Any) -> None:
         raise _Interrupted(signum)
 
 
+def _deliver(pending: list[int]) -> None:
+    """Raise the first kept signal, once: its exception is on its way to pytest."""
+    signum = pending[0]
+    pending.clear()
+    raise _Interrupted(signum)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """A signal kept between tests (``_interrupt_handler``) ends the session here."""
     pending = _SESSION.get("pending_signals")
     if pending:
-        raise _Interrupted(pending[0])
+        _deliver(pending)
 
 
 @contextlib.contextmanager
@@ -444,14 +451,17 @@ def _sigterm_interrupts() -> Iterator[None]:
         }
     pending: list[int] = _SESSION.setdefault("pending_signals", [])
     if pending:
-        raise _Interrupted(pending[0])
+        _deliver(pending)
     _SESSION["in_check"] = True
     try:
         yield
+    except KeyboardInterrupt:
+        pending.clear()  # delivered: on its way to pytest
+        raise
     finally:
         _SESSION["in_check"] = False
     if pending:
-        raise _Interrupted(pending[0])
+        _deliver(pending)
 
 
 def _restore_signal_handlers() -> None:
