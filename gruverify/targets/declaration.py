@@ -23,7 +23,7 @@ declares it again (``of_record``), and a reproduce line repeats it (``options``)
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -83,36 +83,39 @@ def _accumulator(value: Any) -> str:
     return result
 
 
-def _match(value: Any) -> Mapping[str, str]:
-    """``--match`` values: a mapping, or ``FILE_NODE=SOURCE_LAYER`` texts."""
+def _pairs(
+    value: Any, form: str, split: Callable[[str], tuple[str, str, str]]
+) -> Mapping[str, str]:
+    """A repeatable ``KEY=VALUE`` option's values: a mapping, or texts in ``form`` that ``split``
+    cuts into ``(key, "=", value)``."""
     if isinstance(value, Mapping):
-        items = [(str(k), str(v)) for k, v in value.items()]
-    else:
-        items = []
-        for text in [value] if isinstance(value, str) else list(value):
-            node, sep, layer = str(text).rpartition("=")
-            if not sep or not node or not layer:
-                raise ValueError(f"expected FILE_NODE=SOURCE_LAYER, got {text!r}")
-            items.append((node, layer))
+        return MappingProxyType({str(k): str(v) for k, v in value.items()})
+    items = []
+    for text in [value] if isinstance(value, str) else list(value):
+        key, sep, val = split(str(text))
+        if not sep or not key or not val:
+            raise ValueError(f"expected {form}, got {text!r}")
+        items.append((key, val))
     return MappingProxyType(dict(items))
 
 
-def _render_match(value: Mapping[str, str]) -> list[str]:
-    return [f"{node}={layer}" for node, layer in value.items()]
+def _match(value: Any) -> Mapping[str, str]:
+    """``--match`` values: ``FILE_NODE=SOURCE_LAYER`` (a node's name may hold ``=``)."""
+    return _pairs(value, "FILE_NODE=SOURCE_LAYER", lambda text: text.rpartition("="))
 
 
 def _parameter_names(value: Any) -> Mapping[str, str]:
-    """``--parameter-name`` values: a mapping, or ``NN_GRU_NAME=YOURS`` texts."""
-    if isinstance(value, Mapping):
-        items = [(str(k), str(v)) for k, v in value.items()]
-    else:
-        items = []
-        for text in [value] if isinstance(value, str) else list(value):
-            ours, sep, theirs = str(text).partition("=")
-            if not sep or not ours.strip() or not theirs.strip():
-                raise ValueError(f"expected NN_GRU_NAME=YOUR_NAME, got {text!r}")
-            items.append((ours.strip(), theirs.strip()))
-    return MappingProxyType(dict(items))
+    """``--parameter-name`` values: ``NN_GRU_NAME=YOURS``, spaces around either name dropped."""
+
+    def split(text: str) -> tuple[str, str, str]:
+        key, sep, val = text.partition("=")
+        return key.strip(), sep, val.strip()
+
+    return _pairs(value, "NN_GRU_NAME=YOUR_NAME", split)
+
+
+def _render_pairs(value: Mapping[str, str]) -> list[str]:
+    return [f"{key}={val}" for key, val in value.items()]
 
 
 _ONNX_RUNTIMES = ("onnxruntime", "onnx-reference", "openvino", "openvino-f32")
@@ -198,7 +201,7 @@ class Declaration:
     match: Mapping[str, str] | None = option(None, Option(
         "pair a model file's GRU with its --source layer (repeatable; a multi-layer GRU's layers "
         "joined with '+'); the others are matched by order and shape",
-        example=MappingProxyType({"/gru/GRU": "gru.layer0"}), parse=_match, render=_render_match,
+        example=MappingProxyType({"/gru/GRU": "gru.layer0"}), parse=_match, render=_render_pairs,
         kind="repeat", metavar="FILE_NODE=SOURCE_LAYER", reproduce=True,
     ))  # fmt: skip
     runtime: str | None = option(None, Option(
@@ -241,7 +244,7 @@ class Declaration:
         "state-dict name = yours (repeatable; wins over the class's gruverify_parameter_names; "
         "docs/adapters.md)",
         example=MappingProxyType({"weight_hh_l0": "w_hh_l0"}), parse=_parameter_names,
-        render=_render_match, kind="repeat", metavar="NN_GRU_NAME=YOURS", reproduce=True,
+        render=_render_pairs, kind="repeat", metavar="NN_GRU_NAME=YOURS", reproduce=True,
         flag="--parameter-name",
     ))  # fmt: skip
     needs_h: bool = option(False, Option(
